@@ -1,0 +1,1 @@
+"""graviton-tune's measuring side: runs inside the user's PyTorch environment."""

@@ -1,0 +1,336 @@
+// Shared contracts between the core modules, the headless face and the Ink face.
+// Everything here is plain data: it crosses process boundaries as JSON
+// (probe configs and events) and ends up in report.json.
+
+// ---------------------------------------------------------------- hardware
+
+export type Arch = 'aarch64' | 'x86_64';
+
+export interface IsaFlags {
+	bf16: boolean;
+	i8mm: boolean;
+	sve: boolean;
+	sve2: boolean;
+	avx512: boolean;
+	avx512bf16: boolean;
+	vnni: boolean;
+	amx: boolean;
+}
+
+export interface CpuInfo {
+	/** "aarch64" | "x86_64"; another string for an architecture we do not tune. */
+	arch: Arch | string;
+	/** "Arm", "Ampere", "NVIDIA", "Intel", "AMD", … or null. */
+	vendor: string | null;
+	/** "Neoverse-V1", "Cortex-A72", "AmpereOne", … or null when unknown (x86: null). */
+	core: string | null;
+	/** Best guess at the product: "AWS Graviton3", "NVIDIA Grace", "Ampere Altra", … */
+	platform: string | null;
+	/** Set when `platform` is a heuristic guess: why it is a guess. */
+	platformGuess: string | null;
+	modelName: string | null;
+	logicalCpus: number;
+	/** The kernel's flag names, lowercase, de-duplicated. */
+	features: string[];
+	isa: IsaFlags;
+	/** SVE vector length in bits when known (aarch64 only). */
+	sveVectorBits: number | null;
+	/** aarch64 MIDR fields as printed in /proc/cpuinfo ("0x41", "0xd40", "1"), else null. */
+	implementer: string | null;
+	part: string | null;
+	variant: string | null;
+	revision: string | null;
+	bogomips: number | null;
+}
+
+export interface Detection {
+	/** Where the facts came from: "/" for the live machine, else the --root directory. */
+	root: string;
+	live: boolean;
+	cpu: CpuInfo;
+	/** CPUs this process may really use (online ∩ cpuset, floored by the CPU quota). */
+	usableCpus: number;
+	/** The CPU ids that are usable (online ∩ cpuset), sorted. Quota does not shrink this list. */
+	usableCpuList: number[];
+	/** cgroup v2 cpu.max quota in CPUs (e.g. 1.5), or null when unlimited/unknown. */
+	cpuQuota: number | null;
+	memoryBytes: number | null;
+	thp: 'always' | 'madvise' | 'never' | null;
+	allocators: {tcmalloc: string | null; jemalloc: string | null};
+	cloud: {provider: 'aws' | 'gcp' | 'azure' | 'oci' | null; instanceType: string | null};
+	/** From /etc/os-release: used for install hints ("apt-get install …" vs "dnf install …"). */
+	os: {id: string | null; idLike: string[]; versionId: string | null; prettyName: string | null};
+	/** Human-readable remarks: guesses, unreadable files, unknown CPU. Never fatal. */
+	notes: string[];
+}
+
+// ---------------------------------------------------------------- python
+
+export type PythonSource = 'flag' | 'virtualenv' | 'managed' | 'path';
+
+export interface PythonEnv {
+	/** Absolute path of the interpreter used, or null when none was found. */
+	interpreter: string | null;
+	source: PythonSource | null;
+	/** Why this interpreter: "--python was given", "VIRTUAL_ENV is set", … */
+	reason: string;
+	pythonVersion: string | null;
+	torch: {
+		version: string;
+		/** torch.backends.cpu.get_cpu_capability(): "AVX512", "SVE256", "DEFAULT", … */
+		cpuCapability: string | null;
+		numThreads: number | null;
+		mkldnn: boolean | null;
+	} | null;
+	/** Optional packages: version string when importable, null when not. */
+	packages: Record<string, string | null>;
+	/** Import errors for packages that are installed but fail to import. */
+	importErrors: Record<string, string>;
+	/** What is missing and how to get it, when something is. */
+	problem: {code: 'no-python' | 'no-torch' | 'python-broken'; message: string; hint: string} | null;
+}
+
+// ---------------------------------------------------------------- probes
+
+export interface ModelSpec {
+	/** Built-in: resnet50 (default), resnet18, mobilenet_v3_large, vit_b_16, bert_base. */
+	name?: string;
+	/** The user's model: a .py file (with a factory), TorchScript (.pt/.ts), torch.export (.pt2), ONNX (.onnx). */
+	path?: string;
+	/** Factory function name inside a .py file (default "build_model"). */
+	factory?: string;
+	/** Per-sample input shape without the batch dimension, e.g. [3, 224, 224] or [128]. */
+	inputShape?: number[];
+	/** Input dtype: float32 for images, int64 for token ids. Default by model. */
+	inputDtype?: 'float32' | 'int64';
+}
+
+export type Backend = 'torch' | 'onnxruntime' | 'openvino';
+
+/** One configuration to measure. Environment knobs travel separately, as process env. */
+export interface ProbeConfig {
+	model: ModelSpec;
+	batchSize: number;
+	channelsLast: boolean;
+	/** torch.autocast("cpu", dtype) around inference. */
+	autocast: 'bf16' | null;
+	/** x86 route to bf16 math for fp32 models: torch.backends.mkldnn.*.fp32_precision. */
+	fp32Precision: 'bf16' | null;
+	/** torch.compile(backend="inductor") with freezing and weight prepack on. */
+	compile: boolean;
+	/** int8 through PT2E with the CPU's inductor quantizer (or NNCF for OpenVINO). */
+	quantization: 'int8' | null;
+	backend: Backend;
+	/** 1 = one process; N > 1 = torchrun with N pinned workers. */
+	workers: number;
+	/** torch.set_num_threads per worker. */
+	threadsPerWorker: number;
+	/** CPU ids the workers may use (the usable set); workers split it between them. */
+	cpuList?: number[];
+	/** Seconds of timed measurement at most (warm-up not included). */
+	budgetSeconds: number;
+	warmupIterations?: number;
+	/** Stop measuring once the 95% CI half-width / median is below this (default 0.02). */
+	targetRelativeCi?: number;
+	seed?: number;
+	/** Compare against the fp32 eager reference (default true). */
+	check?: boolean;
+}
+
+export type ProbePhase = 'load' | 'export' | 'quantize' | 'compile' | 'reference' | 'warmup' | 'measure';
+
+export interface Interval {
+	median: number;
+	ciLow: number;
+	ciHigh: number;
+}
+
+export interface OutputCheck {
+	cosine: number;
+	maxAbsError: number;
+	/** Fraction of rows whose argmax agrees with the reference, for logits; else null. */
+	top1Agreement: number | null;
+}
+
+export interface WorkerFigure {
+	rank: number;
+	cpus: number[];
+	samplesPerSecond: number;
+}
+
+export interface ProbeResult {
+	samplesPerSecond: Interval;
+	latencyMs: {p50: number; p90: number; p99: number};
+	iterations: number;
+	batchSize: number;
+	/** Model load + export/quantize/compile + warm-up, in seconds. */
+	setupSeconds: number;
+	warmupSeconds: number;
+	measureSeconds: number;
+	/** True when the CI target was reached before the budget ran out. */
+	converged: boolean;
+	peakRssBytes: number | null;
+	check: OutputCheck | null;
+	workers?: WorkerFigure[];
+}
+
+export type ProbeEvent =
+	| {type: 'start'; pid: number; python: string; torch: string; threads: number; rank?: number; world?: number}
+	| {type: 'phase'; phase: ProbePhase; seconds?: number}
+	| {type: 'progress'; samplesPerSecond: number; iterations: number; elapsedSeconds: number; relativeCi: number | null}
+	| ({type: 'result'} & ProbeResult)
+	| {type: 'error'; code: string; message: string; hint?: string | null}
+	| {type: 'log'; level: 'info' | 'warning'; message: string};
+
+export type ProbeFailureKind =
+	| 'probe-error' // the probe reported an error event
+	| 'exit' // non-zero exit without an error event
+	| 'signal' // killed by a signal we did not send
+	| 'oom' // killed by the kernel's OOM killer (SIGKILL, or exit 137)
+	| 'timeout'
+	| 'cancelled'
+	| 'protocol' // garbage on stdout, or no result
+	| 'spawn'; // could not start the interpreter
+
+export interface ProbeFailure {
+	kind: ProbeFailureKind;
+	/** Stable code: the probe's own code for probe-error, else the kind. */
+	code: string;
+	message: string;
+	hint: string | null;
+	exitCode: number | null;
+	signal: string | null;
+	stderrTail: string;
+}
+
+export type ProbeOutcome =
+	| {ok: true; result: ProbeResult; events: ProbeEvent[]; durationMs: number}
+	| {ok: false; failure: ProbeFailure; events: ProbeEvent[]; durationMs: number};
+
+// ---------------------------------------------------------------- recipes
+
+export type RecipeStage = 'batch' | 'memory' | 'precision' | 'runtime' | 'compile' | 'workers' | 'quantize' | 'backend' | 'advisory';
+
+/** What a recipe changes when applied on top of a configuration. */
+export interface RecipeChanges {
+	/** Environment variables for the probe and the launch script. Values may use ${tcmalloc} / ${jemalloc}. */
+	env?: Record<string, string>;
+	/** Probe options merged into ProbeConfig. */
+	probe?: Partial<Pick<ProbeConfig, 'channelsLast' | 'autocast' | 'fp32Precision' | 'compile' | 'quantization' | 'backend'>>;
+	/** Launcher shape: several pinned workers under torchrun. */
+	workers?: 'sweep';
+	/** Batch sizes to sweep. */
+	batchSizes?: number[];
+}
+
+export interface RecipeRequires {
+	arch?: Arch[];
+	/** ISA flags from Detection.cpu.isa that must all be true. */
+	isa?: Array<keyof IsaFlags>;
+	/** ISA flags of which at least one must be true. */
+	anyIsa?: Array<keyof IsaFlags>;
+	/** Python packages that must import (beyond torch). */
+	packages?: string[];
+	/** Minimal torch version, e.g. "2.3". */
+	torch?: string;
+	thp?: Array<'always' | 'madvise' | 'never'>;
+	/** An allocator library that must be on disk. */
+	library?: 'tcmalloc' | 'jemalloc';
+	/** Model input kinds it makes sense for ("image" models take NCHW float input). */
+	input?: Array<'image' | 'tokens'>;
+	/** Needs more than one usable CPU. */
+	minCpus?: number;
+}
+
+export interface Recipe {
+	id: string;
+	title: string;
+	stage: RecipeStage;
+	why: string;
+	source: string;
+	changes: RecipeChanges;
+	requires: RecipeRequires;
+	risks: {accuracy?: string; memory?: string; other?: string};
+	/** Changes numerics: kept only while the output check passes. */
+	lossy: boolean;
+	/** Per-architecture overrides of changes/requires/why. */
+	variants?: Partial<Record<Arch, {changes?: RecipeChanges; requires?: RecipeRequires; why?: string}>>;
+	/** Advisory recipes only: the condition that triggers the advice. */
+	advisory?: {when: 'torch-older-than' | 'thp-never' | 'allocator-missing' | 'quota-below-cpus'; minTorch?: string};
+	/** The file it was loaded from. */
+	file?: string;
+}
+
+export type ApplicabilityStatus = 'applicable' | 'not-applicable' | 'needs';
+
+export interface Applicability {
+	recipe: Recipe;
+	status: ApplicabilityStatus;
+	/** A sentence a person understands: "needs bf16 (Graviton3 or newer); this CPU is Neoverse-N1". */
+	reason: string;
+	/** For "needs": the exact command that would make it applicable. */
+	install: string | null;
+	/** The effective changes for this architecture, placeholders resolved. */
+	changes: RecipeChanges;
+}
+
+export interface Advice {
+	id: string;
+	title: string;
+	message: string;
+	command: string | null;
+}
+
+// ---------------------------------------------------------------- the walk
+
+/** A configuration as the walk knows it: probe options + environment. */
+export interface Candidate {
+	config: ProbeConfig;
+	env: Record<string, string>;
+	/** Recipe ids applied to reach it, in order. */
+	recipes: string[];
+}
+
+export type StepOutcome = 'baseline' | 'kept' | 'dropped' | 'failed' | 'skipped';
+
+export interface ProbeRecord {
+	stepId: string;
+	title: string;
+	candidate: Candidate;
+	result: ProbeResult | null;
+	failure: ProbeFailure | null;
+	startedAt: string;
+	durationMs: number;
+}
+
+export interface Decision {
+	stepId: string;
+	recipeId: string | null;
+	title: string;
+	outcome: StepOutcome;
+	/** Why it was kept, dropped, failed or skipped, in words. */
+	reason: string;
+	samplesPerSecond: number | null;
+	/** Relative to the configuration it was compared with (1.12 = 12% faster). */
+	ratio: number | null;
+}
+
+export interface WalkResult {
+	baseline: {candidate: Candidate; result: ProbeResult};
+	best: {candidate: Candidate; result: ProbeResult; speedup: number};
+	/** Baseline and winner measured back to back at the end. */
+	verification: {baseline: ProbeResult; best: ProbeResult; speedup: number} | null;
+	probes: ProbeRecord[];
+	decisions: Decision[];
+	interrupted: boolean;
+	elapsedSeconds: number;
+}
+
+export type SessionEvent =
+	| {type: 'session-start'; model: ModelSpec; budgetSeconds: number; usableCpus: number}
+	| {type: 'step-start'; stepId: string; title: string; candidate: Candidate; budgetSeconds: number; index: number}
+	| {type: 'probe'; stepId: string; event: ProbeEvent}
+	| {type: 'step-end'; stepId: string; record: ProbeRecord; decision: Decision | null}
+	| {type: 'decision'; decision: Decision}
+	| {type: 'note'; level: 'info' | 'warning'; message: string}
+	| {type: 'session-end'; result: WalkResult | null; error: string | null};
