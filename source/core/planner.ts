@@ -1,0 +1,305 @@
+// The tuning walk: baseline → batch size → cumulative keep-if-better steps → compile →
+// workers → int8 → other backends, inside a time budget, then the winner verified back
+// to back against the baseline. The planner decides; measuring is injected, so the
+// decisions are unit-testable with scripted results and the session wires real probes.
+//
+// Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
+import {checkFailure, compareThroughput, latencyFailure} from './stats.js';
+import type {CheckThresholds, CompareOptions} from './stats.js';
+import type {
+	Applicability,
+	Candidate,
+	Decision,
+	ModelSpec,
+	ProbeConfig,
+	ProbeRecord,
+	ProbeResult,
+	RecipeChanges,
+	RecipeStage,
+	SessionEvent,
+	WalkResult,
+} from './types.js';
+
+export interface WalkOptions {
+	model: ModelSpec;
+	budgetSeconds: number;
+	/** Usable CPU ids (online ∩ cpuset); quota-floored count in usableCpus. */
+	usableCpuList: number[];
+	usableCpus: number;
+	/** Applicable recipes only, in catalogue order. */
+	steps: Applicability[];
+	maxLatencyMs: number | null;
+	thresholds: CheckThresholds;
+	compare: CompareOptions;
+	signal?: AbortSignal;
+	/** Clock in milliseconds (injectable for tests). */
+	now?: () => number;
+}
+
+/** Measures one candidate in a fresh process; never throws for probe failures. */
+export type Measure = (stepId: string, title: string, candidate: Candidate, budgetSeconds: number) => Promise<ProbeRecord>;
+
+/** Stages in walk order. Batch first, lossless/lossy cumulative steps, then the heavy ones. */
+const stageOrder: RecipeStage[] = ['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend'];
+
+const minProbeSeconds = 2;
+const maxProbeSeconds = 15;
+/** Probe start, model load, reference and warm-up, before anything is learnt (seconds). */
+const initialOverheadGuess = 12;
+
+export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList: number[]): Candidate {
+	const config: ProbeConfig = {
+		model,
+		batchSize: 1,
+		channelsLast: false,
+		autocast: null,
+		fp32Precision: null,
+		compile: false,
+		quantization: null,
+		backend: 'torch',
+		workers: 1,
+		threadsPerWorker: Math.max(1, usableCpus),
+		cpuList,
+		budgetSeconds: 5,
+	};
+	return {config, env: {}, recipes: []};
+}
+
+/** Apply a recipe's changes on top of a candidate (pure). */
+export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: string): Candidate {
+	const config: ProbeConfig = {...base.config, ...(changes.probe ?? {})};
+	if (config.backend !== 'torch') {
+		// Other runtimes take the model as a graph: eager-only knobs mean nothing there.
+		config.channelsLast = false;
+		config.compile = false;
+	}
+	const recipes = base.recipes.includes(recipeId) ? base.recipes : [...base.recipes, recipeId];
+	return {config, env: {...base.env, ...(changes.env ?? {})}, recipes};
+}
+
+/** A stable key for "the same configuration" (history, resume, de-duplication). */
+export function candidateKey(c: Candidate): string {
+	const {budgetSeconds: _b, cpuList: _c, ...rest} = c.config;
+	const env = Object.keys(c.env).sort().map(k => `${k}=${c.env[k]}`);
+	return JSON.stringify({...rest, env});
+}
+
+export function workerCounts(usableCpus: number): number[] {
+	return [2, 4, 8, 16].filter(n => n <= usableCpus && usableCpus % n === 0);
+}
+
+interface Best {
+	candidate: Candidate;
+	result: ProbeResult;
+}
+
+export class Walk {
+	private readonly probes: ProbeRecord[] = [];
+	private readonly decisions: Decision[] = [];
+	private readonly started: number;
+	private readonly now: () => number;
+	private overheadSeconds = initialOverheadGuess;
+	private stepCounter = 0;
+
+	constructor(
+		private readonly opts: WalkOptions,
+		private readonly measure: Measure,
+		private readonly emit: (e: SessionEvent) => void,
+	) {
+		this.now = opts.now ?? Date.now;
+		this.started = this.now();
+	}
+
+	async run(): Promise<WalkResult | null> {
+		const {opts} = this;
+		const base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
+		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(0));
+		if (!baseRecord.result) {
+			this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'failed', reason: failureText(baseRecord), samplesPerSecond: null, ratio: null});
+			return null;
+		}
+		this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'baseline', reason: 'fp32 eager, batch 1: the reference every step is compared with', samplesPerSecond: baseRecord.result.samplesPerSecond.median, ratio: 1});
+		const latencyIssue = latencyFailure(baseRecord.result, opts.maxLatencyMs);
+		if (latencyIssue) this.emit({type: 'note', level: 'warning', message: `The baseline already misses the latency target: ${latencyIssue}`});
+
+		const baseline: Best = {candidate: base, result: baseRecord.result};
+		let best: Best = baseline;
+		for (const stage of stageOrder) {
+			for (const step of opts.steps.filter(s => s.recipe.stage === stage)) {
+				if (this.aborted()) break;
+				best = stage === 'batch'
+					? await this.batchSweep(best, step)
+					: step.changes.workers === 'sweep'
+						? await this.workerSweep(best, step)
+						: (await this.tryStep(best, step, applyChanges(best.candidate, step.changes, step.recipe.id), step.recipe.title)).best;
+			}
+		}
+
+		const verification = await this.verify(baseline, best);
+		const speedup = verification?.speedup ?? best.result.samplesPerSecond.median / baseline.result.samplesPerSecond.median;
+		return {
+			baseline,
+			best: {...best, speedup},
+			verification,
+			probes: this.probes,
+			decisions: this.decisions,
+			interrupted: this.aborted(),
+			elapsedSeconds: (this.now() - this.started) / 1000,
+		};
+	}
+
+	// ------------------------------------------------------------ steps
+
+	/** Larger batches while throughput keeps really improving (and latency fits). */
+	private async batchSweep(best: Best, step: Applicability): Promise<Best> {
+		const sizes = (step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32]).filter(b => b > best.candidate.config.batchSize).sort((a, b) => a - b);
+		for (const size of sizes) {
+			if (this.aborted()) break;
+			const next = applyChanges(best.candidate, {}, step.recipe.id);
+			next.config = {...next.config, batchSize: size};
+			const title = `Batch size ${size}`;
+			const outcome = await this.tryStep(best, step, next, title);
+			best = outcome.best;
+			if (!outcome.kept) break; // not better: larger batches will not be either
+		}
+		return best;
+	}
+
+	/** Several pinned workers under torchrun, N × (usable / N) threads. */
+	private async workerSweep(best: Best, step: Applicability): Promise<Best> {
+		for (const n of workerCounts(this.opts.usableCpus)) {
+			if (this.aborted()) break;
+			const next = applyChanges(best.candidate, step.changes, step.recipe.id);
+			next.config = {...next.config, workers: n, threadsPerWorker: Math.max(1, Math.floor(this.opts.usableCpus / n))};
+			const outcome = await this.tryStep(best, step, next, `${n} workers × ${next.config.threadsPerWorker} threads`);
+			best = outcome.best;
+			if (!outcome.kept) break;
+		}
+		return best;
+	}
+
+	/** Measure a candidate against the current best; keep it only when the gain is real. */
+	private async tryStep(best: Best, step: Applicability, next: Candidate, title: string): Promise<{best: Best; kept: boolean}> {
+		const kept = (b: Best) => ({best: b, kept: true});
+		const unchanged = (b: Best) => ({best: b, kept: false});
+		const stepId = this.nextStepId(step.recipe.id);
+		const base = {stepId, recipeId: step.recipe.id, title};
+		if (candidateKey(next) === candidateKey(best.candidate)) {
+			this.decide({...base, outcome: 'skipped', reason: 'changes nothing on top of the current best', samplesPerSecond: null, ratio: null});
+			return unchanged(best);
+		}
+		const budget = this.probeBudget(1);
+		if (budget === null) {
+			this.decide({...base, outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', samplesPerSecond: null, ratio: null});
+			return unchanged(best);
+		}
+		let record = await this.probe(stepId, title, next, budget);
+		if (!record.result) {
+			this.decide({...base, outcome: 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
+			return unchanged(best);
+		}
+		const lossy = checkFailure(record.result.check, this.opts.thresholds);
+		if (lossy) {
+			this.decide({...base, outcome: 'dropped', reason: lossy, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
+			return unchanged(best);
+		}
+		const slow = latencyFailure(record.result, this.opts.maxLatencyMs);
+		if (slow) {
+			this.decide({...base, outcome: 'dropped', reason: slow, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
+			return unchanged(best);
+		}
+		let current = best;
+		let cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, this.opts.compare);
+		if (cmp.verdict === 'close') {
+			// A close call: measure both again, longer, back to back, and decide on that.
+			const longer = this.probeBudget(2, 2);
+			if (longer !== null) {
+				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer);
+				const retry = await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer);
+				if (again.result && retry.result) {
+					current = {candidate: current.candidate, result: again.result};
+					record = retry;
+					cmp = compareThroughput(again.result.samplesPerSecond, retry.result.samplesPerSecond, this.opts.compare);
+				}
+			}
+		}
+		const samples = record.result!.samplesPerSecond.median;
+		if (cmp.verdict === 'faster') {
+			this.decide({...base, outcome: 'kept', reason: cmp.reason, samplesPerSecond: samples, ratio: cmp.ratio});
+			return kept({candidate: next, result: record.result!});
+		}
+		const reason = cmp.verdict === 'close' ? `${cmp.reason}, even when re-measured: not a real gain` : cmp.reason;
+		this.decide({...base, outcome: 'dropped', reason, samplesPerSecond: samples, ratio: cmp.ratio});
+		return unchanged(current);
+	}
+
+	/** Baseline and winner measured back to back: the figure the user is told. */
+	private async verify(baseline: Best, best: Best): Promise<WalkResult['verification']> {
+		if (candidateKey(best.candidate) === candidateKey(baseline.candidate) || this.aborted()) return null;
+		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() / 2 - this.overheadSeconds));
+		const a = await this.probe('verify-baseline', 'Verify: baseline', baseline.candidate, budget);
+		const b = await this.probe('verify-best', 'Verify: best configuration', best.candidate, budget);
+		if (!a.result || !b.result) {
+			this.emit({type: 'note', level: 'warning', message: 'The final back-to-back verification did not complete; figures come from the walk.'});
+			return null;
+		}
+		return {baseline: a.result, best: b.result, speedup: b.result.samplesPerSecond.median / a.result.samplesPerSecond.median};
+	}
+
+	// ------------------------------------------------------------ budget
+
+	private remainingSeconds(): number {
+		return this.opts.budgetSeconds - (this.now() - this.started) / 1000;
+	}
+
+	/**
+	 * Seconds of measurement for the next probe, or null when the budget is spent.
+	 * Keeps room for the final verification (two probes) whatever happens.
+	 */
+	private probeBudget(probesAhead: number, factor = 1): number | null {
+		const reserve = 2 * (this.overheadSeconds + minProbeSeconds * 2);
+		const available = this.remainingSeconds() - (probesAhead > 0 ? reserve : 0);
+		const cost = probesAhead * (this.overheadSeconds + minProbeSeconds * factor);
+		if (probesAhead > 0 && available < cost) return null;
+		const perProbe = (available * 0.25) - this.overheadSeconds;
+		return Math.min(maxProbeSeconds * factor, Math.max(minProbeSeconds * factor, perProbe));
+	}
+
+	// ------------------------------------------------------------ plumbing
+
+	private async probe(stepId: string, title: string, candidate: Candidate, budgetSeconds: number): Promise<ProbeRecord> {
+		const c: Candidate = {...candidate, config: {...candidate.config, budgetSeconds: round(budgetSeconds)}};
+		const record = await this.measure(stepId, title, c, c.config.budgetSeconds);
+		this.probes.push(record);
+		if (record.result) {
+			// Learn what a probe costs beyond its measurement (start, load, compile, warm-up).
+			const overhead = record.durationMs / 1000 - record.result.measureSeconds;
+			this.overheadSeconds = 0.5 * this.overheadSeconds + 0.5 * Math.max(1, overhead);
+		}
+		return record;
+	}
+
+	private decide(decision: Decision): void {
+		this.decisions.push(decision);
+		this.emit({type: 'decision', decision});
+	}
+
+	private nextStepId(recipeId: string): string {
+		this.stepCounter += 1;
+		return `${String(this.stepCounter).padStart(2, '0')}-${recipeId}`;
+	}
+
+	private aborted(): boolean {
+		return this.opts.signal?.aborted ?? false;
+	}
+}
+
+function round(x: number): number {
+	return Math.round(x * 10) / 10;
+}
+
+function failureText(record: ProbeRecord): string {
+	const f = record.failure;
+	if (!f) return 'no result';
+	return f.hint ? `${f.message} (${f.hint})` : f.message;
+}

@@ -1,0 +1,67 @@
+// "Is B really faster than A?" — decisions from confidence intervals, never from
+// single numbers. Pure functions: the planner and its tests call them directly.
+import type {Interval, OutputCheck, ProbeResult} from './types.js';
+
+export type Verdict = 'faster' | 'not-faster' | 'close';
+
+export interface Comparison {
+	verdict: Verdict;
+	/** b.median / a.median */
+	ratio: number;
+	reason: string;
+}
+
+export interface CompareOptions {
+	/** Smallest gain worth a change in the deployed configuration (0.02 = 2%). */
+	minGain: number;
+}
+
+export const defaultCompareOptions: CompareOptions = {minGain: 0.02};
+
+const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
+
+/**
+ * Faster: the gain clears minGain and the intervals do not overlap.
+ * Close: the medians say faster by minGain but the intervals overlap — re-measure.
+ * Otherwise not faster (slower, or a gain too small to be worth a change).
+ */
+export function compareThroughput(a: Interval, b: Interval, options: CompareOptions = defaultCompareOptions): Comparison {
+	const ratio = b.median / a.median;
+	const enough = ratio >= 1 + options.minGain;
+	if (enough && b.ciLow > a.ciHigh) {
+		return {verdict: 'faster', ratio, reason: `${pct(ratio)}, confidence intervals apart`};
+	}
+	if (enough) {
+		return {verdict: 'close', ratio, reason: `${pct(ratio)} but the confidence intervals overlap`};
+	}
+	if (ratio >= 1) {
+		return {verdict: 'not-faster', ratio, reason: `${pct(ratio)}, below the ${Math.round(options.minGain * 100)}% worth a change`};
+	}
+	return {verdict: 'not-faster', ratio, reason: `${pct(ratio)}: slower`};
+}
+
+export interface CheckThresholds {
+	minCosine: number;
+	minTop1: number;
+}
+
+export const defaultCheckThresholds: CheckThresholds = {minCosine: 0.99, minTop1: 0.99};
+
+/** Null when the output check passes (or was not made), else the reason it fails. */
+export function checkFailure(check: OutputCheck | null, t: CheckThresholds = defaultCheckThresholds): string | null {
+	if (!check) return null;
+	if (!(check.cosine >= t.minCosine)) {
+		return `output check failed: cosine ${check.cosine.toFixed(4)} < ${t.minCosine}`;
+	}
+	if (check.top1Agreement !== null && !(check.top1Agreement >= t.minTop1)) {
+		return `output check failed: top-1 agreement ${(check.top1Agreement * 100).toFixed(1)}% < ${(t.minTop1 * 100).toFixed(0)}%`;
+	}
+	return null;
+}
+
+/** Null when the latency objective holds (or there is none), else why not. */
+export function latencyFailure(result: ProbeResult, maxLatencyMs: number | null): string | null {
+	if (maxLatencyMs === null) return null;
+	if (result.latencyMs.p99 <= maxLatencyMs) return null;
+	return `p99 batch latency ${result.latencyMs.p99.toFixed(1)} ms exceeds --max-latency-ms ${maxLatencyMs}`;
+}

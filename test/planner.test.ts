@@ -1,0 +1,223 @@
+// The walk's keep/drop decisions, with scripted measurements (no processes): the
+// decisions are pure given the figures, and the figures are what we script.
+import {describe, expect, it} from 'vitest';
+import {applyChanges, baselineCandidate, candidateKey, Walk, workerCounts} from '../source/core/planner.js';
+import type {Measure, WalkOptions} from '../source/core/planner.js';
+import {checkFailure, compareThroughput, latencyFailure} from '../source/core/stats.js';
+import type {Applicability, Candidate, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';
+
+function result(median: number, opts: {half?: number; cosine?: number; top1?: number | null; p99?: number} = {}): ProbeResult {
+	const half = opts.half ?? median * 0.01;
+	return {
+		samplesPerSecond: {median, ciLow: median - half, ciHigh: median + half},
+		latencyMs: {p50: 10, p90: 11, p99: opts.p99 ?? 12},
+		iterations: 50,
+		batchSize: 1,
+		setupSeconds: 1,
+		warmupSeconds: 0.5,
+		measureSeconds: 2,
+		converged: true,
+		peakRssBytes: 1,
+		check: opts.cosine === undefined ? null : {cosine: opts.cosine, maxAbsError: 0.01, top1Agreement: opts.top1 ?? null},
+	};
+}
+
+function step(id: string, stage: RecipeStage, changes: RecipeChanges, lossy = false): Applicability {
+	const recipe: Recipe = {id, title: id, stage, why: '', source: '', changes, requires: {}, risks: {}, lossy};
+	return {recipe, status: 'applicable', reason: '', install: null, changes};
+}
+
+/** A fake measurement: throughput as a function of the candidate. */
+/** Fake time: each probe takes its budget plus 3 s of start-up. */
+const clock = {ms: 0};
+
+function scripted(fn: (c: Candidate, call: number) => ProbeResult | null): {measure: Measure; calls: Candidate[]} {
+	const calls: Candidate[] = [];
+	const measure: Measure = async (stepId, title, candidate, budget) => {
+		calls.push(candidate);
+		clock.ms += (budget + 3) * 1000;
+		const r = fn(candidate, calls.length);
+		return {stepId, title, candidate, result: r, failure: r ? null : {kind: 'exit', code: 'exit', message: 'probe died', hint: null, exitCode: 1, signal: null, stderrTail: ''}, startedAt: '', durationMs: (budget + 3) * 1000};
+	};
+	return {measure, calls};
+}
+
+function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): WalkOptions {
+	clock.ms = 0;
+	return {
+		model: {name: 'toy'},
+		budgetSeconds: 600,
+		usableCpuList: [0, 1],
+		usableCpus: 2,
+		steps,
+		maxLatencyMs: null,
+		thresholds: {minCosine: 0.99, minTop1: 0.99},
+		compare: {minGain: 0.02},
+		now: () => clock.ms,
+		...extra,
+	};
+}
+
+async function walk(steps: Applicability[], fn: (c: Candidate, call: number) => ProbeResult | null, extra: Partial<WalkOptions> = {}) {
+	const events: SessionEvent[] = [];
+	const {measure, calls} = scripted(fn);
+	const r = await new Walk(options(steps, extra), measure, e => events.push(e)).run();
+	return {r, events, calls};
+}
+
+describe('stats', () => {
+	it('calls a gain real only when intervals are apart and the gain clears the threshold', () => {
+		expect(compareThroughput({median: 10, ciLow: 9.9, ciHigh: 10.1}, {median: 12, ciLow: 11.9, ciHigh: 12.1}).verdict).toBe('faster');
+		expect(compareThroughput({median: 10, ciLow: 9, ciHigh: 11}, {median: 10.5, ciLow: 9.5, ciHigh: 11.5}).verdict).toBe('close');
+		expect(compareThroughput({median: 10, ciLow: 9.99, ciHigh: 10.01}, {median: 10.1, ciLow: 10.09, ciHigh: 10.11}).verdict).toBe('not-faster');
+		expect(compareThroughput({median: 10, ciLow: 9.9, ciHigh: 10.1}, {median: 8, ciLow: 7.9, ciHigh: 8.1}).reason).toMatch(/slower/);
+	});
+
+	it('fails the output check on low cosine or low top-1 agreement', () => {
+		expect(checkFailure(null)).toBeNull();
+		expect(checkFailure({cosine: 0.999, maxAbsError: 0, top1Agreement: 1})).toBeNull();
+		expect(checkFailure({cosine: 0.95, maxAbsError: 1, top1Agreement: 1})).toMatch(/cosine 0.9500 < 0.99/);
+		expect(checkFailure({cosine: 0.999, maxAbsError: 1, top1Agreement: 0.9})).toMatch(/top-1 agreement 90.0%/);
+	});
+
+	it('enforces the latency objective on p99', () => {
+		expect(latencyFailure(result(10, {p99: 50}), null)).toBeNull();
+		expect(latencyFailure(result(10, {p99: 50}), 60)).toBeNull();
+		expect(latencyFailure(result(10, {p99: 50}), 40)).toMatch(/p99 batch latency 50.0 ms exceeds/);
+	});
+});
+
+describe('planner helpers', () => {
+	it('applies changes cumulatively and records the recipe once', () => {
+		const base = baselineCandidate({name: 'toy'}, 2, [0, 1]);
+		const a = applyChanges(base, {probe: {channelsLast: true}, env: {X: '1'}}, 'cl');
+		const b = applyChanges(a, {env: {Y: '2'}}, 'y');
+		expect(b.config.channelsLast).toBe(true);
+		expect(b.env).toEqual({X: '1', Y: '2'});
+		expect(applyChanges(b, {}, 'y').recipes).toEqual(['cl', 'y']);
+	});
+
+	it('drops eager-only knobs for other backends', () => {
+		const base = applyChanges(baselineCandidate({name: 'toy'}, 2, [0, 1]), {probe: {channelsLast: true, compile: true}}, 'x');
+		const ort = applyChanges(base, {probe: {backend: 'onnxruntime'}}, 'ort');
+		expect(ort.config).toMatchObject({backend: 'onnxruntime', channelsLast: false, compile: false});
+	});
+
+	it('keys candidates without the budget', () => {
+		const a = baselineCandidate({name: 'toy'}, 2, [0, 1]);
+		const b = {...a, config: {...a.config, budgetSeconds: 99}};
+		expect(candidateKey(a)).toBe(candidateKey(b));
+		expect(candidateKey(a)).not.toBe(candidateKey(applyChanges(a, {env: {A: '1'}}, 'a')));
+	});
+
+	it('sweeps worker counts that divide the usable CPUs', () => {
+		expect(workerCounts(1)).toEqual([]);
+		expect(workerCounts(2)).toEqual([2]);
+		expect(workerCounts(6)).toEqual([2]);
+		expect(workerCounts(16)).toEqual([2, 4, 8, 16]);
+	});
+});
+
+describe('the walk', () => {
+	const batch = step('batch-size', 'batch', {batchSizes: [1, 2, 4, 8, 16]});
+	const channels = step('channels-last', 'memory', {probe: {channelsLast: true}});
+	const bf16 = step('bf16-autocast', 'precision', {probe: {autocast: 'bf16'}}, true);
+	const alloc = step('tcmalloc', 'runtime', {env: {LD_PRELOAD: '/lib/libtcmalloc.so.4'}});
+	const compile = step('torch-compile', 'compile', {probe: {compile: true}});
+	const workers = step('workers', 'workers', {workers: 'sweep'});
+
+	it('keeps real gains, drops the rest, and verifies the winner back to back', async () => {
+		const {r, calls} = await walk([channels, bf16, alloc, compile, batch], c => {
+			let s = 10 * c.config.batchSize ** 0.3; // batch helps up to 8, then flat
+			if (c.config.batchSize > 8) s = 10 * 8 ** 0.3;
+			if (c.config.channelsLast) s *= 1.4;
+			if (c.config.autocast) s *= 1.6;
+			if (c.env['LD_PRELOAD']) s *= 1.005; // within noise: dropped
+			if (c.config.compile) s *= 0.9; // slower: dropped
+			return result(s, {cosine: 0.9999, top1: 1});
+		});
+		expect(r).not.toBeNull();
+		const outcomes = Object.fromEntries(r!.decisions.map(d => [d.title, d.outcome]));
+		expect(outcomes).toMatchObject({
+			Baseline: 'baseline',
+			'Batch size 2': 'kept',
+			'Batch size 8': 'kept',
+			'Batch size 16': 'dropped',
+			'channels-last': 'kept',
+			'bf16-autocast': 'kept',
+			tcmalloc: 'dropped',
+			'torch-compile': 'dropped',
+		});
+		expect(r!.best.candidate.config).toMatchObject({batchSize: 8, channelsLast: true, autocast: 'bf16', compile: false});
+		expect(r!.best.candidate.env).toEqual({});
+		// Batch runs first whatever the catalogue order; verification measures both again at the end.
+		expect(calls[1]!.config.batchSize).toBe(2);
+		expect(r!.verification).not.toBeNull();
+		expect(calls.at(-2)!.recipes).toEqual([]);
+		expect(calls.at(-1)!.recipes).toEqual(r!.best.candidate.recipes);
+		expect(r!.best.speedup).toBeCloseTo((10 * 8 ** 0.3 * 1.4 * 1.6) / 10, 5);
+	});
+
+	it('drops a lossy step whose output check fails, even when it is faster', async () => {
+		const {r} = await walk([bf16], c => (c.config.autocast ? result(30, {cosine: 0.95, top1: 0.8}) : result(10, {cosine: 1, top1: 1})));
+		const d = r!.decisions.find(x => x.recipeId === 'bf16-autocast')!;
+		expect(d.outcome).toBe('dropped');
+		expect(d.reason).toMatch(/output check failed: cosine/);
+		expect(r!.best.candidate.config.autocast).toBeNull();
+		expect(r!.verification).toBeNull(); // nothing beat the baseline
+	});
+
+	it('re-measures a close call and drops it when it stays close', async () => {
+		const {r, calls} = await walk([alloc], c => result(c.env['LD_PRELOAD'] ? 10.5 : 10, {half: 0.8}));
+		const d = r!.decisions.find(x => x.recipeId === 'tcmalloc')!;
+		expect(d.outcome).toBe('dropped');
+		expect(d.reason).toMatch(/even when re-measured/);
+		expect(calls).toHaveLength(4); // baseline, step, re-measured best, re-measured step
+	});
+
+	it('keeps a close call that proves real when re-measured', async () => {
+		const {r} = await walk([alloc], (c, call) => {
+			if (!c.env['LD_PRELOAD']) return result(10, {half: call <= 2 ? 0.8 : 0.05});
+			return result(11, {half: call <= 2 ? 0.8 : 0.05});
+		});
+		expect(r!.decisions.find(x => x.recipeId === 'tcmalloc')!.outcome).toBe('kept');
+	});
+
+	it('records a failed probe as failed and carries on', async () => {
+		const {r} = await walk([compile, workers], c => (c.config.compile ? null : result(c.config.workers > 1 ? 15 : 10)));
+		const outcomes = r!.decisions.map(d => [d.recipeId, d.outcome]);
+		expect(outcomes).toContainEqual(['torch-compile', 'failed']);
+		expect(outcomes).toContainEqual(['workers', 'kept']);
+		expect(r!.best.candidate.config).toMatchObject({workers: 2, threadsPerWorker: 1});
+	});
+
+	it('returns null when the baseline fails', async () => {
+		const {r, events} = await walk([channels], () => null);
+		expect(r).toBeNull();
+		expect(events.some(e => e.type === 'decision' && e.decision.outcome === 'failed')).toBe(true);
+	});
+
+	it('with a latency target, rejects faster batches whose p99 does not fit', async () => {
+		const {r} = await walk([batch], c => result(10 * c.config.batchSize, {p99: 10 * c.config.batchSize}), {maxLatencyMs: 45});
+		expect(r!.best.candidate.config.batchSize).toBe(4);
+		expect(r!.decisions.find(d => d.title === 'Batch size 8')!.reason).toMatch(/exceeds --max-latency-ms 45/);
+	});
+
+	it('skips steps once the budget is spent but still verifies', async () => {
+		const many = Array.from({length: 8}, (_, i) => step(`env-${i}`, 'runtime', {env: {[`K${i}`]: '1'}}));
+		const {r} = await walk([channels, ...many], c => result(c.config.channelsLast ? 20 : 10), {budgetSeconds: 50});
+				expect(r!.decisions.some(d => d.outcome === 'skipped' && /budget/.test(d.reason))).toBe(true);
+		expect(r!.decisions.find(d => d.recipeId === 'channels-last')!.outcome).toBe('kept');
+		expect(r!.verification).not.toBeNull();
+	});
+
+	it('stops at once when aborted', async () => {
+		const controller = new AbortController();
+		const {r, calls} = await walk([channels, alloc, compile], (_c, call) => {
+			if (call === 1) controller.abort();
+			return result(10);
+		}, {signal: controller.signal});
+		expect(calls).toHaveLength(1);
+		expect(r!.interrupted).toBe(true);
+	});
+});
