@@ -1,0 +1,144 @@
+// A tuning session: detect the machine, find Python, decide which recipes apply, run
+// the walk with real probes, and emit one typed event stream. Both faces (Ink and
+// headless) consume only these events and the returned values.
+import {detectHardware} from './hardware.js';
+import {candidateKey, Walk} from './planner.js';
+import type {Measure} from './planner.js';
+import {runProbe} from './probe-runner.js';
+import {findPython, inspectPython} from './python-env.js';
+import {advisories, applicability, loadRecipes} from './recipes.js';
+import {fingerprint, Settings} from './settings.js';
+import {defaultCheckThresholds, defaultCompareOptions} from './stats.js';
+import type {CheckThresholds} from './stats.js';
+import type {Advice, Applicability, Candidate, Detection, ModelSpec, ProbeRecord, PythonEnv, SessionEvent, WalkResult} from './types.js';
+
+export interface PrepareOptions {
+	python?: string;
+	root?: string;
+	model: ModelSpec;
+	signal?: AbortSignal;
+}
+
+export interface Prepared {
+	detection: Detection;
+	python: PythonEnv;
+	applicability: Applicability[];
+	advice: Advice[];
+}
+
+/** Input kind of a model, for recipes that only make sense for images or tokens. */
+export function inputKind(model: ModelSpec): 'image' | 'tokens' {
+	if (model.inputDtype === 'int64') return 'tokens';
+	if (model.name && /bert/i.test(model.name)) return 'tokens';
+	if (model.inputShape && model.inputShape.length !== 3) return 'tokens';
+	return 'image';
+}
+
+export async function prepare(opts: PrepareOptions): Promise<Prepared> {
+	const detection = await detectHardware(opts.root ? {root: opts.root} : {});
+	const found = await findPython({python: opts.python});
+	const python = await inspectPython(found, {signal: opts.signal});
+	const recipes = await loadRecipes();
+	return {
+		detection,
+		python,
+		applicability: applicability(recipes, detection, python, {inputKind: inputKind(opts.model)}),
+		advice: advisories(recipes, detection, python),
+	};
+}
+
+export interface SessionOptions {
+	model: ModelSpec;
+	budgetSeconds: number;
+	maxLatencyMs: number | null;
+	/** Only these recipe ids (batch size and the baseline always run). */
+	recipes?: string[];
+	resume: boolean;
+	thresholds?: CheckThresholds;
+	minGain?: number;
+	signal?: AbortSignal;
+	settings?: Settings;
+}
+
+/** Time a probe may take beyond its measurement before it is called hung (seconds). */
+export function probeTimeoutSeconds(c: Candidate): number {
+	let seconds = c.config.budgetSeconds * 2 + 180;
+	if (c.config.compile || c.config.quantization) seconds += 600;
+	if (c.config.backend !== 'torch') seconds += 300;
+	return seconds;
+}
+
+export function selectSteps(list: Applicability[], only?: string[]): Applicability[] {
+	const applicable = list.filter(a => a.status === 'applicable' && a.recipe.stage !== 'advisory');
+	if (!only || only.length === 0) return applicable;
+	return applicable.filter(a => only.includes(a.recipe.id) || a.recipe.stage === 'batch');
+}
+
+export async function runSession(prepared: Prepared, opts: SessionOptions, emit: (e: SessionEvent) => void): Promise<WalkResult | null> {
+	const {detection, python} = prepared;
+	if (!python.interpreter || !python.torch) throw new Error(python.problem?.message ?? 'no usable Python with torch');
+	const interpreter = python.interpreter;
+	const settings = opts.settings;
+	const print = fingerprint(detection, python, opts.model);
+
+	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});
+	const previous = settings?.machine(print.key)?.best;
+	if (previous) {
+		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});
+	}
+
+	let index = 0;
+	const measure: Measure = async (stepId, title, candidate) => {
+		index += 1;
+		const key = candidateKey(candidate);
+		const cached = opts.resume && !stepId.startsWith('verify') ? settings?.lookup(print.key, key) : undefined;
+		emit({type: 'step-start', stepId, title, candidate, budgetSeconds: candidate.config.budgetSeconds, index});
+		const startedAt = new Date().toISOString();
+		if (cached) {
+			const record: ProbeRecord = {stepId, title, candidate, result: cached.result, failure: null, startedAt, durationMs: 0};
+			emit({type: 'note', level: 'info', message: `${title}: measured on ${cached.at.slice(0, 10)}, reused (--resume)`});
+			emit({type: 'step-end', stepId, record, decision: null});
+			return record;
+		}
+		const outcome = await runProbe(candidate.config, {
+			python: interpreter,
+			env: candidate.env,
+			signal: opts.signal,
+			timeoutMs: probeTimeoutSeconds(candidate) * 1000,
+			onEvent: event => emit({type: 'probe', stepId, event}),
+		});
+		const record: ProbeRecord = outcome.ok
+			? {stepId, title, candidate, result: outcome.result, failure: null, startedAt, durationMs: outcome.durationMs}
+			: {stepId, title, candidate, result: null, failure: outcome.failure, startedAt, durationMs: outcome.durationMs};
+		if (outcome.ok) settings?.record(print.key, print.label, key, outcome.result);
+		emit({type: 'step-end', stepId, record, decision: null});
+		return record;
+	};
+
+	const walk = new Walk(
+		{
+			model: opts.model,
+			budgetSeconds: opts.budgetSeconds,
+			usableCpuList: detection.usableCpuList,
+			usableCpus: detection.usableCpus,
+			steps: selectSteps(prepared.applicability, opts.recipes),
+			maxLatencyMs: opts.maxLatencyMs,
+			thresholds: opts.thresholds ?? defaultCheckThresholds,
+			compare: {...defaultCompareOptions, ...(opts.minGain === undefined ? {} : {minGain: opts.minGain})},
+			signal: opts.signal,
+		},
+		measure,
+		emit,
+	);
+	const result = await walk.run();
+	if (result && !result.interrupted) {
+		settings?.recordBest(print.key, print.label, {
+			at: new Date().toISOString(),
+			samplesPerSecond: (result.verification?.best ?? result.best.result).samplesPerSecond.median,
+			speedup: result.best.speedup,
+			recipes: result.best.candidate.recipes,
+		});
+	}
+	emit({type: 'session-end', result, error: result ? null : 'the baseline probe failed: nothing to compare with'});
+	return result;
+}

@@ -1,0 +1,100 @@
+// Preferences and history, kept with conf: what the user chose last time, and every
+// probe result per machine fingerprint (CPU, usable CPUs, torch, model, input), so a
+// rerun can show earlier figures and --resume can skip what is already measured.
+import {createHash} from 'node:crypto';
+import Conf from 'conf';
+import type {Detection, ModelSpec, ProbeResult, PythonEnv} from './types.js';
+
+export interface Preferences {
+	model?: string;
+	budget?: string;
+	recipes?: string[];
+	maxLatencyMs?: number | null;
+}
+
+export interface StoredResult {
+	at: string;
+	result: ProbeResult;
+}
+
+export interface MachineHistory {
+	label: string;
+	updatedAt: string;
+	results: Record<string, StoredResult>;
+	best?: {at: string; samplesPerSecond: number; speedup: number; recipes: string[]};
+}
+
+interface Store {
+	preferences: Preferences;
+	history: Record<string, MachineHistory>;
+}
+
+/** What must be unchanged for an earlier measurement to stand. */
+export function fingerprint(detection: Detection, python: PythonEnv, model: ModelSpec): {key: string; label: string} {
+	const parts = {
+		arch: detection.cpu.arch,
+		cpu: detection.cpu.modelName ?? detection.cpu.core,
+		platform: detection.cpu.platform,
+		features: [...detection.cpu.features].sort().join(' '),
+		usableCpus: detection.usableCpus,
+		torch: python.torch?.version ?? null,
+		interpreter: python.interpreter,
+		model,
+	};
+	const key = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+	const label = `${parts.cpu ?? parts.arch}, ${parts.usableCpus} CPUs, torch ${parts.torch ?? '?'}, ${model.name ?? model.path ?? 'model'}`;
+	return {key, label};
+}
+
+export class Settings {
+	private readonly store: Conf<Store>;
+
+	/** dir: where to keep the file (tests, GRAVITON_TUNE_CONFIG_DIR); default the OS config dir. */
+	constructor(dir?: string) {
+		this.store = new Conf<Store>({
+			projectName: 'graviton-tune',
+			projectSuffix: '',
+			...(dir ? {cwd: dir} : {}),
+			defaults: {preferences: {}, history: {}},
+			// A history file damaged by hand should not stop the tool: start afresh.
+			clearInvalidConfig: true,
+			accessPropertiesByDotNotation: false,
+		});
+	}
+
+	get path(): string {
+		return this.store.path;
+	}
+
+	preferences(): Preferences {
+		return this.store.get('preferences');
+	}
+
+	savePreferences(p: Preferences): void {
+		this.store.set('preferences', {...this.preferences(), ...p});
+	}
+
+	machine(key: string): MachineHistory | undefined {
+		return this.store.get('history')[key];
+	}
+
+	lookup(key: string, candidateKey: string): StoredResult | undefined {
+		return this.machine(key)?.results[candidateKey];
+	}
+
+	record(key: string, label: string, candidateKey: string, result: ProbeResult): void {
+		const history = this.store.get('history');
+		const now = new Date().toISOString();
+		const entry = history[key] ?? {label, updatedAt: now, results: {}};
+		entry.results[candidateKey] = {at: now, result};
+		entry.updatedAt = now;
+		this.store.set('history', {...history, [key]: entry});
+	}
+
+	recordBest(key: string, label: string, best: NonNullable<MachineHistory['best']>): void {
+		const history = this.store.get('history');
+		const entry = history[key] ?? {label, updatedAt: best.at, results: {}};
+		entry.best = best;
+		this.store.set('history', {...history, [key]: entry});
+	}
+}

@@ -1,0 +1,300 @@
+// Command-line parsing: one place that turns argv into a typed command, or a usage
+// error that names the bad flag. Uses node:util parseArgs (no dependency needed).
+import {parseArgs} from 'node:util';
+import type {ModelSpec} from './core/types.js';
+
+export const exitCodes = {
+	ok: 0,
+	/** Internal error: a bug; the message says where. */
+	internal: 1,
+	usage: 2,
+	/** No Python, no torch, or an unreadable machine description. */
+	environment: 3,
+	/** The baseline (and so every comparison) failed. */
+	probesFailed: 4,
+	/** Results measured, but the output files could not be written. */
+	outputFailed: 5,
+	interrupted: 130,
+} as const;
+
+export class UsageError extends Error {}
+
+export type Command =
+	| {kind: 'help'}
+	| {kind: 'version'}
+	| {kind: 'detect'; json: boolean; root?: string; python?: string}
+	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean}
+	| {kind: 'probe'; json: boolean; python?: string; model: ModelSpec; probe: ProbeFlags}
+	| {kind: 'tune'; auto: boolean; tune: TuneFlags};
+
+export interface ProbeFlags {
+	batchSize: number;
+	channelsLast: boolean;
+	autocast: 'bf16' | null;
+	fp32Precision: 'bf16' | null;
+	compile: boolean;
+	quantization: 'int8' | null;
+	backend: 'torch' | 'onnxruntime' | 'openvino';
+	workers: number;
+	threads: number | null;
+	seconds: number;
+	env: Record<string, string>;
+}
+
+export interface TuneFlags {
+	model: ModelSpec;
+	budgetSeconds: number;
+	out: string;
+	json: boolean;
+	maxLatencyMs: number | null;
+	recipes?: string[];
+	python?: string;
+	app: string[];
+	launchScript?: string;
+	resume: boolean;
+	minCosine: number;
+	minTop1: number;
+	yes: boolean;
+}
+
+const flags = {
+	help: {type: 'boolean', short: 'h'},
+	version: {type: 'boolean', short: 'v'},
+	auto: {type: 'boolean'},
+	json: {type: 'boolean'},
+	root: {type: 'string'},
+	python: {type: 'string'},
+	model: {type: 'string', short: 'm'},
+	'input-shape': {type: 'string'},
+	'input-dtype': {type: 'string'},
+	factory: {type: 'string'},
+	budget: {type: 'string'},
+	out: {type: 'string', short: 'o'},
+	'max-latency-ms': {type: 'string'},
+	recipes: {type: 'string'},
+	app: {type: 'string'},
+	'launch-script': {type: 'string'},
+	resume: {type: 'boolean'},
+	'min-cosine': {type: 'string'},
+	'min-top1': {type: 'string'},
+	yes: {type: 'boolean', short: 'y'},
+	'torch-index': {type: 'string'},
+	extras: {type: 'string'},
+	// probe
+	'batch-size': {type: 'string'},
+	'channels-last': {type: 'boolean'},
+	autocast: {type: 'string'},
+	'fp32-precision': {type: 'string'},
+	compile: {type: 'boolean'},
+	quantization: {type: 'string'},
+	backend: {type: 'string'},
+	workers: {type: 'string'},
+	threads: {type: 'string'},
+	seconds: {type: 'string'},
+	env: {type: 'string', multiple: true},
+} as const;
+
+const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'bert_base', 'toy'];
+
+/** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
+export function parseDuration(text: string): number {
+	const trimmed = text.trim();
+	if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+	const re = /(\d+(?:\.\d+)?)\s*(h|m|s)/g;
+	let total = 0;
+	let consumed = '';
+	for (const m of trimmed.matchAll(re)) {
+		total += Number(m[1]) * {h: 3600, m: 60, s: 1}[m[2] as 'h' | 'm' | 's'];
+		consumed += m[0];
+	}
+	if (consumed.replace(/\s/g, '') !== trimmed.replace(/\s/g, '') || total <= 0) {
+		throw new UsageError(`--budget ${text}: expected a duration such as 10m, 90s or 1h30m`);
+	}
+	return total;
+}
+
+function positiveNumber(name: string, value: string | undefined, integer = false): number | undefined {
+	if (value === undefined) return undefined;
+	const n = Number(value);
+	if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+		throw new UsageError(`--${name} ${value}: expected a positive ${integer ? 'whole ' : ''}number`);
+	}
+	return n;
+}
+
+function fraction(name: string, value: string | undefined, fallback: number): number {
+	if (value === undefined) return fallback;
+	const n = Number(value);
+	if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} ${value}: expected a number between 0 and 1`);
+	return n;
+}
+
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+	if (value === undefined) return undefined;
+	if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} ${value}: expected one of ${allowed.join(', ')}`);
+	return value as T;
+}
+
+export function parseModel(values: {model?: string; 'input-shape'?: string; 'input-dtype'?: string; factory?: string}): ModelSpec {
+	const model = values.model ?? 'resnet50';
+	const spec: ModelSpec = /[/.]/.test(model) ? {path: model} : {name: model};
+	if (spec.name && !builtins.includes(spec.name)) {
+		throw new UsageError(`--model ${model}: not a built-in (${builtins.join(', ')}) and not a path (a path has a / or an extension)`);
+	}
+	if (values['input-shape'] !== undefined) {
+		const dims = values['input-shape'].split(/[,x ]/).filter(Boolean).map(Number);
+		if (dims.length === 0 || dims.some(d => !Number.isInteger(d) || d <= 0)) {
+			throw new UsageError(`--input-shape ${values['input-shape']}: expected the per-sample shape without the batch, e.g. 3,224,224`);
+		}
+		spec.inputShape = dims;
+	}
+	const dtype = oneOf('input-dtype', values['input-dtype'], ['float32', 'int64'] as const);
+	if (dtype) spec.inputDtype = dtype;
+	if (values.factory) spec.factory = values.factory;
+	if (spec.path && spec.path.endsWith('.py') && !spec.inputShape) {
+		throw new UsageError(`--model ${model}: a Python model file needs --input-shape (per sample, e.g. 3,224,224)`);
+	}
+	return spec;
+}
+
+function parseEnv(list: string[] | undefined): Record<string, string> {
+	const env: Record<string, string> = {};
+	for (const item of list ?? []) {
+		const eq = item.indexOf('=');
+		if (eq <= 0) throw new UsageError(`--env ${item}: expected KEY=VALUE`);
+		env[item.slice(0, eq)] = item.slice(eq + 1);
+	}
+	return env;
+}
+
+/** Split "python serve.py --port 8080" into argv, honouring simple quotes. */
+export function splitCommand(text: string): string[] {
+	const out: string[] = [];
+	const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+	for (const m of text.matchAll(re)) out.push(m[1] ?? m[2] ?? m[3] ?? '');
+	return out;
+}
+
+export function parseCommand(argv: string[]): Command {
+	let parsed;
+	try {
+		parsed = parseArgs({args: argv, options: flags, allowPositionals: true, strict: true});
+	} catch (error) {
+		throw new UsageError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+	}
+	const {values, positionals} = parsed;
+	if (values.help) return {kind: 'help'};
+	if (values.version) return {kind: 'version'};
+	const [sub, ...extra] = positionals;
+	if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
+
+	if (sub === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
+	if (sub === 'setup') {
+		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false};
+	}
+	if (values.root) throw new UsageError('--root only applies to `graviton-tune detect`');
+	const model = parseModel(values);
+	if (sub === 'probe') {
+		return {
+			kind: 'probe',
+			json: values.json ?? false,
+			python: values.python,
+			model,
+			probe: {
+				batchSize: positiveNumber('batch-size', values['batch-size'], true) ?? 1,
+				channelsLast: values['channels-last'] ?? false,
+				autocast: oneOf('autocast', values.autocast, ['bf16'] as const) ?? null,
+				fp32Precision: oneOf('fp32-precision', values['fp32-precision'], ['bf16'] as const) ?? null,
+				compile: values.compile ?? false,
+				quantization: oneOf('quantization', values.quantization, ['int8'] as const) ?? null,
+				backend: oneOf('backend', values.backend, ['torch', 'onnxruntime', 'openvino'] as const) ?? 'torch',
+				workers: positiveNumber('workers', values.workers, true) ?? 1,
+				threads: positiveNumber('threads', values.threads, true) ?? null,
+				seconds: positiveNumber('seconds', values.seconds) ?? 10,
+				env: parseEnv(values.env),
+			},
+		};
+	}
+	if (sub !== undefined && sub !== 'tune') throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe; or none to tune)`);
+	return {
+		kind: 'tune',
+		auto: values.auto ?? false,
+		tune: {
+			model,
+			budgetSeconds: values.budget ? parseDuration(values.budget) : 600,
+			out: values.out ?? 'graviton-tune-out',
+			json: values.json ?? false,
+			maxLatencyMs: positiveNumber('max-latency-ms', values['max-latency-ms']) ?? null,
+			recipes: values.recipes?.split(',').map(s => s.trim()).filter(Boolean),
+			python: values.python,
+			app: values.app ? splitCommand(values.app) : ['python', 'app.py'],
+			launchScript: values['launch-script'],
+			resume: values.resume ?? false,
+			minCosine: fraction('min-cosine', values['min-cosine'], 0.99),
+			minTop1: fraction('min-top1', values['min-top1'], 0.99),
+			yes: values.yes ?? false,
+		},
+	};
+}
+
+export const helpText = `graviton-tune — find the fastest PyTorch CPU inference setup, measured on this machine
+
+It detects the CPU (AWS Graviton generations, SVE/BF16/I8MM; AVX-512 BF16, VNNI, AMX on
+x86), tells you which tuning recipes apply and why, measures each configuration in a
+fresh Python process (samples/s with confidence intervals and an output check against
+fp32), keeps only what really helps, and writes deployable files: an env file, a
+launch script, report.json and report.md.
+
+Usage
+  graviton-tune [options]            interactive tuning (needs a terminal)
+  graviton-tune --auto [options]     headless tuning: no prompts, progress on stderr
+  graviton-tune detect [--json] [--root DIR]
+                                     what this machine is and which recipes apply
+  graviton-tune setup                create graviton-tune's own Python venv with torch
+  graviton-tune probe [options]      measure one configuration and print the result
+
+Tuning options
+  -m, --model NAME|PATH   built-in: resnet50 (default), resnet18, mobilenet_v3_large,
+                          vit_b_16, bert_base (needs transformers), toy; or a file:
+                          model.py (with a factory), TorchScript .pt, torch.export .pt2,
+                          .onnx (ONNX backends only)
+      --input-shape S     per-sample input shape, e.g. 3,224,224 (required for .py)
+      --input-dtype T     float32 (images) or int64 (token ids)
+      --factory NAME      factory function in a .py model (default build_model)
+      --budget T          time for the whole walk: 10m (default), 90s, 1h
+      --max-latency-ms N  best throughput whose p99 batch latency is at most N ms
+      --recipes a,b,c     only these recipes (ids from \`detect\`); baseline and batch
+                          size always run
+      --min-cosine X      output check threshold for lossy steps (default 0.99)
+      --min-top1 X        top-1 agreement threshold for lossy steps (default 0.99)
+      --resume            reuse figures measured earlier on this unchanged machine
+  -o, --out DIR           where files go (default ./graviton-tune-out)
+      --app "CMD"         what launch.sh starts (default "python app.py")
+      --launch-script P   patch your own launch script instead (backup kept)
+      --json              headless: one JSON event per line on stdout, result last
+      --python PATH       the Python to measure with (default: active virtualenv,
+                          then graviton-tune's managed venv, then python3 on PATH)
+  -y, --yes               interactive: accept the defaults without asking
+
+Probe options (graviton-tune probe)
+      --batch-size N  --channels-last  --autocast bf16  --fp32-precision bf16
+      --compile  --quantization int8  --backend torch|onnxruntime|openvino
+      --workers N  --threads N  --seconds S  --env KEY=VALUE (repeatable)
+
+Setup options (graviton-tune setup)
+      --torch-index URL   extra package index for torch (x86 CPU-only wheels:
+                          https://download.pytorch.org/whl/cpu)
+      --extras a,b        optional packages (default: onnx onnxscript onnxruntime
+                          openvino transformers torchao)
+
+Exit codes (headless)
+  0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch or unreadable
+  machine · 4 every probe failed · 5 output files could not be written · 130 interrupted
+
+Examples
+  npx graviton-tune setup && npx graviton-tune --auto --budget 5m
+  graviton-tune --auto --model ./my_model.py --input-shape 3,224,224 \\
+      --app "python serve.py --port 8080" --out /etc/myservice --json
+  graviton-tune detect --root ./captured-c7g --json
+  graviton-tune probe --model resnet50 --batch-size 8 --channels-last --autocast bf16
+`;
