@@ -1,0 +1,895 @@
+// What the user takes away: graviton-tune.env, launch.sh (new, or their own script
+// patched), the runtime helper, report.json and report.md. Rendering is pure; only
+// writeOutputs / patchFileInPlace / runtimeHelperSource touch the disk, and every
+// write is atomic and keeps a backup of whatever it replaces.
+import {constants as fsConstants, readFileSync} from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {packageRoot, probesDir} from './paths.js';
+import type {
+	Candidate,
+	Decision,
+	Detection,
+	ModelSpec,
+	ProbeConfig,
+	ProbeFailure,
+	ProbeRecord,
+	ProbeResult,
+	PythonEnv,
+	StepOutcome,
+	WalkResult,
+} from './types.js';
+
+export const ENV_FILE_NAME = 'graviton-tune.env';
+export const LAUNCH_SCRIPT_NAME = 'launch.sh';
+export const RUNTIME_HELPER_NAME = 'graviton_tune_runtime.py';
+export const REPORT_JSON_NAME = 'report.json';
+export const REPORT_MD_NAME = 'report.md';
+export const DEFAULT_OUT_DIR = 'graviton-tune-out';
+/** What launch.sh runs when --app is not given. */
+export const DEFAULT_APP: readonly string[] = ['python', 'app.py'];
+export const REPORT_SCHEMA_VERSION = 1;
+
+// ---------------------------------------------------------------- env file
+
+// docker --env-file keeps quotes literally while `source` and systemd strip them, so
+// the only spelling all three read identically is a bare value made of characters
+// that none of them treats specially (no blanks, quotes, $, \, #, ~, globs, ;&|<>()).
+const SAFE_VALUE = /^[A-Za-z0-9_.\/:,@+={}-]*$/;
+const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export class EnvValueError extends Error {
+	constructor(
+		readonly key: string,
+		readonly value: string,
+		reason: string,
+	) {
+		super(`${key}=${JSON.stringify(value)} cannot go in ${ENV_FILE_NAME}: ${reason}`);
+		this.name = 'EnvValueError';
+	}
+}
+
+/** Throws EnvValueError unless KEY=VALUE reads the same under bash, systemd and docker. */
+export function assertPortableEnv(key: string, value: string): void {
+	if (!SAFE_KEY.test(key)) throw new EnvValueError(key, value, 'a variable name is letters, digits and _ and does not start with a digit');
+	if (SAFE_VALUE.test(value)) return;
+	const hint = /\s/.test(value) && key === 'LD_PRELOAD' ? ' (separate LD_PRELOAD libraries with ":" instead of spaces)' : '';
+	throw new EnvValueError(
+		key,
+		value,
+		`values must be unquoted and use only letters, digits and _ . / : , @ + = { } -, because docker --env-file takes quotes literally while bash and systemd strip them${hint}`,
+	);
+}
+
+/** "0-3,8,10-11": the compact cpu-list spelling the kernel uses. */
+export function formatCpuList(cpus: number[]): string {
+	const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+	const parts: string[] = [];
+	for (let i = 0; i < sorted.length; ) {
+		let j = i;
+		while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+		parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+		i = j + 1;
+	}
+	return parts.join(',');
+}
+
+/** The model-level choices, as the runtime helper reads them (GT_*). */
+export function modelVariables(config: ProbeConfig): Array<[string, string]> {
+	const vars: Array<[string, string]> = [
+		['GT_BATCH_SIZE', String(config.batchSize)],
+		['GT_CHANNELS_LAST', config.channelsLast ? '1' : '0'],
+		['GT_AUTOCAST', config.autocast ?? 'none'],
+		['GT_FP32_PRECISION', config.fp32Precision ?? 'none'],
+		['GT_COMPILE', config.compile ? '1' : '0'],
+		['GT_QUANTIZATION', config.quantization ?? 'none'],
+		['GT_BACKEND', config.backend],
+		['GT_WORKERS', String(config.workers)],
+		['GT_THREADS_PER_WORKER', String(config.threadsPerWorker)],
+	];
+	// Workers were measured pinned inside this set; the helper pins them the same way.
+	if (config.cpuList && config.cpuList.length > 0) vars.push(['GT_CPU_LIST', formatCpuList(config.cpuList)]);
+	return vars;
+}
+
+/**
+ * Every variable the env file sets, in file order: the winner's process environment
+ * (OMP_NUM_THREADS always = threads per worker), then the GT_* model-level choices.
+ * Throws EnvValueError for a value that would not read the same everywhere.
+ */
+export function envVariables(candidate: Candidate): {runtime: Array<[string, string]>; model: Array<[string, string]>} {
+	const runtime: Array<[string, string]> = Object.entries(candidate.env).filter(
+		([key]) => key !== 'OMP_NUM_THREADS' && !key.startsWith('GT_'),
+	);
+	runtime.push(['OMP_NUM_THREADS', String(candidate.config.threadsPerWorker)]);
+	const model = modelVariables(candidate.config);
+	for (const [key, value] of [...runtime, ...model]) assertPortableEnv(key, value);
+	return {runtime, model};
+}
+
+/** Comment text on one line: a newline inside a comment would start a new assignment. */
+function commentLine(text: string): string {
+	return `# ${text}`.replace(/[\r\n]+/g, ' ').trimEnd();
+}
+
+export function describeMachine(detection: Detection): string {
+	const cpu = detection.cpu;
+	const name = cpu.platform ?? cpu.modelName ?? cpu.core ?? 'unknown CPU';
+	const parts = [cpu.core && cpu.core !== name ? `${name} (${cpu.core})` : name, cpu.arch, `${detection.usableCpus} usable CPUs`];
+	if (detection.cloud.instanceType) parts.push(detection.cloud.instanceType);
+	return parts.join(', ');
+}
+
+function fmtRate(value: number): string {
+	return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+function fmtRatio(value: number): string {
+	return `${value.toFixed(2)}x`;
+}
+
+/** One line of figures: baseline → winner, speedup, and the back-to-back check. */
+export function describeFigures(result: WalkResult): string[] {
+	const base = result.baseline.result;
+	const best = result.best.result;
+	const lines = [
+		`baseline ${fmtRate(base.samplesPerSecond.median)} -> winner ${fmtRate(best.samplesPerSecond.median)} samples/s (${fmtRatio(result.best.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}`,
+	];
+	if (result.verification) lines.push(`verified back to back: ${fmtRatio(result.verification.speedup)}`);
+	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');
+	return lines;
+}
+
+export function renderEnvFile(input: {result: WalkResult; detection: Detection; model: string; date: Date}): string {
+	const best = input.result.best.candidate;
+	const {runtime, model} = envVariables(best);
+	const header = [
+		'graviton-tune: the fastest configuration measured on this machine.',
+		`Machine: ${describeMachine(input.detection)}`,
+		`Model:   ${input.model}`,
+		...describeFigures(input.result).map((line, i) => `${i === 0 ? 'Figures:' : '        '} ${line}`),
+		`Recipes: ${best.recipes.length > 0 ? best.recipes.join(', ') : '(none: the baseline won)'}`,
+		`Date:    ${input.date.toISOString()}`,
+		'',
+		'Values are bare on purpose: this file reads the same with `set -a; . ./graviton-tune.env; set +a`,',
+		'systemd EnvironmentFile= and docker run --env-file. Do not add quotes or spaces.',
+	];
+	const lines = [
+		...header.map(commentLine),
+		'',
+		commentLine('Process environment (read at process start).'),
+		...runtime.map(([k, v]) => `${k}=${v}`),
+		'',
+		commentLine('Model-level choices, applied by graviton_tune_runtime.optimize(model, example_input).'),
+		...model.map(([k, v]) => `${k}=${v}`),
+	];
+	return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- launcher
+
+const PYTHON_WORD = /^(?:[^\s'"\\$`;&|<>()]*\/)?python(?:3(?:\.\d+)?)?$/;
+const SHELL_BARE = /^[A-Za-z0-9_.\/:,=@%+-]+$/;
+
+/** Quote one argv element for bash: bare when harmless, else single quotes. */
+export function shellQuote(arg: string): string {
+	if (SHELL_BARE.test(arg)) return arg;
+	return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function shellJoin(argv: readonly string[]): string {
+	return argv.map(shellQuote).join(' ');
+}
+
+/**
+ * The words that start N workers. A bare `python` becomes `torchrun`; an explicit
+ * interpreter path keeps that interpreter (`/venv/bin/python -m torch.distributed.run`,
+ * which is what torchrun is) so the service runs in the environment the user chose.
+ */
+function distributedPrefix(pythonWord: string | null, workers: number): string[] {
+	const dist = ['--standalone', '--nproc-per-node', String(workers)];
+	if (pythonWord && pythonWord.includes('/')) return [pythonWord, '-m', 'torch.distributed.run', ...dist];
+	return ['torchrun', ...dist];
+}
+
+/**
+ * How the first argument after `python` is handled by torchrun: a script or `-m module`
+ * passes through; interpreter options (-u, -X …) do not exist in torchrun, so then the
+ * interpreter is started as a plain program with --no-python.
+ */
+function needsNoPython(firstArg: string | undefined): boolean {
+	return firstArg !== undefined && firstArg.startsWith('-') && firstArg !== '-m';
+}
+
+/** The app's argv as the winner launches it: unchanged for one worker, under torchrun for N. */
+export function launcherArgv(app: readonly string[], workers: number): string[] {
+	const [command, ...rest] = app;
+	if (command === undefined) throw new Error('the app to launch is empty');
+	if (workers <= 1) return [...app];
+	if (!PYTHON_WORD.test(command)) return [...distributedPrefix(null, workers), '--no-python', ...app];
+	if (needsNoPython(rest[0])) return [...distributedPrefix(command, workers), '--no-python', command, ...rest];
+	return [...distributedPrefix(command, workers), ...rest];
+}
+
+/** A short summary of a candidate: "batch 8, channels_last, bf16 autocast, 2 workers x 1 thread, tcmalloc". */
+export function summarizeCandidate(candidate: Candidate): string {
+	const c = candidate.config;
+	const parts = [`batch ${c.batchSize}`];
+	if (c.channelsLast) parts.push('channels_last');
+	if (c.autocast) parts.push(`${c.autocast} autocast`);
+	if (c.fp32Precision) parts.push(`fp32 math as ${c.fp32Precision}`);
+	if (c.compile) parts.push('compile');
+	if (c.quantization) parts.push(c.quantization);
+	if (c.backend !== 'torch') parts.push(c.backend);
+	parts.push(`${c.workers} worker${c.workers === 1 ? '' : 's'} x ${c.threadsPerWorker} thread${c.threadsPerWorker === 1 ? '' : 's'}`);
+	for (const [key, value] of Object.entries(candidate.env)) {
+		if (key === 'OMP_NUM_THREADS') continue;
+		parts.push(key === 'LD_PRELOAD' ? value.split(':').map((lib) => path.basename(lib)).join('+') : `${key}=${value}`);
+	}
+	return parts.join(', ');
+}
+
+export function renderLaunchScript(input: {best: Candidate; app: string[]; envFileName: string}): string {
+	const app = input.app.length > 0 ? input.app : [...DEFAULT_APP];
+	const workers = input.best.config.workers;
+	const argv = launcherArgv(app, workers);
+	const lines = [
+		'#!/usr/bin/env bash',
+		'# Generated by graviton-tune: starts the app with the configuration measured fastest here.',
+		commentLine(`Winner: ${summarizeCandidate(input.best)}`),
+		commentLine(`App: ${shellJoin(app)}  (choose with --app; default: ${DEFAULT_APP.join(' ')})`),
+		'# Usage: ./launch.sh [more arguments for the app]. Relative paths in the app are',
+		'# resolved from the directory you run it in; the env file is found next to this script.',
+	];
+	if (workers > 1) {
+		lines.push(
+			`# ${workers} workers under torchrun: each process gets LOCAL_RANK; a server that binds a port`,
+			'# needs SO_REUSEPORT or a port per rank. graviton_tune_runtime.optimize() pins each worker.',
+		);
+	}
+	lines.push(
+		'set -euo pipefail',
+		'here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
+		'# set -a exports every variable the env file assigns.',
+		'set -a',
+		`. "$here"/${shellQuote(input.envFileName)}`,
+		'set +a',
+		`exec ${shellJoin(argv)} "$@"`,
+	);
+	return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- patching a user's script
+
+export const ENV_BLOCK_BEGIN = '# >>> graviton-tune >>>';
+export const ENV_BLOCK_END = '# <<< graviton-tune <<<';
+export const LAUNCHER_BLOCK_BEGIN = '# >>> graviton-tune launcher >>>';
+export const LAUNCHER_BLOCK_END = '# <<< graviton-tune launcher <<<';
+/** Prefix of the commented copy of the user's original line inside the launcher block. */
+const ORIGINAL_PREFIX = '#| ';
+
+export interface PatchResult {
+	text: string;
+	changed: boolean;
+	/** What was done or could not be done, in words. */
+	notes: string[];
+}
+
+/** The sourcing line: POSIX sh, so it also works in a script run by dash. */
+function sourceLine(envFilePath: string): string {
+	if (path.isAbsolute(envFilePath)) return `. ${shellQuote(envFilePath)}`;
+	// Relative to the script, not to wherever it is started from.
+	return `. "$(dirname "$0")"/${shellQuote(envFilePath)}`;
+}
+
+function envBlock(envFilePath: string): string[] {
+	return [
+		ENV_BLOCK_BEGIN,
+		'# Added by graviton-tune: load the measured configuration. Re-run graviton-tune to update.',
+		'set -a',
+		sourceLine(envFilePath),
+		'set +a',
+		ENV_BLOCK_END,
+	];
+}
+
+/** [begin, end] line indexes of a marked block, or null. */
+function findBlock(lines: string[], begin: string, end: string): [number, number] | null {
+	const start = lines.findIndex((line) => line.trim() === begin);
+	if (start < 0) return null;
+	const stop = lines.findIndex((line, i) => i > start && line.trim() === end);
+	return stop < 0 ? null : [start, stop];
+}
+
+interface PythonLine {
+	indent: string;
+	exec: string;
+	assignments: string;
+	word: string;
+	rest: string;
+}
+
+// indent, optional `exec`, optional VAR=value prefixes, the interpreter word, the rest.
+const PYTHON_LINE = /^(\s*)(exec\s+)?((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)(\S+)((?:\s.*)?)$/;
+// Helper invocations that are not the service: never the line to rewrite.
+const NOT_THE_SERVICE = /^\s*(?:-m\s+(?:pip|venv|ensurepip|compileall)\b|-c\b|-V\b|--version\b)/;
+
+function parsePythonLine(line: string): PythonLine | null {
+	if (/^\s*#/.test(line)) return null;
+	const m = PYTHON_LINE.exec(line);
+	if (!m || !PYTHON_WORD.test(m[4]!) || NOT_THE_SERVICE.test(m[5] ?? '')) return null;
+	return {indent: m[1]!, exec: m[2] ?? '', assignments: m[3] ?? '', word: m[4]!, rest: m[5] ?? ''};
+}
+
+/** The service's python line: the first `exec python …`, else the first python line. */
+function findPythonLine(lines: string[]): number {
+	const candidates = lines.map((line, i) => ({i, parsed: parsePythonLine(line)})).filter((c) => c.parsed !== null);
+	const withExec = candidates.find((c) => c.parsed!.exec !== '');
+	return (withExec ?? candidates[0])?.i ?? -1;
+}
+
+/** The line plus its backslash continuations. */
+function continuationEnd(lines: string[], start: number): number {
+	let end = start;
+	while (end < lines.length - 1 && /\\$/.test(lines[end]!)) end++;
+	return end;
+}
+
+/** The first line, rewritten to the winning launcher; continuation lines are kept verbatim. */
+function rewritePythonLine(parsed: PythonLine, workers: number): string {
+	const firstArg = parsed.rest.trimStart().split(/\s+/)[0];
+	const prefix = distributedPrefix(parsed.word, workers);
+	const launcher = needsNoPython(firstArg) ? `${shellJoin([...prefix, '--no-python'])} ${parsed.word}` : shellJoin(prefix);
+	return `${parsed.indent}${parsed.exec}${parsed.assignments}${launcher}${parsed.rest}`;
+}
+
+function launcherBlock(original: string[], workers: number): string[] {
+	const parsed = parsePythonLine(original[0]!)!;
+	return [
+		`${LAUNCHER_BLOCK_BEGIN} (the original lines follow as #| comments)`,
+		...original.map((line) => `${ORIGINAL_PREFIX}${line}`),
+		rewritePythonLine(parsed, workers),
+		...original.slice(1),
+		LAUNCHER_BLOCK_END,
+	];
+}
+
+/** The original lines saved in an existing launcher block. */
+function savedOriginal(lines: string[], block: [number, number]): string[] {
+	return lines
+		.slice(block[0] + 1, block[1])
+		.filter((line) => line.startsWith(ORIGINAL_PREFIX))
+		.map((line) => line.slice(ORIGINAL_PREFIX.length));
+}
+
+function patchEnvBlock(lines: string[], envFilePath: string, notes: string[]): string[] {
+	const block = envBlock(envFilePath);
+	const existing = findBlock(lines, ENV_BLOCK_BEGIN, ENV_BLOCK_END);
+	if (existing) {
+		notes.push('env block: updated in place');
+		return [...lines.slice(0, existing[0]), ...block, ...lines.slice(existing[1] + 1)];
+	}
+	const at = lines[0]?.startsWith('#!') ? 1 : 0;
+	notes.push('env block: added after the shebang');
+	return [...lines.slice(0, at), ...block, ...lines.slice(at)];
+}
+
+function patchLauncher(lines: string[], workers: number, notes: string[]): string[] {
+	// Matching the begin marker by prefix: it carries an explanation after it.
+	const start = lines.findIndex((line) => line.trim().startsWith(LAUNCHER_BLOCK_BEGIN));
+	const stop = start < 0 ? -1 : lines.findIndex((line, i) => i > start && line.trim() === LAUNCHER_BLOCK_END);
+	let original: string[];
+	let span: [number, number];
+	if (start >= 0 && stop >= 0) {
+		original = savedOriginal(lines, [start, stop]);
+		span = [start, stop];
+	} else {
+		const at = findPythonLine(lines);
+		if (at < 0) {
+			notes.push('no python invocation found (a line whose command is python, python3 or …/bin/python): only the env block was added; start your app with the launcher yourself');
+			return lines;
+		}
+		span = [at, continuationEnd(lines, at)];
+		original = lines.slice(span[0], span[1] + 1);
+	}
+	if (original.length === 0 || !parsePythonLine(original[0]!)) {
+		notes.push('the graviton-tune launcher block has no recognisable original line: left as it is');
+		return lines;
+	}
+	const parsed = parsePythonLine(original[0]!)!;
+	if (parsed.assignments.trim() !== '') notes.push(`the python line sets ${parsed.assignments.trim()} itself, which overrides the env file for those variables`);
+	const replacement = workers > 1 ? launcherBlock(original, workers) : original;
+	notes.push(
+		workers > 1
+			? `python invocation rewritten to ${workers} workers: ${rewritePythonLine(parsed, workers).trim()}`
+			: 'single process wins: the python invocation is kept as it was',
+	);
+	return [...lines.slice(0, span[0]), ...replacement, ...lines.slice(span[1] + 1)];
+}
+
+/**
+ * Patch a user's launch script: a marked env block after the shebang, and the first
+ * python invocation rewritten to the winning launcher inside markers (the original
+ * kept as comments, so patching again — same or different winner — starts from it).
+ */
+export function patchLaunchScript(original: string, input: {best: Candidate; envFilePath: string}): PatchResult {
+	const notes: string[] = [];
+	const trailingNewline = original.endsWith('\n') || original === '';
+	let lines = original.split('\n');
+	if (trailingNewline) lines.pop();
+	lines = patchEnvBlock(lines, input.envFilePath, notes);
+	lines = patchLauncher(lines, input.best.config.workers, notes);
+	const text = lines.join('\n') + (trailingNewline ? '\n' : '');
+	return {text, changed: text !== original, notes};
+}
+
+// ---------------------------------------------------------------- diff
+
+type DiffOp = {kind: ' ' | '-' | '+'; line: string};
+
+function splitForDiff(text: string): string[] {
+	if (text === '') return [];
+	const lines = text.split('\n');
+	if (lines[lines.length - 1] === '') lines.pop();
+	return lines;
+}
+
+/** Line diff by longest common subsequence, after trimming the common head and tail. */
+function diffLines(a: string[], b: string[]): DiffOp[] {
+	let head = 0;
+	while (head < a.length && head < b.length && a[head] === b[head]) head++;
+	let tail = 0;
+	while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+	const midA = a.slice(head, a.length - tail);
+	const midB = b.slice(head, b.length - tail);
+	const ops: DiffOp[] = a.slice(0, head).map((line) => ({kind: ' ', line}));
+	ops.push(...lcsOps(midA, midB));
+	ops.push(...a.slice(a.length - tail).map((line): DiffOp => ({kind: ' ', line})));
+	return ops;
+}
+
+function lcsOps(a: string[], b: string[]): DiffOp[] {
+	const n = a.length;
+	const m = b.length;
+	// A launch script is small; past this size a plain replace is an honest diff too.
+	if (n * m > 4_000_000) return [...a.map((line): DiffOp => ({kind: '-', line})), ...b.map((line): DiffOp => ({kind: '+', line}))];
+	const w = m + 1;
+	const len = new Uint32Array((n + 1) * w);
+	for (let i = n - 1; i >= 0; i--) {
+		for (let j = m - 1; j >= 0; j--) {
+			len[i * w + j] = a[i] === b[j] ? len[(i + 1) * w + j + 1]! + 1 : Math.max(len[(i + 1) * w + j]!, len[i * w + j + 1]!);
+		}
+	}
+	const ops: DiffOp[] = [];
+	let i = 0;
+	let j = 0;
+	while (i < n || j < m) {
+		if (i < n && j < m && a[i] === b[j]) {
+			ops.push({kind: ' ', line: a[i++]!});
+			j++;
+		} else if (i < n && (j === m || len[(i + 1) * w + j]! >= len[i * w + j + 1]!)) {
+			// Removals before additions, as diff(1) prints them.
+			ops.push({kind: '-', line: a[i++]!});
+		} else {
+			ops.push({kind: '+', line: b[j++]!});
+		}
+	}
+	return ops;
+}
+
+/** Group ops into hunks with `context` lines around each change. */
+function hunks(ops: DiffOp[], context: number): Array<[number, number]> {
+	const changed = ops.map((op, i) => (op.kind === ' ' ? -1 : i)).filter((i) => i >= 0);
+	const groups: Array<[number, number]> = [];
+	for (const i of changed) {
+		const last = groups[groups.length - 1];
+		if (last && i - last[1] <= 2 * context + 1) last[1] = i;
+		else groups.push([i, i]);
+	}
+	return groups.map(([s, e]) => [Math.max(0, s - context), Math.min(ops.length - 1, e + context)]);
+}
+
+function hunkRange(start: number, count: number): string {
+	// Unified format: an empty range names the line before it.
+	return `${count === 0 ? start : start + 1},${count}`;
+}
+
+/** A unified diff (3 lines of context), '' when the texts are equal. */
+export function unifiedDiff(oldText: string, newText: string, name: string, context = 3): string {
+	if (oldText === newText) return '';
+	const ops = diffLines(splitForDiff(oldText), splitForDiff(newText));
+	const out = [`--- a/${name}`, `+++ b/${name}`];
+	for (const [s, e] of hunks(ops, context)) {
+		const before = ops.slice(0, s);
+		const oldStart = before.filter((op) => op.kind !== '+').length;
+		const newStart = before.filter((op) => op.kind !== '-').length;
+		const body = ops.slice(s, e + 1);
+		const oldCount = body.filter((op) => op.kind !== '+').length;
+		const newCount = body.filter((op) => op.kind !== '-').length;
+		out.push(`@@ -${hunkRange(oldStart, oldCount)} +${hunkRange(newStart, newCount)} @@`);
+		out.push(...body.map((op) => `${op.kind}${op.line}`));
+	}
+	return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- report
+
+export interface ReportCandidate {
+	config: ProbeConfig;
+	env: Record<string, string>;
+	recipes: string[];
+	summary: string;
+}
+
+export interface ReportProbe extends ReportCandidate {
+	stepId: string;
+	title: string;
+	startedAt: string;
+	durationMs: number;
+	outcome: StepOutcome | null;
+	result: ProbeResult | null;
+	failure: ProbeFailure | null;
+}
+
+export interface Report {
+	schemaVersion: typeof REPORT_SCHEMA_VERSION;
+	tool: {name: 'graviton-tune'; version: string};
+	startedAt: string;
+	generatedAt: string;
+	machine: Detection;
+	python: PythonEnv;
+	model: ModelSpec;
+	options: Record<string, unknown>;
+	probes: ReportProbe[];
+	decisions: Decision[];
+	baseline: ReportCandidate & {result: ProbeResult};
+	best: ReportCandidate & {result: ProbeResult; speedup: number; envFile: Record<string, string>};
+	verification: WalkResult['verification'];
+	interrupted: boolean;
+	elapsedSeconds: number;
+	/** Names of the files written beside report.json. */
+	files: string[];
+}
+
+let cachedVersion: string | null = null;
+
+export function toolVersion(): string {
+	if (cachedVersion) return cachedVersion;
+	try {
+		const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {version?: string};
+		cachedVersion = pkg.version ?? 'unknown';
+	} catch {
+		cachedVersion = 'unknown';
+	}
+	return cachedVersion;
+}
+
+export function modelLabel(model: ModelSpec): string {
+	if (model.path) return path.basename(model.path) + (model.factory ? `:${model.factory}` : '');
+	return model.name ?? 'resnet50';
+}
+
+function reportCandidate(candidate: Candidate): ReportCandidate {
+	return {config: candidate.config, env: candidate.env, recipes: candidate.recipes, summary: summarizeCandidate(candidate)};
+}
+
+/** The last decision taken about a step (close calls are re-measured, the last word counts). */
+function outcomeOf(stepId: string, decisions: Decision[]): StepOutcome | null {
+	for (let i = decisions.length - 1; i >= 0; i--) if (decisions[i]!.stepId === stepId) return decisions[i]!.outcome;
+	return null;
+}
+
+function reportProbe(record: ProbeRecord, decisions: Decision[]): ReportProbe {
+	return {
+		stepId: record.stepId,
+		title: record.title,
+		startedAt: record.startedAt,
+		durationMs: record.durationMs,
+		...reportCandidate(record.candidate),
+		outcome: outcomeOf(record.stepId, decisions) ?? (record.failure ? 'failed' : null),
+		result: record.result,
+		failure: record.failure,
+	};
+}
+
+export const OUTPUT_FILE_NAMES: readonly string[] = [ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, RUNTIME_HELPER_NAME, REPORT_JSON_NAME, REPORT_MD_NAME];
+
+export function buildReport(input: {
+	result: WalkResult;
+	detection: Detection;
+	python: PythonEnv;
+	model: ModelSpec;
+	options: Record<string, unknown>;
+	startedAt: Date;
+	files?: string[];
+	generatedAt?: Date;
+}): Report {
+	const {result} = input;
+	const {runtime, model} = envVariables(result.best.candidate);
+	return {
+		schemaVersion: REPORT_SCHEMA_VERSION,
+		tool: {name: 'graviton-tune', version: toolVersion()},
+		startedAt: input.startedAt.toISOString(),
+		generatedAt: (input.generatedAt ?? new Date()).toISOString(),
+		machine: input.detection,
+		python: input.python,
+		model: input.model,
+		options: input.options,
+		probes: result.probes.map((record) => reportProbe(record, result.decisions)),
+		decisions: result.decisions,
+		baseline: {...reportCandidate(result.baseline.candidate), result: result.baseline.result},
+		best: {
+			...reportCandidate(result.best.candidate),
+			result: result.best.result,
+			speedup: result.best.speedup,
+			envFile: Object.fromEntries([...runtime, ...model]),
+		},
+		verification: result.verification,
+		interrupted: result.interrupted,
+		elapsedSeconds: result.elapsedSeconds,
+		files: input.files ?? [...OUTPUT_FILE_NAMES],
+	};
+}
+
+/** A markdown table cell: pipes and newlines would break the row. */
+function cell(text: string): string {
+	return text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+}
+
+function rateCell(result: ProbeResult | null): string {
+	if (!result) return '—';
+	const s = result.samplesPerSecond;
+	return `${fmtRate(s.median)} [${fmtRate(s.ciLow)}–${fmtRate(s.ciHigh)}]`;
+}
+
+function probeRow(probe: ReportProbe, index: number): string {
+	const outcome = probe.failure ? `failed: ${probe.failure.code}` : (probe.outcome ?? '—');
+	const cols = [
+		String(index + 1),
+		probe.title,
+		probe.summary,
+		rateCell(probe.result),
+		probe.result ? probe.result.latencyMs.p99.toFixed(1) : '—',
+		probe.result?.check ? probe.result.check.cosine.toFixed(4) : '—',
+		outcome,
+	];
+	return `| ${cols.map(cell).join(' | ')} |`;
+}
+
+function decisionLine(decision: Decision): string {
+	const figures = [decision.samplesPerSecond !== null ? `${fmtRate(decision.samplesPerSecond)} samples/s` : null, decision.ratio !== null ? fmtRatio(decision.ratio) : null]
+		.filter(Boolean)
+		.join(', ');
+	return `- **${decision.title}**: ${decision.outcome}${figures ? ` (${figures})` : ''}. ${decision.reason}`;
+}
+
+function winnerSection(report: Report): string[] {
+	const base = report.baseline.result.samplesPerSecond.median;
+	const best = report.best.result;
+	const lines = [
+		'## Winner',
+		'',
+		`**${fmtRate(best.samplesPerSecond.median)} samples/s** against a baseline of ${fmtRate(base)} (${fmtRatio(report.best.speedup)}), p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}.`,
+	];
+	if (report.verification) lines.push(`Measured back to back at the end: ${fmtRatio(report.verification.speedup)}.`);
+	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
+	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, '', '```sh');
+	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
+	return lines;
+}
+
+function deploySection(): string[] {
+	return [
+		'## How to deploy',
+		'',
+		`- \`${ENV_FILE_NAME}\` works with \`set -a; . ./${ENV_FILE_NAME}; set +a\`, systemd \`EnvironmentFile=\` and \`docker run --env-file\`.`,
+		`- \`./${LAUNCH_SCRIPT_NAME} [args]\` loads it and starts the app with the winning launcher; your arguments pass through.`,
+		`- Copy \`${RUNTIME_HELPER_NAME}\` next to your code to apply the model-level choices (GT_* variables):`,
+		'',
+		'```python',
+		'from graviton_tune_runtime import optimize',
+		'model = optimize(model, example_input)',
+		'output = model(batch)',
+		'```',
+	];
+}
+
+export function renderReportMarkdown(report: Report): string {
+	const lines = [
+		'# graviton-tune report',
+		'',
+		`- Model: ${modelLabel(report.model)}`,
+		`- Machine: ${describeMachine(report.machine)}`,
+		`- Python: ${report.python.interpreter ?? 'unknown'}${report.python.torch ? `, torch ${report.python.torch.version}` : ''}`,
+		`- Date: ${report.generatedAt} (walk took ${report.elapsedSeconds.toFixed(0)} s), graviton-tune ${report.tool.version}`,
+		'',
+		...winnerSection(report),
+		'',
+		'## Probes',
+		'',
+		'| # | Step | Configuration | samples/s median [95% CI] | p99 ms | check cosine | Outcome |',
+		'|---|------|---------------|---------------------------|--------|--------------|---------|',
+		...report.probes.map(probeRow),
+		'',
+		'## Decisions',
+		'',
+		...(report.decisions.length > 0 ? report.decisions.map(decisionLine) : ['(none)']),
+		'',
+		...deploySection(),
+	];
+	const failures = report.probes.filter((p) => p.failure);
+	if (failures.length > 0) {
+		lines.push('', '## Failures', '');
+		for (const p of failures) lines.push(`- **${p.title}**: ${p.failure!.message}${p.failure!.hint ? ` (hint: ${p.failure!.hint})` : ''}`);
+	}
+	return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- files
+
+export interface OutputFile {
+	name: string;
+	content: string;
+	mode?: number;
+}
+
+/** The runtime helper as shipped in probes/, copied into the output directory. */
+export async function runtimeHelperSource(): Promise<string> {
+	return fs.readFile(path.join(probesDir, RUNTIME_HELPER_NAME), 'utf8');
+}
+
+/** Every output file, rendered. */
+export async function renderOutputFiles(input: {
+	result: WalkResult;
+	detection: Detection;
+	python: PythonEnv;
+	model: ModelSpec;
+	options: Record<string, unknown>;
+	startedAt: Date;
+	app?: string[];
+	date?: Date;
+}): Promise<OutputFile[]> {
+	const date = input.date ?? new Date();
+	const report = buildReport({...input, generatedAt: date, files: [...OUTPUT_FILE_NAMES]});
+	return [
+		{name: ENV_FILE_NAME, content: renderEnvFile({result: input.result, detection: input.detection, model: modelLabel(input.model), date})},
+		{name: LAUNCH_SCRIPT_NAME, content: renderLaunchScript({best: input.result.best.candidate, app: input.app ?? [...DEFAULT_APP], envFileName: ENV_FILE_NAME}), mode: 0o755},
+		{name: RUNTIME_HELPER_NAME, content: await runtimeHelperSource()},
+		{name: REPORT_JSON_NAME, content: JSON.stringify(report, null, '\t') + '\n'},
+		{name: REPORT_MD_NAME, content: renderReportMarkdown(report)},
+	];
+}
+
+async function readIfExists(file: string): Promise<string | null> {
+	try {
+		return await fs.readFile(file, 'utf8');
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+		throw error;
+	}
+}
+
+/** Copy `file` to the first free name of base, base.1, base.2 …: an earlier backup is never overwritten. */
+async function backupTo(file: string, base: string): Promise<string> {
+	for (let n = 0; ; n++) {
+		const target = n === 0 ? base : `${base}.${n}`;
+		try {
+			await fs.copyFile(file, target, fsConstants.COPYFILE_EXCL);
+			const {mode} = await fs.stat(file);
+			await fs.chmod(target, mode & 0o7777);
+			return target;
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+		}
+	}
+}
+
+/** Temp file in the same directory (so rename is atomic), fsync'd, then renamed over the target. */
+export async function atomicWrite(file: string, content: string, mode: number): Promise<void> {
+	const dir = path.dirname(file);
+	const temp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+	const handle = await fs.open(temp, 'wx', mode);
+	try {
+		await handle.writeFile(content, 'utf8');
+		// open()'s mode is filtered by the umask; the target mode is meant exactly.
+		await handle.chmod(mode);
+		await handle.sync();
+	} catch (error) {
+		await handle.close();
+		await fs.rm(temp, {force: true});
+		throw error;
+	}
+	await handle.close();
+	try {
+		await fs.rename(temp, file);
+	} catch (error) {
+		await fs.rm(temp, {force: true});
+		throw error;
+	}
+	await syncDir(dir);
+}
+
+/** Make the rename itself durable; some filesystems refuse fsync on a directory, which is fine. */
+async function syncDir(dir: string): Promise<void> {
+	try {
+		const handle = await fs.open(dir, 'r');
+		try {
+			await handle.sync();
+		} finally {
+			await handle.close();
+		}
+	} catch {
+		// best effort
+	}
+}
+
+function timestamp(date = new Date()): string {
+	return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function defaultMode(name: string): number {
+	return name.endsWith('.sh') ? 0o755 : 0o644;
+}
+
+/**
+ * Write files atomically into dir (created if missing). A file whose content is
+ * already the same is left alone; a different existing file is first copied to
+ * `<name><backupSuffix>` (default `.bak-<UTC timestamp>`, with .1, .2 … if taken).
+ */
+export async function writeOutputs(
+	dir: string,
+	files: OutputFile[],
+	opts: {backupSuffix?: string} = {},
+): Promise<{written: string[]; backups: string[]; unchanged: string[]}> {
+	await fs.mkdir(dir, {recursive: true});
+	const suffix = opts.backupSuffix ?? `.bak-${timestamp()}`;
+	const written: string[] = [];
+	const backups: string[] = [];
+	const unchanged: string[] = [];
+	for (const file of files) {
+		const target = path.join(dir, file.name);
+		const mode = file.mode ?? defaultMode(file.name);
+		const existing = await readIfExists(target);
+		if (existing === file.content) {
+			unchanged.push(target);
+			continue;
+		}
+		if (existing !== null) backups.push(await backupTo(target, target + suffix));
+		await atomicWrite(target, file.content, mode);
+		written.push(target);
+	}
+	return {written, backups, unchanged};
+}
+
+/**
+ * The env file as the patched script should name it: relative to the script when it
+ * sits in or below the script's directory (the pair can move together), else absolute.
+ * A relative envFilePath given here is relative to the current directory.
+ */
+function envPathForScript(script: string, envFilePath: string): string {
+	const absolute = path.resolve(envFilePath);
+	const relative = path.relative(path.dirname(script), absolute);
+	return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative;
+}
+
+/**
+ * Patch the user's launch script in place: backup beside it
+ * (`<script>.graviton-tune.bak`, .1, .2 … never clobbered), atomic write, mode kept.
+ * With dryRun nothing is written: show the diff, ask, then call again.
+ */
+export async function patchFileInPlace(
+	file: string,
+	input: {best: Candidate; envFilePath: string},
+	opts: {dryRun?: boolean} = {},
+): Promise<{diff: string; changed: boolean; backupPath: string | null; notes: string[]; path: string}> {
+	// Through a symlink to the real script: replacing the link would detach it.
+	const real = await fs.realpath(file);
+	const original = await fs.readFile(real, 'utf8');
+	const patched = patchLaunchScript(original, {best: input.best, envFilePath: envPathForScript(real, input.envFilePath)});
+	const diff = unifiedDiff(original, patched.text, path.basename(file));
+	if (!patched.changed || opts.dryRun) return {diff, changed: patched.changed, backupPath: null, notes: patched.notes, path: real};
+	const {mode} = await fs.stat(real);
+	const backupPath = await backupTo(real, `${real}.graviton-tune.bak`);
+	await atomicWrite(real, patched.text, mode & 0o7777);
+	return {diff, changed: true, backupPath, notes: patched.notes, path: real};
+}
