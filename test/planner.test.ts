@@ -97,10 +97,14 @@ describe('planner helpers', () => {
 		expect(applyChanges(b, {}, 'y').recipes).toEqual(['cl', 'y']);
 	});
 
-	it('drops eager-only knobs for other backends', () => {
-		const base = applyChanges(baselineCandidate({name: 'toy'}, 2, [0, 1]), {probe: {channelsLast: true, compile: true}}, 'x');
+	it('starts another backend from plain fp32, keeping batch, workers and env', () => {
+		const base = applyChanges(baselineCandidate({name: 'toy'}, 2, [0, 1]), {probe: {channelsLast: true, compile: true, autocast: 'bf16', quantization: 'int8'}, env: {A: '1'}}, 'x');
+		base.config.batchSize = 8;
 		const ort = applyChanges(base, {probe: {backend: 'onnxruntime'}}, 'ort');
-		expect(ort.config).toMatchObject({backend: 'onnxruntime', channelsLast: false, compile: false});
+		expect(ort.config).toMatchObject({backend: 'onnxruntime', channelsLast: false, compile: false, autocast: null, quantization: null, batchSize: 8});
+		expect(ort.env).toEqual({A: '1'});
+		const ovInt8 = applyChanges(base, {probe: {backend: 'openvino', quantization: 'int8'}}, 'ov');
+		expect(ovInt8.config).toMatchObject({backend: 'openvino', quantization: 'int8', autocast: null});
 	});
 
 	it('keys candidates without the budget', () => {

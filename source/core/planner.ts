@@ -65,11 +65,16 @@ export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList:
 	return {config, env: {}, recipes: []};
 }
 
+const plainModelOptions = {channelsLast: false, autocast: null, fp32Precision: null, compile: false, quantization: null} as const;
+
 /** Apply a recipe's changes on top of a candidate (pure). */
 export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: string): Candidate {
-	const config: ProbeConfig = {...base.config, ...(changes.probe ?? {})};
+	const switching = changes.probe?.backend !== undefined && changes.probe.backend !== base.config.backend;
+	// Another runtime starts from plain fp32: torch-side knobs (compile, autocast, PT2E
+	// int8) mean nothing there, and the recipe says what it wants on top.
+	const start = switching ? {...base.config, ...plainModelOptions} : base.config;
+	const config: ProbeConfig = {...start, ...(changes.probe ?? {})};
 	if (config.backend !== 'torch') {
-		// Other runtimes take the model as a graph: eager-only knobs mean nothing there.
 		config.channelsLast = false;
 		config.compile = false;
 	}
@@ -113,7 +118,7 @@ export class Walk {
 	async run(): Promise<WalkResult | null> {
 		const {opts} = this;
 		const base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
-		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(0));
+		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(0) ?? minProbeSeconds);
 		if (!baseRecord.result) {
 			this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'failed', reason: failureText(baseRecord), samplesPerSecond: null, ratio: null});
 			return null;

@@ -229,6 +229,8 @@ export interface RecipeRequires {
 	isa?: Array<keyof IsaFlags>;
 	/** ISA flags of which at least one must be true. */
 	anyIsa?: Array<keyof IsaFlags>;
+	/** Kernel CPU flags (Detection.cpu.features) of which at least one must be present, for flags IsaFlags does not carry (e.g. "asimddp"). */
+	features?: string[];
 	/** Python packages that must import (beyond torch). */
 	packages?: string[];
 	/** Minimal torch version, e.g. "2.3". */
@@ -253,8 +255,13 @@ export interface Recipe {
 	risks: {accuracy?: string; memory?: string; other?: string};
 	/** Changes numerics: kept only while the output check passes. */
 	lossy: boolean;
-	/** Per-architecture overrides of changes/requires/why. */
+	/**
+	 * Per-architecture variants: changes.env / changes.probe are merged key by key, other
+	 * changes and requires keys replace the base's; why is appended to the base paragraph.
+	 */
 	variants?: Partial<Record<Arch, {changes?: RecipeChanges; requires?: RecipeRequires; why?: string}>>;
+	/** Ids of recipes in the same stage that must be tried before this one (e.g. jemalloc after tcmalloc). */
+	after?: string[];
 	/** Advisory recipes only: the condition that triggers the advice. */
 	advisory?: {when: 'torch-older-than' | 'thp-never' | 'allocator-missing' | 'quota-below-cpus'; minTorch?: string};
 	/** The file it was loaded from. */
