@@ -1,3 +1,85 @@
 #!/usr/bin/env node
-// Placeholder entry; replaced as the faces land.
-console.log('graviton-tune: under construction');
+// Entry point: parse flags, decide the mode once (interactive or headless), and load
+// Ink only for interactive runs. One AbortController is the cancellation signal for
+// everything: Ctrl+C aborts the session, probes' process groups are killed, then exit.
+import process from 'node:process';
+import {exitCodes, helpText, parseCommand, UsageError} from './options.js';
+import type {Command} from './options.js';
+
+async function main(argv: string[]): Promise<number> {
+	let command: Command;
+	try {
+		command = parseCommand(argv);
+	} catch (error) {
+		if (error instanceof UsageError) {
+			process.stderr.write(`graviton-tune: ${error.message}\nTry: graviton-tune --help\n`);
+			return exitCodes.usage;
+		}
+		throw error;
+	}
+
+	const controller = new AbortController();
+	let interrupts = 0;
+	const onSignal = (signal: NodeJS.Signals) => {
+		interrupts += 1;
+		if (interrupts > 1) {
+			process.stderr.write('\ngraviton-tune: stopping now\n');
+			process.exit(exitCodes.interrupted);
+		}
+		process.stderr.write(`\ngraviton-tune: ${signal}: stopping probes (Ctrl+C again to force)…\n`);
+		controller.abort();
+	};
+	process.on('SIGINT', onSignal);
+	process.on('SIGTERM', onSignal);
+	// An SSH disconnect sends SIGHUP: without a handler Node dies and probes (in their own
+	// process groups, on purpose) would run on.
+	process.on('SIGHUP', onSignal);
+
+	switch (command.kind) {
+		case 'help':
+			process.stdout.write(helpText);
+			return exitCodes.ok;
+		case 'version': {
+			const {toolVersion} = await import('./core/version.js');
+			process.stdout.write(`${toolVersion}\n`);
+			return exitCodes.ok;
+		}
+		case 'detect': {
+			const {runDetect} = await import('./headless/commands.js');
+			return runDetect(command, controller.signal);
+		}
+		case 'setup': {
+			const {runSetup} = await import('./headless/commands.js');
+			return runSetup(command, controller.signal);
+		}
+		case 'probe': {
+			const {runProbeCommand} = await import('./headless/commands.js');
+			return runProbeCommand(command, controller.signal);
+		}
+		case 'tune': {
+			const interactive = !command.auto && process.stdin.isTTY && process.stdout.isTTY && !process.env['CI'];
+			if (!command.auto && !interactive) {
+				process.stderr.write('graviton-tune: no interactive terminal here (stdin/stdout is not a TTY, or CI is set).\nPass --auto to run headless: graviton-tune --auto --budget 10m\n');
+				return exitCodes.usage;
+			}
+			if (interactive) {
+				// Ink handles Ctrl+C itself in raw mode (exitOnCtrlC is off): it aborts the same controller.
+				process.off('SIGINT', onSignal);
+				const {runInteractive} = await import('./ui/run.js');
+				return runInteractive(command.tune, controller);
+			}
+			const {runAuto} = await import('./headless/auto.js');
+			return runAuto(command.tune, controller.signal);
+		}
+	}
+}
+
+main(process.argv.slice(2)).then(
+	code => {
+		process.exitCode = code;
+	},
+	(error: unknown) => {
+		process.stderr.write(`graviton-tune: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+		process.exitCode = exitCodes.internal;
+	},
+);

@@ -1,0 +1,65 @@
+"""Command line: `python -m graviton_tune_probe run --config '<json>' | @file.json | -`.
+
+Order matters here: stdout is protected first (nothing but protocol lines may reach
+it), then the configuration is read and this worker pinned to its CPUs, and only
+then is torch imported (see workers.py for why pinning must come first).
+The protocol is described in run.py's docstring.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import protocol, workers
+from .config import parse_config, read_config_argument
+from .protocol import ProbeError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that fails with a protocol error instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ProbeError("bad-usage", f"bad arguments: {message}",
+                         "usage: python -m graviton_tune_probe run --config '<json>' (or @file.json, or - for stdin)")
+
+
+def _arguments(argv: List[str]) -> argparse.Namespace:
+    parser = _Parser(prog="python -m graviton_tune_probe", description="Measure one inference configuration.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="measure one configuration, JSON lines on stdout")
+    run.add_argument("--config", required=True, help="ProbeConfig as JSON, @file.json, or - for stdin")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    protocol.protect_stdout()
+    identity = workers.identity_from_env()
+    if not identity.leader:
+        protocol.mute(f"[rank {identity.rank}] ")
+    try:
+        args = _arguments(sys.argv[1:] if argv is None else argv)
+        cfg, warnings = parse_config(read_config_argument(args.config))
+        if cfg.workers > 1 and not identity.distributed:
+            raise ProbeError("needs-torchrun", f"workers is {cfg.workers}: several workers run under torchrun",
+                             f"python -m torch.distributed.run --standalone --nproc-per-node {cfg.workers} "
+                             "-m graviton_tune_probe run --config ...")
+        cpus = workers.cpu_slice(cfg.cpu_list, identity.world, identity.rank)
+        workers.pin(cpus)
+    except ProbeError as err:
+        protocol.emit_error(err)
+        return 2
+    try:
+        from .run import run_probe
+    except ImportError as err:
+        if err.name == "torch":
+            protocol.emit_error(ProbeError("missing-package", "PyTorch is not installed in this Python",
+                                           "pip install torch"))
+            return 2
+        protocol.emit_error(workers.as_probe_error(err))
+        return 2
+    return run_probe(cfg, identity, cpus, warnings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Parse and validate the probe configuration (ProbeConfig in source/core/types.ts).
+
+The TypeScript side sends camelCase JSON; Python code reads snake_case attributes.
+Every field has a default so a person can also run a probe by hand with a short
+config such as '{"model": {"name": "resnet18"}}'. Anything malformed becomes a
+`bad-config` error naming the field, never a traceback.
+
+`ProbeConfig` also answers camelCase attribute names and dict-style lookups
+(`cfg.batchSize`, `cfg["batchSize"]`, `cfg.get("batchSize")`), so code written
+against the JSON contract (the extra backends) reads it either way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, List, Optional, Tuple
+
+from .protocol import ProbeError
+
+BACKENDS = ("torch", "onnxruntime", "openvino")
+INPUT_DTYPES = ("float32", "int64")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _CamelAccess:
+    """Let camelCase names (the JSON contract) reach the snake_case dataclass fields."""
+
+    def __getattr__(self, name: str) -> Any:
+        snake = _snake(name)
+        if snake != name:
+            return getattr(self, snake)
+        raise AttributeError(name)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, _snake(key))
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def to_json(self) -> dict:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[_camel(f.name)] = value.to_json() if isinstance(value, _CamelAccess) else value
+        return out
+
+
+@dataclass
+class ModelSpec(_CamelAccess):
+    name: Optional[str] = None
+    path: Optional[str] = None
+    factory: Optional[str] = None
+    input_shape: Optional[List[int]] = None
+    input_dtype: Optional[str] = None
+
+
+@dataclass
+class ProbeConfig(_CamelAccess):
+    model: ModelSpec = field(default_factory=ModelSpec)
+    batch_size: int = 1
+    channels_last: bool = False
+    autocast: Optional[str] = None
+    fp32_precision: Optional[str] = None
+    compile: bool = False
+    quantization: Optional[str] = None
+    backend: str = "torch"
+    workers: int = 1
+    threads_per_worker: Optional[int] = None
+    cpu_list: Optional[List[int]] = None
+    budget_seconds: float = 10.0
+    warmup_iterations: int = 3
+    target_relative_ci: float = 0.02
+    seed: int = 0
+    check: bool = True
+
+
+def _bad(field_name: str, problem: str) -> ProbeError:
+    return ProbeError(
+        "bad-config",
+        f"invalid probe configuration: {field_name} {problem}",
+        "the configuration follows ProbeConfig in source/core/types.ts",
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _pos_int(raw: dict, key: str, default: Optional[int]) -> Optional[int]:
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise _bad(key, f"must be a positive integer, got {value!r}")
+    return value
+
+
+def _choice(raw: dict, key: str, allowed: Tuple[Any, ...], default: Any) -> Any:
+    value = raw.get(key, default)
+    if value not in allowed:
+        shown = ", ".join("null" if a is None else repr(a) for a in allowed)
+        raise _bad(key, f"must be one of {shown}, got {value!r}")
+    return value
+
+
+def _flag(raw: dict, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise _bad(key, f"must be true or false, got {value!r}")
+    return value
+
+
+def _model(raw: Any) -> ModelSpec:
+    if raw is None:
+        raw = {}
+    if isinstance(raw, str):  # a bare name or path is a convenience for hand-written configs
+        raw = {"path": raw} if os.sep in raw or "." in raw else {"name": raw}
+    if not isinstance(raw, dict):
+        raise _bad("model", f"must be an object, got {raw!r}")
+    spec = ModelSpec()
+    for key in ("name", "path", "factory"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _bad(f"model.{key}", f"must be a non-empty string, got {value!r}")
+        setattr(spec, key, value)
+    shape = raw.get("inputShape")
+    if shape is not None:
+        if not isinstance(shape, list) or not shape or not all(_is_int(d) and d > 0 for d in shape):
+            raise _bad("model.inputShape", f"must be a list of positive integers, got {shape!r}")
+        spec.input_shape = list(shape)
+    dtype = raw.get("inputDtype")
+    if dtype is not None and dtype not in INPUT_DTYPES:
+        raise _bad("model.inputDtype", f"must be float32 or int64, got {dtype!r}")
+    spec.input_dtype = dtype
+    if spec.name is None and spec.path is None:
+        spec.name = "resnet50"
+    return spec
+
+
+def parse_config(text: str) -> Tuple[ProbeConfig, List[str]]:
+    """Parse the JSON text of a ProbeConfig. Returns the config and warnings (unknown keys)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ProbeError(
+            "bad-config",
+            f"the probe configuration is not valid JSON: {err}",
+            "pass --config '<json object>' or --config @file.json",
+        ) from None
+    if not isinstance(raw, dict):
+        raise ProbeError("bad-config", "the probe configuration must be a JSON object",
+                         "pass --config '<json object>' or --config @file.json")
+
+    cfg = ProbeConfig(model=_model(raw.get("model")))
+    cfg.batch_size = _pos_int(raw, "batchSize", 1)
+    cfg.channels_last = _flag(raw, "channelsLast", False)
+    cfg.autocast = _choice(raw, "autocast", (None, "bf16"), None)
+    cfg.fp32_precision = _choice(raw, "fp32Precision", (None, "bf16"), None)
+    cfg.compile = _flag(raw, "compile", False)
+    cfg.quantization = _choice(raw, "quantization", (None, "int8"), None)
+    cfg.backend = _choice(raw, "backend", BACKENDS, "torch")
+    cfg.workers = _pos_int(raw, "workers", 1)
+    cfg.threads_per_worker = _pos_int(raw, "threadsPerWorker", None)
+    cfg.check = _flag(raw, "check", True)
+
+    cpus = raw.get("cpuList")
+    if cpus is not None:
+        if (not isinstance(cpus, list) or not cpus or not all(_is_int(c) and c >= 0 for c in cpus)
+                or len(set(cpus)) != len(cpus)):
+            raise _bad("cpuList", f"must be a non-empty list of distinct CPU ids, got {cpus!r}")
+        cfg.cpu_list = list(cpus)
+
+    budget = raw.get("budgetSeconds", 10.0)
+    if not _is_number(budget) or budget <= 0:
+        raise _bad("budgetSeconds", f"must be a positive number, got {budget!r}")
+    cfg.budget_seconds = float(budget)
+
+    warmup = raw.get("warmupIterations", 3)
+    if not _is_int(warmup) or warmup < 0:
+        raise _bad("warmupIterations", f"must be a non-negative integer, got {warmup!r}")
+    cfg.warmup_iterations = max(1, warmup)  # the first call is never representative
+
+    target = raw.get("targetRelativeCi", 0.02)
+    if not _is_number(target) or target <= 0:
+        raise _bad("targetRelativeCi", f"must be a positive number, got {target!r}")
+    cfg.target_relative_ci = float(target)
+
+    seed = raw.get("seed", 0)
+    if not _is_int(seed):
+        raise _bad("seed", f"must be an integer, got {seed!r}")
+    cfg.seed = seed
+
+    known = {_camel(f.name) for f in fields(ProbeConfig)}
+    warnings = [f"unknown configuration key {key!r} ignored" for key in raw if key not in known]
+    return cfg, warnings
+
+
+def read_config_argument(value: str) -> str:
+    """`--config` takes the JSON itself, `@path` to read it from a file, or `-` for stdin."""
+    if value == "-":
+        import sys
+        return sys.stdin.read()
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except OSError as err:
+            raise ProbeError("bad-config", f"cannot read the configuration file {path}: {err.strerror}",
+                             "pass --config @path/to/config.json with a readable file") from None
+    return value

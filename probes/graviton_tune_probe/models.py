@@ -1,0 +1,284 @@
+"""Turn a ModelSpec into something to run, plus the input it takes.
+
+Built-ins are built with seeded random weights (weights do not change speed, and no
+download is ever needed). A user's model comes from a .py file with a factory, a
+TorchScript file, a torch.export file or an ONNX file (the latter only runs on the
+ONNX backends). Every way this can go wrong maps to an error code a person can act
+on; see the module docstring of run.py for the full list.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from . import zoo
+from .config import ModelSpec
+from .protocol import ProbeError, emit, first_line
+
+VISION_SHAPE = [3, 224, 224]
+BERT_SEQUENCE = 128
+# Token ids for models we know nothing about are drawn below this bound: small enough
+# for any real vocabulary, large enough not to be a degenerate input.
+USER_TOKEN_RANGE = 100
+
+
+@dataclass
+class Builtin:
+    build: Callable[[], Any]
+    input_shape: List[int]
+    input_dtype: str
+    token_range: Optional[int] = None
+
+
+def _bert_base() -> torch.nn.Module:
+    try:
+        from transformers import BertConfig, BertModel
+    except ImportError as err:
+        raise ProbeError("missing-package", f"bert_base needs the transformers package ({err})",
+                         "pip install transformers") from None
+    return BertLastHiddenState(BertModel(BertConfig(), add_pooling_layer=False))
+
+
+class BertLastHiddenState(torch.nn.Module):
+    """BERT-base encoder returning the last hidden state: one float tensor per token.
+
+    The hidden state (batch x sequence x 768) is a stricter output check than a
+    two-class head would be, and the pooler it skips is negligible compute.
+    """
+
+    def __init__(self, bert: torch.nn.Module):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.bert(input_ids=input_ids).last_hidden_state
+
+
+BUILTINS: Dict[str, Builtin] = {
+    "resnet50": Builtin(zoo.resnet50, VISION_SHAPE, "float32"),
+    "resnet18": Builtin(zoo.resnet18, VISION_SHAPE, "float32"),
+    "mobilenet_v3_large": Builtin(zoo.mobilenet_v3_large, VISION_SHAPE, "float32"),
+    "vit_b_16": Builtin(zoo.vit_b_16, VISION_SHAPE, "float32"),
+    "bert_base": Builtin(_bert_base, [BERT_SEQUENCE], "int64", token_range=30522),
+    "toy": Builtin(zoo.toy, [3, 64, 64], "float32"),
+}
+
+_DTYPES = {"float32": torch.float32, "int64": torch.int64}
+
+
+@dataclass
+class LoadedModel:
+    """What the rest of the probe needs to know about the model."""
+
+    label: str
+    kind: str  # builtin | python | torchscript | export | onnx
+    module: Optional[Callable[[torch.Tensor], Any]]  # None for ONNX files
+    onnx_path: Optional[str]
+    input_shape: List[int]
+    input_dtype: str
+    token_range: int
+
+    def make_input(self, batch_size: int, seed: int) -> torch.Tensor:
+        """The seeded input batch: the same for the reference and every configuration."""
+        gen = torch.Generator().manual_seed(seed)
+        shape = [batch_size, *self.input_shape]
+        if self.input_dtype == "int64":
+            return torch.randint(0, self.token_range, shape, generator=gen, dtype=torch.int64)
+        return torch.randn(shape, generator=gen, dtype=_DTYPES[self.input_dtype])
+
+
+def load_model(spec: ModelSpec, backend: str, seed: int) -> LoadedModel:
+    torch.manual_seed(seed)  # random weights, but the same ones every run
+    if spec.path:
+        return _load_file(spec, backend)
+    return _load_builtin(spec)
+
+
+def _load_builtin(spec: ModelSpec) -> LoadedModel:
+    name = (spec.name or "resnet50").lower()
+    builtin = BUILTINS.get(name)
+    if builtin is None:
+        raise ProbeError("unknown-model", f"unknown built-in model {spec.name!r}",
+                         "built-in models: " + ", ".join(BUILTINS) + "; or give a model file with --model PATH")
+    module = builtin.build().eval()
+    return LoadedModel(name, "builtin", module, None, spec.input_shape or list(builtin.input_shape),
+                       spec.input_dtype or builtin.input_dtype, builtin.token_range or USER_TOKEN_RANGE)
+
+
+def _needs_shape(path: str) -> ProbeError:
+    return ProbeError("needs-input-shape", f"{path}: the per-sample input shape is needed for this model file",
+                      "give it with --input-shape, e.g. --input-shape 3,224,224 (without the batch dimension)")
+
+
+def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
+    path = os.path.abspath(os.path.expanduser(spec.path))
+    if not os.path.isfile(path):
+        raise ProbeError("model-not-found", f"model file not found: {spec.path}",
+                         "check the path given with --model (relative paths start from the current directory)")
+    ext = os.path.splitext(path)[1].lower()
+    shape, dtype = spec.input_shape, spec.input_dtype
+    if ext == ".onnx":
+        if backend == "torch":
+            raise ProbeError("onnx-needs-onnx-backend", f"{spec.path} is an ONNX model: PyTorch cannot run it",
+                             "measure it with the onnxruntime or openvino backend, or give the PyTorch model "
+                             "(.py factory, TorchScript or .pt2) instead")
+        if shape is None:
+            shape, found_dtype = _onnx_input(path)
+            dtype = dtype or found_dtype
+        module, kind = None, "onnx"
+    elif ext == ".py":
+        module, kind = _load_python(path, spec.factory or "build_model"), "python"
+    elif ext in (".pt", ".ts", ".pth", ".jit"):
+        module, kind = _load_torchscript(path), "torchscript"
+    elif ext == ".pt2":
+        module, example = _load_exported(path)
+        kind = "export"
+        if shape is None and example is not None:
+            shape, dtype = list(example.shape[1:]), dtype or _dtype_name(example.dtype)
+    else:
+        raise ProbeError("unsupported-model-file", f"{spec.path}: unknown model file type {ext or '(none)'}",
+                         "use a .py file with a factory, TorchScript (.pt/.ts), torch.export (.pt2) or ONNX (.onnx)")
+    if shape is None:
+        raise _needs_shape(spec.path)
+    dtype = dtype or "float32"
+    if dtype not in _DTYPES:
+        raise ProbeError("bad-config", f"{spec.path}: unsupported input dtype {dtype}",
+                         "give --input-dtype float32 or int64")
+    return LoadedModel(spec.path, kind, module, path if kind == "onnx" else None, list(shape), dtype,
+                       USER_TOKEN_RANGE)
+
+
+def _dtype_name(dtype: torch.dtype) -> Optional[str]:
+    return {torch.float32: "float32", torch.int64: "int64"}.get(dtype)
+
+
+def _load_python(path: str, factory_name: str) -> Any:
+    directory = os.path.dirname(path)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # let the file import its neighbours
+    module_name = "graviton_tune_user_model"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as err:
+        raise ProbeError("missing-package", f"{path} imports {err.name!r}, which is not installed",
+                         f"pip install {err.name}") from None
+    except Exception as err:  # the user's code: any failure is theirs to see, not a traceback of ours
+        raise ProbeError("model-load-failed", f"importing {path} failed: {type(err).__name__}: {err}",
+                         "run the file with python to see the full error") from None
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                         and getattr(v, "__module__", None) == module_name)
+        raise ProbeError("factory-failed", f"{path} has no function {factory_name}()"
+                         + (f"; it defines {', '.join(defined)}" if defined else ""),
+                         "name the function that builds the model with --factory NAME")
+    try:
+        model = factory()
+    except ProbeError:
+        raise
+    except Exception as err:
+        raise ProbeError("factory-failed", f"{factory_name}() in {path} raised {type(err).__name__}: {err}",
+                         "run the factory by hand to see the full error") from None
+    if not callable(model):
+        raise ProbeError("factory-failed", f"{factory_name}() returned {type(model).__name__}, not a model",
+                         "the factory must return a torch.nn.Module (or a callable taking one input tensor)")
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    return model
+
+
+def _load_torchscript(path: str) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(path, map_location="cpu")
+    except Exception as err:
+        raise ProbeError("model-load-failed", f"{path} is not a TorchScript file: {first_line(err)}",
+                         "save it with torch.jit.save(torch.jit.trace(model, example), path), or export it "
+                         "with torch.export.save(...) to a .pt2 file") from None
+    return module.eval()
+
+
+def _load_exported(path: str) -> Tuple[Any, Optional[torch.Tensor]]:
+    try:
+        program = torch.export.load(path)
+    except Exception as err:
+        raise ProbeError("model-load-failed", f"{path} is not a torch.export file: {first_line(err)}",
+                         "save it with torch.export.save(torch.export.export(model, (example,)), path)") from None
+    example = None
+    inputs = getattr(program, "example_inputs", None)
+    if inputs and inputs[0] and isinstance(inputs[0][0], torch.Tensor):
+        example = inputs[0][0]
+    return program.module(), example  # exported modules are already in inference form: no .eval()
+
+
+def _onnx_input(path: str) -> Tuple[Optional[List[int]], Optional[str]]:
+    """Read the first graph input's shape (less the batch dimension) when it is static."""
+    try:
+        import onnx
+        graph = onnx.load(path, load_external_data=False).graph
+    except Exception:
+        return None, None
+    initializers = {init.name for init in graph.initializer}
+    for inp in graph.input:
+        if inp.name in initializers:
+            continue
+        tensor = inp.type.tensor_type
+        dims = [d.dim_value for d in tensor.shape.dim][1:]
+        dtype = {1: "float32", 7: "int64"}.get(tensor.elem_type)
+        return (dims if dims and all(d > 0 for d in dims) else None), dtype
+    return None, None
+
+
+class OutputPicker:
+    """Reduce a model's output to one tensor, saying once (a `log` event) which one was taken.
+
+    Tuples and lists give their first tensor; dicts (Hugging Face ModelOutput too)
+    give 'logits' when present, else their first tensor value.
+    """
+
+    def __init__(self) -> None:
+        self._told = False
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        found = _find_tensor(output, "output")
+        if found is None:
+            raise ProbeError("bad-output", f"the model returned {type(output).__name__} without any tensor in it",
+                             "the model must return a tensor, or a tuple/list/dict whose first tensor is the output")
+        tensor, where = found
+        if not self._told and where != "output":
+            emit("log", level="info", message=f"the model returns {type(output).__name__}: using {where} "
+                                              f"(shape {list(tensor.shape)}) as its output")
+        self._told = True
+        return tensor
+
+
+def _find_tensor(value: Any, where: str) -> Optional[Tuple[torch.Tensor, str]]:
+    if isinstance(value, torch.Tensor):
+        return value, where
+    if isinstance(value, dict):
+        keys = list(value.keys())
+        if "logits" in value:
+            keys.remove("logits")
+            keys.insert(0, "logits")
+        for key in keys:
+            found = _find_tensor(value[key], f"{where}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            found = _find_tensor(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
+

@@ -1,0 +1,331 @@
+"""One probe: load the model, compute the reference, apply the configuration, warm up,
+measure, check, and report, as JSON lines on stdout.
+
+Events (field names exactly as emitted; see ProbeEvent in source/core/types.ts):
+  {"type":"start","pid":…,"python":"3.11.7","torch":"2.13.0+cpu","threads":2[,"rank":0,"world":2]}
+  {"type":"phase","phase":"load"}                   a phase begins
+  {"type":"phase","phase":"load","seconds":0.41}    the same phase ends, with its duration
+      phases, in order, each only when it happens: load, reference, export, quantize,
+      compile (for torch.compile and int8: the first warm-up call, where inductor
+      compiles), warmup, measure. The extra backends (backends_extra.py: int8, ONNX
+      Runtime, OpenVINO) announce their own export/quantize/compile phases with the
+      begin event only; a reader should treat the next phase's begin as their end.
+  {"type":"progress","samplesPerSecond":…,"iterations":…,"elapsedSeconds":…,"relativeCi":…|null}
+      during measure, at most 4 per second; with several workers, rank 0's rate
+      times the number of workers (an estimate: the result has the real sum)
+  {"type":"log","level":"info"|"warning","message":…}
+  {"type":"result", …ProbeResult fields…}   exit code 0
+  {"type":"error","code":…,"message":…,"hint":…}   exit code 2 (under torchrun the
+      launcher's own exit code is non-zero, its value is torchrun's)
+
+Timing fields: setupSeconds = load + export/quantize + compile + warm-up (the cost a
+service pays before its first useful answer; the reference, a cost of the check
+only, is left out); warmupSeconds = compile + warm-up (the compile phase is the
+first warm-up call); measureSeconds = the timed window.
+
+Error codes: bad-usage, bad-config, needs-torchrun, bad-cpu-list, too-few-cpus,
+unknown-model, model-not-found, unsupported-model-file, model-load-failed,
+factory-failed, needs-input-shape, missing-package, onnx-needs-onnx-backend,
+backend-unavailable, bad-input-shape, bad-output, compile-failed, forward-failed,
+check-shape-mismatch, out-of-memory, internal (plus the codes backends_extra raises).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import torch
+
+from . import check as output_check
+from . import measure as measuring
+from .config import ProbeConfig
+from .models import LoadedModel, OutputPicker, load_model
+from .protocol import ProbeError, emit, emit_error, first_line
+from .workers import Identity, Team, as_probe_error, is_out_of_memory
+
+
+class Prepared:
+    """Everything the measurement needs, and what preparing it cost."""
+
+    def __init__(self) -> None:
+        self.call: Callable[[torch.Tensor], Any] = lambda x: None
+        self.input: Optional[torch.Tensor] = None
+        self.reference: Optional[torch.Tensor] = None
+        self.check: Optional[dict] = None
+        self.setup_seconds = 0.0
+        self.warmup_seconds = 0.0
+
+
+class Probe:
+    def __init__(self, cfg: ProbeConfig, team: Team):
+        self.cfg = cfg
+        self.team = team
+        self.picker = OutputPicker()
+
+    # ------------------------------------------------------------ the whole run
+
+    def run(self) -> None:
+        prepared = self.team.step(self._prepare)
+        self.team.barrier()  # everyone starts measuring together
+        measurement = self.team.step(self._measure, prepared)
+        figures = self.team.gather(self._figure(prepared, measurement))
+        if self.team.leader:
+            emit("result", **self._result(figures, prepared))
+
+    # ------------------------------------------------------------ preparation
+
+    def _prepare(self) -> Prepared:
+        cfg, out = self.cfg, Prepared()
+        started = time.perf_counter()
+        with self._phase("load"):
+            loaded = load_model(cfg.model, cfg.backend, cfg.seed)
+            out.input = loaded.make_input(cfg.batch_size, cfg.seed)
+        reference_seconds = 0.0
+        if self.team.leader:
+            t0 = time.perf_counter()
+            if cfg.check:
+                with self._phase("reference"):
+                    out.reference = self._reference(loaded, out.input)
+            else:
+                self._smoke_test(loaded, out.input)  # catch a wrong input shape with a clear error anyway
+            reference_seconds = time.perf_counter() - t0
+        call, run_input = self._configure(loaded, out.input)
+        out.input = run_input
+        output, out.warmup_seconds = self._warm_up(call, run_input)
+        if out.reference is not None:
+            out.check = output_check.compare(out.reference, self.picker(output).float())
+        out.call = call
+        out.setup_seconds = time.perf_counter() - started - reference_seconds
+        return out
+
+    def _reference(self, loaded: LoadedModel, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The unmodified fp32 eager output on the seeded input: what every configuration is checked against."""
+        if loaded.module is None:
+            return self._onnx_reference(loaded, x)
+        with torch.inference_mode():
+            output = self._forward_or_explain(loaded, loaded.module, x)
+        return self.picker(output).detach().float().clone()
+
+    def _smoke_test(self, loaded: LoadedModel, x: torch.Tensor) -> None:
+        """Without a reference, one plain forward still turns a wrong input into a clear error.
+
+        The full batch, not one sample: exported programs may accept only their batch size."""
+        if loaded.module is not None:
+            with torch.inference_mode():
+                self.picker(self._forward_or_explain(loaded, loaded.module, x))
+
+    def _forward_or_explain(self, loaded: LoadedModel, module: Callable, x: torch.Tensor) -> Any:
+        try:
+            return module(x)
+        except ProbeError:
+            raise
+        except Exception as err:
+            if is_out_of_memory(err):
+                raise
+            hint = ("give the per-sample input shape with --input-shape, e.g. --input-shape 3,224,224 "
+                    "(without the batch dimension)")
+            if loaded.kind == "export" and "Guard failed" in str(err):
+                hint = ("the exported program has a fixed batch size: export with dynamic_shapes="
+                        "{'x': {0: torch.export.Dim('batch')}}, or use its batch size; " + hint)
+            raise ProbeError("bad-input-shape",
+                             f"the model failed on an input of shape {list(x.shape)} ({loaded.input_dtype}): "
+                             f"{type(err).__name__}: {first_line(err)}", hint) from None
+
+    def _onnx_reference(self, loaded: LoadedModel, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """ONNX files have no PyTorch form: their fp32 reference is ONNX Runtime with default options."""
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            emit("log", level="warning", message="onnxruntime is not installed: the output check is skipped")
+            return None
+        session = ort.InferenceSession(loaded.onnx_path, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        try:
+            output = session.run(None, {name: x.numpy()})
+        except Exception as err:
+            raise ProbeError("bad-input-shape",
+                             f"the ONNX model failed on an input of shape {list(x.shape)}: {first_line(err)}",
+                             "give the per-sample input shape with --input-shape") from None
+        outputs = [torch.from_numpy(o) for o in output]
+        return (outputs[0] if len(outputs) == 1 else self.picker(outputs)).float()
+
+    def _configure(self, loaded: LoadedModel, x: torch.Tensor):
+        """Apply the configuration's knobs; returns the callable to time and the input it takes."""
+        cfg = self.cfg
+        # The extra backends announce their own phases (export, quantize, compile) and
+        # apply channelsLast themselves.
+        if cfg.backend in ("onnxruntime", "openvino"):
+            prepare = getattr(_backends_extra(cfg.backend), f"prepare_{cfg.backend}")
+            return prepare(loaded.onnx_path or loaded.module, x, cfg, emit), x
+        model = loaded.module
+        if cfg.fp32_precision == "bf16":
+            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+            torch.backends.mkldnn.conv.fp32_precision = "bf16"
+        if cfg.quantization == "int8":
+            return _backends_extra("int8").prepare_int8(model, x, cfg, emit), x
+        if cfg.channels_last:
+            if x.dim() == 4:
+                if isinstance(model, torch.nn.Module):
+                    model = model.to(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
+            else:
+                emit("log", level="warning", message=f"channelsLast ignored: the input is {x.dim()}-D, not 4-D")
+        if cfg.compile:
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True  # weights become constants: folded, prepacked
+            inductor_config.cpp.weight_prepack = True
+            model = torch.compile(model, backend="inductor")
+        return model, x
+
+    def _context(self) -> contextlib.ExitStack:
+        """inference_mode always; bf16 autocast around PyTorch models when asked."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if self.cfg.autocast == "bf16" and self.cfg.backend == "torch":
+            stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+        return stack
+
+    def _warm_up(self, call: Callable, x: torch.Tensor) -> Tuple[Any, float]:
+        """Warm-up iterations; with torch.compile the first one compiles, reported as phase 'compile'.
+
+        Returns the last output (checked against the reference) and the seconds spent."""
+        cfg = self.cfg
+        remaining, output = cfg.warmup_iterations, None
+        started = time.perf_counter()
+        with self._context():
+            if cfg.backend == "torch" and (cfg.compile or cfg.quantization == "int8"):  # int8 runs compiled
+                with self._phase("compile"):
+                    _, output = self._warm_calls(call, x, 1, "compile-failed")
+                remaining -= 1
+            if remaining > 0:
+                with self._phase("warmup"):
+                    _, output = self._warm_calls(call, x, remaining, "forward-failed")
+        return output, time.perf_counter() - started
+
+    def _warm_calls(self, call: Callable, x: torch.Tensor, n: int, code: str):
+        try:
+            return measuring.warm_up(call, x, n)
+        except ProbeError:
+            raise
+        except Exception as err:
+            if is_out_of_memory(err):
+                raise
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            what = "compiling the model" if code == "compile-failed" else "running the configured model"
+            raise ProbeError(code, f"{what} failed: {type(err).__name__}: {first_line(err)}",
+                             "this configuration does not work for this model; the full error is on stderr") from None
+
+    # ------------------------------------------------------------ measurement
+
+    def _measure(self, prepared: Prepared) -> measuring.Measurement:
+        progress = self._progress if self.team.leader else None
+        with self._phase("measure"), self._context():
+            return measuring.measure(prepared.call, prepared.input, self.cfg.batch_size, self.cfg.budget_seconds,
+                                     self.cfg.target_relative_ci, progress, fixed_window=self.team.world > 1)
+
+    def _progress(self, samples_per_second: float, iterations: int, elapsed: float,
+                  relative_ci: Optional[float]) -> None:
+        emit("progress", samplesPerSecond=samples_per_second * self.team.world, iterations=iterations,
+             elapsedSeconds=elapsed, relativeCi=relative_ci)
+
+    # ------------------------------------------------------------ reporting
+
+    def _figure(self, prepared: Prepared, measurement: measuring.Measurement) -> dict:
+        interval, _ = measurement.throughput()
+        return {
+            "rank": self.team.rank,
+            "cpus": self.team.cpus if self.team.cpus is not None else sorted(os.sched_getaffinity(0)),
+            "durations": measurement.durations,
+            "interval": interval.to_json(),
+            "setupSeconds": prepared.setup_seconds,
+            "warmupSeconds": prepared.warmup_seconds,
+            "measureSeconds": measurement.seconds,
+            "converged": measurement.converged,
+            "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        }
+
+    def _result(self, figures: List[dict], prepared: Prepared) -> Dict[str, Any]:
+        batch = self.cfg.batch_size
+        durations = [d for f in figures for d in f["durations"]]
+        if len(figures) == 1:
+            throughput = figures[0]["interval"]
+            converged = figures[0]["converged"]
+        else:
+            throughput = {key: sum(f["interval"][key] for f in figures) for key in ("median", "ciLow", "ciHigh")}
+            total = measuring.Interval(throughput["median"], throughput["ciLow"], throughput["ciHigh"])
+            width = total.relative_half_width
+            converged = all(len(f["durations"]) >= 6 for f in figures) and width is not None \
+                and width <= self.cfg.target_relative_ci
+        result = {
+            "samplesPerSecond": throughput,
+            "latencyMs": measuring.latency_percentiles(durations),
+            "iterations": len(durations),
+            "batchSize": batch,
+            "setupSeconds": max(f["setupSeconds"] for f in figures),
+            "warmupSeconds": max(f["warmupSeconds"] for f in figures),
+            "measureSeconds": max(f["measureSeconds"] for f in figures),
+            "converged": converged,
+            "peakRssBytes": sum(f["peakRssBytes"] for f in figures),
+            "check": prepared.check,
+        }
+        if len(figures) > 1:
+            result["workers"] = [{"rank": f["rank"], "cpus": f["cpus"], "samplesPerSecond": f["interval"]["median"]}
+                                 for f in figures]
+        return result
+
+    # ------------------------------------------------------------ helpers
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """A phase event when it begins, and again with its duration when it ends."""
+        emit("phase", phase=name)
+        started = time.perf_counter()
+        yield
+        emit("phase", phase=name, seconds=time.perf_counter() - started)
+
+
+def _backends_extra(what: str):
+    try:
+        from . import backends_extra
+    except ImportError as err:
+        raise ProbeError("backend-unavailable", f"{what} is not available in this version of the probe ({err})",
+                         "measure with the torch backend and without int8") from None
+    return backends_extra
+
+
+def run_probe(cfg: ProbeConfig, identity: Identity, cpus: Optional[List[int]], warnings: List[str]) -> int:
+    """Run one probe in this process (one worker of several under torchrun). Returns the exit code."""
+    team = Team(identity, cpus)
+    try:
+        threads = cfg.threads_per_worker or (len(cpus) if cpus else None)
+        if threads:
+            torch.set_num_threads(threads)
+        start: Dict[str, Any] = {"pid": os.getpid(), "python": platform.python_version(),
+                                 "torch": torch.__version__, "threads": torch.get_num_threads()}
+        if identity.distributed:
+            start.update(rank=identity.rank, world=identity.world)
+        emit("start", **start)
+        for message in warnings:
+            emit("log", level="warning", message=message)
+        if identity.distributed and identity.world != cfg.workers:
+            emit("log", level="warning", message=f"workers is {cfg.workers} but torchrun started "
+                                                 f"{identity.world}: measuring {identity.world}")
+        if cpus is not None and threads and threads > len(cpus):
+            emit("log", level="warning", message=f"{threads} threads on {len(cpus)} CPUs: oversubscribed")
+        team.join()
+        Probe(cfg, team).run()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the protocol promises an error event, never only a traceback
+        emit_error(as_probe_error(exc))
+        return 2
+    finally:
+        team.close()

@@ -1,0 +1,184 @@
+"""Several pinned workers under torchrun, measured over the same window and summed.
+
+The TypeScript side launches
+    python -m torch.distributed.run --standalone --nproc-per-node N \\
+        -m graviton_tune_probe run --config ...
+and every worker runs the same probe. This module is what differs between them:
+
+- Identity: RANK / WORLD_SIZE from torchrun's environment; without them the probe
+  is one process (a Team of one, so run.py has a single code path).
+- Pinning: each worker takes its own contiguous, equal slice of cpuList (default:
+  the CPUs this process may use, sorted) and pins itself with sched_setaffinity.
+  This happens before torch is imported, because the OpenMP runtime reads its
+  places (OMP_PLACES / OMP_PROC_BIND) from the affinity it sees when it loads;
+  pinned later, threads could stay bound to another worker's cores.
+- Agreement: after each stage every worker reports ok-or-error to all the others
+  (all_gather_object over gloo). One failing worker therefore never leaves the
+  others waiting in a collective: all stop, and rank 0 tells the story.
+- Only rank 0 speaks the protocol on stdout; the others' lines go to stderr.
+
+Nothing here imports torch at module level: pinning must come first.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, TypeVar
+
+from .protocol import ProbeError, first_line
+
+T = TypeVar("T")
+
+
+@dataclass
+class Identity:
+    rank: int
+    world: int
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+
+def identity_from_env() -> Identity:
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        rank, world = 0, 1
+    return Identity(rank, max(1, world))
+
+
+def cpu_slice(cpu_list: Optional[List[int]], world: int, rank: int) -> Optional[List[int]]:
+    """This worker's CPUs: an equal contiguous slice of cpu_list (None: leave affinity alone).
+
+    A single process is pinned only when a cpu_list was given. CPUs left over when the
+    list does not divide evenly stay unused: equal workers make the sum meaningful.
+    """
+    if cpu_list is None and world == 1:
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = list(cpu_list) if cpu_list is not None else allowed
+    outside = sorted(set(cpus) - set(allowed))
+    if outside:
+        raise ProbeError("bad-cpu-list", f"cpuList has CPUs this process may not use: {outside} "
+                         f"(usable: {_ranges(allowed)})",
+                         "pass only CPUs from the usable set (see `graviton-tune detect`)")
+    per_worker = len(cpus) // world
+    if per_worker == 0:
+        raise ProbeError("too-few-cpus", f"{world} workers need at least {world} CPUs, cpuList has {len(cpus)}",
+                         "use fewer workers")
+    return cpus[rank * per_worker:(rank + 1) * per_worker]
+
+
+def pin(cpus: Optional[List[int]]) -> None:
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+
+def _ranges(cpus: List[int]) -> str:
+    parts, start = [], None
+    for i, cpu in enumerate(cpus):
+        if start is None:
+            start = cpu
+        if i + 1 == len(cpus) or cpus[i + 1] != cpu + 1:
+            parts.append(str(start) if start == cpu else f"{start}-{cpu}")
+            start = None
+    return ",".join(parts)
+
+
+def as_probe_error(exc: BaseException) -> ProbeError:
+    """Any failure as a ProbeError: out-of-memory recognised, the rest 'internal' (traceback to stderr)."""
+    if isinstance(exc, ProbeError):
+        return exc
+    if is_out_of_memory(exc):
+        return ProbeError("out-of-memory", f"ran out of memory: {first_line(exc)}",
+                          "use a smaller batch size or fewer workers, or a machine with more memory")
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return ProbeError("internal", f"{type(exc).__name__}: {first_line(exc)}",
+                      "an unexpected failure inside the probe; the traceback is on stderr")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "alloc" in text or "out of memory" in text
+    return False
+
+
+class Team:
+    """The workers of one probe. A Team of one needs no torch.distributed at all."""
+
+    def __init__(self, identity: Identity, cpus: Optional[List[int]]):
+        self.rank = identity.rank
+        self.world = identity.world
+        self.leader = identity.leader
+        self.cpus = cpus
+        self._joined = False
+
+    def join(self) -> None:
+        if self.world == 1:
+            return
+        import datetime
+
+        import torch.distributed as dist
+
+        # gloo: CPU-only, in every torch build. The long timeout covers the slowest
+        # worker's preparation (compiling a large model) between two agreements.
+        dist.init_process_group("gloo", timeout=datetime.timedelta(minutes=30))
+        self._joined = True
+
+    def step(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one stage on every worker; if any worker failed, all raise the first failure."""
+        value, error = None, None
+        try:
+            value = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the agreement
+            error = as_probe_error(exc)
+        self.agree(error)
+        return value
+
+    def agree(self, error: Optional[ProbeError]) -> None:
+        if not self._joined:
+            if error is not None:
+                raise error
+            return
+        import torch.distributed as dist
+
+        mine = None if error is None else {"code": error.code, "message": error.message, "hint": error.hint}
+        everyone: List[Any] = [None] * self.world
+        dist.all_gather_object(everyone, mine)
+        for rank, failure in enumerate(everyone):
+            if failure is not None:
+                message = failure["message"] if rank == self.rank else f"worker {rank}: {failure['message']}"
+                raise ProbeError(failure["code"], message, failure["hint"])
+
+    def barrier(self) -> None:
+        if self._joined:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def gather(self, figure: Any) -> List[Any]:
+        if not self._joined:
+            return [figure]
+        import torch.distributed as dist
+
+        everyone: List[Any] = [None] * self.world
+        dist.all_gather_object(everyone, figure)
+        return everyone
+
+    def close(self) -> None:
+        if self._joined:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self._joined = False

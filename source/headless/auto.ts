@@ -1,0 +1,134 @@
+// Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
+// one JSON object per line on stdout (the session's events), the last being the result.
+import process from 'node:process';
+import {commitDelivery, planDelivery} from '../core/deliver.js';
+import {HardwareError} from '../core/hardware.js';
+import {prepare, runSession} from '../core/session.js';
+import type {Prepared} from '../core/session.js';
+import {Settings} from '../core/settings.js';
+import type {SessionEvent, WalkResult} from '../core/types.js';
+import {exitCodes} from '../options.js';
+import type {TuneFlags} from '../options.js';
+import {createTextRenderer} from './text.js';
+
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function jsonLine(value: unknown): void {
+	process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** The last line of --json output: what a provisioning script needs to know. */
+export function resultLine(result: WalkResult, files: Record<string, string> | null) {
+	const best = result.verification?.best ?? result.best.result;
+	const baseline = result.verification?.baseline ?? result.baseline.result;
+	return {
+		type: 'result',
+		baseline: {samplesPerSecond: baseline.samplesPerSecond.median, config: result.baseline.candidate.config, env: result.baseline.candidate.env},
+		best: {
+			samplesPerSecond: best.samplesPerSecond.median,
+			speedup: result.best.speedup,
+			config: result.best.candidate.config,
+			env: result.best.candidate.env,
+			recipes: result.best.candidate.recipes,
+			latencyMs: best.latencyMs,
+		},
+		verified: result.verification !== null,
+		probes: result.probes.map(p => ({
+			stepId: p.stepId,
+			title: p.title,
+			config: p.candidate.config,
+			env: p.candidate.env,
+			samplesPerSecond: p.result?.samplesPerSecond ?? null,
+			latencyMs: p.result?.latencyMs ?? null,
+			check: p.result?.check ?? null,
+			failure: p.failure ? {code: p.failure.code, message: p.failure.message} : null,
+		})),
+		decisions: result.decisions,
+		files,
+	};
+}
+
+async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<Prepared | number> {
+	let prepared: Prepared;
+	try {
+		prepared = await prepare({python: tune.python, model: tune.model, signal});
+	} catch (error) {
+		if (error instanceof HardwareError) {
+			err(`graviton-tune: ${error.message}`);
+			return exitCodes.environment;
+		}
+		throw error;
+	}
+	const {python} = prepared;
+	if (!python.interpreter || !python.torch) {
+		err(`graviton-tune: ${python.problem?.message ?? 'no usable Python with torch'}`);
+		err(`  fix: ${python.problem?.hint ?? 'graviton-tune setup'}`);
+		return exitCodes.environment;
+	}
+	const known = new Set(prepared.applicability.map(a => a.recipe.id));
+	const unknown = (tune.recipes ?? []).filter(id => !known.has(id));
+	if (unknown.length > 0) {
+		err(`graviton-tune: --recipes: unknown recipe id ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+		return exitCodes.usage;
+	}
+	return prepared;
+}
+
+export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<number> {
+	const startedAt = new Date();
+	const prepared = await prepareOrExplain(tune, signal);
+	if (typeof prepared === 'number') return prepared;
+	const {detection, python} = prepared;
+	err(`Machine: ${detection.cpu.platform ?? detection.cpu.modelName ?? detection.cpu.arch}, ${detection.usableCpus} usable CPUs`);
+	err(`Python: ${python.interpreter} (${python.reason}), torch ${python.torch!.version}`);
+	for (const a of prepared.applicability) {
+		if (a.status !== 'applicable' && a.recipe.stage !== 'advisory') err(`  skip ${a.recipe.id}: ${a.reason}${a.install ? ` — ${a.install}` : ''}`);
+	}
+	for (const a of prepared.advice) err(`advice: ${a.title}: ${a.message}${a.command ? ` (${a.command})` : ''}`);
+
+	const text = createTextRenderer(err);
+	const emit = (e: SessionEvent) => {
+		text(e);
+		if (tune.json) jsonLine(e);
+	};
+	const settings = new Settings(process.env['GRAVITON_TUNE_CONFIG_DIR']);
+	const result = await runSession(prepared, {
+		model: tune.model,
+		budgetSeconds: tune.budgetSeconds,
+		maxLatencyMs: tune.maxLatencyMs,
+		recipes: tune.recipes,
+		resume: tune.resume,
+		thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+		signal,
+		settings,
+	}, emit);
+
+	if (signal.aborted || result?.interrupted) {
+		err('graviton-tune: interrupted; no files written.');
+		return exitCodes.interrupted;
+	}
+	if (!result) {
+		err('graviton-tune: the baseline probe failed, so nothing could be compared. See the failure above.');
+		return exitCodes.probesFailed;
+	}
+
+	let files: Record<string, string> | null = null;
+	try {
+		const plan = await planDelivery({result, prepared, tune, startedAt});
+		if (plan.patch) {
+			err(plan.patch.changed ? `Patching ${plan.patch.path}:\n${plan.patch.diff}` : `${plan.patch.path} is already up to date`);
+			for (const note of plan.patch.notes) err(`note: ${note}`);
+		}
+		const delivered = await commitDelivery(plan);
+		files = delivered.files;
+		err(`Wrote ${delivered.written.length ? delivered.written.join(', ') : 'nothing new (files unchanged)'}`);
+		for (const b of delivered.backups) err(`  backup: ${b}`);
+		err(`Deploy: source ${delivered.files.env} in your service, or run ${delivered.files.launch}`);
+	} catch (error) {
+		err(`graviton-tune: could not write the output files: ${(error as Error).message}`);
+		if (tune.json) jsonLine(resultLine(result, null));
+		return exitCodes.outputFailed;
+	}
+	if (tune.json) jsonLine(resultLine(result, files));
+	return exitCodes.ok;
+}

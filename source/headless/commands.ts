@@ -1,0 +1,167 @@
+// The plain commands: detect, setup, probe. Human text on stdout (or one JSON object
+// with --json), progress and problems on stderr, documented exit codes.
+import process from 'node:process';
+import {describeDetection} from '../core/describe.js';
+import {detectHardware, HardwareError} from '../core/hardware.js';
+import {runProbe} from '../core/probe-runner.js';
+import {findPython, inspectPython, setupVenv} from '../core/python-env.js';
+import {advisories, applicability, formatApplicability, loadRecipes} from '../core/recipes.js';
+import {inputKind} from '../core/session.js';
+import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
+import {exitCodes} from '../options.js';
+import type {Command} from '../options.js';
+import {formatFailure, formatResult} from './text.js';
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+
+/** Detection with a clear message instead of a stack trace for an unreadable tree. */
+export async function detectOrExplain(root: string | undefined): Promise<Detection | null> {
+	try {
+		return await detectHardware(root ? {root} : {});
+	} catch (error) {
+		if (error instanceof HardwareError) {
+			err(`graviton-tune: ${error.message}`);
+			return null;
+		}
+		throw error;
+	}
+}
+
+export async function findAndInspectPython(python: string | undefined, signal?: AbortSignal): Promise<PythonEnv> {
+	const found = await findPython({python});
+	return inspectPython(found, {signal});
+}
+
+export function describePython(env: PythonEnv): string {
+	const lines = [`Python      ${env.interpreter ?? 'none found'}${env.source ? ` (${env.reason})` : ''}`];
+	if (env.pythonVersion) lines[0] += `, Python ${env.pythonVersion}`;
+	if (env.torch) {
+		lines.push(`torch       ${env.torch.version}, CPU capability ${env.torch.cpuCapability ?? 'unknown'}`);
+	}
+	const present = Object.entries(env.packages).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`);
+	const missing = Object.entries(env.packages).filter(([k, v]) => !v && !env.importErrors[k]).map(([k]) => k);
+	if (present.length) lines.push(`packages    ${present.join(', ')}`);
+	if (missing.length) lines.push(`not found   ${missing.join(', ')}`);
+	for (const [name, message] of Object.entries(env.importErrors)) lines.push(`broken      ${name}: ${message}`);
+	if (env.problem) lines.push(`problem     ${env.problem.message}\n            fix: ${env.problem.hint}`);
+	return lines.join('\n');
+}
+
+export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal: AbortSignal): Promise<number> {
+	const detection = await detectOrExplain(cmd.root);
+	if (!detection) return exitCodes.environment;
+	// With --root the tree is someone else's machine: this machine's Python says nothing about it.
+	const python = cmd.root ? null : await findAndInspectPython(cmd.python, signal);
+	const recipes = await loadRecipes();
+	const list = applicability(recipes, detection, python, {inputKind: inputKind({name: 'resnet50'})});
+	const advice = advisories(recipes, detection, python);
+	if (cmd.json) {
+		out(JSON.stringify({
+			...detection,
+			python,
+			recipes: list.map(a => ({id: a.recipe.id, title: a.recipe.title, stage: a.recipe.stage, status: a.status, reason: a.reason, install: a.install})),
+			advice,
+		}, null, 2));
+		return exitCodes.ok;
+	}
+	out(describeDetection(detection));
+	out('');
+	out(python ? describePython(python) : 'Python      not inspected (--root describes another machine)');
+	out('');
+	out('Recipes (for an image model; token models skip channels_last)');
+	out(formatApplicability(list));
+	if (advice.length) {
+		out('');
+		out('Advice');
+		for (const a of advice) out(`  • ${a.title}: ${a.message}${a.command ? `\n      ${a.command}` : ''}`);
+	}
+	return exitCodes.ok;
+}
+
+export async function runSetup(cmd: Extract<Command, {kind: 'setup'}>, signal: AbortSignal): Promise<number> {
+	err('graviton-tune setup: creating (or checking) graviton-tune\'s own Python environment…');
+	try {
+		const report = await setupVenv({
+			python: cmd.python,
+			indexUrl: cmd.torchIndex,
+			...(cmd.extras ? {extras: cmd.extras} : {}),
+			onLine: line => err(`  ${line}`),
+			signal,
+		});
+		if (cmd.json) {
+			out(JSON.stringify(report, null, 2));
+		} else {
+			out(`venv       ${report.venv}${report.created ? ' (created)' : ' (already there)'}`);
+			out(`python     ${report.python}`);
+			if (report.installed.length) out(`installed  ${report.installed.map(p => `${p.name} ${p.version}`).join(', ')}`);
+			if (report.skipped.length) out(`present    ${report.skipped.join(', ')}`);
+			for (const f of report.failed) out(`failed     ${f.name}: ${f.reason}`);
+			for (const r of report.removed) out(`removed    ${r.name}: ${r.reason}`);
+			out(`took       ${report.seconds.toFixed(0)}s`);
+		}
+		return report.failed.some(f => f.name === 'torch') ? exitCodes.environment : exitCodes.ok;
+	} catch (error) {
+		if (signal.aborted) return exitCodes.interrupted;
+		err(`graviton-tune setup: ${(error as Error).message}`);
+		return exitCodes.environment;
+	}
+}
+
+export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, signal: AbortSignal): Promise<number> {
+	const detection = await detectOrExplain(undefined);
+	if (!detection) return exitCodes.environment;
+	const python = await findAndInspectPython(cmd.python, signal);
+	if (!python.interpreter || !python.torch) {
+		err(`graviton-tune: ${python.problem?.message ?? 'no usable Python'}\n  fix: ${python.problem?.hint ?? 'graviton-tune setup'}`);
+		return exitCodes.environment;
+	}
+	const p = cmd.probe;
+	const config: ProbeConfig = {
+		model: cmd.model,
+		batchSize: p.batchSize,
+		channelsLast: p.channelsLast,
+		autocast: p.autocast,
+		fp32Precision: p.fp32Precision,
+		compile: p.compile,
+		quantization: p.quantization,
+		backend: p.backend,
+		workers: p.workers,
+		threadsPerWorker: p.threads ?? Math.max(1, Math.floor(detection.usableCpus / p.workers)),
+		cpuList: detection.usableCpuList,
+		budgetSeconds: p.seconds,
+	};
+	err(`graviton-tune probe: ${python.interpreter}, torch ${python.torch.version}`);
+	let lastProgress = 0;
+	const outcome = await runProbe(config, {
+		python: python.interpreter,
+		env: p.env,
+		signal,
+		timeoutMs: (p.seconds * 2 + 900) * 1000,
+		onEvent: event => {
+			if (cmd.json) {
+				out(JSON.stringify(event));
+				return;
+			}
+			if (event.type === 'phase') err(`  ${event.phase}…`);
+			if (event.type === 'progress' && Date.now() - lastProgress > 1000) {
+				lastProgress = Date.now();
+				err(`  ${event.samplesPerSecond.toFixed(1)} samples/s (${event.iterations} iterations)`);
+			}
+			if (event.type === 'log') err(`  ${event.level}: ${event.message}`);
+		},
+	});
+	if (!outcome.ok) {
+		if (!cmd.json) err(`graviton-tune probe: ${formatFailure(outcome.failure)}`);
+		return outcome.failure.kind === 'cancelled' ? exitCodes.interrupted : exitCodes.probesFailed;
+	}
+	if (!cmd.json) {
+		const r = outcome.result;
+		out(formatResult(r));
+		out(`latency ms/batch  p50 ${r.latencyMs.p50.toFixed(1)}  p90 ${r.latencyMs.p90.toFixed(1)}  p99 ${r.latencyMs.p99.toFixed(1)}`);
+		out(`iterations ${r.iterations} in ${r.measureSeconds.toFixed(1)}s${r.converged ? ' (CI target reached)' : ' (budget reached)'}; setup ${r.setupSeconds.toFixed(1)}s incl. warm-up ${r.warmupSeconds.toFixed(1)}s`);
+		if (r.peakRssBytes) out(`peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+		if (r.workers) for (const w of r.workers) out(`worker ${w.rank} on CPUs ${w.cpus.join(',')}: ${w.samplesPerSecond.toFixed(1)} samples/s`);
+	}
+	return exitCodes.ok;
+}

@@ -1,0 +1,50 @@
+// Finished work, written once above the live area and never redrawn (Ink <Static>):
+// the machine, the choices, every decided step, the result. Derived from the state,
+// append-only as the session moves forward.
+import {Box, Static, Text} from 'ink';
+import type {Prepared} from '../../core/session.js';
+import type {WalkResult} from '../../core/types.js';
+import {formatDuration} from '../../headless/text.js';
+import {useColumns} from '../hooks/use-columns.js';
+import type {LogEntry, State} from '../state.js';
+import {LogLine} from './log-line.js';
+import {MachineSummary} from './machine-summary.js';
+import {ResultSummary} from './result-summary.js';
+
+export type HistoryItem =
+	| {key: string; kind: 'machine'; prepared: Prepared}
+	| {key: string; kind: 'choices'; text: string}
+	| {key: string; kind: 'log'; entry: LogEntry}
+	| {key: string; kind: 'result'; result: WalkResult};
+
+const started = new Set(['running', 'planning', 'confirm', 'writing']);
+
+export function historyItems(state: State): HistoryItem[] {
+	const items: HistoryItem[] = [];
+	if (state.prepared) items.push({key: 'machine', kind: 'machine', prepared: state.prepared});
+	if (started.has(state.screen) && state.model) {
+		const model = state.model.name ?? state.model.path ?? 'model';
+		const recipes = state.selected.length ? state.selected.join(', ') : 'none (baseline and batch size only)';
+		items.push({key: 'choices', kind: 'choices', text: `Tuning ${model} for ${formatDuration(state.budgetSeconds)} · recipes: ${recipes}`});
+	}
+	for (const entry of state.run.log) items.push({key: entry.key, kind: 'log', entry});
+	if (state.result) items.push({key: 'result', kind: 'result', result: state.result});
+	return items;
+}
+
+export function History({state}: {state: State}) {
+	// Static items are laid out on their own: give them the terminal's width so long lines truncate.
+	const columns = useColumns();
+	return (
+		<Static items={historyItems(state)}>
+			{item => (
+				<Box key={item.key} flexDirection="column" width={columns}>
+					{item.kind === 'machine' ? <MachineSummary prepared={item.prepared} /> : null}
+					{item.kind === 'choices' ? <Box marginBottom={1}><Text wrap="wrap">{item.text}</Text></Box> : null}
+					{item.kind === 'log' ? <LogLine entry={item.entry} /> : null}
+					{item.kind === 'result' ? <ResultSummary result={item.result} /> : null}
+				</Box>
+			)}
+		</Static>
+	);
+}

@@ -1,0 +1,40 @@
+// The answer: baseline against best (verified back to back when it could be), the
+// speedup, and what got there.
+import {Box, Text} from 'ink';
+import type {ReactNode} from 'react';
+import type {WalkResult} from '../../core/types.js';
+import {describeCandidate} from '../../headless/text.js';
+import {headline} from '../state.js';
+import {rate, times} from '../text.js';
+
+function Row({label, children, wrap = 'truncate-end'}: {label: string; children: ReactNode; wrap?: 'wrap' | 'truncate-end'}) {
+	return (
+		<Box>
+			<Box width={11} flexShrink={0}><Text dimColor>{label}</Text></Box>
+			<Text wrap={wrap}>{children}</Text>
+		</Box>
+	);
+}
+
+/** Titles of the kept steps, one per recipe: a batch sweep that kept 2, 4 and 8 reads "Batch size 8". */
+export function keptTitles(result: WalkResult): string[] {
+	const last = new Map<string, string>();
+	for (const d of result.decisions) if (d.outcome === 'kept') last.set(d.recipeId ?? d.stepId, d.title);
+	return [...last.values()];
+}
+
+export function ResultSummary({result}: {result: WalkResult}) {
+	const h = headline(result);
+	const kept = keptTitles(result);
+	const best = result.verification?.best ?? result.best.result;
+	return (
+		<Box flexDirection="column" marginTop={1}>
+			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
+			<Row label="baseline">{rate(h.baseline)} samples/s · {describeCandidate(result.baseline.candidate)}</Row>
+			<Row label="best">{rate(h.best)} samples/s · {describeCandidate(result.best.candidate)}</Row>
+			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
+			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
+			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
+		</Box>
+	);
+}

@@ -1,0 +1,86 @@
+// The only place the interactive face touches the outside world: each screen that
+// waits on work starts it here once, and the outcome comes back as an action.
+import {useEffect} from 'react';
+import type {Dispatch} from 'react';
+import type {TuneFlags} from '../../options.js';
+import type {UiDeps} from '../deps.js';
+import {preferencesToSave} from '../state.js';
+import type {Action, State} from '../state.js';
+
+export interface EffectContext {
+	deps: UiDeps;
+	tune: TuneFlags;
+	controller: AbortController;
+}
+
+function message(error: unknown): string {
+	return error instanceof Error ? error.message : String(error);
+}
+
+export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {deps, tune, controller}: EffectContext): void {
+	const {signal} = controller;
+	useEffect(() => {
+		if (state.ending) return;
+		switch (state.screen) {
+			case 'detecting':
+			case 'rechecking': {
+				const model = state.model ?? tune.model;
+				deps.prepare({python: tune.python, model, signal}).then(
+					prepared => dispatch({type: 'prepared', prepared}),
+					(error: unknown) => dispatch({type: 'prepare-failed', message: message(error), environment: deps.isEnvironmentError?.(error) ?? false}),
+				);
+				break;
+			}
+			case 'running': {
+				const {prepared, model} = state;
+				if (!prepared || !model) break;
+				try {
+					deps.settings?.savePreferences(preferencesToSave(state));
+				} catch {
+					// Preferences are a convenience: a read-only config dir must not stop a run.
+				}
+				deps.runSession(
+					prepared,
+					{
+						model,
+						budgetSeconds: state.budgetSeconds,
+						maxLatencyMs: tune.maxLatencyMs,
+						recipes: state.selected,
+						resume: tune.resume,
+						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+						signal,
+						settings: deps.settings,
+					},
+					event => dispatch({type: 'event', event, at: Date.now()}),
+				).then(
+					result => dispatch({type: 'session-returned', result, aborted: signal.aborted}),
+					(error: unknown) => dispatch({type: 'session-failed', message: message(error), aborted: signal.aborted}),
+				);
+				break;
+			}
+			case 'planning': {
+				const {prepared, model, result} = state;
+				if (!prepared || !model || !result) break;
+				const startedAt = new Date(state.run.startedAt ?? Date.now());
+				const chosen: TuneFlags = {...tune, model, budgetSeconds: state.budgetSeconds, recipes: state.selected};
+				deps.planDelivery({result, prepared, tune: chosen, startedAt}).then(
+					plan => dispatch({type: 'planned', plan}),
+					(error: unknown) => dispatch({type: 'plan-failed', message: message(error)}),
+				);
+				break;
+			}
+			case 'writing': {
+				if (!state.plan) break;
+				deps.commitDelivery(state.plan).then(
+					delivered => dispatch({type: 'written', delivered}),
+					(error: unknown) => dispatch({type: 'write-failed', message: message(error)}),
+				);
+				break;
+			}
+			default:
+				break;
+		}
+		// Work starts on entering a screen, once; the state it needs was set by that same transition.
+		// eslint-disable-next-line react-hooks/exhaustive-deps
+	}, [state.screen]);
+}

@@ -1,0 +1,47 @@
+// Entry of the interactive face (loaded lazily by cli.tsx): render the app with the
+// real core functions, wait for it to finish, return its exit code.
+import {render} from 'ink';
+import process from 'node:process';
+import {commitDelivery, planDelivery} from '../core/deliver.js';
+import {HardwareError} from '../core/hardware.js';
+import {inputKind, prepare, runSession} from '../core/session.js';
+import {Settings} from '../core/settings.js';
+import {exitCodes} from '../options.js';
+import type {TuneFlags} from '../options.js';
+import {App} from './app.js';
+import type {UiDeps} from './deps.js';
+
+/** Preferences are a convenience: an unusable config directory must not stop tuning. */
+function openSettings(): Settings | undefined {
+	try {
+		return new Settings(process.env['GRAVITON_TUNE_CONFIG_DIR']);
+	} catch {
+		return undefined;
+	}
+}
+
+export async function runInteractive(tune: TuneFlags, controller: AbortController): Promise<number> {
+	if (!process.stdin.isTTY) {
+		// Never prompt without a terminal: name the flag that does the same headless.
+		process.stderr.write('graviton-tune: stdin is not a terminal, so there is nobody to ask.\nPass --auto to run headless: graviton-tune --auto --budget 10m\n');
+		return exitCodes.usage;
+	}
+	const settings = openSettings();
+	const deps: UiDeps = {
+		prepare,
+		runSession,
+		planDelivery,
+		commitDelivery,
+		...(settings ? {settings} : {}),
+		inputKind,
+		isEnvironmentError: error => error instanceof HardwareError,
+	};
+	let code: number = exitCodes.internal;
+	const instance = render(<App tune={tune} controller={controller} deps={deps} onExit={c => (code = c)} />, {
+		exitOnCtrlC: false,
+		// Over SSH a calm screen matters more than a fast one: at most 10 frames a second.
+		maxFps: 10,
+	});
+	await instance.waitUntilExit();
+	return code;
+}

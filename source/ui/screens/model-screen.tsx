@@ -1,0 +1,33 @@
+// Which model to tune: the built-ins this Python can run, or the one given with --model.
+import {Box, Text} from 'ink';
+import SelectInput from 'ink-select-input';
+import type {ItemProps} from 'ink-select-input';
+import type {ModelSpec, PythonEnv} from '../../core/types.js';
+import {defaultModelKey, modelChoices} from '../choices.js';
+import type {Preferences} from '../../core/settings.js';
+
+export function ChoiceItem({isSelected, label}: ItemProps) {
+	return <Text color={isSelected ? 'cyan' : undefined} wrap="truncate-end">{label}</Text>;
+}
+
+interface Props {
+	flagModel: ModelSpec;
+	python: PythonEnv | null;
+	preferences: Preferences;
+	isActive: boolean;
+	onChoose: (model: ModelSpec) => void;
+}
+
+export function ModelScreen({flagModel, python, preferences, isActive, onChoose}: Props) {
+	const choices = modelChoices(flagModel, python);
+	const initial = Math.max(0, choices.findIndex(c => c.key === defaultModelKey(flagModel, choices, preferences)));
+	const items = choices.map(c => ({key: c.key, label: c.label, value: c.model}));
+	return (
+		<Box flexDirection="column">
+			<Text bold>Which model should be measured?</Text>
+			<SelectInput items={items} initialIndex={initial} isFocused={isActive} itemComponent={ChoiceItem} onSelect={item => onChoose(item.value)} />
+			<Text dimColor>↑/↓ choose · enter confirms · weights are random: speed does not depend on them</Text>
+			{python && !python.packages['transformers'] ? <Text dimColor>bert_base needs transformers in this Python</Text> : null}
+		</Box>
+	);
+}

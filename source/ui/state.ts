@@ -1,0 +1,377 @@
+// The interactive session as one pure reducer: UI actions (choices, keys) and the
+// core's SessionEvents go in, the next state comes out. Effects (prepare, run, write)
+// live in hooks/use-session-effects.ts and only dispatch here; everything a screen
+// shows is either in this state or derived from it by the selectors below.
+import type {Delivered, DeliveryPlan} from '../core/deliver.js';
+import type {Prepared} from '../core/session.js';
+import type {Preferences} from '../core/settings.js';
+import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
+import {exitCodes} from '../options.js';
+import {defaultModelKey, defaultSelection, modelChoices, recipeList, toggleable} from './choices.js';
+
+export type Screen =
+	| 'detecting' // prepare(): hardware, Python, recipes
+	| 'model' // which model
+	| 'rechecking' // prepare() again: the chosen model takes other recipes
+	| 'recipes' // which recipes
+	| 'budget' // how long
+	| 'running' // the walk
+	| 'planning' // planDelivery()
+	| 'confirm' // show what will be written, ask
+	| 'writing'; // commitDelivery()
+
+/** How the session ended; each maps to one exit code. */
+export type Ending =
+	| {kind: 'environment'; message: string; hint: string | null}
+	| {kind: 'error'; message: string}
+	| {kind: 'baseline-failed'; message: string}
+	| {kind: 'interrupted'}
+	| {kind: 'declined'}
+	| {kind: 'written'; delivered: Delivered}
+	| {kind: 'write-failed'; message: string};
+
+/** One probe's worth of live figures, replaced by a finished entry at its end. */
+export interface LiveStep {
+	stepId: string;
+	title: string;
+	index: number;
+	candidate: Candidate;
+	budgetSeconds: number;
+	startedAt: number;
+	phase: ProbePhase | null;
+	samplesPerSecond: number | null;
+	iterations: number | null;
+	relativeCi: number | null;
+}
+
+/** A line of finished work: a decided step (with the probe records behind it), or a note. */
+export type LogEntry =
+	| {kind: 'step'; key: string; title: string; records: ProbeRecord[]; decision: Decision | null}
+	| {kind: 'note'; key: string; level: 'info' | 'warning'; message: string};
+
+export interface RunState {
+	startedAt: number | null;
+	budgetSeconds: number;
+	log: LogEntry[];
+	/** Records whose decision has not arrived yet (a close call is re-measured first). */
+	pending: ProbeRecord[];
+	live: LiveStep | null;
+	decisions: Decision[];
+	error: string | null;
+	ended: boolean;
+}
+
+/** What the flags and the stored preferences say; fixed for the whole session. */
+export interface Options {
+	flagModel: ModelSpec;
+	flagRecipes: string[] | undefined;
+	flagBudgetSeconds: number;
+	/** --yes: take every default, write without asking. */
+	yes: boolean;
+	preferences: Preferences;
+	/**
+	 * The input kind recipes are judged for; when two models share it, recipes need not
+	 * be re-checked. Without it, any other model is re-checked.
+	 */
+	inputKind?: (m: ModelSpec) => string;
+}
+
+export interface State {
+	options: Options;
+	screen: Screen;
+	prepared: Prepared | null;
+	/** The model `prepared.applicability` was judged for. */
+	preparedFor: ModelSpec | null;
+	model: ModelSpec | null;
+	selected: string[];
+	/** Index into recipeList(prepared.applicability). */
+	cursor: number;
+	budgetSeconds: number;
+	run: RunState;
+	result: WalkResult | null;
+	plan: DeliveryPlan | null;
+	/** Ctrl+C seen: probes are being stopped. */
+	stopping: boolean;
+	ending: Ending | null;
+}
+
+export type Action =
+	| {type: 'prepared'; prepared: Prepared}
+	| {type: 'prepare-failed'; message: string; environment: boolean}
+	| {type: 'model-chosen'; model: ModelSpec}
+	| {type: 'cursor'; delta: number}
+	| {type: 'toggle'}
+	| {type: 'toggle-all'}
+	| {type: 'recipes-done'}
+	| {type: 'budget-chosen'; seconds: number}
+	| {type: 'event'; event: SessionEvent; at: number}
+	| {type: 'session-returned'; result: WalkResult | null; aborted: boolean}
+	| {type: 'session-failed'; message: string; aborted: boolean}
+	| {type: 'planned'; plan: DeliveryPlan}
+	| {type: 'plan-failed'; message: string}
+	| {type: 'confirm'; write: boolean}
+	| {type: 'written'; delivered: Delivered}
+	| {type: 'write-failed'; message: string}
+	| {type: 'interrupt'; force?: boolean};
+
+export function initialState(options: Options): State {
+	return {
+		options,
+		screen: 'detecting',
+		prepared: null,
+		preparedFor: null,
+		model: null,
+		selected: [],
+		cursor: 0,
+		budgetSeconds: options.flagBudgetSeconds,
+		run: emptyRun(options.flagBudgetSeconds),
+		result: null,
+		plan: null,
+		stopping: false,
+		ending: null,
+	};
+}
+
+function emptyRun(budgetSeconds: number): RunState {
+	return {startedAt: null, budgetSeconds, log: [], pending: [], live: null, decisions: [], error: null, ended: false};
+}
+
+export function reduce(state: State, action: Action): State {
+	// Once the session has ended nothing moves: late results of cancelled work are dropped.
+	if (state.ending) return state;
+	switch (action.type) {
+		case 'prepared':
+			return onPrepared(state, action.prepared);
+		case 'prepare-failed':
+			return end(state, action.environment ? {kind: 'environment', message: action.message, hint: null} : {kind: 'error', message: action.message});
+		case 'model-chosen':
+			return state.screen === 'model' ? onModel(state, action.model) : state;
+		case 'cursor': {
+			if (state.screen !== 'recipes') return state;
+			const last = recipeList(state.prepared?.applicability ?? []).length - 1;
+			return {...state, cursor: Math.max(0, Math.min(last, state.cursor + action.delta))};
+		}
+		case 'toggle': {
+			if (state.screen !== 'recipes') return state;
+			const a = recipeList(state.prepared?.applicability ?? [])[state.cursor];
+			if (!a || !toggleable(a)) return state;
+			const id = a.recipe.id;
+			return {...state, selected: state.selected.includes(id) ? state.selected.filter(s => s !== id) : [...state.selected, id]};
+		}
+		case 'toggle-all': {
+			if (state.screen !== 'recipes') return state;
+			const all = recipeList(state.prepared?.applicability ?? []).filter(toggleable).map(a => a.recipe.id);
+			return {...state, selected: all.every(id => state.selected.includes(id)) ? [] : all};
+		}
+		case 'recipes-done':
+			return state.screen === 'recipes' ? {...state, screen: 'budget'} : state;
+		case 'budget-chosen':
+			return state.screen === 'budget' ? startRun(state, action.seconds) : state;
+		case 'event':
+			return {...state, run: onEvent(state.run, action.event, action.at)};
+		case 'session-returned':
+			if (action.aborted || action.result?.interrupted) return end(state, {kind: 'interrupted'});
+			if (!action.result) return end(state, {kind: 'baseline-failed', message: baselineFailure(state.run)});
+			return {...state, result: action.result, screen: 'planning'};
+		case 'session-failed':
+			return end(state, action.aborted ? {kind: 'interrupted'} : {kind: 'error', message: action.message});
+		case 'planned':
+			if (state.stopping) return end(state, {kind: 'interrupted'});
+			return {...state, plan: action.plan, screen: state.options.yes ? 'writing' : 'confirm'};
+		case 'plan-failed':
+			return end(state, {kind: 'write-failed', message: action.message});
+		case 'confirm':
+			if (state.screen !== 'confirm') return state;
+			return action.write ? {...state, screen: 'writing'} : end(state, {kind: 'declined'});
+		case 'written':
+			return end(state, {kind: 'written', delivered: action.delivered});
+		case 'write-failed':
+			return end(state, {kind: 'write-failed', message: action.message});
+		case 'interrupt':
+			// Probes (and a write in progress) finish stopping first; a second Ctrl+C does not wait.
+			if ((state.screen === 'running' || state.screen === 'writing' || state.screen === 'planning') && !action.force) {
+				return {...state, stopping: true};
+			}
+			return end(state, {kind: 'interrupted'});
+	}
+}
+
+function end(state: State, ending: Ending): State {
+	return {...state, ending, run: {...state.run, live: null}};
+}
+
+function onPrepared(state: State, prepared: Prepared): State {
+	const {python} = prepared;
+	if (python.problem || !python.interpreter || !python.torch) {
+		const problem = python.problem ?? {message: 'No usable Python with torch was found.', hint: 'graviton-tune setup'};
+		return end({...state, prepared}, {kind: 'environment', message: problem.message, hint: problem.hint});
+	}
+	const model = state.model;
+	const next: State = {...state, prepared, preparedFor: model ?? state.options.flagModel};
+	if (model) return askRecipes(next); // re-checked for the chosen model
+	if (state.options.yes) return onModel({...next, screen: 'model'}, defaultModel(next));
+	return {...next, screen: 'model'};
+}
+
+/** The model preselected on the model screen (and taken with --yes). */
+export function defaultModel(state: State): ModelSpec {
+	const choices = modelChoices(state.options.flagModel, state.prepared?.python ?? null);
+	const key = defaultModelKey(state.options.flagModel, choices, state.options.preferences);
+	return choices.find(c => c.key === key)?.model ?? state.options.flagModel;
+}
+
+function onModel(state: State, model: ModelSpec): State {
+	const chosen = {...state, model};
+	return needsRecheck(state.options, state.preparedFor, model) ? {...chosen, screen: 'rechecking'} : askRecipes(chosen);
+}
+
+export function needsRecheck(options: Options, preparedFor: ModelSpec | null, model: ModelSpec): boolean {
+	if (!preparedFor) return true;
+	if (options.inputKind) return options.inputKind(preparedFor) !== options.inputKind(model);
+	return JSON.stringify(preparedFor) !== JSON.stringify(model);
+}
+
+function askRecipes(state: State): State {
+	const list = state.prepared?.applicability ?? [];
+	const selected = defaultSelection(list, state.options.flagRecipes);
+	if (state.options.yes) return startRun({...state, selected}, state.options.flagBudgetSeconds);
+	const first = recipeList(list).findIndex(toggleable);
+	return {...state, selected, cursor: Math.max(0, first), screen: 'recipes'};
+}
+
+function startRun(state: State, budgetSeconds: number): State {
+	return {...state, budgetSeconds, run: emptyRun(budgetSeconds), screen: 'running'};
+}
+
+// ---------------------------------------------------------------- session events
+
+function onEvent(run: RunState, e: SessionEvent, at: number): RunState {
+	switch (e.type) {
+		case 'session-start':
+			return {...run, startedAt: at, budgetSeconds: e.budgetSeconds};
+		case 'step-start': {
+			const flushed = related(run.pending, e.stepId) ? run : flush(run);
+			const live: LiveStep = {
+				stepId: e.stepId,
+				title: e.title,
+				index: e.index,
+				candidate: e.candidate,
+				budgetSeconds: e.budgetSeconds,
+				startedAt: at,
+				phase: null,
+				samplesPerSecond: null,
+				iterations: null,
+				relativeCi: null,
+			};
+			return {...flushed, live};
+		}
+		case 'probe': {
+			const p = e.event;
+			if (p.type === 'log' && p.level === 'warning') return addNote(run, 'warning', p.message);
+			if (!run.live || run.live.stepId !== e.stepId) return run;
+			if (p.type === 'phase') return {...run, live: {...run.live, phase: p.phase}};
+			if (p.type === 'progress') {
+				return {...run, live: {...run.live, samplesPerSecond: p.samplesPerSecond, iterations: p.iterations, relativeCi: p.relativeCi}};
+			}
+			return run;
+		}
+		case 'step-end':
+			return {...run, live: run.live?.stepId === e.stepId ? null : run.live, pending: [...run.pending, e.record]};
+		case 'decision': {
+			const d = e.decision;
+			const mine = run.pending.filter(r => belongs(r.stepId, d.stepId));
+			const entry: LogEntry = {kind: 'step', key: `${d.stepId}#${run.log.length}`, title: d.title, records: mine, decision: d};
+			return {...run, decisions: [...run.decisions, d], pending: run.pending.filter(r => !mine.includes(r)), log: [...run.log, entry]};
+		}
+		case 'note':
+			return addNote(run, e.level, e.message);
+		case 'session-end':
+			return {...flush(run), live: null, ended: true, error: e.error};
+	}
+}
+
+/** "03-channels-last-recheck" belongs to step "03-channels-last". */
+function belongs(recordStepId: string, stepId: string): boolean {
+	return recordStepId === stepId || recordStepId.startsWith(`${stepId}-`);
+}
+
+function related(pending: ProbeRecord[], stepId: string): boolean {
+	const root = pending[0]?.stepId;
+	return root !== undefined && belongs(stepId, root);
+}
+
+/** Records that will get no decision (verification probes) become entries of their own. */
+function flush(run: RunState): RunState {
+	if (run.pending.length === 0) return run;
+	const entries: LogEntry[] = run.pending.map((r, i) => ({kind: 'step', key: `${r.stepId}#${run.log.length + i}`, title: r.title, records: [r], decision: null}));
+	return {...run, pending: [], log: [...run.log, ...entries]};
+}
+
+function addNote(run: RunState, level: 'info' | 'warning', message: string): RunState {
+	return {...run, log: [...run.log, {kind: 'note', key: `note#${run.log.length}`, level, message}]};
+}
+
+function baselineFailure(run: RunState): string {
+	const d = run.decisions.find(x => x.stepId === 'baseline' && x.outcome === 'failed');
+	return d?.reason ?? run.error ?? 'the baseline probe failed: nothing to compare with';
+}
+
+// ---------------------------------------------------------------- selectors
+
+export function exitCode(ending: Ending): number {
+	switch (ending.kind) {
+		case 'environment':
+			return exitCodes.environment;
+		case 'error':
+			return exitCodes.internal;
+		case 'baseline-failed':
+			return exitCodes.probesFailed;
+		case 'interrupted':
+			return exitCodes.interrupted;
+		case 'write-failed':
+			return exitCodes.outputFailed;
+		case 'declined':
+		case 'written':
+			return exitCodes.ok;
+	}
+}
+
+/** Baseline and best-so-far throughput, from the decisions made so far. */
+export function bestSoFar(run: RunState): {baseline: number | null; best: number | null; title: string | null} {
+	let baseline: number | null = null;
+	let best: number | null = null;
+	let title: string | null = null;
+	for (const d of run.decisions) {
+		if (d.outcome === 'baseline' && d.samplesPerSecond !== null) {
+			baseline = d.samplesPerSecond;
+			best ??= baseline;
+			title ??= d.title;
+		}
+		// The walk keeps a step only when it beats the current best, so the last kept one is the best.
+		if (d.outcome === 'kept' && d.samplesPerSecond !== null) {
+			best = d.samplesPerSecond;
+			title = d.title;
+		}
+	}
+	return {baseline, best, title};
+}
+
+export function elapsedSeconds(run: RunState, now: number): number {
+	return run.startedAt === null ? 0 : Math.max(0, (now - run.startedAt) / 1000);
+}
+
+/** The figures the summary tells: verified back to back when available. */
+export function headline(result: WalkResult): {baseline: number; best: number; speedup: number; verified: boolean} {
+	const baseline = (result.verification?.baseline ?? result.baseline.result).samplesPerSecond.median;
+	const best = (result.verification?.best ?? result.best.result).samplesPerSecond.median;
+	return {baseline, best, speedup: result.best.speedup, verified: result.verification !== null};
+}
+
+/** What to remember for next time. */
+export function preferencesToSave(state: State): Preferences {
+	return {
+		...(state.model?.name ? {model: state.model.name} : {}),
+		budget: `${state.budgetSeconds}s`,
+		recipes: state.selected,
+	};
+}
