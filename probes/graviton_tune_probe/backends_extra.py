@@ -277,6 +277,35 @@ def _require_cpp_compiler() -> None:
         ) from None
 
 
+def _split_shared_module_calls(graph) -> None:
+    """Give each call of a shared module its own source partition.
+
+    Models often reuse one module instance at several places (torchvision's ResNet
+    blocks call the same ``self.relu`` three times). torch.export records every call
+    under the module's one name (the innermost ``nn_module_stack`` entry, which the
+    quantizer's source partitions fall back on), so the calls merge into one partition
+    with several outputs and X86InductorQuantizer fails with "Input partition has more
+    than one output node". Where such a group is made of several nodes of the same op
+    (one per call), each call is renamed apart; a group of different ops (one call
+    that decomposed into several nodes) is left alone.
+    """
+    groups = {}
+    for node in graph.nodes:
+        stack = node.meta.get("nn_module_stack")
+        if node.op != "call_function" or not stack or node.meta.get("source_fn_stack"):
+            continue
+        # Each call has its own key ("…relu", "…relu@1") but the same module path.
+        groups.setdefault(list(stack.values())[-1][0], []).append(node)
+    for fqn, nodes in groups.items():
+        if len(nodes) < 2 or len({n.target for n in nodes}) != 1:
+            continue
+        for i, node in enumerate(nodes):
+            stack = dict(node.meta["nn_module_stack"])
+            key = list(stack.keys())[-1]
+            stack[key] = (f"{fqn}__call{i}", stack[key][1])
+            node.meta["nn_module_stack"] = stack
+
+
 def prepare_int8(model: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
     """int8 via PT2E + inductor. The compile happens on the first calls (the warm-up)."""
     import contextlib
@@ -310,6 +339,7 @@ def prepare_int8(model: Any, example_input: Any, cfg: Any, emit: Emit) -> Callab
         # Drop unused branches (e.g. a BERT pooler when only the hidden states are returned):
         # a dead Linear -> Tanh makes the quantizer's fusion annotation fail.
         exported.graph.eliminate_dead_code()
+        _split_shared_module_calls(exported.graph)
         exported.recompile()
     except Exception as err:
         raise ProbeError(

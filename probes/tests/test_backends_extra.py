@@ -182,6 +182,20 @@ def test_int8_with_bf16_autocast_runs():
     assert "int8-mixed-bf16" in rec.logs()
 
 
+@needs_torchao
+def test_int8_model_reusing_one_relu_module_quantizes():
+    # torchvision-style blocks call one shared nn.ReLU several times: the quantizer's
+    # source partitions merged those calls and failed ("more than one output node").
+    from graviton_tune_probe import zoo
+
+    torch.manual_seed(0)
+    model = zoo.resnet18().eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    ref = _ref(model, x)
+    run = bx.prepare_int8(model, x, _cfg(quantization="int8", batchSize=1), Recorder())
+    assert _cos(run(x), ref) > 0.98
+
+
 def test_int8_missing_torchao_is_missing_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao", None)
     monkeypatch.setitem(sys.modules, "torch.ao.quantization.quantize_pt2e", None)
