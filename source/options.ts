@@ -285,7 +285,7 @@ Setup options (graviton-tune setup)
       --torch-index URL   extra package index for torch (x86 CPU-only wheels:
                           https://download.pytorch.org/whl/cpu)
       --extras a,b        optional packages (default: onnx onnxscript onnxruntime
-                          openvino transformers torchao)
+                          openvino nncf transformers torchao)
 
 Exit codes (headless)
   0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch or unreadable

@@ -195,6 +195,34 @@ describe('the walk', () => {
 		expect(r!.best.candidate.config).toMatchObject({workers: 2, threadsPerWorker: 1});
 	});
 
+	it('tries one batch size past a miss, and sweeps batch again after compile', async () => {
+		const {r} = await walk([batch, compile], c => {
+			const b = c.config.batchSize;
+			// Eager: batch 2 is a dip, 4 is the best; compiled: 16 is the best.
+			const eager: Record<number, number> = {1: 10, 2: 9, 4: 13, 8: 12.5, 16: 12, 32: 11};
+			const compiled: Record<number, number> = {4: 20, 8: 24, 16: 28, 32: 27};
+			return result(c.config.compile ? compiled[b]! : eager[b]!);
+		});
+		const titles = r!.decisions.map(d => `${d.title}:${d.outcome}`);
+		expect(titles).toContain('Batch size 2:dropped');
+		expect(titles).toContain('Batch size 4:kept');
+		expect(titles).toContain('Batch size 16 (again, on the tuned configuration):kept');
+		expect(r!.best.candidate.config).toMatchObject({compile: true, batchSize: 16});
+	});
+
+	it('re-measures a crashed step without the environment earlier steps kept', async () => {
+		const ov = step('openvino', 'backend', {probe: {backend: 'openvino'}});
+		const {r, calls, events} = await walk([alloc, ov], c => {
+			if (c.config.backend === 'openvino' && c.env['LD_PRELOAD']) return null; // crashes under tcmalloc
+			if (c.config.backend === 'openvino') return result(30);
+			return result(c.env['LD_PRELOAD'] ? 12 : 10);
+		});
+		expect(calls.some(c => c.config.backend === 'openvino' && !c.env['LD_PRELOAD'])).toBe(true);
+		expect(events.some(e => e.type === 'note' && /crashed with LD_PRELOAD/.test(e.message))).toBe(true);
+		expect(r!.best.candidate.config.backend).toBe('openvino');
+		expect(r!.best.candidate.env).toEqual({});
+	});
+
 	it('returns null when the baseline fails', async () => {
 		const {r, events} = await walk([channels], () => null);
 		expect(r).toBeNull();

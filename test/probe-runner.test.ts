@@ -4,7 +4,7 @@ import {fileURLToPath} from 'node:url';
 import {describe, expect, it} from 'vitest';
 import {managedPython, probesDir} from '../source/core/paths.js';
 import {PROCESS_TAG_VARIABLE} from '../source/core/process-group.js';
-import {buildProbeCommand, buildProbeEnv, parseProbeLine, runProbe} from '../source/core/probe-runner.js';
+import {buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/probe-runner.js';
 import type {ProbeConfig, ProbeEvent, ProbeOutcome} from '../source/core/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -156,6 +156,43 @@ describe('parseProbeLine', () => {
 		expect(parseProbeLine('{"type":"weird"}')).toBeNull();
 		expect(parseProbeLine('{"type":"result"}')).toBeNull();
 		expect(parseProbeLine('{"type":"error","code":"x"}')).toBeNull();
+	});
+});
+
+describe('classifyExit', () => {
+	const state = {events: [], result: null, error: null, firstBadLine: null};
+	const exit = (stderrTail: string, exitCode = 1) => ({pid: 1, exitCode, signal: null, killedBy: null, spawnError: null, stderrTail, durationMs: 10});
+	const context = {python: 'python3', timeoutMs: 1000};
+
+	it('reads a worker\'s signal from torchrun\'s failure summary and quotes the telling line', () => {
+		const tail = [
+			'munmap_chunk(): invalid pointer',
+			'E1123 11:20:01.000000 123 torch/distributed/elastic/multiprocessing/api.py:900] failed (exitcode: -6)',
+			'Traceback (most recent call last):',
+			'    ^^^^^^^^^^^^^',
+			'torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ',
+			'============================================================',
+			'graviton_tune_probe FAILED',
+			'------------------------------------------------------------',
+			'Root Cause (first observed failure):',
+			'[0]:',
+			'  time      : 2026-11-23_11:20:01',
+			'  rank      : 0 (local_rank: 0)',
+			'  exitcode  : -6 (pid: 4242)',
+			'  traceback : Signal 6 (SIGABRT) received by PID 4242',
+			'============================================================',
+		].join('\n');
+		const f = classifyExit(exit(tail), state, context)!;
+		expect(f.kind).toBe('signal');
+		expect(f.signal).toBe('SIGABRT');
+		expect(f.message).toMatch(/a torchrun worker died from SIGABRT.*munmap_chunk\(\): invalid pointer/);
+		expect(f.hint).toMatch(/LD_PRELOAD/);
+	});
+
+	it('keeps a plain exit code as an exit failure with the last line', () => {
+		const f = classifyExit(exit('something broke\n', 3), state, context)!;
+		expect(f.kind).toBe('exit');
+		expect(f.message).toMatch(/code 3 .*something broke/);
 	});
 });
 

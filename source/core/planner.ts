@@ -42,6 +42,9 @@ export type Measure = (stepId: string, title: string, candidate: Candidate, budg
 /** Stages in walk order. Batch first, lossless/lossy cumulative steps, then the heavy ones. */
 const stageOrder: RecipeStage[] = ['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend'];
 
+/** Stages after which batch size is swept again when they changed the configuration. */
+const revisitBatchAfter: RecipeStage[] = ['compile', 'quantize'];
+
 const minProbeSeconds = 2;
 const maxProbeSeconds = 15;
 /** Probe start, model load, reference and warm-up, before anything is learnt (seconds). */
@@ -129,7 +132,9 @@ export class Walk {
 
 		const baseline: Best = {candidate: base, result: baseRecord.result};
 		let best: Best = baseline;
+		const batchStep = opts.steps.find(s => s.recipe.stage === 'batch');
 		for (const stage of stageOrder) {
+			const before = best;
 			for (const step of opts.steps.filter(s => s.recipe.stage === stage)) {
 				if (this.aborted()) break;
 				best = stage === 'batch'
@@ -137,6 +142,11 @@ export class Walk {
 					: step.changes.workers === 'sweep'
 						? await this.workerSweep(best, step)
 						: (await this.tryStep(best, step, applyChanges(best.candidate, step.changes, step.recipe.id), step.recipe.title)).best;
+			}
+			// Compiled and quantized models often want larger batches than eager fp32 did:
+			// when such a stage changed the configuration, sweep batch sizes again on it.
+			if (batchStep && revisitBatchAfter.includes(stage) && best !== before && !this.aborted()) {
+				best = await this.batchSweep(best, batchStep, ' (again, on the tuned configuration)');
 			}
 		}
 
@@ -156,16 +166,18 @@ export class Walk {
 	// ------------------------------------------------------------ steps
 
 	/** Larger batches while throughput keeps really improving (and latency fits). */
-	private async batchSweep(best: Best, step: Applicability): Promise<Best> {
+	private async batchSweep(best: Best, step: Applicability, suffix = ''): Promise<Best> {
 		const sizes = (step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32]).filter(b => b > best.candidate.config.batchSize).sort((a, b) => a - b);
+		let misses = 0;
 		for (const size of sizes) {
 			if (this.aborted()) break;
 			const next = applyChanges(best.candidate, {}, step.recipe.id);
 			next.config = {...next.config, batchSize: size};
-			const title = `Batch size ${size}`;
-			const outcome = await this.tryStep(best, step, next, title);
+			const outcome = await this.tryStep(best, step, next, `Batch size ${size}${suffix}`);
 			best = outcome.best;
-			if (!outcome.kept) break; // not better: larger batches will not be either
+			misses = outcome.kept ? 0 : misses + 1;
+			// One miss may be noise or a size the kernels dislike; two in a row end the sweep.
+			if (misses >= 2) break;
 		}
 		return best;
 	}
@@ -199,6 +211,14 @@ export class Walk {
 			return unchanged(best);
 		}
 		let record = await this.probe(stepId, title, next, budget);
+		const inherited = Object.keys(next.env).filter(k => !(k in (step.changes.env ?? {})));
+		if (!record.result && inherited.length > 0 && crashed(record)) {
+			// Some runtimes crash under a setting an earlier step kept (OpenVINO with an
+			// LD_PRELOADed allocator, say): measure the step once more without those.
+			this.emit({type: 'note', level: 'warning', message: `${title} crashed with ${inherited.join(', ')} from earlier steps (${failureText(record)}); measuring it again without them`});
+			next = {...next, env: {...(step.changes.env ?? {})}};
+			record = await this.probe(`${stepId}-bare`, `${title}, without ${inherited.join(', ')}`, next, budget);
+		}
 		if (!record.result) {
 			this.decide({...base, outcome: 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
 			return unchanged(best);
@@ -301,6 +321,12 @@ export class Walk {
 
 function round(x: number): number {
 	return Math.round(x * 10) / 10;
+}
+
+/** A crash (signal, silent exit, OOM), as opposed to a reported error or a timeout. */
+function crashed(record: ProbeRecord): boolean {
+	const kind = record.failure?.kind;
+	return kind === 'signal' || kind === 'exit' || kind === 'oom';
 }
 
 function failureText(record: ProbeRecord): string {

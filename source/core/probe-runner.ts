@@ -2,6 +2,7 @@
 // because the knobs we measure (LD_PRELOAD, OMP_*, DNNL_*, THP_MEM_ALLOC_ENABLE…) are read
 // at process start. Streams the probe's JSON lines as typed events and turns every way a
 // probe can die into a typed ProbeFailure, so nobody upstream ever parses a traceback.
+import os from 'node:os';
 import path from 'node:path';
 import {probesDir as defaultProbesDir} from './paths.js';
 import {runInGroup, type GroupExit} from './process-group.js';
@@ -190,9 +191,23 @@ function workerWasKilled(stderrTail: string): boolean {
 	return /exitcode\s*:\s*-9\b/.test(stderrTail) || /Signal 9 \(SIGKILL\)/.test(stderrTail);
 }
 
+/** Lines of torchrun's own failure summary and logging: they explain nothing by themselves. */
+const torchrunNoise = /^(=+|-+|[\^~ ]+|\[\d+\]:|Failures:|Root Cause.*|<NO_OTHER_FAILURES>|(time|host|rank|exitcode|error_file|traceback)\s*:.*|To enable traceback.*|[WEI]\d{4} .*|.*torch\.distributed\..*|.*FAILED$|.*ChildFailedError.*|\s*(raise|return|File|Traceback).*)$/;
+
+/** The last stderr line that says something: torchrun's summary and logging skipped. */
 function lastLine(text: string): string {
-	const lines = text.trim().split('\n');
-	return (lines[lines.length - 1] ?? '').trim().slice(0, 300);
+	const lines = text.trim().split('\n').map(l => l.trim()).filter(Boolean);
+	const telling = lines.filter(l => !torchrunNoise.test(l));
+	return (telling.at(-1) ?? lines.at(-1) ?? '').slice(0, 300);
+}
+
+/** A signal that killed a torchrun worker, read from torchrun's failure summary. */
+function workerSignal(stderrTail: string): string | null {
+	const m = /exitcode\s*:\s*-(\d+)\b/.exec(stderrTail);
+	if (!m) return null;
+	const number = Number(m[1]);
+	const name = Object.entries(os.constants.signals).find(([, n]) => n === number)?.[0];
+	return name ?? `signal ${number}`;
 }
 
 /**
@@ -229,6 +244,8 @@ function deathFailure(exit: GroupExit): ProbeFailure | null {
 		return failure('oom', exit, message, 'try a smaller batch size or fewer workers; `dmesg | grep -i oom` tells for sure');
 	}
 	if (exit.signal !== null) return signalFailure(exit);
+	const worker = exit.exitCode !== 0 ? workerSignal(exit.stderrTail) : null;
+	if (worker) return signalFailure({...exit, signal: worker as NodeJS.Signals}, 'a torchrun worker');
 	if (exit.exitCode !== 0) {
 		const detail = lastLine(exit.stderrTail);
 		const message = `the probe exited with code ${exit.exitCode} without reporting an error${detail ? `: ${detail}` : ''}`;
@@ -237,13 +254,15 @@ function deathFailure(exit: GroupExit): ProbeFailure | null {
 	return null;
 }
 
-function signalFailure(exit: GroupExit): ProbeFailure {
+function signalFailure(exit: GroupExit, who = 'the probe'): ProbeFailure {
 	const hints: Record<string, string> = {
 		SIGILL: 'an illegal instruction usually means torch (or a library) was built for a newer CPU than this one',
 		SIGSEGV: 'a crash inside a native library; the stderr tail may say which one',
 		SIGBUS: 'a crash inside a native library; the stderr tail may say which one',
+		SIGABRT: 'a native library aborted (a heap error with an LD_PRELOADed allocator is a common cause)',
 	};
-	const message = `the probe died from ${exit.signal}, which graviton-tune did not send`;
+	const detail = lastLine(exit.stderrTail);
+	const message = `${who} died from ${exit.signal}, which graviton-tune did not send${detail ? ` (${detail})` : ''}`;
 	return failure('signal', exit, message, hints[exit.signal ?? ''] ?? null);
 }
 

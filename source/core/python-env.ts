@@ -307,7 +307,7 @@ export class SetupError extends Error {
 }
 
 export const DEFAULT_TORCH_SPEC = 'torch==2.13.0';
-export const DEFAULT_EXTRAS = ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'transformers', 'torchao'];
+export const DEFAULT_EXTRAS = ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'nncf', 'transformers', 'torchao'];
 
 /** Written once the venv exists and pip works in it; also remembers what did not work. */
 const STAMP_FILE = 'graviton-tune-venv.json';

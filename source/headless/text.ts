@@ -53,7 +53,9 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 				break;
 			case 'probe': {
 				const p = e.event;
-				if (p.type === 'phase' && ['export', 'quantize', 'compile'].includes(p.phase)) write(`    ${p.phase}…`);
+				// Slow phases are announced when they begin (an event with seconds marks the end).
+				if (p.type === 'phase' && p.seconds === undefined && ['export', 'quantize', 'compile'].includes(p.phase)) write(`    ${p.phase}…`);
+				if (p.type === 'phase' && p.seconds !== undefined && p.seconds >= 5) write(`    ${p.phase} took ${formatDuration(p.seconds)}`);
 				if (p.type === 'progress' && Date.now() - lastProgress > 5000) {
 					lastProgress = Date.now();
 					write(`    ${p.samplesPerSecond.toFixed(1)} samples/s after ${p.iterations} iterations`);
@@ -65,7 +67,8 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 				write(`    ${e.record.result ? formatResult(e.record.result) : formatFailure(e.record.failure!)}`);
 				break;
 			case 'decision':
-				write(`    ${formatDecision(e.decision)}`);
+				// A failure was printed with its probe already; say it once.
+				if (e.decision.outcome !== 'failed') write(`    ${formatDecision(e.decision)}`);
 				break;
 			case 'note':
 				write(`${e.level === 'warning' ? 'warning' : 'note'}: ${e.message}`);
