@@ -197,7 +197,9 @@ function parseSystemdEnvFile(text: string): Map<string, string> {
 function parseBashSourced(dir: string): Map<string, string> {
 	// env -i: only what the file sets (plus bash's own PWD/SHLVL/_) is in the child's environment.
 	const read = (script: string): Map<string, string> => {
-		const out = run('env', ['-i', 'bash', '-c', `${script}exec env -0`], {cwd: dir});
+		// Printed by bash itself: an external `env` would start with the file's LD_PRELOAD
+		// loaded, and tcmalloc adds variables of its own (GLIBCXX_FORCE_NEW) as it loads.
+		const out = run('env', ['-i', 'bash', '-c', `${script}for v in $(compgen -e); do printf '%s=%s\\0' "$v" "\${!v}"; done`], {cwd: dir});
 		return new Map(out.split('\0').filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 	};
 	// What bash puts in the environment by itself (PWD, SHLVL, a default PATH…) is not the file's.
