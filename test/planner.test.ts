@@ -105,6 +105,10 @@ describe('planner helpers', () => {
 		expect(ort.env).toEqual({A: '1'});
 		const ovInt8 = applyChanges(base, {probe: {backend: 'openvino', quantization: 'int8'}}, 'ov');
 		expect(ovInt8.config).toMatchObject({backend: 'openvino', quantization: 'int8', autocast: null});
+		// Recipes that only set torch-side options are no longer part of the configuration.
+		const withEnv = applyChanges(base, {env: {B: '2'}}, 'env-recipe');
+		const changesOf = (id: string) => ({x: {probe: {channelsLast: true}}, 'env-recipe': {env: {B: '2'}}})[id as 'x' | 'env-recipe'];
+		expect(applyChanges(withEnv, {probe: {backend: 'openvino'}}, 'ov', changesOf).recipes).toEqual(['env-recipe', 'ov']);
 	});
 
 	it('keys candidates without the budget', () => {
@@ -155,7 +159,8 @@ describe('the walk', () => {
 		expect(r!.best.candidate.config).toMatchObject({batchSize: 8, channelsLast: true, autocast: 'bf16', compile: false});
 		expect(r!.best.candidate.env).toEqual({});
 		// Batch runs first whatever the catalogue order; verification measures both again at the end.
-		expect(calls[1]!.config.batchSize).toBe(2);
+		expect(calls[1]!.config.batchSize).toBe(1); // the baseline again, for the noise floor
+		expect(calls[2]!.config.batchSize).toBe(2);
 		expect(r!.verification).not.toBeNull();
 		expect(calls.at(-2)!.recipes).toEqual([]);
 		expect(calls.at(-1)!.recipes).toEqual(r!.best.candidate.recipes);
@@ -176,7 +181,7 @@ describe('the walk', () => {
 		const d = r!.decisions.find(x => x.recipeId === 'tcmalloc')!;
 		expect(d.outcome).toBe('dropped');
 		expect(d.reason).toMatch(/even when re-measured/);
-		expect(calls).toHaveLength(4); // baseline, step, re-measured best, re-measured step
+		expect(calls).toHaveLength(5); // baseline twice, step, re-measured best, re-measured step
 	});
 
 	it('keeps a close call that proves real when re-measured', async () => {
@@ -185,6 +190,18 @@ describe('the walk', () => {
 			return result(11, {half: call <= 2 ? 0.8 : 0.05});
 		});
 		expect(r!.decisions.find(x => x.recipeId === 'tcmalloc')!.outcome).toBe('kept');
+	});
+
+	it('learns process-to-process noise from the repeated baseline and re-measures gains within it', async () => {
+		// The baseline's two runs differ by 8%: a +6% step is within the noise, so it is
+		// re-measured (and pooled) instead of being kept on one lucky run.
+		const {r, calls, events} = await walk([alloc], (c, call) => {
+			if (!c.env['LD_PRELOAD']) return result(call === 2 ? 10.8 : 10, {half: 0.05});
+			return result(call === 3 ? 10.6 : 10.1, {half: 0.05});
+		});
+		expect(events.some(e => e.type === 'note' && /varies by about ±11.5%/.test(e.message))).toBe(true);
+		expect(calls).toHaveLength(5);
+		expect(r!.decisions.find(d => d.recipeId === 'tcmalloc')!.outcome).toBe('dropped');
 	});
 
 	it('records a failed probe as failed and carries on', async () => {

@@ -4,7 +4,7 @@
 // decisions are unit-testable with scripted results and the session wires real probes.
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
-import {checkFailure, compareThroughput, latencyFailure} from './stats.js';
+import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
 import type {
 	Applicability,
@@ -71,7 +71,7 @@ export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList:
 const plainModelOptions = {channelsLast: false, autocast: null, fp32Precision: null, compile: false, quantization: null} as const;
 
 /** Apply a recipe's changes on top of a candidate (pure). */
-export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: string): Candidate {
+export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: string, changesOf?: (id: string) => RecipeChanges | undefined): Candidate {
 	const switching = changes.probe?.backend !== undefined && changes.probe.backend !== base.config.backend;
 	// Another runtime starts from plain fp32: torch-side knobs (compile, autocast, PT2E
 	// int8) mean nothing there, and the recipe says what it wants on top.
@@ -81,7 +81,9 @@ export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: 
 		config.channelsLast = false;
 		config.compile = false;
 	}
-	const recipes = base.recipes.includes(recipeId) ? base.recipes : [...base.recipes, recipeId];
+	// After a switch of runtime, recipes that only set torch-side options no longer apply.
+	const kept = switching && changesOf ? base.recipes.filter(id => !changesOf(id)?.probe) : base.recipes;
+	const recipes = kept.includes(recipeId) ? kept : [...kept, recipeId];
 	return {config, env: {...base.env, ...(changes.env ?? {})}, recipes};
 }
 
@@ -108,6 +110,9 @@ export class Walk {
 	private readonly now: () => number;
 	private overheadSeconds = initialOverheadGuess;
 	private stepCounter = 0;
+	private readonly changesOf = (id: string) => this.opts.steps.find(s => s.recipe.id === id)?.changes;
+	/** Relative process-to-process variation, learnt from the repeated baseline. */
+	private noise = 0.01;
 
 	constructor(
 		private readonly opts: WalkOptions,
@@ -130,6 +135,14 @@ export class Walk {
 		const latencyIssue = latencyFailure(baseRecord.result, opts.maxLatencyMs);
 		if (latencyIssue) this.emit({type: 'note', level: 'warning', message: `The baseline already misses the latency target: ${latencyIssue}`});
 
+		// One probe's CI cannot see how much a fresh process varies (memory layout, clocks,
+		// neighbours): measure the baseline once more and use the spread as a floor.
+		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.probeBudget(0) ?? minProbeSeconds);
+		if (again?.result) {
+			this.noise = noiseFromRepeat(baseRecord.result.samplesPerSecond, again.result.samplesPerSecond);
+			this.emit({type: 'note', level: 'info', message: `A fresh process varies by about ±${(this.noise * 100).toFixed(1)}% here: gains within that are re-measured before they count.`});
+		}
+
 		const baseline: Best = {candidate: base, result: baseRecord.result};
 		let best: Best = baseline;
 		const batchStep = opts.steps.find(s => s.recipe.stage === 'batch');
@@ -141,7 +154,7 @@ export class Walk {
 					? await this.batchSweep(best, step)
 					: step.changes.workers === 'sweep'
 						? await this.workerSweep(best, step)
-						: (await this.tryStep(best, step, applyChanges(best.candidate, step.changes, step.recipe.id), step.recipe.title)).best;
+						: (await this.tryStep(best, step, applyChanges(best.candidate, step.changes, step.recipe.id, this.changesOf), step.recipe.title)).best;
 			}
 			// Compiled and quantized models often want larger batches than eager fp32 did:
 			// when such a stage changed the configuration, sweep batch sizes again on it.
@@ -234,7 +247,7 @@ export class Walk {
 			return unchanged(best);
 		}
 		let current = best;
-		let cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, this.opts.compare);
+		let cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
 			const longer = this.probeBudget(2, 2);
@@ -242,9 +255,12 @@ export class Walk {
 				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer);
 				const retry = await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer);
 				if (again.result && retry.result) {
-					current = {candidate: current.candidate, result: again.result};
-					record = retry;
-					cmp = compareThroughput(again.result.samplesPerSecond, retry.result.samplesPerSecond, this.opts.compare);
+					// Decide on both measurements of each, pooled: two processes average out.
+					const pooledBest = poolIntervals(current.result.samplesPerSecond, again.result.samplesPerSecond);
+					const pooledNext = poolIntervals(record.result.samplesPerSecond, retry.result.samplesPerSecond);
+					current = {candidate: current.candidate, result: {...again.result, samplesPerSecond: pooledBest}};
+					record = {...retry, result: {...retry.result, samplesPerSecond: pooledNext}};
+					cmp = compareThroughput(pooledBest, pooledNext, {...this.opts.compare, noise: this.noise / Math.SQRT2});
 				}
 			}
 		}

@@ -39,7 +39,8 @@ export const PROBE_MODULE = 'graviton_tune_probe';
  * whatever the user's shell happened to export (a stray LD_PRELOAD=tcmalloc would make
  * the baseline look like the allocator step).
  */
-const TUNING_PREFIXES = ['DNNL_', 'ONEDNN_', 'OMP_', 'KMP_', 'GOMP_', 'TORCHINDUCTOR_', 'TCMALLOC_'];
+// GT_*: a shell that sourced an earlier graviton-tune.env must not steer the probes either.
+const TUNING_PREFIXES = ['DNNL_', 'ONEDNN_', 'OMP_', 'KMP_', 'GOMP_', 'TORCHINDUCTOR_', 'TCMALLOC_', 'GT_'];
 const TUNING_NAMES = new Set(['LD_PRELOAD', 'THP_MEM_ALLOC_ENABLE', 'LRU_CACHE_CAPACITY', 'MALLOC_CONF']);
 
 export function isTuningVariable(name: string): boolean {

@@ -14,6 +14,11 @@ export interface Comparison {
 export interface CompareOptions {
 	/** Smallest gain worth a change in the deployed configuration (0.02 = 2%). */
 	minGain: number;
+	/**
+	 * How much a fresh process varies on this machine, relative (0.03 = ±3%): a floor
+	 * under each interval's half-width, since one probe's own CI cannot see it.
+	 */
+	noise?: number;
 }
 
 export const defaultCompareOptions: CompareOptions = {minGain: 0.02};
@@ -28,7 +33,10 @@ const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).to
 export function compareThroughput(a: Interval, b: Interval, options: CompareOptions = defaultCompareOptions): Comparison {
 	const ratio = b.median / a.median;
 	const enough = ratio >= 1 + options.minGain;
-	if (enough && b.ciLow > a.ciHigh) {
+	const noise = options.noise ?? 0;
+	const aHigh = Math.max(a.ciHigh, a.median * (1 + noise));
+	const bLow = Math.min(b.ciLow, b.median * (1 - noise));
+	if (enough && bLow > aHigh) {
 		return {verdict: 'faster', ratio, reason: `${pct(ratio)}, confidence intervals apart`};
 	}
 	if (enough) {
@@ -37,6 +45,7 @@ export function compareThroughput(a: Interval, b: Interval, options: CompareOpti
 	if (ratio >= 1) {
 		return {verdict: 'not-faster', ratio, reason: `${pct(ratio)}, below the ${Math.round(options.minGain * 100)}% worth a change`};
 	}
+	if (ratio > 1 - options.minGain) return {verdict: 'not-faster', ratio, reason: `${pct(ratio)}: no real gain`};
 	return {verdict: 'not-faster', ratio, reason: `${pct(ratio)}: slower`};
 }
 
@@ -64,4 +73,20 @@ export function latencyFailure(result: ProbeResult, maxLatencyMs: number | null)
 	if (maxLatencyMs === null) return null;
 	if (result.latencyMs.p99 <= maxLatencyMs) return null;
 	return `p99 batch latency ${result.latencyMs.p99.toFixed(1)} ms exceeds --max-latency-ms ${maxLatencyMs}`;
+}
+
+/** Two measurements of one configuration, pooled: the mean of medians and of bounds. */
+export function poolIntervals(a: Interval, b: Interval): Interval {
+	return {median: (a.median + b.median) / 2, ciLow: (a.ciLow + b.ciLow) / 2, ciHigh: (a.ciHigh + b.ciHigh) / 2};
+}
+
+/**
+ * Process-to-process variation from two measurements of the same configuration, as a
+ * relative half-width: 1.5 × the relative difference (≈ 95% for two normal draws),
+ * kept between 1% and 15% so one odd pair neither blinds nor paralyses the walk.
+ */
+export function noiseFromRepeat(a: Interval, b: Interval): number {
+	const mean = (a.median + b.median) / 2;
+	const spread = Math.abs(a.median - b.median) / mean;
+	return Math.min(0.15, Math.max(0.01, 1.5 * spread));
 }

@@ -1,0 +1,74 @@
+"""A small inference service loop, to check that graviton-tune's files reproduce its figure.
+
+It builds a built-in model the way the probe does (same definitions, random weights),
+applies the measured choices with graviton_tune_runtime.optimize(), serves batches of
+GT_BATCH_SIZE for a fixed time and prints one JSON line: samples/s, summed over all
+torchrun workers when launch.sh started several.
+
+    graviton-tune --auto --app "python examples/sample_app.py --runtime-dir graviton-tune-out"
+    graviton-tune-out/launch.sh --model resnet50 --seconds 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet50", help="built-in model name (default resnet50)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="how long to serve (default 15)")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up batches (default 3)")
+    parser.add_argument("--runtime-dir", default=None,
+                        help="directory holding graviton_tune_runtime.py (default: graviton-tune's probes/)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    probes = os.path.join(HERE, "..", "probes")
+    sys.path.insert(0, probes)
+    if args.runtime_dir:
+        sys.path.insert(0, os.path.abspath(args.runtime_dir))
+    # Before torch: under torchrun each worker pins itself to its CPUs as this imports.
+    from graviton_tune_runtime import batch_size, optimize  # noqa: E402
+
+    import torch  # noqa: E402
+    from graviton_tune_probe import zoo  # noqa: E402
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+    torch.manual_seed(0)
+    model = getattr(zoo, args.model)().eval()
+    batch = torch.randn(batch_size(), 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    served = optimize(model, batch)
+    for _ in range(max(1, args.warmup)):
+        served(batch)
+
+    if world > 1:
+        dist.barrier()  # every worker starts (and stops) serving over the same window
+    samples = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < args.seconds:
+        served(batch)
+        samples += batch.shape[0]
+    elapsed = time.perf_counter() - start
+    rate = torch.tensor([samples / elapsed], dtype=torch.float64)
+    if world > 1:
+        dist.all_reduce(rate)
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"samplesPerSecond": rate.item(), "workers": world, "batchSize": batch.shape[0]}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

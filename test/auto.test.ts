@@ -1,0 +1,140 @@
+// Headless --auto end to end, as a provisioning script runs it: the built CLI, stdin from
+// /dev/null, no TTY, real probes on the tiny built-in model. Also every exit code.
+import {execa} from 'execa';
+import {existsSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {beforeAll, describe, expect, it} from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'dist', 'cli.js');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'gt-auto-'));
+const configDir = path.join(tmp, 'config');
+
+function run(args: string[], opts: {env?: Record<string, string>; timeout?: number} = {}) {
+	return execa('node', [cli, ...args], {
+		stdin: 'ignore',
+		reject: false,
+		timeout: opts.timeout ?? 240_000,
+		env: {GRAVITON_TUNE_CONFIG_DIR: configDir, CI: '', ...opts.env},
+	});
+}
+
+function jsonLines(stdout: string): Array<Record<string, unknown>> {
+	return stdout.trim().split('\n').filter(Boolean).map(line => JSON.parse(line) as Record<string, unknown>);
+}
+
+beforeAll(async () => {
+	if (!existsSync(cli)) await execa('npm', ['run', 'build'], {cwd: root});
+});
+
+describe('graviton-tune --auto', () => {
+	const out = path.join(tmp, 'out');
+	let first: Awaited<ReturnType<typeof run>>;
+
+	beforeAll(async () => {
+		first = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--json']);
+	});
+
+	it('walks, writes every file, and ends stdout with the result line', () => {
+		expect(first.exitCode, first.stderr).toBe(0);
+		const lines = jsonLines(first.stdout);
+		expect(lines.some(l => l['type'] === 'step-start')).toBe(true);
+		const result = lines.at(-1)!;
+		expect(result['type']).toBe('result');
+		const baseline = result['baseline'] as {samplesPerSecond: number};
+		const best = result['best'] as {samplesPerSecond: number; speedup: number; config: {batchSize: number}};
+		expect(baseline.samplesPerSecond).toBeGreaterThan(0);
+		expect(best.samplesPerSecond).toBeGreaterThan(0);
+		expect(best.speedup).toBeGreaterThan(0);
+		expect((result['probes'] as unknown[]).length).toBeGreaterThanOrEqual(3);
+		const files = result['files'] as Record<string, string>;
+		for (const file of [files['env']!, files['launch']!, files['report']!, path.join(out, 'report.md'), path.join(out, 'graviton_tune_runtime.py')]) {
+			expect(existsSync(file), file).toBe(true);
+		}
+		expect(statSync(files['launch']!).mode & 0o111).not.toBe(0);
+		const report = JSON.parse(readFileSync(files['report']!, 'utf8')) as {schemaVersion: number; probes: unknown[]};
+		expect(report.schemaVersion).toBe(1);
+		expect(report.probes.length).toBe((result['probes'] as unknown[]).length);
+		expect(readFileSync(files['env']!, 'utf8')).toMatch(new RegExp(`^GT_BATCH_SIZE=${best.config.batchSize}$`, 'm'));
+		// Progress is for people, on stderr; stdout held JSON only (parsed above).
+		expect(first.stderr).toMatch(/Baseline: fp32, eager, batch 1/);
+	});
+
+	it('with --resume, reuses what was measured on this unchanged machine', async () => {
+		const again = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--resume']);
+		expect(again.exitCode, again.stderr).toBe(0);
+		expect(again.stderr).toMatch(/Last time on this machine/);
+		expect(again.stderr).toMatch(/reused \(--resume\)/);
+		// Unchanged files are left alone; changed ones (report dates) are backed up, never clobbered.
+		expect(again.stderr).toMatch(/backup: .*\.bak-/);
+	});
+});
+
+describe('exit codes', () => {
+	it('2 for bad usage, naming the flag', async () => {
+		const r = await run(['--auto', '--budget', 'soon']);
+		expect(r.exitCode).toBe(2);
+		expect(r.stderr).toMatch(/--budget soon: expected a duration/);
+	});
+
+	it('2 for the interactive mode without a terminal, naming --auto', async () => {
+		const r = await run([]);
+		expect(r.exitCode).toBe(2);
+		expect(r.stderr).toMatch(/Pass --auto/);
+	});
+
+	it('3 when the Python given has no torch, with the fix', async () => {
+		const r = await run(['--auto', '--model', 'toy', '--python', '/usr/bin/python3']);
+		expect(r.exitCode).toBe(3);
+		expect(r.stderr).toMatch(/torch/);
+		expect(r.stderr).toMatch(/fix: /);
+	});
+
+	it('3 when the Python given does not exist', async () => {
+		const r = await run(['--auto', '--model', 'toy', '--python', path.join(tmp, 'no-such-python')]);
+		expect(r.exitCode).toBe(3);
+	});
+
+	it('4 when the baseline probe fails (a model whose factory raises)', async () => {
+		const model = path.join(tmp, 'broken_model.py');
+		writeFileSync(model, 'def build_model():\n    raise RuntimeError("weights are on holiday")\n');
+		const r = await run(['--auto', '--model', model, '--input-shape', '3,32,32', '--budget', '30s', '--out', path.join(tmp, 'never')]);
+		expect(r.exitCode).toBe(4);
+		expect(r.stderr).toMatch(/weights are on holiday/);
+		expect(existsSync(path.join(tmp, 'never'))).toBe(false);
+	});
+
+	it('5 when the output files cannot be written', async () => {
+		const blocker = path.join(tmp, 'a-file');
+		writeFileSync(blocker, 'not a directory');
+		const r = await run(['--auto', '--model', 'toy', '--budget', '20s', '--recipes', 'channels-last', '--out', path.join(blocker, 'out'), '--json']);
+		expect(r.exitCode).toBe(5);
+		expect(r.stderr).toMatch(/could not write the output files/);
+		expect(jsonLines(r.stdout).at(-1)!['files']).toBeNull();
+	});
+
+	it('130 when interrupted, with no probe left running and no files written', async () => {
+		const outDir = path.join(tmp, 'interrupted');
+		const child = execa('node', [cli, '--auto', '--model', 'toy', '--budget', '60s', '--out', outDir], {
+			stdin: 'ignore',
+			reject: false,
+			env: {GRAVITON_TUNE_CONFIG_DIR: configDir, CI: ''},
+		});
+		let stderr = '';
+		child.stderr!.on('data', (chunk: Buffer) => {
+			stderr += chunk.toString();
+		});
+		// Wait until a probe is measuring, then Ctrl+C.
+		for (let i = 0; i < 600 && !/\[1\] Baseline/.test(stderr); i++) await new Promise(r => setTimeout(r, 100));
+		await new Promise(r => setTimeout(r, 1500));
+		child.kill('SIGINT');
+		const r = await child;
+		expect(r.exitCode).toBe(130);
+		expect(r.stderr).toMatch(/interrupted; no files written/);
+		expect(existsSync(outDir)).toBe(false);
+		const ps = await execa('ps', ['-eo', 'args'], {reject: false});
+		expect(ps.stdout).not.toMatch(/graviton_tune_probe run --config \{"model":\{"name":"toy"/);
+	});
+});
