@@ -18,6 +18,13 @@ async function main(argv: string[]): Promise<number> {
 		throw error;
 	}
 
+	// conf → atomically → when-exit hooks SIGINT/SIGTERM/SIGHUP as it loads and re-raises
+	// the signal at once, which would end us before the probes are stopped and the
+	// user told. Load it now and take those hooks off: one exit point, ours. (when-exit
+	// still runs its temp-file cleanup from its 'exit' hook.)
+	await import('conf');
+	for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
+
 	const controller = new AbortController();
 	let interrupts = 0;
 	const onSignal = (signal: NodeJS.Signals) => {

@@ -77,7 +77,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 				if (e.result) {
 					const r = e.result;
 					write('');
-					write(`Best: ${describeCandidate(r.best.candidate)}`);
+					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					write(`      ${(r.verification?.best ?? r.best.result).samplesPerSecond.median.toFixed(1)} samples/s, ${r.best.speedup.toFixed(2)}× the baseline (${(r.verification?.baseline ?? r.baseline.result).samplesPerSecond.median.toFixed(1)} samples/s)${r.verification ? ', verified back to back' : ''}`);
 				} else if (e.error) {
 					write(`error: ${e.error}`);
