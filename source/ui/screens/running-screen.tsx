@@ -11,7 +11,8 @@ import {bar, rate, times} from '../text.js';
 const BAR = 24;
 
 function phaseLine(live: LiveStep, now: number): string {
-	const since = formatDuration((now - live.startedAt) / 1000);
+	// The clock ticks on its own: it can read a moment before the step began.
+	const since = formatDuration(Math.max(0, now - live.startedAt) / 1000);
 	if (live.samplesPerSecond === null) return `${live.phase ?? 'starting'}… ${since}`;
 	const ci = live.relativeCi === null ? '' : ` · ±${(live.relativeCi * 100).toFixed(1)}%`;
 	return `${live.phase ?? 'measure'} · ${rate(live.samplesPerSecond)} samples/s · ${live.iterations ?? 0} iterations${ci} · ${since}`;
