@@ -15,30 +15,85 @@ Feed batches of batch_size() samples (GT_BATCH_SIZE): that is the size that was 
 
 Variables (all optional; unset means the plain fp32 eager default):
     GT_BATCH_SIZE          int, the measured batch size (read with batch_size())
-    GT_CHANNELS_LAST       0/1, NHWC memory format for the model and 4-D inputs
+    GT_CHANNELS_LAST       0/1, NHWC memory format for the model and 4-D inputs (int8: the
+                           inputs only; onnxruntime, openvino: no effect, they pick layouts)
     GT_AUTOCAST            bf16|none, torch.autocast("cpu", bfloat16) around calls
     GT_FP32_PRECISION      bf16|none, oneDNN fp32 matmul/conv computed in bf16
     GT_COMPILE             0/1, torch.compile (inductor) with freezing and weight prepack
-    GT_QUANTIZATION        int8|none, PT2E int8 through torchao (needs example_input)
-    GT_BACKEND             torch|onnxruntime|openvino (only torch is served by this helper)
+    GT_QUANTIZATION        int8|none, int8 (needs example_input): PT2E through torchao on
+                           torch, static/dynamic quantization on ONNX Runtime, NNCF on OpenVINO
+    GT_BACKEND             torch|onnxruntime|openvino: where the model runs (onnxruntime and
+                           openvino export/convert it first, so they need example_input)
     GT_WORKERS             processes under torchrun; with LOCAL_RANK set, each is pinned
     GT_THREADS_PER_WORKER  threads per process (OMP_NUM_THREADS wins when set)
     GT_CPU_LIST            CPUs the workers share, e.g. 0-7 (default: this process's affinity)
 
-Only torch is needed (torchao for int8). Outputs under bf16 autocast come back in
-bfloat16; call .float() on them if the rest of your code expects float32.
+On onnxruntime and openvino, bf16 (GT_AUTOCAST or GT_FP32_PRECISION) means what it meant
+when measured: OpenVINO's INFERENCE_PRECISION_HINT=bf16 (f32 otherwise, set explicitly);
+on ONNX Runtime, bf16 GEMM fast math on Arm CPUs with bf16 (always on there) and nothing
+on x86. `model` may also be the path of an .onnx file (or an OpenVINO .xml) for them.
+
+Packages: torch always; torchao for int8 on torch; onnxruntime, onnx and onnxscript for
+GT_BACKEND=onnxruntime; openvino for GT_BACKEND=openvino, plus nncf for its int8.
+A missing one raises BackendError with the pip command in its .hint.
+
+Outputs: on torch, what the model returns (under bf16 autocast in bfloat16: call .float()
+if the rest of your code expects float32). On onnxruntime and openvino, the model's first
+output as a float32 torch tensor.
+
+int8 calibration: as measured, on example_input plus a few seeded random batches of its
+shape (token inputs: random ids up to the example's largest). That is enough to measure
+speed, not to keep accuracy: pass real inputs as
+optimize(model, example_input, calibration_data=[batch, ...]) before serving int8.
+
+The functions graviton-tune's probe measured with are public here, so that what was
+measured is what is served: prepare_int8, prepare_onnxruntime, prepare_openvino (plus
+tidy_for_quantization). optimize() calls them; you can too, with a plain options mapping.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
 import os
 import platform
-from typing import Any, Callable, Dict, List, Mapping, Optional
+import re
+import tempfile
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["optimize", "batch_size", "settings", "pin_worker", "OptimizedModel", "ConfigError"]
+__all__ = [
+    "optimize", "batch_size", "settings", "pin_worker", "OptimizedModel", "ConfigError", "BackendError",
+    "prepare_int8", "prepare_onnxruntime", "prepare_openvino", "tidy_for_quantization",
+]
 
 
 class ConfigError(ValueError):
     """A GT_* variable with a value this helper does not understand."""
+
+
+class BackendError(RuntimeError):
+    """Preparing or first running a backend failed: a stable .code, a .message and a .hint.
+
+    Codes (graviton-tune's probe reports the same ones):
+    missing-package     a needed Python package is not importable (hint: the pip command)
+    torch-too-old       torch too old for torch.export / PT2E int8
+    int8-unsupported    no PT2E quantizer for this CPU architecture
+    compiler-missing    inductor (int8 path) needs a C++ compiler and none works
+    export-failed       torch.export / ONNX export / OpenVINO conversion failed
+    quantize-failed     calibration or quantization failed
+    compile-failed      the first int8 call (inductor compilation) failed
+    model-not-found     the .onnx path does not exist
+    session-failed      ONNX Runtime could not load the model / OpenVINO could not compile it
+    onnx-inputs         the ONNX model has inputs that cannot be filled automatically
+    bf16-unsupported    bf16 was asked of OpenVINO on a CPU without bf16
+    inference-failed    the first inference call of ONNX Runtime / OpenVINO failed
+    """
+
+    def __init__(self, code: str, message: str, hint: Optional[str] = None):
+        super().__init__(message if hint is None else f"{message} (hint: {hint})")
+        self.code = code
+        self.message = message
+        self.hint = hint
 
 
 # ---------------------------------------------------------------- reading GT_*
@@ -223,13 +278,17 @@ class _Forward(torch.nn.Module):
 class OptimizedModel:
     """The optimized model: call it like the original one. Gradients are off."""
 
-    def __init__(self, forward: Callable, module: torch.nn.Module, cfg: Dict[str, Any], compiled: bool):
+    def __init__(self, forward: Callable, module: Any, cfg: Dict[str, Any], compiled: bool):
         self._forward = forward
+        self.runner = forward  # what each call runs (ONNX Runtime: .session; OpenVINO: .compiled_model)
         self.module = module
         self.settings = cfg
         self.compiled = compiled
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.settings.get("backend", "torch") != "torch":
+            # ONNX Runtime / OpenVINO: no autograd involved; plain tensors come back.
+            return self._forward(*args, **kwargs)
         # Compiled (frozen) graphs run under no_grad, as inductor's freezing expects;
         # eager runs under inference_mode, which is cheaper still.
         context = torch.no_grad() if self.compiled else torch.inference_mode()
@@ -243,30 +302,880 @@ class OptimizedModel:
         return f"OptimizedModel({type(self.module).__name__}, {chosen})"
 
 
-def _quantize_int8(model: torch.nn.Module, example_args: tuple) -> torch.nn.Module:
-    """PT2E int8: export, annotate with this CPU's inductor quantizer, calibrate once, convert."""
+# ---------------------------------------------------------------- backends
+#
+# prepare_int8, prepare_onnxruntime and prepare_openvino are what graviton-tune's probe
+# measures with (its backends_extra module only adapts them to its event protocol), so
+# what was measured is what optimize() serves. Each takes a plain options mapping, the
+# keys of settings() (missing ones take their defaults) plus "seed":
+#     threads         intra-op threads (default: torch.get_num_threads())
+#     autocast        "bf16" or none;  fp32_precision  "bf16" or none
+#     quantization    "int8" or none;  channels_last   bool
+#     seed            int, seeds the calibration batches (default 0)
+#     calibration     optional list of real inputs (tensors, or tuples of them) to
+#                     calibrate int8 on, instead of the example plus seeded batches
+# and two optional callbacks: log(message, level="info"|"warning") for every choice worth
+# knowing, phase(name) when a stage begins ("export", "quantize", "compile").
+
+# Lowest torch for the int8 route: torch.export with pre-dispatch graphs and inductor's
+# oneDNN int8 lowerings (the PT2E tutorials start at 2.5 for the x86 path).
+MIN_TORCH_INT8 = (2, 5)
+CALIBRATION_BATCHES = 4
+
+PIP_TORCHAO = "pip install torchao"
+PIP_ORT = "pip install onnxruntime onnx onnxscript"
+PIP_OPENVINO = "pip install openvino"
+PIP_NNCF = "pip install nncf"
+
+Log = Callable[..., None]
+Phase = Callable[[str], None]
+
+_logger = logging.getLogger("graviton_tune_runtime")
+
+
+def _hooks(log: Optional[Log], phase: Optional[Phase]) -> Tuple[Log, Phase]:
+    def say(message: str, level: str = "info") -> None:
+        if log is not None:
+            log(message, level=level)
+
+    def step(name: str) -> None:
+        if phase is not None:
+            phase(name)
+
+    return say, step
+
+
+def _opt(options: Optional[Mapping[str, Any]], key: str, default: Any = None) -> Any:
+    if options is None:
+        return default
+    value = options.get(key, default)
+    return default if value is None else value
+
+
+def _short(err: BaseException, limit: int = 400) -> str:
+    text = f"{type(err).__name__}: {err}".strip()
+    text = text.splitlines()[0] if "\n" in text and len(text) > limit else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _require(module: str, hint: str, what: Optional[str] = None) -> Any:
+    """Import `module` or raise missing-package with the exact install command."""
     try:
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    except ImportError as error:
-        raise RuntimeError(
-            "GT_QUANTIZATION=int8 needs torchao (pip install torchao), which is not importable here: "
-            f"{error}"
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendError(
+            "missing-package",
+            f"{what or module} is not installed in this Python environment ({_short(err)})",
+            hint,
         ) from None
-    if platform.machine() in ("aarch64", "arm64"):
-        from torchao.quantization.pt2e.quantizer import arm_inductor_quantizer as q
 
-        quantizer = q.ArmInductorQuantizer().set_global(q.get_default_arm_inductor_quantization_config())
+
+def _machine() -> str:
+    return platform.machine().lower()
+
+
+def _is_x86() -> bool:
+    return _machine() in ("x86_64", "amd64", "i686", "i386")
+
+
+def _is_arm64() -> bool:
+    return _machine() in ("aarch64", "arm64")
+
+
+def _cpu_features() -> set:
+    """Flags (x86 `flags`) or Features (Arm `Features`) of the first CPU in /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip().lower() in ("flags", "features"):
+                    return set(value.split())
+    except OSError:
+        pass
+    return set()
+
+
+def _cpu_has_bf16(features: Optional[set] = None) -> bool:
+    features = _cpu_features() if features is None else features
+    if _is_arm64():
+        return "bf16" in features
+    return bool(features & {"avx512_bf16", "amx_bf16"})
+
+
+def _threads(options: Optional[Mapping[str, Any]]) -> int:
+    value = _opt(options, "threads")
+    if isinstance(value, int) and value > 0:
+        return value
+    return max(1, torch.get_num_threads())
+
+
+def _bf16_requested(options: Optional[Mapping[str, Any]]) -> bool:
+    return _opt(options, "autocast") == "bf16" or _opt(options, "fp32_precision") == "bf16"
+
+
+def _int8_requested(options: Optional[Mapping[str, Any]]) -> bool:
+    return _opt(options, "quantization") == "int8"
+
+
+def _first_tensor(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict) or hasattr(out, "values"):
+        for value in out.values():
+            found = _first_tensor(value)
+            if found is not None:
+                return found
+        return None
+    if isinstance(out, (list, tuple)):
+        for value in out:
+            found = _first_tensor(value)
+            if found is not None:
+                return found
+    return None
+
+
+def _seeded_like(example: Any, gen: "torch.Generator") -> Any:
+    """A seeded input like `example`. Float: standard normal. Integer (token ids): uniform in [0, max(example)]."""
+    if not isinstance(example, torch.Tensor):
+        return example
+    if example.is_floating_point():
+        return torch.randn(example.shape, generator=gen, dtype=torch.float32).to(example.dtype)
+    high = max(int(example.max().item()) + 1, 2)
+    return torch.randint(0, high, tuple(example.shape), generator=gen, dtype=example.dtype)
+
+
+def _calibration_inputs(example: Any, count: int, seed: int) -> List[Any]:
+    """The example itself plus `count` seeded inputs of the same shape and dtype.
+
+    `example` is a tensor (the samples are tensors) or a tuple of arguments (the samples
+    are tuples). The seeded inputs only stand in for real data: see `calibration`.
+    """
+    gen = torch.Generator().manual_seed(int(seed) + 1234)
+    out = [example]
+    for _ in range(count):
+        if isinstance(example, tuple):
+            out.append(tuple(_seeded_like(a, gen) for a in example))
+        else:
+            out.append(_seeded_like(example, gen))
+    return out
+
+
+def _calibration_samples(example: Any, options: Optional[Mapping[str, Any]]) -> List[Any]:
+    given = _opt(options, "calibration")
+    if given is not None:
+        samples = list(given)
+        if not samples:
+            raise BackendError("quantize-failed", "the calibration data is empty",
+                               "pass a few real input batches, or none to calibrate on seeded ones")
+        return samples
+    return _calibration_inputs(example, CALIBRATION_BATCHES, int(_opt(options, "seed", 0)))
+
+
+def _calibration_label(options: Optional[Mapping[str, Any]], count: int) -> str:
+    return (f"{count} given calibration batches" if _opt(options, "calibration") is not None
+            else f"{count} seeded calibration batches")
+
+
+def _torch_version() -> Tuple[int, int]:
+    match = re.match(r"(\d+)\.(\d+)", torch.__version__)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _single_tensor(example: Any, backend: str) -> "torch.Tensor":
+    if isinstance(example, (list, tuple)) and len(example) == 1:
+        example = example[0]
+    if not isinstance(example, torch.Tensor):
+        raise BackendError(
+            "onnx-inputs",
+            f"{backend} is served here for models with one tensor input; the example is "
+            f"{type(example).__name__}",
+            "serve a model that takes one tensor (extra integer inputs such as attention_mask "
+            "and token_type_ids are filled automatically), or use GT_BACKEND=torch",
+        )
+    return example
+
+
+def _split_shared_module_calls(graph) -> None:
+    """Give each call of a shared module its own source partition.
+
+    Models often reuse one module instance at several places (torchvision's ResNet
+    blocks call the same ``self.relu`` three times). torch.export records every call
+    under the module's one name (the innermost ``nn_module_stack`` entry, which the
+    quantizer's source partitions fall back on), so the calls merge into one partition
+    with several outputs and X86InductorQuantizer fails with "Input partition has more
+    than one output node". Where such a group is made of several nodes of the same op
+    (one per call), each call is renamed apart; a group of different ops (one call
+    that decomposed into several nodes) is left alone.
+    """
+    groups = {}
+    for node in graph.nodes:
+        stack = node.meta.get("nn_module_stack")
+        if node.op != "call_function" or not stack or node.meta.get("source_fn_stack"):
+            continue
+        # Each call has its own key ("…relu", "…relu@1") but the same module path.
+        groups.setdefault(list(stack.values())[-1][0], []).append(node)
+    for fqn, nodes in groups.items():
+        if len(nodes) < 2 or len({n.target for n in nodes}) != 1:
+            continue
+        for i, node in enumerate(nodes):
+            stack = dict(node.meta["nn_module_stack"])
+            key = list(stack.keys())[-1]
+            stack[key] = (f"{fqn}__call{i}", stack[key][1])
+            node.meta["nn_module_stack"] = stack
+
+
+def tidy_for_quantization(exported: "torch.fx.GraphModule") -> None:
+    """Make an exported graph digestible for the PT2E quantizers, in place.
+
+    Unused branches go (a BERT pooler whose output nobody reads: a dead Linear -> Tanh
+    makes the quantizer's fusion annotation fail), and calls of a shared module are
+    split into partitions of their own. graviton-tune's probe uses this same function,
+    so what was measured is what this helper serves.
+    """
+    exported.graph.eliminate_dead_code()
+    _split_shared_module_calls(exported.graph)
+    exported.recompile()
+
+
+def _pt2e_api(say: Log) -> Tuple[Callable, Callable, Any, str]:
+    """(prepare_pt2e, convert_pt2e, quantizer, description) for this CPU."""
+    if not (_is_x86() or _is_arm64()):
+        raise BackendError(
+            "int8-unsupported",
+            f"no PT2E int8 quantizer for this CPU architecture ({platform.machine()})",
+            "int8 via PT2E needs an x86_64 or aarch64 CPU; measure the other recipes instead",
+        )
+    try:
+        importlib.import_module("torchao")
+        qp = importlib.import_module("torchao.quantization.pt2e.quantize_pt2e")
+        base = "torchao.quantization.pt2e.quantizer"
+        source = "torchao"
+    except ImportError as err:
+        torchao_err = err
+        try:  # torch <= 2.9 still ships its own copy
+            qp = importlib.import_module("torch.ao.quantization.quantize_pt2e")
+            base = "torch.ao.quantization.quantizer"
+            source = "torch.ao (deprecated)"
+        except ImportError:
+            raise BackendError(
+                "missing-package",
+                f"int8 through PT2E needs torchao, which is not importable ({_short(torchao_err)})",
+                PIP_TORCHAO,
+            ) from None
+
+    if _is_x86():
+        mod = importlib.import_module(f"{base}.x86_inductor_quantizer")
+        quantizer = mod.X86InductorQuantizer()
+        quantizer.set_global(mod.get_default_x86_inductor_quantization_config())
+        name = "X86InductorQuantizer"
     else:
-        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as q
+        try:
+            mod = importlib.import_module(f"{base}.arm_inductor_quantizer")
+        except ImportError:
+            raise BackendError(
+                "int8-unsupported",
+                f"this {source} has no Arm inductor quantizer for aarch64",
+                "pip install --upgrade torchao",
+            ) from None
+        quantizer = mod.ArmInductorQuantizer()
+        quantizer.set_global(mod.get_default_arm_inductor_quantization_config())
+        name = "ArmInductorQuantizer"
+    say(f"int8: PT2E from {source} with {name} (static, per-tensor activations)")
+    return qp.prepare_pt2e, qp.convert_pt2e, quantizer, name
 
-        quantizer = q.X86InductorQuantizer().set_global(q.get_default_x86_inductor_quantization_config())
-    exported = torch.export.export(model, example_args).module()
-    prepared = prepare_pt2e(exported, quantizer)
-    # One calibration pass on the example: the same as the measured probe. For real
-    # accuracy, calibrate on representative data yourself before serving.
-    with torch.no_grad():
-        prepared(*example_args)
-    return convert_pt2e(prepared)
+
+def _require_cpp_compiler() -> None:
+    try:
+        from torch._inductor import cpp_builder
+
+        cpp_builder.get_cpp_compiler()
+    except ImportError:
+        return  # an unusual torch build: let the first call tell
+    except Exception as err:
+        raise BackendError(
+            "compiler-missing",
+            f"torch.compile (needed by int8) found no working C++ compiler ({_short(err, 200)})",
+            "sudo dnf install -y gcc-c++  (Amazon Linux, Fedora)  or  "
+            "sudo apt-get install -y g++  (Debian, Ubuntu); or set CXX",
+        ) from None
+
+
+def _is_image(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 4 and value.is_floating_point()
+
+
+def _images_channels_last(args: tuple) -> tuple:
+    return tuple(a.contiguous(memory_format=torch.channels_last) if _is_image(a) else a for a in args)
+
+
+def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] = None,
+                 log: Optional[Log] = None, phase: Optional[Phase] = None) -> Callable[..., Any]:
+    """int8 through PT2E + inductor; returns a callable taking the model's positional arguments.
+
+    torch.export -> PT2E prepare with the CPU's inductor quantizer (torchao's
+    X86InductorQuantizer on x86_64, ArmInductorQuantizer on aarch64) -> calibration
+    (the example plus CALIBRATION_BATCHES seeded inputs, or options["calibration"]) ->
+    convert -> torch.compile(inductor) with freezing on (the quantized conv/linear
+    patterns are fused into oneDNN int8 kernels only by inductor's freezing passes).
+    Freezing is patched in around each call: torch.compile(options={"freezing": True})
+    fails on torch 2.13 (qconv_prepack left unfolded), and a global setting would leak
+    into other compiles in the process. The exported graph is specialised to the
+    example's shape: the callable takes inputs of that shape only. torch >= 2.10 ships
+    PT2E only inside torchao; older torch's torch.ao copy is used when torchao is absent.
+    autocast "bf16" gives int8-mixed-bf16. channels_last applies to 4-D float inputs (the
+    model is left as it is: inductor picks the int8 weight layouts itself).
+
+    The callable returns what the model returns (bf16 parts under autocast). Compilation
+    happens on its first call (BackendError compile-failed if that fails): warm it up.
+    """
+    say, step = _hooks(log, phase)
+    if _torch_version() < MIN_TORCH_INT8:
+        raise BackendError(
+            "torch-too-old",
+            f"int8 through PT2E needs torch >= {'.'.join(map(str, MIN_TORCH_INT8))}; "
+            f"this is torch {torch.__version__}",
+            "pip install --upgrade torch torchao",
+        )
+    prepare_pt2e, convert_pt2e, quantizer, _ = _pt2e_api(say)
+    _require_cpp_compiler()
+
+    model = model.eval()
+    single = not isinstance(example, (list, tuple))
+    args = _as_args(example)
+    channels_last = bool(_opt(options, "channels_last", False))
+    if channels_last and not any(_is_image(a) for a in args):
+        say("channelsLast ignored for int8: the input is not a 4-D float tensor")
+        channels_last = False
+    if channels_last:  # the inputs only: the caller's model is left as it is
+        args = _images_channels_last(args)
+        say("int8: channels_last input (inductor picks the int8 conv weight layout itself)")
+
+    step("export")
+    try:
+        with torch.no_grad():
+            exported = torch.export.export(model, args).module()
+        tidy_for_quantization(exported)
+    except Exception as err:
+        raise BackendError(
+            "export-failed",
+            f"torch.export could not capture the model for int8 ({_short(err)})",
+            "int8 through PT2E needs a model torch.export can trace (no data-dependent "
+            "Python control flow); skip int8 for this model",
+        ) from None
+
+    step("quantize")
+    try:
+        prepared = prepare_pt2e(exported, quantizer)
+        samples = _calibration_samples(args[0] if single else args, options)
+        with torch.no_grad():
+            for sample in samples:
+                sample = _as_args(sample)
+                prepared(*(_images_channels_last(sample) if channels_last else sample))
+        converted = convert_pt2e(prepared)
+    except BackendError:
+        raise
+    except Exception as err:
+        raise BackendError(
+            "quantize-failed",
+            f"PT2E int8 quantization failed ({_short(err)})",
+            "skip int8 for this model, or try a newer torchao: pip install --upgrade torchao",
+        ) from None
+    if _opt(options, "calibration") is not None:
+        say(f"int8: calibrated on {_calibration_label(options, len(samples))}")
+
+    import torch._inductor.config as inductor_config
+
+    # Freezing is patched around every call (dynamo + AOT + inductor all see it, and a
+    # recompile does too) instead of torch.compile(options=...), which breaks here, or a
+    # global setting, which would leak into everything else in the process.
+    compiled = torch.compile(converted, backend="inductor", dynamic=False)
+
+    use_bf16 = _opt(options, "autocast") == "bf16"
+    if use_bf16:
+        say("int8: autocast bf16 on, so the non-quantized ops run in bf16 (int8-mixed-bf16)")
+
+    def context() -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.no_grad())
+        stack.enter_context(inductor_config.patch(freezing=True))
+        if use_bf16:
+            stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+        return stack
+
+    state = {"first": True}
+
+    def run(*inputs: Any) -> Any:
+        if channels_last:
+            inputs = _images_channels_last(inputs)
+        if not state["first"]:
+            with context():
+                return compiled(*inputs)
+        try:
+            with context():
+                out = compiled(*inputs)
+        except Exception as err:
+            raise BackendError(
+                "compile-failed",
+                f"compiling the int8 model with inductor failed ({_short(err)})",
+                "skip int8 for this model; TORCH_LOGS=+inductor shows the details",
+            ) from None
+        state["first"] = False
+        return out
+
+    run.module = converted  # type: ignore[attr-defined]
+    return run
+
+
+# ---- inputs of ONNX / OpenVINO graphs
+
+
+def _fill_extra_input(name: str, shape: Sequence[int], dtype: Any) -> Any:
+    import numpy as np
+
+    lowered = name.lower()
+    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        if "mask" in lowered:
+            return np.ones(shape, dtype=dtype)
+        return np.zeros(shape, dtype=dtype)  # token_type_ids, position-like ids of 0
+    raise BackendError(
+        "onnx-inputs",
+        f"the model has a second float input {name!r} the probe cannot fill",
+        "give the probe a model with one input (extra integer inputs such as attention_mask "
+        "and token_type_ids are filled automatically)",
+    )
+
+
+def _feeder(inputs: Sequence[Tuple[Any, Any]], say: Log) -> Callable[[Any], Any]:
+    """A function: torch tensor -> list of numpy arrays, one per graph input, in order.
+
+    `inputs` holds (name, numpy dtype) pairs. The first input gets the tensor; further integer
+    inputs are filled (attention masks with ones, others with zeros) for the same shape.
+    """
+    first_dtype = inputs[0][1]
+    extra = list(inputs[1:])
+    if extra:
+        say("extra model inputs filled automatically: "
+            + ", ".join(f"{n} ({'ones' if 'mask' in str(n).lower() else 'zeros'})" for n, _ in extra))
+    cache: Dict[Tuple[int, ...], List[Any]] = {}
+
+    def feeds(tensor: Any) -> List[Any]:
+        arr = tensor.detach().contiguous().numpy()
+        if arr.dtype != first_dtype:
+            arr = arr.astype(first_dtype)
+        if not extra:
+            return [arr]
+        shape = tuple(arr.shape)
+        if shape not in cache:
+            cache[shape] = [_fill_extra_input(str(n), shape, d) for n, d in extra]
+        return [arr] + cache[shape]
+
+    # Fail now, not in the middle of the warm-up, if a float extra input cannot be filled.
+    for name, dtype in extra:
+        _fill_extra_input(str(name), (1,), dtype)
+    return feeds
+
+
+def _onnx_path(model_or_path: Any) -> Optional[str]:
+    if isinstance(model_or_path, (str, os.PathLike)):
+        path = os.fspath(model_or_path)
+        if not os.path.isfile(path):
+            raise BackendError("model-not-found", f"model file not found: {path}",
+                               "check the --model path")
+        return path
+    return None
+
+
+def _first_call_guard(fn: Callable[[Any], Any], backend: str) -> Callable[[Any], Any]:
+    state = {"first": True}
+
+    def run(x: Any) -> Any:
+        if not state["first"]:
+            return fn(x)
+        try:
+            out = fn(x)
+        except BackendError:
+            raise
+        except Exception as err:
+            raise BackendError(
+                "inference-failed",
+                f"{backend} failed on the first batch ({_short(err)})",
+                "check the model's input shape and dtype (model.inputShape, model.inputDtype)",
+            ) from None
+        state["first"] = False
+        return out
+
+    return run
+
+
+# ---- ONNX export
+
+
+def _export_onnx(model: Any, example: Any, directory: str, say: Log) -> str:
+    """Export to directory/model.onnx, trying the routes in order; returns the path.
+
+    torch.onnx.export with the torch.export-based exporter (needs onnxscript) with a
+    dynamic batch axis, then the same without dynamic axes, then the legacy TorchScript
+    exporter (dynamo=False) as the last resort. The one that worked is logged.
+    """
+    import warnings
+
+    path = os.path.join(directory, "model.onnx")
+    model = model.eval()
+    x = example
+    if x.is_floating_point() and x.dim() == 4:
+        x = x.contiguous()  # an NCHW graph; ONNX Runtime picks its own layouts
+    batch = getattr(torch.export.Dim, "AUTO", None)
+    routes: List[Tuple[str, Dict[str, Any]]] = []
+    try:
+        importlib.import_module("onnxscript")
+        have_onnxscript = True
+    except ImportError:
+        have_onnxscript = False
+        say("onnxscript is not installed: the torch.export-based ONNX exporter is "
+            "unavailable, trying the legacy TorchScript exporter (pip install onnxscript)",
+            level="warning")
+    if have_onnxscript:
+        if batch is not None:
+            routes.append(("torch.export-based exporter, dynamic batch",
+                           {"dynamo": True, "dynamic_shapes": ({0: batch},)}))
+        routes.append(("torch.export-based exporter, fixed shapes", {"dynamo": True}))
+    routes.append(("legacy TorchScript exporter, dynamic batch",
+                   {"dynamo": False, "dynamic_axes": {"input": {0: "batch"}}}))
+
+    failures = []
+    for label, kwargs in routes:
+        for leftover in os.listdir(directory):
+            os.remove(os.path.join(directory, leftover))
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, (x,), path, input_names=["input"], verbose=False, **kwargs)
+            if not os.path.exists(path):
+                raise RuntimeError("the exporter wrote no file")
+        except Exception as err:
+            failures.append(f"{label}: {_short(err, 300)}")
+            say(f"ONNX export route failed ({label}): {_short(err, 300)}", level="warning")
+            continue
+        say(f"ONNX export: {label}")
+        return path
+    raise BackendError(
+        "export-failed",
+        "the model could not be exported to ONNX (" + "; ".join(failures) + ")",
+        "export it yourself and pass the .onnx file as the model, or skip the ONNX backends",
+    )
+
+
+def _onnx_input_info(model_path: str) -> List[Tuple[str, Any]]:
+    import onnx
+    from onnx import helper
+
+    graph = onnx.load(model_path, load_external_data=False).graph
+    initializers = {init.name for init in graph.initializer}
+    out = []
+    for value in graph.input:
+        if value.name in initializers:
+            continue
+        out.append((value.name, helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)))
+    return out
+
+
+def _onnx_has_conv(model_path: str) -> bool:
+    import onnx
+
+    model = onnx.load(model_path, load_external_data=False)
+    ops = {node.op_type for node in model.graph.node}
+    for function in model.functions:
+        ops.update(node.op_type for node in function.node)
+    return bool(ops & {"Conv", "ConvTranspose"})
+
+
+# ---- ONNX Runtime
+
+
+def _ort_quantize(src: str, example: Any, options: Optional[Mapping[str, Any]], directory: str,
+                  say: Log, step: Phase) -> str:
+    """Static QDQ for graphs with convolutions, dynamic otherwise (ONNX Runtime's advice
+    for CNNs and for transformers). Data types as onnxruntime.quantization.quantize_static
+    advises: x86 U8S8 (reduce_range without VNNI), Arm S8S8."""
+    from onnxruntime import quantization as oq
+
+    step("quantize")
+    dst = os.path.join(directory, "model.int8.onnx")
+    try:
+        has_conv = _onnx_has_conv(src)
+        pre = os.path.join(directory, "model.pre.onnx")
+        try:  # recommended before quantizing: shape inference + graph clean-up
+            oq.quant_pre_process(src, pre, skip_symbolic_shape=has_conv,
+                                 save_as_external_data=True)
+        except Exception as err:
+            say(f"quantization pre-processing skipped ({_short(err, 200)})", level="warning")
+            pre = src
+
+        if not has_conv:
+            oq.quantize_dynamic(pre, dst, weight_type=oq.QuantType.QInt8,
+                                use_external_data_format=True)
+            say("ONNX Runtime int8: dynamic quantization (int8 weights, activations "
+                "quantized on the fly): no convolutions in the graph")
+            return dst
+
+        inputs = _onnx_input_info(pre)
+        feeds = _feeder(inputs, say)
+        names = [name for name, _ in inputs]
+        samples = [dict(zip(names, feeds(_single_tensor(t, "ONNX Runtime"))))
+                   for t in _calibration_samples(example, options)]
+
+        class Reader(oq.CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(samples)
+
+            def get_next(self):  # noqa: D401 - the onnxruntime interface
+                return next(self._it, None)
+
+        features = _cpu_features()
+        if _is_x86():
+            act = oq.QuantType.QUInt8
+            reduce_range = not (features & {"avx512_vnni", "avx_vnni", "amx_int8"})
+            types = "U8S8" + (", reduce_range (no VNNI)" if reduce_range else "")
+        else:
+            act = oq.QuantType.QInt8
+            reduce_range = False
+            types = "S8S8"
+        oq.quantize_static(pre, dst, Reader(), quant_format=oq.QuantFormat.QDQ,
+                           per_channel=True, reduce_range=reduce_range, activation_type=act,
+                           weight_type=oq.QuantType.QInt8, use_external_data_format=True)
+        which = "given" if _opt(options, "calibration") is not None else "seeded"
+        say(f"ONNX Runtime int8: static QDQ quantization ({types}, per-channel weights, "
+            f"MinMax calibration on {len(samples)} {which} batches): the graph has convolutions")
+        return dst
+    except BackendError:
+        raise
+    except Exception as err:
+        raise BackendError(
+            "quantize-failed",
+            f"ONNX Runtime int8 quantization failed ({_short(err)})",
+            "skip int8 for the ONNX Runtime backend for this model",
+        ) from None
+
+
+def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapping[str, Any]] = None,
+                        log: Optional[Log] = None, phase: Optional[Phase] = None) -> Callable[[Any], Any]:
+    """ONNX Runtime on the CPU execution provider, for an nn.Module or an .onnx path.
+
+    Returns a callable: input tensor -> the model's first output as a float32 torch tensor
+    (extra integer graph inputs such as attention_mask are filled: masks with ones, others
+    with zeros). An nn.Module is exported first (see _export_onnx: the batch axis stays
+    dynamic when the exporter allows it). options["quantization"] == "int8" quantizes the
+    graph (see _ort_quantize). One session: intra-op threads = options["threads"], one
+    inter-op thread, sequential execution, all graph optimisations. On aarch64 CPUs with
+    bf16 (Graviton3 and newer), bf16 GEMM fast math is on
+    (mlas.enable_gemm_fastmath_arm64_bfloat16=1: lossy, check the outputs); on x86 there
+    is no bf16 route for fp32 models, so bf16 options are logged as having no effect.
+    The callable keeps the temporary files (.workdir) and the session (.session).
+    """
+    say, step = _hooks(log, phase)
+    ort = _require("onnxruntime", PIP_ORT, "ONNX Runtime (onnxruntime)")
+    import numpy as np
+
+    example = _single_tensor(example, "ONNX Runtime")
+    workdir = tempfile.TemporaryDirectory(prefix="graviton-tune-onnx-")
+    path = _onnx_path(model_or_path)
+    int8 = _int8_requested(options)
+    if path is None or int8:
+        _require("onnx", PIP_ORT)
+    if path is None:
+        step("export")
+        path = _export_onnx(model_or_path, example, workdir.name, say)
+    if int8:
+        path = _ort_quantize(path, example, options, workdir.name, say, step)
+
+    threads = _threads(options)
+    session_options = ort.SessionOptions()
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session_options.intra_op_num_threads = threads
+    session_options.inter_op_num_threads = 1
+    session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if _is_arm64():
+        if _cpu_has_bf16():
+            session_options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "1")
+            say("ONNX Runtime: bf16 GEMM fast math on "
+                "(mlas.enable_gemm_fastmath_arm64_bfloat16=1, this CPU has bf16)")
+        else:
+            say("ONNX Runtime: bf16 GEMM fast math off: this CPU has no bf16 "
+                "(needs Graviton3 / Neoverse V1 or newer)")
+    else:
+        if _bf16_requested(options):
+            say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
+                "autocast/fp32Precision bf16 has no effect here", level="warning")
+    if _opt(options, "channels_last", False):
+        say("ONNX Runtime: channelsLast has no effect (it chooses its own layouts)")
+
+    step("compile")
+    try:
+        session = ort.InferenceSession(path, session_options, providers=["CPUExecutionProvider"])
+    except Exception as err:
+        raise BackendError(
+            "session-failed",
+            f"ONNX Runtime could not load the model ({_short(err)})",
+            "check the model with: python -m onnxruntime.tools.check_onnx_model_mobile_usability "
+            "MODEL.onnx, or upgrade: pip install --upgrade onnxruntime",
+        ) from None
+    say(f"ONNX Runtime {ort.__version__}: CPUExecutionProvider, {threads} intra-op threads, "
+        "graph optimisation all")
+
+    type_map = {"tensor(float)": "float32", "tensor(double)": "float64",
+                "tensor(float16)": "float16", "tensor(int64)": "int64",
+                "tensor(int32)": "int32", "tensor(bool)": "bool", "tensor(uint8)": "uint8",
+                "tensor(int8)": "int8"}
+    inputs = [(i.name, np.dtype(type_map.get(i.type, "float32"))) for i in session.get_inputs()]
+    feeds = _feeder(inputs, say)
+    names = [name for name, _ in inputs]
+    output = session.get_outputs()[0].name
+
+    def run(x: Any) -> Any:
+        result = session.run([output], dict(zip(names, feeds(x))))[0]
+        return torch.from_numpy(np.asarray(result)).float()
+
+    guarded = _first_call_guard(run, "ONNX Runtime")
+    guarded.workdir = workdir  # type: ignore[attr-defined]  # keep the files while in use
+    guarded.session = session  # type: ignore[attr-defined]
+    return guarded
+
+
+# ---- OpenVINO
+
+
+def _openvino_precision(options: Optional[Mapping[str, Any]], core: Any, say: Log) -> str:
+    if not _bf16_requested(options):
+        say("OpenVINO: INFERENCE_PRECISION_HINT=f32 (set explicitly: OpenVINO would "
+            "otherwise run in bf16 on CPUs that have it)")
+        return "f32"
+    cpu_bf16 = _cpu_has_bf16()
+    try:
+        ov_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:
+        ov_bf16 = cpu_bf16
+    if not (cpu_bf16 and ov_bf16):
+        why = "this CPU has no bf16 instructions" if not cpu_bf16 else \
+            "OpenVINO does not offer BF16 on this CPU"
+        raise BackendError(
+            "bf16-unsupported",
+            f"bf16 was asked of OpenVINO but {why}",
+            "bf16 needs avx512_bf16 or amx_bf16 (x86) or bf16 (Arm: Graviton3 or newer); "
+            "measure OpenVINO without autocast/fp32Precision bf16",
+        )
+    say("OpenVINO: INFERENCE_PRECISION_HINT=bf16 (asked, and the CPU has bf16)")
+    return "bf16"
+
+
+def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping[str, Any]] = None,
+                     log: Optional[Log] = None, phase: Optional[Phase] = None) -> Callable[[Any], Any]:
+    """OpenVINO on "CPU", for an nn.Module or a model file OpenVINO reads (.onnx, .xml).
+
+    Returns a callable: input tensor of the example's shape -> the model's first output as
+    a float32 torch tensor. The inputs are reshaped to the example's static shape (faster
+    CPU kernels than dynamic ones). PERFORMANCE_HINT=LATENCY: one synchronous request per
+    process; THROUGHPUT would split the threads into streams that only help with several
+    requests in flight. INFERENCE_PRECISION_HINT is always set: OpenVINO runs in bf16 by
+    default on CPUs that have bf16 (AMD Zen 4 with avx512_bf16 reports bfloat16 when none
+    is given), so "bf16" only when asked (autocast or fp32_precision "bf16") and the CPU
+    has it, "f32" otherwise. options["quantization"] == "int8": NNCF post-training
+    quantization (nncf.quantize) of the converted model, ModelType.TRANSFORMER for token
+    (integer) inputs. The callable keeps the compiled model (.compiled_model).
+    """
+    say, step = _hooks(log, phase)
+    ov = _require("openvino", PIP_OPENVINO, "OpenVINO (openvino)")
+    import numpy as np
+
+    example = _single_tensor(example, "OpenVINO")
+    int8 = _int8_requested(options)
+    nncf = _require("nncf", PIP_NNCF, "NNCF (nncf), needed for OpenVINO int8") if int8 else None
+
+    core = ov.Core()
+    path = _onnx_path(model_or_path)
+    step("export")
+    try:
+        if path is not None:
+            ov_model = core.read_model(path)
+        else:
+            model = model_or_path.eval()
+            x = example.contiguous() if example.is_floating_point() else example
+            with torch.no_grad():
+                ov_model = ov.convert_model(model, example_input=x)
+    except Exception as err:
+        raise BackendError(
+            "export-failed",
+            f"OpenVINO could not convert the model ({_short(err)})",
+            "export the model to ONNX and pass the .onnx file, or skip the OpenVINO backend",
+        ) from None
+
+    shape = list(example.shape)
+    try:
+        static = {port: ov.PartialShape(shape) for port in ov_model.inputs
+                  if port.get_partial_shape().rank.is_static
+                  and port.get_partial_shape().rank.get_length() == len(shape)}
+        if static:
+            ov_model.reshape(static)
+            say(f"OpenVINO: inputs fixed to the shape {shape} (static shapes run faster)")
+    except Exception as err:
+        say(f"OpenVINO: kept dynamic input shapes ({_short(err, 200)})", level="warning")
+
+    inputs = []
+    for port in ov_model.inputs:
+        try:
+            name = port.get_any_name()
+        except RuntimeError:
+            name = f"input{len(inputs)}"
+        inputs.append((name, np.dtype(port.get_element_type().to_dtype())))
+    feeds = _feeder(inputs, say)
+
+    if int8:
+        step("quantize")
+        samples = [feeds(_single_tensor(t, "OpenVINO")) for t in _calibration_samples(example, options)]
+        kwargs: Dict[str, Any] = {"subset_size": len(samples)}
+        if not example.is_floating_point():
+            kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+        try:
+            ov_model = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
+        except Exception as err:
+            raise BackendError(
+                "quantize-failed",
+                f"NNCF int8 quantization failed ({_short(err)})",
+                "skip int8 for the OpenVINO backend, or: pip install --upgrade nncf openvino",
+            ) from None
+        say(f"OpenVINO int8: NNCF post-training quantization, {_calibration_label(options, len(samples))}"
+            + (", transformer preset" if "model_type" in kwargs else ""))
+
+    threads = _threads(options)
+    precision = _openvino_precision(options, core, say)
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_PRECISION_HINT": precision}
+    if _opt(options, "channels_last", False):
+        say("OpenVINO: channelsLast has no effect (it chooses its own layouts)")
+
+    step("compile")
+    try:
+        compiled = core.compile_model(ov_model, "CPU", config)
+    except Exception as err:
+        raise BackendError(
+            "session-failed",
+            f"OpenVINO could not compile the model for the CPU ({_short(err)})",
+            "pip install --upgrade openvino",
+        ) from None
+    say(f"OpenVINO {ov.__version__}: CPU, {threads} threads, PERFORMANCE_HINT=LATENCY "
+        "(one stream: one request at a time)")
+    request = compiled.create_infer_request()
+
+    def run(x: Any) -> Any:
+        request.infer(feeds(x), share_inputs=True)
+        out = request.get_output_tensor(0).data
+        return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
+
+    guarded = _first_call_guard(run, "OpenVINO")
+    guarded.compiled_model = compiled  # type: ignore[attr-defined]
+    return guarded
+
+
+# ---------------------------------------------------------------- optimize()
 
 
 def _compile(forward: torch.nn.Module) -> Callable:
@@ -278,37 +1187,61 @@ def _compile(forward: torch.nn.Module) -> Callable:
     return torch.compile(forward, backend="inductor")
 
 
-def optimize(model: Callable, example_input: Any = None, environ: Optional[Mapping[str, str]] = None) -> OptimizedModel:
+def _log_to_logging(message: str, level: str = "info") -> None:
+    _logger.log(logging.WARNING if level == "warning" else logging.INFO, message)
+
+
+def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[str, str]] = None,
+             calibration_data: Optional[Iterable[Any]] = None) -> OptimizedModel:
     """Apply the GT_* choices to `model` and return a callable that runs it that way.
 
     `example_input` is one batch like the real ones (a tensor, or a tuple of the
-    model's positional arguments). int8 needs it; with torch.compile it is used to
-    warm up, so the first real request does not pay for compilation.
+    model's positional arguments). int8, onnxruntime and openvino need it (to export and
+    calibrate; OpenVINO and int8 keep its shape); with torch.compile it is used to warm
+    up, so the first real request does not pay for compilation. For onnxruntime and
+    openvino, `model` may also be a model file path (.onnx; .xml for OpenVINO).
+
+    `calibration_data`: for int8, real input batches (like example_input) to calibrate
+    on instead of the seeded random ones graviton-tune measured with: same speed, better
+    accuracy. Choices are logged to the "graviton_tune_runtime" logger; failures raise
+    BackendError (.code, .hint) or ConfigError.
     """
     env = os.environ if environ is None else environ
     cfg = settings(env)
-    if cfg["backend"] != "torch":
-        raise RuntimeError(
-            f"GT_BACKEND={cfg['backend']}: the winner runs on {cfg['backend']}, which needs its own serving code "
-            "(export the model with torch.onnx.export and run it in an onnxruntime InferenceSession, or convert it "
-            "with openvino.convert_model); this helper only serves PyTorch models. See report.md for the settings measured."
-        )
     pin_worker(env)
-    _apply_process_settings(cfg)
+    backend = cfg["backend"]
+    _apply_process_settings(cfg if backend == "torch" else {**cfg, "fp32_precision": "none"})
+    options: Dict[str, Any] = {**cfg, "seed": 0}
+    if calibration_data is not None:
+        options["calibration"] = list(calibration_data)
+
+    if backend != "torch":
+        if example_input is None:
+            raise ValueError(f"GT_BACKEND={backend} needs example_input: optimize(model, example_input)")
+        prepare = prepare_onnxruntime if backend == "onnxruntime" else prepare_openvino
+        runner = prepare(model, example_input, options, log=_log_to_logging)
+        optimized = OptimizedModel(runner, model, cfg, compiled=False)
+        optimized(*_as_args(example_input))  # the first call: errors surface here, not on a request
+        return optimized
+
     if isinstance(model, torch.nn.Module):
         model.eval()
-        if cfg["channels_last"]:
-            model = model.to(memory_format=torch.channels_last)
     example_args = None if example_input is None else _as_args(example_input)
-    module = model
     if cfg["quantization"] == "int8":
         if example_args is None:
             raise ValueError("GT_QUANTIZATION=int8 needs example_input: optimize(model, example_input)")
-        # Exported as it will be called: _Forward hands it channels_last inputs when chosen.
-        model = _quantize_int8(model, _to_channels_last(example_args) if cfg["channels_last"] else example_args)
+        # As measured: PT2E int8, compiled by inductor on the first call; it applies
+        # channels_last to the inputs and bf16 autocast (int8-mixed-bf16) itself.
+        runner = prepare_int8(model, example_input, options, log=_log_to_logging)
+        optimized = OptimizedModel(runner, model, cfg, compiled=True)
+        optimized(*example_args)  # compile now, not on the first request
+        return optimized
+
+    module = model
+    if cfg["channels_last"] and isinstance(model, torch.nn.Module):
+        model = model.to(memory_format=torch.channels_last)
     forward = _Forward(model, cfg["channels_last"], cfg["autocast"] == "bf16")
-    # int8 through PT2E is only fast once inductor lowers its quantize/dequantize pairs.
-    compiled = cfg["compile"] or cfg["quantization"] == "int8"
+    compiled = cfg["compile"]
     runner = OptimizedModel(_compile(forward) if compiled else forward, module, cfg, compiled)
     if compiled and example_args is not None:
         # Compile now, not on the first request; with the caller's own layout, so

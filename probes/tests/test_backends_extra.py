@@ -17,6 +17,7 @@ nn = torch.nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+import graviton_tune_runtime as rt  # noqa: E402  (the implementations the adapter calls)
 from graviton_tune_probe import backends_extra as bx  # noqa: E402
 from graviton_tune_probe.protocol import ProbeError  # noqa: E402
 
@@ -152,7 +153,7 @@ def test_int8_conv_channels_last_close_to_fp32():
     run = bx.prepare_int8(model, x, _cfg(quantization="int8", channelsLast=True), rec)
     out = run(x)  # first call compiles
     out = run(x)
-    if bx._is_x86():  # the int8 convs really went to oneDNN (needs inductor freezing)
+    if rt._is_x86():  # the int8 convs really went to oneDNN (needs inductor freezing)
         assert counters["inductor"]["qconv_weight_prepack_matcher_count"] >= 3
     import torch._inductor.config as inductor_config
 
@@ -207,7 +208,7 @@ def test_int8_missing_torchao_is_missing_package(monkeypatch):
 
 
 def test_int8_old_torch(monkeypatch):
-    monkeypatch.setattr(bx, "_torch_version", lambda: (2, 1))
+    monkeypatch.setattr(rt, "_torch_version", lambda: (2, 1))
     model, x = _conv()
     with pytest.raises(ProbeError) as info:
         bx.prepare_int8(model, x, _cfg(quantization="int8"), Recorder())
@@ -216,7 +217,7 @@ def test_int8_old_torch(monkeypatch):
 
 
 def test_int8_unknown_architecture(monkeypatch):
-    monkeypatch.setattr(bx, "_machine", lambda: "riscv64")
+    monkeypatch.setattr(rt, "_machine", lambda: "riscv64")
     model, x = _conv()
     with pytest.raises(ProbeError) as info:
         bx.prepare_int8(model, x, _cfg(quantization="int8"), Recorder())
@@ -320,14 +321,14 @@ def test_onnxruntime_int8_static_for_convs_dynamic_for_tokens():
 @needs_ort
 def test_onnxruntime_arm64_fastmath_decision(monkeypatch):
     model, x = _tokens()
-    monkeypatch.setattr(bx, "_machine", lambda: "aarch64")
-    monkeypatch.setattr(bx, "_cpu_features", lambda: {"fp", "asimd", "bf16", "i8mm"})
+    monkeypatch.setattr(rt, "_machine", lambda: "aarch64")
+    monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "bf16", "i8mm"})
     rec = Recorder()
     run = bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime"), rec)
     assert "mlas.enable_gemm_fastmath_arm64_bfloat16=1" in rec.logs()
     assert run(x).shape == (2, 16, 32)
 
-    monkeypatch.setattr(bx, "_cpu_features", lambda: {"fp", "asimd", "asimddp"})
+    monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "asimddp"})
     rec = Recorder()
     bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime"), rec)
     assert "fast math off" in rec.logs()
@@ -378,13 +379,13 @@ def test_openvino_token_model_int64():
 def test_openvino_bf16_hint_path(monkeypatch):
     model, x = _conv()
     cfg = _cfg(backend="openvino", autocast="bf16")
-    if bx._cpu_has_bf16():
+    if rt._cpu_has_bf16():
         rec = Recorder()
         run = bx.prepare_openvino(model, x, cfg, rec)
         assert "INFERENCE_PRECISION_HINT=bf16" in rec.logs()
         assert "bfloat16" in str(run.compiled_model.get_property("INFERENCE_PRECISION_HINT"))
         assert _cos(run(x), _ref(model, x)) > 0.98
-    monkeypatch.setattr(bx, "_cpu_has_bf16", lambda features=None: False)
+    monkeypatch.setattr(rt, "_cpu_has_bf16", lambda features=None: False)
     with pytest.raises(ProbeError) as info:
         bx.prepare_openvino(model, x, cfg, Recorder())
     assert info.value.code == "bf16-unsupported"
@@ -433,13 +434,13 @@ def test_openvino_int8_without_nncf_is_missing_package(monkeypatch):
 
 
 def test_cpu_bf16_detection(monkeypatch):
-    monkeypatch.setattr(bx, "_machine", lambda: "x86_64")
-    assert bx._cpu_has_bf16({"avx512f", "avx512_bf16"})
-    assert bx._cpu_has_bf16({"amx_bf16"})
-    assert not bx._cpu_has_bf16({"avx512f", "avx2"})
-    monkeypatch.setattr(bx, "_machine", lambda: "aarch64")
-    assert bx._cpu_has_bf16({"asimd", "bf16", "sve"})
-    assert not bx._cpu_has_bf16({"asimd", "svebf16"})  # Features lists both on real bf16 CPUs
+    monkeypatch.setattr(rt, "_machine", lambda: "x86_64")
+    assert rt._cpu_has_bf16({"avx512f", "avx512_bf16"})
+    assert rt._cpu_has_bf16({"amx_bf16"})
+    assert not rt._cpu_has_bf16({"avx512f", "avx2"})
+    monkeypatch.setattr(rt, "_machine", lambda: "aarch64")
+    assert rt._cpu_has_bf16({"asimd", "bf16", "sve"})
+    assert not rt._cpu_has_bf16({"asimd", "svebf16"})  # Features lists both on real bf16 CPUs
 
 
 def test_config_object_and_dict_both_work():
