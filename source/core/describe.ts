@@ -6,7 +6,7 @@ const WIDTH = 80;
 const LABEL = 13;
 
 export function describeDetection(d: Detection): string {
-	const lines = [...wrap(summaryLine(d), WIDTH, '  ')];
+	const lines = [...wrapWords(summaryLine(d), WIDTH, '  ')];
 	const rows: Array<[string, string]> = [
 		['usable CPUs', usableText(d)],
 		['memory', d.memoryBytes === null ? 'unknown' : `${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
@@ -68,8 +68,9 @@ function cloudText(d: Detection): string {
 	return `${names[d.cloud.provider]}${d.cloud.instanceType ? ` ${d.cloud.instanceType}` : ''}`;
 }
 
-/** [0,1,2,3,8] → "0-3,8": the kernel's own notation. */
-export function compactCpuList(ids: number[]): string {
+/** [0,1,2,3,8] → "0-3,8": the kernel's own notation (any order, duplicates ignored). */
+export function compactCpuList(cpus: number[]): string {
+	const ids = [...new Set(cpus)].sort((a, b) => a - b);
 	const ranges: string[] = [];
 	for (let i = 0; i < ids.length; ) {
 		let j = i;
@@ -86,12 +87,12 @@ function trimNumber(n: number): string {
 
 function row(label: string, value: string): string[] {
 	const indent = ' '.repeat(LABEL + 2);
-	const [first = '', ...rest] = wrap(value, WIDTH - indent.length, '');
+	const [first = '', ...rest] = wrapWords(value, WIDTH - indent.length, '');
 	return [`  ${label.padEnd(LABEL)}${first}`, ...rest.map(line => indent + line)];
 }
 
 /** Greedy word wrap; continuation lines get `hang` in front. Words longer than the width stay whole. */
-function wrap(text: string, width: number, hang: string): string[] {
+export function wrapWords(text: string, width: number, hang: string): string[] {
 	const lines: string[] = [];
 	let line = '';
 	// "— c7g.2xlarge" moves as one piece rather than leaving a dash at a line end.

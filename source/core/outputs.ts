@@ -2,10 +2,12 @@
 // patched), the runtime helper, report.json and report.md. Rendering is pure; only
 // writeOutputs / patchFileInPlace / runtimeHelperSource touch the disk, and every
 // write is atomic and keeps a backup of whatever it replaces.
-import {constants as fsConstants, readFileSync} from 'node:fs';
+import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import {packageRoot, probesDir} from './paths.js';
+import {compactCpuList} from './describe.js';
+import {probesDir} from './paths.js';
+import {toolVersion} from './version.js';
 import type {
 	Candidate,
 	Decision,
@@ -61,19 +63,6 @@ export function assertPortableEnv(key: string, value: string): void {
 	);
 }
 
-/** "0-3,8,10-11": the compact cpu-list spelling the kernel uses. */
-export function formatCpuList(cpus: number[]): string {
-	const sorted = [...new Set(cpus)].sort((a, b) => a - b);
-	const parts: string[] = [];
-	for (let i = 0; i < sorted.length; ) {
-		let j = i;
-		while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-		parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
-		i = j + 1;
-	}
-	return parts.join(',');
-}
-
 /** The model-level choices, as the runtime helper reads them (GT_*). */
 export function modelVariables(config: ProbeConfig): Array<[string, string]> {
 	const vars: Array<[string, string]> = [
@@ -88,7 +77,7 @@ export function modelVariables(config: ProbeConfig): Array<[string, string]> {
 		['GT_THREADS_PER_WORKER', String(config.threadsPerWorker)],
 	];
 	// Workers were measured pinned inside this set; the helper pins them the same way.
-	if (config.cpuList && config.cpuList.length > 0) vars.push(['GT_CPU_LIST', formatCpuList(config.cpuList)]);
+	if (config.cpuList && config.cpuList.length > 0) vars.push(['GT_CPU_LIST', compactCpuList(config.cpuList)]);
 	return vars;
 }
 
@@ -552,19 +541,6 @@ export interface Report {
 	files: string[];
 }
 
-let cachedVersion: string | null = null;
-
-export function toolVersion(): string {
-	if (cachedVersion) return cachedVersion;
-	try {
-		const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {version?: string};
-		cachedVersion = pkg.version ?? 'unknown';
-	} catch {
-		cachedVersion = 'unknown';
-	}
-	return cachedVersion;
-}
-
 export function modelLabel(model: ModelSpec): string {
 	if (model.path) return path.basename(model.path) + (model.factory ? `:${model.factory}` : '');
 	return model.name ?? 'resnet50';
@@ -609,7 +585,7 @@ export function buildReport(input: {
 	const {runtime, model} = envVariables(result.best.candidate);
 	return {
 		schemaVersion: REPORT_SCHEMA_VERSION,
-		tool: {name: 'graviton-tune', version: toolVersion()},
+		tool: {name: 'graviton-tune', version: toolVersion},
 		startedAt: input.startedAt.toISOString(),
 		generatedAt: (input.generatedAt ?? new Date()).toISOString(),
 		machine: input.detection,

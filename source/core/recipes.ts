@@ -4,6 +4,7 @@
 // knows comes from the fields of the Recipe type (ISA flags, libraries, packages…).
 import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
+import {wrapWords} from './describe.js';
 import {recipesDir} from './paths.js';
 import type {
 	Advice,
@@ -378,7 +379,10 @@ function judge(recipe: Recipe, ctx: Context): Applicability {
 		const hits = verdicts.filter(v => v.status === status);
 		if (hits.length === 0) continue;
 		const installs = hits.map(v => v.install).filter((c): c is string => Boolean(c));
-		return {recipe, status, reason: hits.map(v => v.reason).join('; '), install: installs.length ? installs.join(' && ') : null, changes};
+		// One reason a recipe cannot apply is enough ("only for aarch64" says it all on x86);
+		// everything an install would fix is listed, since each needs doing.
+		const reason = status === 'not-applicable' ? hits[0]!.reason : hits.map(v => v.reason).join('; ');
+		return {recipe, status, reason, install: installs.length ? installs.join(' && ') : null, changes};
 	}
 	const reason = verdicts.map(v => v.reason).join('; ') || 'no special requirements';
 	return {recipe, status: 'applicable', reason, install: null, changes};
@@ -608,24 +612,9 @@ export function formatApplicability(list: Applicability[]): string {
 function formatItem(a: Applicability): string[] {
 	const title = a.recipe.lossy ? `${a.recipe.title} (lossy)` : a.recipe.title;
 	if (a.status === 'applicable') return [`    ${title}`];
-	const lines = wrap(`${title}: ${a.reason}`, '    ', '      ');
+	const lines = wrapWords(`${title}: ${a.reason}`, WIDTH - 4, '  ').map(line => `    ${line}`);
 	// Commands stay on one line, however long: they are meant to be copied.
 	if (a.install) lines.push(`      ${a.install}`);
 	return lines;
 }
 
-function wrap(line: string, indent: string, hang: string): string[] {
-	const lines: string[] = [];
-	let current = indent;
-	for (const word of line.split(' ')) {
-		const start = current === indent || current === hang;
-		if (!start && current.length + 1 + word.length > WIDTH) {
-			lines.push(current);
-			current = hang + word;
-		} else {
-			current += (start ? '' : ' ') + word;
-		}
-	}
-	lines.push(current);
-	return lines;
-}
