@@ -42,6 +42,20 @@ async function main(argv: string[]): Promise<number> {
 	// process groups, on purpose) would run on.
 	process.on('SIGHUP', onSignal);
 
+	try {
+		return await runCommand(command, controller);
+	} catch (error) {
+		// Cancelled work surfaces as an error wherever it was (inspecting Python, say):
+		// after Ctrl+C that is an interruption, not a bug.
+		if (controller.signal.aborted) {
+			process.stderr.write('graviton-tune: interrupted.\n');
+			return exitCodes.interrupted;
+		}
+		throw error;
+	}
+}
+
+async function runCommand(command: Command, controller: AbortController): Promise<number> {
 	switch (command.kind) {
 		case 'help':
 			process.stdout.write(helpText);
@@ -70,8 +84,8 @@ async function main(argv: string[]): Promise<number> {
 				return exitCodes.usage;
 			}
 			if (interactive) {
-				// Ink handles Ctrl+C itself in raw mode (exitOnCtrlC is off): it aborts the same controller.
-				process.off('SIGINT', onSignal);
+				// Ink reads Ctrl+C as a key in raw mode (exitOnCtrlC is off) and aborts the same
+				// controller; the handler stays for a SIGINT from elsewhere, or before Ink is up.
 				const {runInteractive} = await import('./ui/run.js');
 				return runInteractive(command.tune, controller);
 			}

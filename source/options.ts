@@ -99,7 +99,7 @@ const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'ber
 /** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
 export function parseDuration(text: string): number {
 	const trimmed = text.trim();
-	if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+	if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed);
 	const re = /(\d+(?:\.\d+)?)\s*(h|m|s)/g;
 	let total = 0;
 	let consumed = '';
@@ -193,6 +193,12 @@ export function parseCommand(argv: string[]): Command {
 		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false};
 	}
 	if (values.root) throw new UsageError('--root only applies to `graviton-tune detect`');
+	const only = (names: Array<keyof typeof values>, where: string) => {
+		const given = names.filter(n => values[n] !== undefined);
+		if (given.length > 0) throw new UsageError(`--${String(given[0])} only applies to ${where}`);
+	};
+	if (sub === 'probe') only(['auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes'], 'tuning (graviton-tune [--auto])');
+	else only(['batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'], '`graviton-tune probe`');
 	const model = parseModel(values);
 	if (sub === 'probe') {
 		return {
@@ -289,7 +295,9 @@ Setup options (graviton-tune setup)
 
 Exit codes (headless)
   0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch or unreadable
-  machine · 4 every probe failed · 5 output files could not be written · 130 interrupted
+  machine · 4 the baseline probe failed (nothing to compare with) · 5 output files
+  could not be written · 130 interrupted. With --json the last stdout line is the
+  result for 0 and 5; otherwise the last event says what happened.
 
 Examples
   npx graviton-tune setup && npx graviton-tune --auto --budget 5m

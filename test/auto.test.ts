@@ -79,6 +79,20 @@ describe('exit codes', () => {
 		expect(r.stderr).toMatch(/--budget soon: expected a duration/);
 	});
 
+	it('2 for a zero budget, and for a flag of another command', async () => {
+		expect((await run(['--auto', '--budget', '0'])).stderr).toMatch(/--budget 0: expected a duration/);
+		const r = await run(['--auto', '--batch-size', '8']);
+		expect(r.exitCode).toBe(2);
+		expect(r.stderr).toMatch(/--batch-size only applies to `graviton-tune probe`/);
+	});
+
+	it('2 before any probe runs when --launch-script does not exist', async () => {
+		const r = await run(['--auto', '--model', 'toy', '--launch-script', path.join(tmp, 'no-such-script.sh')]);
+		expect(r.exitCode).toBe(2);
+		expect(r.stderr).toMatch(/--launch-script .*no-such-script.sh: not a file this user can read and write/);
+		expect(r.stderr).not.toMatch(/Baseline/);
+	});
+
 	it('2 for the interactive mode without a terminal, naming --auto', async () => {
 		const r = await run([]);
 		expect(r.exitCode).toBe(2);

@@ -37,7 +37,7 @@ function scripted(fn: (c: Candidate, call: number) => ProbeResult | null): {meas
 		calls.push(candidate);
 		clock.ms += (budget + 3) * 1000;
 		const r = fn(candidate, calls.length);
-		return {stepId, title, candidate, result: r, failure: r ? null : {kind: 'exit', code: 'exit', message: 'probe died', hint: null, exitCode: 1, signal: null, stderrTail: ''}, startedAt: '', durationMs: (budget + 3) * 1000};
+		return {stepId, title, candidate, result: r, failure: r ? null : {kind: 'signal', code: 'signal', message: 'probe died from SIGABRT', hint: null, exitCode: null, signal: 'SIGABRT', stderrTail: ''}, startedAt: '', durationMs: (budget + 3) * 1000};
 	};
 	return {measure, calls};
 }
@@ -238,6 +238,8 @@ describe('the walk', () => {
 		expect(events.some(e => e.type === 'note' && /crashed with LD_PRELOAD/.test(e.message))).toBe(true);
 		expect(r!.best.candidate.config.backend).toBe('openvino');
 		expect(r!.best.candidate.env).toEqual({});
+		// The allocator's recipe is no longer part of the configuration either.
+		expect(r!.best.candidate.recipes).toEqual(['openvino']);
 	});
 
 	it('returns null when the baseline fails', async () => {

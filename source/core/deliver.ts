@@ -74,7 +74,7 @@ export async function commitDelivery(plan: DeliveryPlan): Promise<Delivered> {
 		patched,
 		files: {
 			env: path.join(plan.dir, ENV_FILE_NAME),
-			launch: patched ?? path.join(plan.dir, LAUNCH_SCRIPT_NAME),
+			launch: plan.patch?.path ?? path.join(plan.dir, LAUNCH_SCRIPT_NAME),
 			report: path.join(plan.dir, REPORT_JSON_NAME),
 			reportMarkdown: path.join(plan.dir, REPORT_MD_NAME),
 		},

@@ -36,8 +36,12 @@ export interface WalkOptions {
 	now?: () => number;
 }
 
-/** Measures one candidate in a fresh process; never throws for probe failures. */
-export type Measure = (stepId: string, title: string, candidate: Candidate, budgetSeconds: number) => Promise<ProbeRecord>;
+/**
+ * Measures one candidate in a fresh process; never throws for probe failures. `fresh`:
+ * a figure remembered from an earlier run will not do (repeats, re-checks, verification
+ * exist to measure again).
+ */
+export type Measure = (stepId: string, title: string, candidate: Candidate, budgetSeconds: number, fresh: boolean) => Promise<ProbeRecord>;
 
 /** Stages in walk order. Batch first, lossless/lossy cumulative steps, then the heavy ones. */
 const stageOrder: RecipeStage[] = ['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend'];
@@ -126,7 +130,7 @@ export class Walk {
 	async run(): Promise<WalkResult | null> {
 		const {opts} = this;
 		const base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
-		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(0) ?? minProbeSeconds);
+		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(0));
 		if (!baseRecord.result) {
 			this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'failed', reason: failureText(baseRecord), samplesPerSecond: null, ratio: null});
 			return null;
@@ -137,7 +141,7 @@ export class Walk {
 
 		// One probe's CI cannot see how much a fresh process varies (memory layout, clocks,
 		// neighbours): measure the baseline once more and use the spread as a floor.
-		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.probeBudget(0) ?? minProbeSeconds);
+		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.probeBudget(0), true);
 		if (again?.result) {
 			this.noise = noiseFromRepeat(baseRecord.result.samplesPerSecond, again.result.samplesPerSecond);
 			this.emit({type: 'note', level: 'info', message: `A fresh process varies by about ±${(this.noise * 100).toFixed(1)}% here: gains within that are re-measured before they count.`});
@@ -225,11 +229,12 @@ export class Walk {
 		}
 		let record = await this.probe(stepId, title, next, budget);
 		const inherited = Object.keys(next.env).filter(k => !(k in (step.changes.env ?? {})));
-		if (!record.result && inherited.length > 0 && crashed(record)) {
+		if (!record.result && inherited.length > 0 && record.failure?.kind === 'signal') {
 			// Some runtimes crash under a setting an earlier step kept (OpenVINO with an
 			// LD_PRELOADed allocator, say): measure the step once more without those.
 			this.emit({type: 'note', level: 'warning', message: `${title} crashed with ${inherited.join(', ')} from earlier steps (${failureText(record)}); measuring it again without them`});
-			next = {...next, env: {...(step.changes.env ?? {})}};
+			const setsDroppedEnv = (id: string) => Object.keys(this.changesOf(id)?.env ?? {}).some(k => inherited.includes(k));
+			next = {...next, env: {...(step.changes.env ?? {})}, recipes: next.recipes.filter(id => id === step.recipe.id || !setsDroppedEnv(id))};
 			record = await this.probe(`${stepId}-bare`, `${title}, without ${inherited.join(', ')}`, next, budget);
 		}
 		if (!record.result) {
@@ -247,13 +252,14 @@ export class Walk {
 			return unchanged(best);
 		}
 		let current = best;
+		let remeasured = false;
 		let cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
 			const longer = this.probeBudget(2, 2);
 			if (longer !== null) {
-				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer);
-				const retry = await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer);
+				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true);
+				const retry = await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true);
 				if (again.result && retry.result) {
 					// Decide on both measurements of each, pooled: two processes average out.
 					const pooledBest = poolIntervals(current.result.samplesPerSecond, again.result.samplesPerSecond);
@@ -261,6 +267,13 @@ export class Walk {
 					current = {candidate: current.candidate, result: {...again.result, samplesPerSecond: pooledBest}};
 					record = {...retry, result: {...retry.result, samplesPerSecond: pooledNext}};
 					cmp = compareThroughput(pooledBest, pooledNext, {...this.opts.compare, noise: this.noise / Math.SQRT2});
+					remeasured = true;
+					// The new run must pass the same checks as the first one did.
+					const failsNow = checkFailure(retry.result.check, this.opts.thresholds) ?? latencyFailure(retry.result, this.opts.maxLatencyMs);
+					if (failsNow) {
+						this.decide({...base, outcome: 'dropped', reason: `${failsNow} (when re-measured)`, samplesPerSecond: pooledNext.median, ratio: cmp.ratio});
+						return unchanged(current);
+					}
 				}
 			}
 		}
@@ -269,7 +282,9 @@ export class Walk {
 			this.decide({...base, outcome: 'kept', reason: cmp.reason, samplesPerSecond: samples, ratio: cmp.ratio});
 			return kept({candidate: next, result: record.result!});
 		}
-		const reason = cmp.verdict === 'close' ? `${cmp.reason}, even when re-measured: not a real gain` : cmp.reason;
+		const reason = cmp.verdict !== 'close' ? cmp.reason
+			: remeasured ? `${cmp.reason}, even when re-measured: not a real gain`
+				: `${cmp.reason}, and no time was left to re-measure: not counted`;
 		this.decide({...base, outcome: 'dropped', reason, samplesPerSecond: samples, ratio: cmp.ratio});
 		return unchanged(current);
 	}
@@ -278,8 +293,8 @@ export class Walk {
 	private async verify(baseline: Best, best: Best): Promise<WalkResult['verification']> {
 		if (candidateKey(best.candidate) === candidateKey(baseline.candidate) || this.aborted()) return null;
 		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() / 2 - this.overheadSeconds));
-		const a = await this.probe('verify-baseline', 'Verify: baseline', baseline.candidate, budget);
-		const b = await this.probe('verify-best', 'Verify: best configuration', best.candidate, budget);
+		const a = await this.probe('verify-baseline', 'Verify: baseline', baseline.candidate, budget, true);
+		const b = await this.probe('verify-best', 'Verify: best configuration', best.candidate, budget, true);
 		if (!a.result || !b.result) {
 			this.emit({type: 'note', level: 'warning', message: 'The final back-to-back verification did not complete; figures come from the walk.'});
 			return null;
@@ -297,6 +312,8 @@ export class Walk {
 	 * Seconds of measurement for the next probe, or null when the budget is spent.
 	 * Keeps room for the final verification (two probes) whatever happens.
 	 */
+	private probeBudget(probesAhead: 0): number;
+	private probeBudget(probesAhead: number, factor?: number): number | null;
 	private probeBudget(probesAhead: number, factor = 1): number | null {
 		const reserve = 2 * (this.overheadSeconds + minProbeSeconds * 2);
 		const available = this.remainingSeconds() - (probesAhead > 0 ? reserve : 0);
@@ -308,11 +325,12 @@ export class Walk {
 
 	// ------------------------------------------------------------ plumbing
 
-	private async probe(stepId: string, title: string, candidate: Candidate, budgetSeconds: number): Promise<ProbeRecord> {
+	private async probe(stepId: string, title: string, candidate: Candidate, budgetSeconds: number, fresh = false): Promise<ProbeRecord> {
 		const c: Candidate = {...candidate, config: {...candidate.config, budgetSeconds: round(budgetSeconds)}};
-		const record = await this.measure(stepId, title, c, c.config.budgetSeconds);
+		const record = await this.measure(stepId, title, c, c.config.budgetSeconds, fresh);
 		this.probes.push(record);
-		if (record.result) {
+		// A figure reused from history (duration 0) says nothing about what a probe costs.
+		if (record.result && record.durationMs > 0) {
 			// Learn what a probe costs beyond its measurement (start, load, compile, warm-up).
 			const overhead = record.durationMs / 1000 - record.result.measureSeconds;
 			this.overheadSeconds = 0.5 * this.overheadSeconds + 0.5 * Math.max(1, overhead);
@@ -337,12 +355,6 @@ export class Walk {
 
 function round(x: number): number {
 	return Math.round(x * 10) / 10;
-}
-
-/** A crash (signal, silent exit, OOM), as opposed to a reported error or a timeout. */
-function crashed(record: ProbeRecord): boolean {
-	const kind = record.failure?.kind;
-	return kind === 'signal' || kind === 'exit' || kind === 'oom';
 }
 
 function failureText(record: ProbeRecord): string {

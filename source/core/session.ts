@@ -88,10 +88,10 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	}
 
 	let index = 0;
-	const measure: Measure = async (stepId, title, candidate) => {
+	const measure: Measure = async (stepId, title, candidate, _budget, fresh) => {
 		index += 1;
 		const key = candidateKey(candidate);
-		const cached = opts.resume && !stepId.startsWith('verify') ? settings?.lookup(print.key, key) : undefined;
+		const cached = opts.resume && !fresh ? settings?.lookup(print.key, key) : undefined;
 		emit({type: 'step-start', stepId, title, candidate, budgetSeconds: candidate.config.budgetSeconds, index});
 		const startedAt = new Date().toISOString();
 		if (cached) {
@@ -139,6 +139,8 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			recipes: result.best.candidate.recipes,
 		});
 	}
-	emit({type: 'session-end', result, error: result ? null : 'the baseline probe failed: nothing to compare with'});
+	if (settings?.writeError) emit({type: 'note', level: 'warning', message: `The history could not be saved (${settings.writeError}); --resume will not find this run.`});
+	const error = result || opts.signal?.aborted ? null : 'the baseline probe failed: nothing to compare with';
+	emit({type: 'session-end', result, error});
 	return result;
 }

@@ -71,7 +71,7 @@ export class Settings {
 	}
 
 	savePreferences(p: Preferences): void {
-		this.store.set('preferences', {...this.preferences(), ...p});
+		this.write(() => this.store.set('preferences', {...this.preferences(), ...p}));
 	}
 
 	machine(key: string): MachineHistory | undefined {
@@ -82,7 +82,23 @@ export class Settings {
 		return this.machine(key)?.results[candidateKey];
 	}
 
+	/** History is a convenience: a write that fails (read-only config dir, full disk) never stops a walk. */
+	private write(update: () => void): void {
+		try {
+			update();
+		} catch (error) {
+			this.writeError ??= (error as Error).message;
+		}
+	}
+
+	/** The first history write that failed, if any (for a note to the user). */
+	writeError: string | undefined;
+
 	record(key: string, label: string, candidateKey: string, result: ProbeResult): void {
+		this.write(() => this.recordNow(key, label, candidateKey, result));
+	}
+
+	private recordNow(key: string, label: string, candidateKey: string, result: ProbeResult): void {
 		const history = this.store.get('history');
 		const now = new Date().toISOString();
 		const entry = history[key] ?? {label, updatedAt: now, results: {}};
@@ -92,9 +108,22 @@ export class Settings {
 	}
 
 	recordBest(key: string, label: string, best: NonNullable<MachineHistory['best']>): void {
+		this.write(() => this.recordBestNow(key, label, best));
+	}
+
+	private recordBestNow(key: string, label: string, best: NonNullable<MachineHistory['best']>): void {
 		const history = this.store.get('history');
 		const entry = history[key] ?? {label, updatedAt: best.at, results: {}};
 		entry.best = best;
 		this.store.set('history', {...history, [key]: entry});
+	}
+}
+
+/** Settings in GRAVITON_TUNE_CONFIG_DIR (or the OS config dir); none when they cannot be opened. */
+export function openSettings(env: NodeJS.ProcessEnv = process.env): Settings | undefined {
+	try {
+		return new Settings(env['GRAVITON_TUNE_CONFIG_DIR']);
+	} catch {
+		return undefined;
 	}
 }

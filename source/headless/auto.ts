@@ -1,11 +1,13 @@
 // Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
 // one JSON object per line on stdout (the session's events), the last being the result.
+import {constants} from 'node:fs';
+import {access, stat} from 'node:fs/promises';
 import process from 'node:process';
 import {commitDelivery, planDelivery} from '../core/deliver.js';
 import {HardwareError} from '../core/hardware.js';
 import {prepare, runSession} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
-import {Settings} from '../core/settings.js';
+import {openSettings} from '../core/settings.js';
 import type {SessionEvent, WalkResult} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {TuneFlags} from '../options.js';
@@ -71,7 +73,30 @@ async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<P
 		err(`graviton-tune: --recipes: unknown recipe id ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
 		return exitCodes.usage;
 	}
+	const problem = await outputProblem(tune);
+	if (problem) {
+		err(`graviton-tune: ${problem}`);
+		return exitCodes.usage;
+	}
 	return prepared;
+}
+
+/** What would stop the files being written, found before the walk rather than after it. */
+export async function outputProblem(tune: TuneFlags): Promise<string | null> {
+	if (tune.launchScript) {
+		try {
+			await access(tune.launchScript, constants.R_OK | constants.W_OK);
+		} catch {
+			return `--launch-script ${tune.launchScript}: not a file this user can read and write`;
+		}
+	}
+	try {
+		const info = await stat(tune.out);
+		if (!info.isDirectory()) return `--out ${tune.out}: exists and is not a directory`;
+	} catch {
+		// Missing: it is created when the files are written.
+	}
+	return null;
 }
 
 export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<number> {
@@ -91,7 +116,8 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		text(e);
 		if (tune.json) jsonLine(e);
 	};
-	const settings = new Settings(process.env['GRAVITON_TUNE_CONFIG_DIR']);
+	const settings = openSettings();
+	if (!settings) err('note: the settings file cannot be opened; this run is not remembered');
 	const result = await runSession(prepared, {
 		model: tune.model,
 		budgetSeconds: tune.budgetSeconds,

@@ -6,7 +6,7 @@ import {detectHardware, HardwareError} from '../core/hardware.js';
 import {runProbe} from '../core/probe-runner.js';
 import {findPython, inspectPython, setupVenv} from '../core/python-env.js';
 import {advisories, applicability, formatApplicability, loadRecipes} from '../core/recipes.js';
-import {inputKind} from '../core/session.js';
+import {inputKind, probeTimeoutSeconds} from '../core/session.js';
 import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
@@ -137,7 +137,7 @@ export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, si
 		python: python.interpreter,
 		env: p.env,
 		signal,
-		timeoutMs: (p.seconds * 2 + 900) * 1000,
+		timeoutMs: probeTimeoutSeconds({config, env: p.env, recipes: []}) * 1000,
 		onEvent: event => {
 			if (cmd.json) {
 				out(JSON.stringify(event));

@@ -5,21 +5,13 @@ import process from 'node:process';
 import {commitDelivery, planDelivery} from '../core/deliver.js';
 import {HardwareError} from '../core/hardware.js';
 import {inputKind, prepare, runSession} from '../core/session.js';
-import {Settings} from '../core/settings.js';
+import {openSettings} from '../core/settings.js';
 import {exitCodes} from '../options.js';
 import type {TuneFlags} from '../options.js';
 import {App} from './app.js';
 import type {UiDeps} from './deps.js';
 
 /** Preferences are a convenience: an unusable config directory must not stop tuning. */
-function openSettings(): Settings | undefined {
-	try {
-		return new Settings(process.env['GRAVITON_TUNE_CONFIG_DIR']);
-	} catch {
-		return undefined;
-	}
-}
-
 export async function runInteractive(tune: TuneFlags, controller: AbortController): Promise<number> {
 	if (!process.stdin.isTTY) {
 		// Never prompt without a terminal: name the flag that does the same headless.
