@@ -1,5 +1,7 @@
 // Turning a walk's result into the files a user deploys. Two steps so a face can show
 // what will be written (and the diff of a patched launch script) before writing.
+import {constants} from 'node:fs';
+import {access, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, patchFileInPlace, renderOutputFiles, REPORT_JSON_NAME, REPORT_MD_NAME, writeOutputs} from './outputs.js';
 import type {OutputFile} from './outputs.js';
@@ -79,4 +81,22 @@ export async function commitDelivery(plan: DeliveryPlan): Promise<Delivered> {
 			reportMarkdown: path.join(plan.dir, REPORT_MD_NAME),
 		},
 	};
+}
+
+/** What would stop the files being written, found before the walk rather than after it. */
+export async function outputProblem(tune: TuneFlags): Promise<string | null> {
+	if (tune.launchScript) {
+		try {
+			await access(tune.launchScript, constants.R_OK | constants.W_OK);
+		} catch {
+			return `--launch-script ${tune.launchScript}: not a file this user can read and write`;
+		}
+	}
+	try {
+		const info = await stat(tune.out);
+		if (!info.isDirectory()) return `--out ${tune.out}: exists and is not a directory`;
+	} catch {
+		// Missing: it is created when the files are written.
+	}
+	return null;
 }

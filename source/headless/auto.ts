@@ -1,9 +1,7 @@
 // Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
 // one JSON object per line on stdout (the session's events), the last being the result.
-import {constants} from 'node:fs';
-import {access, stat} from 'node:fs/promises';
 import process from 'node:process';
-import {commitDelivery, planDelivery} from '../core/deliver.js';
+import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {HardwareError} from '../core/hardware.js';
 import {prepare, runSession} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
@@ -81,23 +79,6 @@ async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<P
 	return prepared;
 }
 
-/** What would stop the files being written, found before the walk rather than after it. */
-export async function outputProblem(tune: TuneFlags): Promise<string | null> {
-	if (tune.launchScript) {
-		try {
-			await access(tune.launchScript, constants.R_OK | constants.W_OK);
-		} catch {
-			return `--launch-script ${tune.launchScript}: not a file this user can read and write`;
-		}
-	}
-	try {
-		const info = await stat(tune.out);
-		if (!info.isDirectory()) return `--out ${tune.out}: exists and is not a directory`;
-	} catch {
-		// Missing: it is created when the files are written.
-	}
-	return null;
-}
 
 export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<number> {
 	const startedAt = new Date();

@@ -2,7 +2,7 @@
 // real core functions, wait for it to finish, return its exit code.
 import {render} from 'ink';
 import process from 'node:process';
-import {commitDelivery, planDelivery} from '../core/deliver.js';
+import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {HardwareError} from '../core/hardware.js';
 import {inputKind, prepare, runSession} from '../core/session.js';
 import {openSettings} from '../core/settings.js';
@@ -16,6 +16,12 @@ export async function runInteractive(tune: TuneFlags, controller: AbortControlle
 	if (!process.stdin.isTTY) {
 		// Never prompt without a terminal: name the flag that does the same headless.
 		process.stderr.write('graviton-tune: stdin is not a terminal, so there is nobody to ask.\nPass --auto to run headless: graviton-tune --auto --budget 10m\n');
+		return exitCodes.usage;
+	}
+	// A typo in --launch-script or --out should not cost a whole walk.
+	const problem = await outputProblem(tune);
+	if (problem) {
+		process.stderr.write(`graviton-tune: ${problem}\n`);
 		return exitCodes.usage;
 	}
 	const settings = openSettings();
