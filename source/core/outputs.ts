@@ -571,13 +571,17 @@ function reportProbe(record: ProbeRecord, decisions: Decision[]): ReportProbe {
 
 export const OUTPUT_FILE_NAMES: readonly string[] = [ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, RUNTIME_HELPER_NAME, REPORT_JSON_NAME, REPORT_MD_NAME];
 
-export function buildReport(input: {
+/** What a finished run knows: everything the report and the files are made from. */
+export interface RunFacts {
 	result: WalkResult;
 	detection: Detection;
 	python: PythonEnv;
 	model: ModelSpec;
 	options: Record<string, unknown>;
 	startedAt: Date;
+}
+
+export function buildReport(input: RunFacts & {
 	files?: string[];
 	generatedAt?: Date;
 }): Report {
@@ -716,13 +720,7 @@ export async function runtimeHelperSource(): Promise<string> {
 }
 
 /** Every output file, rendered. */
-export async function renderOutputFiles(input: {
-	result: WalkResult;
-	detection: Detection;
-	python: PythonEnv;
-	model: ModelSpec;
-	options: Record<string, unknown>;
-	startedAt: Date;
+export async function renderOutputFiles(input: RunFacts & {
 	app?: string[];
 	date?: Date;
 }): Promise<OutputFile[]> {
