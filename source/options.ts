@@ -1,6 +1,7 @@
 // Command-line parsing: one place that turns argv into a typed command, or a usage
 // error that names the bad flag. Uses node:util parseArgs (no dependency needed).
 import {parseArgs} from 'node:util';
+import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/outputs.js';
 import type {ModelSpec} from './core/types.js';
 
 export const exitCodes = {
@@ -228,12 +229,12 @@ export function parseCommand(argv: string[]): Command {
 		tune: {
 			model,
 			budgetSeconds: values.budget ? parseDuration(values.budget) : 600,
-			out: values.out ?? 'graviton-tune-out',
+			out: values.out ?? DEFAULT_OUT_DIR,
 			json: values.json ?? false,
 			maxLatencyMs: positiveNumber('max-latency-ms', values['max-latency-ms']) ?? null,
 			recipes: values.recipes?.split(',').map(s => s.trim()).filter(Boolean),
 			python: values.python,
-			app: values.app ? splitCommand(values.app) : ['python', 'app.py'],
+			app: values.app ? splitCommand(values.app) : [...DEFAULT_APP],
 			launchScript: values['launch-script'],
 			resume: values.resume ?? false,
 			minCosine: fraction('min-cosine', values['min-cosine'], 0.99),

@@ -1,26 +1,15 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
-import type {Candidate, Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
+import {describeCandidate} from '../core/summary.js';
+import type {Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
+
+export {describeCandidate};
 
 export function formatDuration(seconds: number): string {
 	if (seconds < 90) return `${Math.round(seconds)}s`;
 	const m = Math.floor(seconds / 60);
 	const s = Math.round(seconds % 60);
 	return s ? `${m}m${String(s).padStart(2, '0')}s` : `${m}m`;
-}
-
-export function describeCandidate(c: Candidate): string {
-	const cfg = c.config;
-	const parts = [`batch ${cfg.batchSize}`];
-	if (cfg.backend !== 'torch') parts.push(cfg.backend);
-	if (cfg.channelsLast) parts.push('channels_last');
-	if (cfg.autocast) parts.push(`autocast ${cfg.autocast}`);
-	if (cfg.fp32Precision) parts.push(`fp32→${cfg.fp32Precision} math`);
-	if (cfg.compile) parts.push('compile');
-	if (cfg.quantization) parts.push(cfg.quantization);
-	if (cfg.workers > 1) parts.push(`${cfg.workers}×${cfg.threadsPerWorker} workers`);
-	for (const [k, v] of Object.entries(c.env)) parts.push(k === 'LD_PRELOAD' ? `preload ${v.split('/').pop()}` : `${k}=${v}`);
-	return parts.join(', ');
 }
 
 export function formatResult(r: ProbeResult): string {

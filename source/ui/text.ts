@@ -2,10 +2,7 @@
 import path from 'node:path';
 import type {Interval} from '../core/types.js';
 
-/** "96.3" for throughput; more digits for small figures so they do not read as 0. */
-export function rate(samplesPerSecond: number): string {
-	return samplesPerSecond >= 100 ? samplesPerSecond.toFixed(0) : samplesPerSecond >= 10 ? samplesPerSecond.toFixed(1) : samplesPerSecond.toFixed(2);
-}
+export {formatRate as rate} from '../core/summary.js';
 
 /** Half the 95% CI as a percentage of the median: "±1.2%". */
 export function plusMinus(s: Interval): string {

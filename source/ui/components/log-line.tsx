@@ -1,7 +1,8 @@
 // One line of finished work in the running log: a decided step or a note.
 import {Box, Text} from 'ink';
 import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
-import {describeCandidate, formatFailure} from '../../headless/text.js';
+import {describeCandidate} from '../../core/summary.js';
+import {formatFailure} from '../../headless/text.js';
 import type {LogEntry} from '../state.js';
 import {plusMinus, rate, times} from '../text.js';
 

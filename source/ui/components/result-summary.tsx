@@ -3,7 +3,7 @@
 import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
 import type {WalkResult} from '../../core/types.js';
-import {describeCandidate} from '../../headless/text.js';
+import {describeCandidate} from '../../core/summary.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 

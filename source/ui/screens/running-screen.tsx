@@ -2,7 +2,8 @@
 // time spent against the budget, and best-so-far against the baseline. Finished steps
 // are above it, in <Static>; this part stays a handful of lines.
 import {Box, Text} from 'ink';
-import {describeCandidate, formatDuration} from '../../headless/text.js';
+import {describeCandidate} from '../../core/summary.js';
+import {formatDuration} from '../../headless/text.js';
 import {useNow} from '../hooks/use-now.js';
 import {bestSoFar, elapsedSeconds} from '../state.js';
 import type {LiveStep, RunState} from '../state.js';
