@@ -8,5 +8,9 @@ export default defineConfig({
 		// Probes run real PyTorch on a 2-core machine: running test files in
 		// parallel would make them fight for cores and time out.
 		fileParallelism: false,
+		// Ink draws no live frames when it thinks it runs in CI (is-in-ci reads CI
+		// and CONTINUOUS_INTEGRATION when ink is imported), so the UI tests would see
+		// empty frames on a CI runner. '0' is is-in-ci's documented "not CI".
+		env: {CI: '0', CONTINUOUS_INTEGRATION: '0'},
 	},
 });

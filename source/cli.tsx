@@ -78,7 +78,9 @@ async function runCommand(command: Command, controller: AbortController): Promis
 			return runProbeCommand(command, controller.signal);
 		}
 		case 'tune': {
-			const interactive = !command.auto && process.stdin.isTTY && process.stdout.isTTY && !process.env['CI'];
+			// The same CI test Ink uses: where it says CI, Ink draws no live frames.
+			const {default: isInCi} = await import('is-in-ci');
+			const interactive = !command.auto && process.stdin.isTTY && process.stdout.isTTY && !isInCi;
 			if (!command.auto && !interactive) {
 				process.stderr.write('graviton-tune: no interactive terminal here (stdin/stdout is not a TTY, or CI is set).\nPass --auto to run headless: graviton-tune --auto --budget 10m\n');
 				return exitCodes.usage;
