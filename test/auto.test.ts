@@ -17,7 +17,7 @@ function run(args: string[], opts: {env?: Record<string, string>; timeout?: numb
 		stdin: 'ignore',
 		reject: false,
 		timeout: opts.timeout ?? 240_000,
-		env: {GRAVITON_TUNE_CONFIG_DIR: configDir, CI: '', ...opts.env},
+		env: {GRAVITON_TUNE_CONFIG_DIR: configDir, ...opts.env},
 	});
 }
 
@@ -134,7 +134,7 @@ describe('exit codes', () => {
 		const child = execa('node', [cli, '--auto', '--model', 'toy', '--budget', '60s', '--out', outDir], {
 			stdin: 'ignore',
 			reject: false,
-			env: {GRAVITON_TUNE_CONFIG_DIR: configDir, CI: ''},
+			env: {GRAVITON_TUNE_CONFIG_DIR: configDir},
 		});
 		let stderr = '';
 		child.stderr!.on('data', (chunk: Buffer) => {
