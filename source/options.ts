@@ -98,6 +98,16 @@ const flags = {
 const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'bert_base', 'toy'];
 
 /** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
+type FlagName = keyof typeof flags;
+const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory'];
+// Which flags each command takes; any other flag is a usage error naming where it belongs.
+const flagsOf: Record<'detect' | 'setup' | 'probe' | 'tune', FlagName[]> = {
+	detect: ['json', 'root', 'python'],
+	setup: ['json', 'python', 'torch-index', 'extras'],
+	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
+	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes'],
+};
+
 export function parseDuration(text: string): number {
 	const trimmed = text.trim();
 	if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed);
@@ -189,19 +199,23 @@ export function parseCommand(argv: string[]): Command {
 	const [sub, ...extra] = positionals;
 	if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
 
-	if (sub === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
-	if (sub === 'setup') {
+	if (sub !== undefined && !['detect', 'setup', 'probe', 'tune'].includes(sub)) {
+		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe; or none to tune)`);
+	}
+	const command = sub ?? 'tune';
+	const given = (Object.keys(values) as FlagName[]).filter(name => values[name] !== undefined);
+	const stray = given.find(name => !flagsOf[command as keyof typeof flagsOf].includes(name));
+	if (stray) {
+		const owners = (Object.keys(flagsOf) as Array<keyof typeof flagsOf>).filter(c => flagsOf[c].includes(stray)).map(c => (c === 'tune' ? '`graviton-tune [--auto]`' : `\`graviton-tune ${c}\``));
+		throw new UsageError(`--${stray} does not apply to \`graviton-tune${command === 'tune' ? '' : ` ${command}`}\`; it belongs to ${owners.join(' and ')}`);
+	}
+
+	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
+	if (command === 'setup') {
 		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false};
 	}
-	if (values.root) throw new UsageError('--root only applies to `graviton-tune detect`');
-	const only = (names: Array<keyof typeof values>, where: string) => {
-		const given = names.filter(n => values[n] !== undefined);
-		if (given.length > 0) throw new UsageError(`--${String(given[0])} only applies to ${where}`);
-	};
-	if (sub === 'probe') only(['auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes'], 'tuning (graviton-tune [--auto])');
-	else only(['batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'], '`graviton-tune probe`');
 	const model = parseModel(values);
-	if (sub === 'probe') {
+	if (command === 'probe') {
 		return {
 			kind: 'probe',
 			json: values.json ?? false,
@@ -222,7 +236,6 @@ export function parseCommand(argv: string[]): Command {
 			},
 		};
 	}
-	if (sub !== undefined && sub !== 'tune') throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe; or none to tune)`);
 	return {
 		kind: 'tune',
 		auto: values.auto ?? false,

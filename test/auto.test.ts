@@ -83,7 +83,7 @@ describe('exit codes', () => {
 		expect((await run(['--auto', '--budget', '0'])).stderr).toMatch(/--budget 0: expected a duration/);
 		const r = await run(['--auto', '--batch-size', '8']);
 		expect(r.exitCode).toBe(2);
-		expect(r.stderr).toMatch(/--batch-size only applies to `graviton-tune probe`/);
+		expect(r.stderr).toMatch(/--batch-size does not apply to `graviton-tune`; it belongs to `graviton-tune probe`/);
 	});
 
 	it('2 before any probe runs when --launch-script does not exist', async () => {
