@@ -27,19 +27,30 @@ function step(id: string, stage: RecipeStage, changes: RecipeChanges, lossy = fa
 	return {recipe, status: 'applicable', reason: '', install: null, changes};
 }
 
-/** A fake measurement: throughput as a function of the candidate. */
-/** Fake time: each probe takes its budget plus 3 s of start-up. */
+/**
+ * A fake measurement: throughput as a function of the candidate. Fake time: each probe
+ * takes its measurement budget plus its start-up (3 s unless told), and is stopped at its
+ * deadline the way the session stops a real one.
+ */
 const clock = {ms: 0};
 
-function scripted(fn: (c: Candidate, call: number) => ProbeResult | null): {measure: Measure; calls: Candidate[]} {
+function scripted(fn: (c: Candidate, call: number) => ProbeResult | null, startup: (c: Candidate) => number = () => 3): {measure: Measure; calls: Candidate[]; deadlines: Array<number | null>} {
 	const calls: Candidate[] = [];
-	const measure: Measure = async (stepId, title, candidate, budget) => {
+	const deadlines: Array<number | null> = [];
+	const measure: Measure = async (stepId, title, candidate, deadline) => {
 		calls.push(candidate);
-		clock.ms += (budget + 3) * 1000;
-		const r = fn(candidate, calls.length);
-		return {stepId, title, candidate, result: r, failure: r ? null : {kind: 'signal', code: 'signal', message: 'probe died from SIGABRT', hint: null, exitCode: null, signal: 'SIGABRT', stderrTail: ''}, startedAt: '', durationMs: (budget + 3) * 1000};
+		deadlines.push(deadline);
+		const seconds = candidate.config.budgetSeconds + startup(candidate);
+		if (deadline !== null && seconds > deadline) {
+			clock.ms += deadline * 1000;
+			return {stepId, title, candidate, result: null, failure: {kind: 'timeout', code: 'budget', message: `stopped after ${deadline} s: the time budget had no more room for it`, hint: null, exitCode: null, signal: 'SIGTERM', stderrTail: ''}, startedAt: '', durationMs: deadline * 1000};
+		}
+		clock.ms += seconds * 1000;
+		const scriptedResult = fn(candidate, calls.length);
+		const r = scriptedResult && {...scriptedResult, measureSeconds: candidate.config.budgetSeconds};
+		return {stepId, title, candidate, result: r, failure: r ? null : {kind: 'signal', code: 'signal', message: 'probe died from SIGABRT', hint: null, exitCode: null, signal: 'SIGABRT', stderrTail: ''}, startedAt: '', durationMs: seconds * 1000};
 	};
-	return {measure, calls};
+	return {measure, calls, deadlines};
 }
 
 function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): WalkOptions {
@@ -58,11 +69,11 @@ function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): Walk
 	};
 }
 
-async function walk(steps: Applicability[], fn: (c: Candidate, call: number) => ProbeResult | null, extra: Partial<WalkOptions> = {}) {
+async function walk(steps: Applicability[], fn: (c: Candidate, call: number) => ProbeResult | null, extra: Partial<WalkOptions> = {}, startup?: (c: Candidate) => number) {
 	const events: SessionEvent[] = [];
-	const {measure, calls} = scripted(fn);
+	const {measure, calls, deadlines} = scripted(fn, startup);
 	const r = await new Walk(options(steps, extra), measure, e => events.push(e)).run();
-	return {r, events, calls};
+	return {r, events, calls, deadlines};
 }
 
 describe('stats', () => {
@@ -259,6 +270,34 @@ describe('the walk', () => {
 		const {r} = await walk([channels, ...many], c => result(c.config.channelsLast ? 20 : 10), {budgetSeconds: 50});
 				expect(r!.decisions.some(d => d.outcome === 'skipped' && /budget/.test(d.reason))).toBe(true);
 		expect(r!.decisions.find(d => d.recipeId === 'channels-last')!.outcome).toBe('kept');
+		expect(r!.verification).not.toBeNull();
+	});
+
+	it('stays inside the budget when compile costs far more than eager probes', async () => {
+		const int8 = step('int8', 'quantize', {probe: {quantization: 'int8'}}, true);
+		const speed = (c: Candidate) => result(10 * (c.config.channelsLast ? 1.2 : 1) * (c.config.compile ? 2 : 1) * (c.config.quantization ? 1.5 : 1), {cosine: 0.999, top1: 1});
+		// Eager starts in 3 s; compile takes 70 s, int8 90 s, before measuring anything.
+		const startup = (c: Candidate) => (c.config.quantization ? 90 : c.config.compile ? 70 : 3);
+		for (const budgetSeconds of [60, 120, 200, 400]) {
+			const {r, deadlines, calls} = await walk([channels, compile, int8], speed, {budgetSeconds}, startup);
+			const spent = r!.elapsedSeconds;
+			// The verification is never cut short: it may only use what was kept for it.
+			const verify = calls.length - 2;
+			expect(deadlines.slice(verify)).toEqual(r!.verification ? [null, null] : deadlines.slice(verify));
+			expect(spent, `budget ${budgetSeconds}s`).toBeLessThanOrEqual(budgetSeconds + 1);
+			expect(r!.verification, `budget ${budgetSeconds}s`).not.toBeNull();
+			const compiled = r!.decisions.find(d => d.recipeId === 'torch-compile')!;
+			if (budgetSeconds <= 120) expect(compiled.outcome).toBe('skipped');
+			if (budgetSeconds >= 400) expect(r!.best.candidate.config.compile).toBe(true);
+		}
+	});
+
+	it('a probe stopped at its deadline is skipped for the budget, not failed', async () => {
+		const {r} = await walk([channels, compile], c => result(c.config.compile ? 30 : c.config.channelsLast ? 15 : 10), {budgetSeconds: 140}, c => (c.config.compile ? 200 : 3));
+		const compiled = r!.decisions.find(d => d.recipeId === 'torch-compile')!;
+		expect(compiled.outcome).toBe('skipped');
+		expect(compiled.reason).toMatch(/^stopped after \d+(\.\d)? s: the time budget had no more room/);
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(141);
 		expect(r!.verification).not.toBeNull();
 	});
 

@@ -37,11 +37,13 @@ export interface WalkOptions {
 }
 
 /**
- * Measures one candidate in a fresh process; never throws for probe failures. `fresh`:
- * a figure remembered from an earlier run will not do (repeats, re-checks, verification
- * exist to measure again).
+ * Measures one candidate in a fresh process; never throws for probe failures.
+ * `deadlineSeconds`: wall time the probe may take, start to end, before it is stopped
+ * because the walk's budget has no more room (null: no such limit); a probe stopped so
+ * fails with code 'budget'. `fresh`: a figure remembered from an earlier run will not do
+ * (repeats, re-checks, verification exist to measure again).
  */
-export type Measure = (stepId: string, title: string, candidate: Candidate, budgetSeconds: number, fresh: boolean) => Promise<ProbeRecord>;
+export type Measure = (stepId: string, title: string, candidate: Candidate, deadlineSeconds: number | null, fresh: boolean) => Promise<ProbeRecord>;
 
 /** Stages in walk order. Batch first, lossless/lossy cumulative steps, then the heavy ones. */
 const stageOrder: RecipeStage[] = ['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend'];
@@ -53,6 +55,19 @@ const minProbeSeconds = 2;
 const maxProbeSeconds = 15;
 /** Probe start, model load, reference and warm-up, before anything is learnt (seconds). */
 const initialOverheadGuess = 12;
+
+/**
+ * What a probe costs beyond its measurement depends mostly on how the model is made
+ * ready: eager torch starts in seconds, torch.compile, PT2E int8 and a conversion to
+ * another runtime take many times that. Costs are learnt per kind; a kind not seen yet
+ * is guessed from the eager cost times these factors (seen on a 2-core x86: eager ~3 s,
+ * compile ~12-25 s, int8 ~15-30 s, ONNX Runtime / OpenVINO ~10-20 s).
+ */
+const overheadFactors = {compile: 4, int8: 5, otherRuntime: 4, workers: 1.5};
+
+export function costKind(config: ProbeConfig): string {
+	return [config.backend, config.compile ? 'compile' : '', config.quantization ?? '', config.workers > 1 ? 'workers' : ''].filter(Boolean).join('+');
+}
 
 export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList: number[]): Candidate {
 	const config: ProbeConfig = {
@@ -112,7 +127,8 @@ export class Walk {
 	private readonly decisions: Decision[] = [];
 	private readonly started: number;
 	private readonly now: () => number;
-	private overheadSeconds = initialOverheadGuess;
+	/** Learnt seconds a probe costs beyond its measurement, per costKind. */
+	private readonly overheads = new Map<string, number>();
 	private stepCounter = 0;
 	private readonly changesOf = (id: string) => this.opts.steps.find(s => s.recipe.id === id)?.changes;
 	/** Relative process-to-process variation, learnt from the repeated baseline. */
@@ -130,7 +146,7 @@ export class Walk {
 	async run(): Promise<WalkResult | null> {
 		const {opts} = this;
 		const base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
-		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(0));
+		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(null)!, false, null);
 		if (!baseRecord.result) {
 			this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'failed', reason: failureText(baseRecord), samplesPerSecond: null, ratio: null});
 			return null;
@@ -141,7 +157,7 @@ export class Walk {
 
 		// One probe's CI cannot see how much a fresh process varies (memory layout, clocks,
 		// neighbours): measure the baseline once more and use the spread as a floor.
-		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.probeBudget(0), true);
+		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.probeBudget(null)!, true, null);
 		if (again?.result) {
 			this.noise = noiseFromRepeat(baseRecord.result.samplesPerSecond, again.result.samplesPerSecond);
 			this.emit({type: 'note', level: 'info', message: `A fresh process varies by about ±${(this.noise * 100).toFixed(1)}% here: gains within that are re-measured before they count.`});
@@ -222,12 +238,12 @@ export class Walk {
 			this.decide({...base, outcome: 'skipped', reason: 'changes nothing on top of the current best', samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
-		const budget = this.probeBudget(1);
+		const budget = this.probeBudget({next: [next], best: best.candidate});
 		if (budget === null) {
 			this.decide({...base, outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
-		let record = await this.probe(stepId, title, next, budget);
+		let record = await this.probe(stepId, title, next, budget, false, this.deadline(best.candidate, next, budget));
 		const inherited = Object.keys(next.env).filter(k => !(k in (step.changes.env ?? {})));
 		if (!record.result && inherited.length > 0 && record.failure?.kind === 'signal') {
 			// Some runtimes crash under a setting an earlier step kept (OpenVINO with an
@@ -235,10 +251,11 @@ export class Walk {
 			this.emit({type: 'note', level: 'warning', message: `${title} crashed with ${inherited.join(', ')} from earlier steps (${failureText(record)}); measuring it again without them`});
 			const setsDroppedEnv = (id: string) => Object.keys(this.changesOf(id)?.env ?? {}).some(k => inherited.includes(k));
 			next = {...next, env: {...(step.changes.env ?? {})}, recipes: next.recipes.filter(id => id === step.recipe.id || !setsDroppedEnv(id))};
-			record = await this.probe(`${stepId}-bare`, `${title}, without ${inherited.join(', ')}`, next, budget);
+			record = await this.probe(`${stepId}-bare`, `${title}, without ${inherited.join(', ')}`, next, budget, false, this.deadline(best.candidate, next, budget));
 		}
 		if (!record.result) {
-			this.decide({...base, outcome: 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
+			const outOfTime = record.failure?.code === 'budget';
+			this.decide({...base, outcome: outOfTime ? 'skipped' : 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
 		const lossy = checkFailure(record.result.check, this.opts.thresholds);
@@ -256,10 +273,10 @@ export class Walk {
 		let cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
-			const longer = this.probeBudget(2, 2);
+			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2});
 			if (longer !== null) {
-				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true);
-				const retry = await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true);
+				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true, this.deadline(current.candidate, current.candidate, longer, [next]));
+				const retry = again.result ? await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true, this.deadline(current.candidate, next, longer)) : again;
 				if (again.result && retry.result) {
 					// Decide on both measurements of each, pooled: two processes average out.
 					const pooledBest = poolIntervals(current.result.samplesPerSecond, again.result.samplesPerSecond);
@@ -292,9 +309,10 @@ export class Walk {
 	/** Baseline and winner measured back to back: the figure the user is told. */
 	private async verify(baseline: Best, best: Best): Promise<WalkResult['verification']> {
 		if (candidateKey(best.candidate) === candidateKey(baseline.candidate) || this.aborted()) return null;
-		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() / 2 - this.overheadSeconds));
-		const a = await this.probe('verify-baseline', 'Verify: baseline', baseline.candidate, budget, true);
-		const b = await this.probe('verify-best', 'Verify: best configuration', best.candidate, budget, true);
+		const overheads = this.overheadOf(baseline.candidate) + this.overheadOf(best.candidate);
+		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, (this.remainingSeconds() - overheads) / 2));
+		const a = await this.probe('verify-baseline', 'Verify: baseline', baseline.candidate, budget, true, null);
+		const b = await this.probe('verify-best', 'Verify: best configuration', best.candidate, budget, true, null);
 		if (!a.result || !b.result) {
 			this.emit({type: 'note', level: 'warning', message: 'The final back-to-back verification did not complete; figures come from the walk.'});
 			return null;
@@ -308,32 +326,80 @@ export class Walk {
 		return this.opts.budgetSeconds - (this.now() - this.started) / 1000;
 	}
 
+	/** What a probe of this candidate costs beyond its measurement: learnt, or guessed. */
+	private overheadOf(candidate: Candidate): number {
+		const learnt = this.overheads.get(costKind(candidate.config));
+		if (learnt !== undefined) return learnt;
+		const eager = this.overheads.get(costKind({...candidate.config, compile: false, quantization: null, backend: 'torch', workers: 1})) ?? initialOverheadGuess;
+		const {config} = candidate;
+		const factor = (config.compile ? overheadFactors.compile : 1)
+			* (config.quantization ? overheadFactors.int8 : 1)
+			* (config.backend === 'torch' ? 1 : overheadFactors.otherRuntime)
+			* (config.workers > 1 ? overheadFactors.workers : 1);
+		return Math.max(eager * factor, factor > 1 ? initialOverheadGuess : 0);
+	}
+
+	/** Seconds kept for the final verification: the baseline and whichever candidate may end up best. */
+	private verificationReserve(best: Candidate, next: Candidate[]): number {
+		const base = baselineCandidate(this.opts.model, this.opts.usableCpus, this.opts.usableCpuList);
+		const winner = Math.max(...[best, ...next].map(c => this.overheadOf(c)));
+		return this.overheadOf(base) + winner + 2 * minProbeSeconds * 2;
+	}
+
 	/**
-	 * Seconds of measurement for the next probe, or null when the budget is spent.
-	 * Keeps room for the final verification (two probes) whatever happens.
+	 * Wall seconds a step's probe may take. Whatever it takes, the verification must still
+	 * fit after it: the baseline once more, and the winner once more, which is this very
+	 * candidate if it wins, costing again about what this probe cost beyond its
+	 * `measureSeconds`. Solves D + max(current best's cost, D - measure) ≤ what is left.
 	 */
-	private probeBudget(probesAhead: 0): number;
-	private probeBudget(probesAhead: number, factor?: number): number | null;
-	private probeBudget(probesAhead: number, factor = 1): number | null {
-		const reserve = 2 * (this.overheadSeconds + minProbeSeconds * 2);
-		const available = this.remainingSeconds() - (probesAhead > 0 ? reserve : 0);
-		const cost = probesAhead * (this.overheadSeconds + minProbeSeconds * factor);
-		if (probesAhead > 0 && available < cost) return null;
-		const perProbe = (available * 0.25) - this.overheadSeconds;
+	private deadline(best: Candidate, next: Candidate, measureSeconds: number, after: Candidate[] = []): number {
+		const base = baselineCandidate(this.opts.model, this.opts.usableCpus, this.opts.usableCpuList);
+		const later = after.reduce((sum, c) => sum + this.overheadOf(c) + minProbeSeconds, 0);
+		const left = this.remainingSeconds() - later - this.overheadOf(base) - 2 * minProbeSeconds * 2;
+		const bestCost = Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
+		const d = left - bestCost <= bestCost + measureSeconds ? left - bestCost : (left + measureSeconds) / 2;
+		return Math.max(1, d);
+	}
+
+	/**
+	 * Seconds of measurement for each of the next probes, or null when the budget cannot
+	 * pay for them. Keeps room for the final verification (the baseline and whichever
+	 * candidate may end up best) whatever happens.
+	 */
+	private probeBudget(plan: {next: Candidate[]; best: Candidate; factor?: number} | null): number | null {
+		const factor = plan?.factor ?? 1;
+		const ahead = plan?.next ?? [];
+		if (ahead.length === 0) {
+			const available = this.remainingSeconds();
+			return Math.min(maxProbeSeconds, Math.max(minProbeSeconds, available * 0.25 - initialOverheadGuess));
+		}
+		const available = this.remainingSeconds() - this.verificationReserve(plan!.best, ahead);
+		const overheads = ahead.reduce((sum, c) => sum + this.overheadOf(c), 0);
+		const cost = overheads + ahead.length * minProbeSeconds * factor;
+		if (available < cost) return null;
+		const perProbe = (available - overheads) * 0.25;
 		return Math.min(maxProbeSeconds * factor, Math.max(minProbeSeconds * factor, perProbe));
 	}
 
 	// ------------------------------------------------------------ plumbing
 
-	private async probe(stepId: string, title: string, candidate: Candidate, budgetSeconds: number, fresh = false): Promise<ProbeRecord> {
+	private async probe(stepId: string, title: string, candidate: Candidate, budgetSeconds: number, fresh: boolean, deadlineSeconds: number | null): Promise<ProbeRecord> {
 		const c: Candidate = {...candidate, config: {...candidate.config, budgetSeconds: round(budgetSeconds)}};
-		const record = await this.measure(stepId, title, c, c.config.budgetSeconds, fresh);
+		const record = await this.measure(stepId, title, c, deadlineSeconds === null ? null : round(deadlineSeconds), fresh);
 		this.probes.push(record);
+		// A probe stopped for the budget cost at least what it ran: later probes of its kind
+		// are planned with that, not with a guess that proved too low.
+		if (record.failure?.code === 'budget') {
+			const kind = costKind(candidate.config);
+			this.overheads.set(kind, Math.max(this.overheads.get(kind) ?? 0, record.durationMs / 1000));
+		}
 		// A figure reused from history (duration 0) says nothing about what a probe costs.
 		if (record.result && record.durationMs > 0) {
 			// Learn what a probe costs beyond its measurement (start, load, compile, warm-up).
-			const overhead = record.durationMs / 1000 - record.result.measureSeconds;
-			this.overheadSeconds = 0.5 * this.overheadSeconds + 0.5 * Math.max(1, overhead);
+			const overhead = Math.max(1, record.durationMs / 1000 - record.result.measureSeconds);
+			const kind = costKind(candidate.config);
+			const before = this.overheads.get(kind);
+			this.overheads.set(kind, before === undefined ? overhead : 0.5 * before + 0.5 * overhead);
 		}
 		return record;
 	}

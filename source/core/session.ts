@@ -88,7 +88,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	}
 
 	let index = 0;
-	const measure: Measure = async (stepId, title, candidate, _budget, fresh) => {
+	const measure: Measure = async (stepId, title, candidate, deadlineSeconds, fresh) => {
 		index += 1;
 		const key = candidateKey(candidate);
 		const cached = opts.resume && !fresh ? settings?.lookup(print.key, key) : undefined;
@@ -100,13 +100,21 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			emit({type: 'step-end', stepId, record, decision: null});
 			return record;
 		}
-		const outcome = await runProbe(candidate.config, {
+		// Stopped at whichever comes first: the time the walk's budget leaves for this
+		// probe, or the limit after which a probe is called hung.
+		const hung = probeTimeoutSeconds(candidate);
+		const budgetBound = deadlineSeconds !== null && deadlineSeconds < hung;
+		const limit = budgetBound ? deadlineSeconds : hung;
+		let outcome = await runProbe(candidate.config, {
 			python: interpreter,
 			env: candidate.env,
 			signal: opts.signal,
-			timeoutMs: probeTimeoutSeconds(candidate) * 1000,
+			timeoutMs: Math.round(limit * 1000),
 			onEvent: event => emit({type: 'probe', stepId, event}),
 		});
+		if (!outcome.ok && outcome.failure.kind === 'timeout' && budgetBound) {
+			outcome = {...outcome, failure: {...outcome.failure, code: 'budget', message: `stopped after ${Math.round(limit)} s: the time budget had no more room for it`, hint: 'a larger --budget gives slow steps (compile, int8, other runtimes) time to finish'}};
+		}
 		const record: ProbeRecord = outcome.ok
 			? {stepId, title, candidate, result: outcome.result, failure: null, startedAt, durationMs: outcome.durationMs}
 			: {stepId, title, candidate, result: null, failure: outcome.failure, startedAt, durationMs: outcome.durationMs};

@@ -53,7 +53,8 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 				break;
 			}
 			case 'step-end':
-				write(`    ${e.record.result ? formatResult(e.record.result) : formatFailure(e.record.failure!)}`);
+				// A probe stopped for the budget is told once, by its 'skipped' decision.
+				if (e.record.failure?.code !== 'budget') write(`    ${e.record.result ? formatResult(e.record.result) : formatFailure(e.record.failure!)}`);
 				break;
 			case 'decision':
 				// A failure was printed with its probe already; say it once.
