@@ -243,7 +243,7 @@ export class Walk {
 			this.decide({...base, outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
-		let record = await this.probe(stepId, title, next, budget, false, this.deadline(best.candidate, next, budget));
+		let record = await this.probe(stepId, title, next, budget, false, this.deadline(best.candidate));
 		const inherited = Object.keys(next.env).filter(k => !(k in (step.changes.env ?? {})));
 		if (!record.result && inherited.length > 0 && record.failure?.kind === 'signal') {
 			// Some runtimes crash under a setting an earlier step kept (OpenVINO with an
@@ -251,7 +251,7 @@ export class Walk {
 			this.emit({type: 'note', level: 'warning', message: `${title} crashed with ${inherited.join(', ')} from earlier steps (${failureText(record)}); measuring it again without them`});
 			const setsDroppedEnv = (id: string) => Object.keys(this.changesOf(id)?.env ?? {}).some(k => inherited.includes(k));
 			next = {...next, env: {...(step.changes.env ?? {})}, recipes: next.recipes.filter(id => id === step.recipe.id || !setsDroppedEnv(id))};
-			record = await this.probe(`${stepId}-bare`, `${title}, without ${inherited.join(', ')}`, next, budget, false, this.deadline(best.candidate, next, budget));
+			record = await this.probe(`${stepId}-bare`, `${title}, without ${inherited.join(', ')}`, next, budget, false, this.deadline(best.candidate));
 		}
 		if (!record.result) {
 			const outOfTime = record.failure?.code === 'budget';
@@ -275,8 +275,8 @@ export class Walk {
 			// A close call: measure both again, longer, back to back, and decide on that.
 			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2});
 			if (longer !== null) {
-				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true, this.deadline(current.candidate, current.candidate, longer, [next]));
-				const retry = again.result ? await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true, this.deadline(current.candidate, next, longer)) : again;
+				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true, this.deadline(current.candidate, [next]));
+				const retry = again.result ? await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true, this.deadline(current.candidate)) : again;
 				if (again.result && retry.result) {
 					// Decide on both measurements of each, pooled: two processes average out.
 					const pooledBest = poolIntervals(current.result.samplesPerSecond, again.result.samplesPerSecond);
@@ -349,16 +349,16 @@ export class Walk {
 	/**
 	 * Wall seconds a step's probe may take. Whatever it takes, the verification must still
 	 * fit after it: the baseline once more, and the winner once more, which is this very
-	 * candidate if it wins, costing again about what this probe cost beyond its
-	 * `measureSeconds`. Solves D + max(current best's cost, D - measure) ≤ what is left.
+	 * candidate if it wins and may cost again as much as this probe did (its measurement
+	 * can end early, so nothing of D is assumed to be measuring). Solves
+	 * D + max(current best's cost, D) ≤ what is left.
 	 */
-	private deadline(best: Candidate, next: Candidate, measureSeconds: number, after: Candidate[] = []): number {
+	private deadline(best: Candidate, after: Candidate[] = []): number {
 		const base = baselineCandidate(this.opts.model, this.opts.usableCpus, this.opts.usableCpuList);
 		const later = after.reduce((sum, c) => sum + this.overheadOf(c) + minProbeSeconds, 0);
 		const left = this.remainingSeconds() - later - this.overheadOf(base) - 2 * minProbeSeconds * 2;
 		const bestCost = Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
-		const d = left - bestCost <= bestCost + measureSeconds ? left - bestCost : (left + measureSeconds) / 2;
-		return Math.max(1, d);
+		return Math.max(1, left > 2 * bestCost ? left / 2 : left - bestCost);
 	}
 
 	/**
