@@ -301,6 +301,29 @@ describe('the walk', () => {
 		expect(r!.verification).not.toBeNull();
 	});
 
+	it('when the machine slows down mid-walk, re-measures the current best and compares with that', async () => {
+		// From the third probe on, everything runs 25% slower; bf16 is really +20%.
+		const {r, events, calls} = await walk([channels, alloc, bf16], (c, call) => {
+			const speed = 30 * (c.config.autocast ? 1.2 : 1) * (call >= 3 ? 0.75 : 1);
+			return result(speed, {cosine: 0.999, top1: 1});
+		});
+		expect(r!.decisions.find(d => d.recipeId === 'bf16-autocast')!.outcome).toBe('kept');
+		expect(r!.decisions.find(d => d.recipeId === 'channels-last')!.outcome).toBe('dropped');
+		expect(events.some(e => e.type === 'note' && /speed moved: the current best now measures 22.5 samples\/s \(was 30.0\)/.test(e.message))).toBe(true);
+		expect(r!.probes.filter(p => p.stepId.endsWith('-refresh'))).toHaveLength(1);
+		expect(calls).toHaveLength(8); // baseline ×2, channels, refresh, alloc, bf16, verify ×2
+	});
+
+	it('a step that is really slower stays dropped after the current best is re-measured', async () => {
+		const thp = step('thp', 'runtime', {env: {THP_MEM_ALLOC_ENABLE: '1'}});
+		// channels_last and THP change nothing; tcmalloc really costs 30%.
+		const {r, events} = await walk([channels, thp, alloc], c => result(30 * (c.env['LD_PRELOAD'] ? 0.7 : 1)));
+		expect(r!.decisions.find(d => d.recipeId === 'tcmalloc')).toMatchObject({outcome: 'dropped', reason: expect.stringMatching(/-30.0%: slower/)});
+		// The best was measured three probes earlier, so it was measured again first.
+		expect(r!.probes.map(p => p.stepId)).toEqual(['baseline', 'baseline-repeat', '01-channels-last', '02-thp', '03-tcmalloc', '03-tcmalloc-refresh']);
+		expect(events.some(e => e.type === 'note' && /speed moved/.test(e.message))).toBe(false);
+	});
+
 	it('stops at once when aborted', async () => {
 		const controller = new AbortController();
 		const {r, calls} = await walk([channels, alloc, compile], (_c, call) => {

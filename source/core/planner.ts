@@ -120,6 +120,8 @@ export function workerCounts(usableCpus: number): number[] {
 interface Best {
 	candidate: Candidate;
 	result: ProbeResult;
+	/** How many probes had run when this figure was measured (how stale it is). */
+	measuredAt: number;
 }
 
 export class Walk {
@@ -163,7 +165,7 @@ export class Walk {
 			this.emit({type: 'note', level: 'info', message: `A fresh process varies by about ±${(this.noise * 100).toFixed(1)}% here: gains within that are re-measured before they count.`});
 		}
 
-		const baseline: Best = {candidate: base, result: baseRecord.result};
+		const baseline: Best = {candidate: base, result: baseRecord.result, measuredAt: this.probes.length};
 		let best: Best = baseline;
 		const batchStep = opts.steps.find(s => s.recipe.stage === 'batch');
 		for (const stage of stageOrder) {
@@ -271,6 +273,16 @@ export class Walk {
 		let current = best;
 		let remeasured = false;
 		let cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
+		if (cmp.verdict === 'not-faster' && cmp.ratio < 1 - Math.max(this.opts.compare.minGain, 2 * this.noise) && this.probes.length - current.measuredAt >= 2) {
+			// Much slower than a figure measured a while ago: the machine itself may have
+			// slowed (a shared VM drifts over minutes). Measure the current best again now
+			// and compare with that; the fresh figure is the reference from here on.
+			const refreshed = await this.refresh(current, stepId);
+			if (refreshed) {
+				current = refreshed;
+				cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
+			}
+		}
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
 			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2});
@@ -281,7 +293,7 @@ export class Walk {
 					// Decide on both measurements of each, pooled: two processes average out.
 					const pooledBest = poolIntervals(current.result.samplesPerSecond, again.result.samplesPerSecond);
 					const pooledNext = poolIntervals(record.result.samplesPerSecond, retry.result.samplesPerSecond);
-					current = {candidate: current.candidate, result: {...again.result, samplesPerSecond: pooledBest}};
+					current = {candidate: current.candidate, result: {...again.result, samplesPerSecond: pooledBest}, measuredAt: this.probes.length};
 					record = {...retry, result: {...retry.result, samplesPerSecond: pooledNext}};
 					cmp = compareThroughput(pooledBest, pooledNext, {...this.opts.compare, noise: this.noise / Math.SQRT2});
 					remeasured = true;
@@ -297,13 +309,32 @@ export class Walk {
 		const samples = record.result!.samplesPerSecond.median;
 		if (cmp.verdict === 'faster') {
 			this.decide({...base, outcome: 'kept', reason: cmp.reason, samplesPerSecond: samples, ratio: cmp.ratio});
-			return kept({candidate: next, result: record.result!});
+			return kept({candidate: next, result: record.result!, measuredAt: this.probes.length});
 		}
 		const reason = cmp.verdict !== 'close' ? cmp.reason
 			: remeasured ? `${cmp.reason}, even when re-measured: not a real gain`
 				: `${cmp.reason}, and no time was left to re-measure: not counted`;
 		this.decide({...base, outcome: 'dropped', reason, samplesPerSecond: samples, ratio: cmp.ratio});
 		return unchanged(current);
+	}
+
+	/**
+	 * The current best measured again, when the budget allows. When the machine's speed
+	 * has moved beyond the noise, says so and returns the fresh figure; else the old one.
+	 */
+	private async refresh(current: Best, stepId: string): Promise<Best | null> {
+		const budget = this.probeBudget({next: [current.candidate], best: current.candidate});
+		if (budget === null || this.aborted()) return null;
+		const record = await this.probe(`${stepId}-refresh`, 'Re-measure current best (has the machine drifted?)', current.candidate, budget, true, this.deadline(current.candidate));
+		if (!record.result) return null;
+		const before = current.result.samplesPerSecond;
+		const now = record.result.samplesPerSecond;
+		const drift = compareThroughput(before, now, {minGain: 0, noise: this.noise});
+		const moved = drift.verdict === 'faster' || (now.ciHigh < before.ciLow && now.median < before.median * (1 - this.noise));
+		// Not moved: both figures describe the same machine, and two processes average out.
+		if (!moved) return {candidate: current.candidate, result: {...record.result, samplesPerSecond: poolIntervals(before, now)}, measuredAt: this.probes.length};
+		this.emit({type: 'note', level: 'warning', message: `This machine's speed moved: the current best now measures ${now.median.toFixed(1)} samples/s (was ${before.median.toFixed(1)}); later steps are compared with the new figure.`});
+		return {candidate: current.candidate, result: record.result, measuredAt: this.probes.length};
 	}
 
 	/** Baseline and winner measured back to back: the figure the user is told. */
