@@ -322,6 +322,10 @@ describe('the walk', () => {
 		// The best was measured three probes earlier, so it was measured again first.
 		expect(r!.probes.map(p => p.stepId)).toEqual(['baseline', 'baseline-repeat', '01-channels-last', '02-thp', '03-tcmalloc', '03-tcmalloc-refresh']);
 		expect(events.some(e => e.type === 'note' && /speed moved/.test(e.message))).toBe(false);
+		// A step at a third of the speed is not the machine drifting: no re-measure for it.
+		const far = await walk([channels, thp, alloc], c => result(30 * (c.env['LD_PRELOAD'] ? 0.3 : 1)));
+		expect(far.r!.probes.some(p => p.stepId.endsWith('-refresh'))).toBe(false);
+		expect(far.r!.decisions.find(d => d.recipeId === 'tcmalloc')!.outcome).toBe('dropped');
 	});
 
 	it('stops at once when aborted', async () => {
