@@ -60,16 +60,13 @@ def cpu_slice(cpu_list: Optional[List[int]], world: int, rank: int) -> Optional[
 
     A single process is pinned only when a cpu_list was given. CPUs left over when the
     list does not divide evenly stay unused: equal workers make the sum meaningful.
+    Whether the process may run there is checked by pin(), not against the affinity
+    it was started with: a parent may have narrowed that (torchrun under
+    OMP_PROC_BIND binds its own main thread, and its workers inherit that mask).
     """
     if cpu_list is None and world == 1:
         return None
-    allowed = sorted(os.sched_getaffinity(0))
-    cpus = list(cpu_list) if cpu_list is not None else allowed
-    outside = sorted(set(cpus) - set(allowed))
-    if outside:
-        raise ProbeError("bad-cpu-list", f"cpuList has CPUs this process may not use: {outside} "
-                         f"(usable: {_ranges(allowed)})",
-                         "pass only CPUs from the usable set (see `graviton-tune detect`)")
+    cpus = list(cpu_list) if cpu_list is not None else sorted(os.sched_getaffinity(0))
     per_worker = len(cpus) // world
     if per_worker == 0:
         raise ProbeError("too-few-cpus", f"{world} workers need at least {world} CPUs, cpuList has {len(cpus)}",
@@ -78,8 +75,17 @@ def cpu_slice(cpu_list: Optional[List[int]], world: int, rank: int) -> Optional[
 
 
 def pin(cpus: Optional[List[int]]) -> None:
-    if cpus is not None:
+    """Run this process on exactly these CPUs, or say which of them it may not use."""
+    if cpus is None:
+        return
+    try:
         os.sched_setaffinity(0, cpus)
+        missing = sorted(set(cpus) - os.sched_getaffinity(0))
+    except OSError:
+        missing = sorted(cpus)
+    if missing:
+        raise ProbeError("bad-cpu-list", f"cpuList has CPUs this process may not use: {_ranges(missing)}",
+                         "pass only CPUs from the usable set (see `graviton-tune detect`)")
 
 
 def _ranges(cpus: List[int]) -> str:

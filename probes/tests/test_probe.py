@@ -234,6 +234,25 @@ def test_two_pinned_workers_sum_their_throughput(probe):
 
 
 @needs_two_cpus
+def test_workers_pin_even_when_openmp_bound_torchrun_to_one_cpu(probe):
+    # With OMP_PROC_BIND set, torchrun's own import of torch binds its main thread to one
+    # CPU, and the workers it starts inherit that mask: they must still take their slices.
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    run = probe(config(workers=2, threadsPerWorker=1, budgetSeconds=0.5, cpuList=cpus), workers=2,
+                env={"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"})
+    result = run.result
+    assert result is not None, (run.error, run.stderr[-2000:])
+    assert [w["cpus"] for w in result["workers"]] == [[cpus[0]], [cpus[1]]]
+
+
+def test_a_cpu_the_process_may_not_use_is_named(probe):
+    run = probe(config(cpuList=[0, 4095]))
+    assert run.returncode != 0
+    assert run.error["code"] == "bad-cpu-list"
+    assert "may not use: 4095" in run.error["message"]
+
+
+@needs_two_cpus
 def test_a_failing_worker_is_reported_by_rank_0(probe):
     model = {"path": str(FIXTURES / "fails_on_rank1.py"), "inputShape": [8]}
     run = probe(config(model=model, workers=2, threadsPerWorker=1), workers=2)
