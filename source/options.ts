@@ -97,17 +97,18 @@ const flags = {
 
 const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'bert_base', 'toy'];
 
-/** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
 type FlagName = keyof typeof flags;
+type CommandName = 'detect' | 'setup' | 'probe' | 'tune';
 const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
-const flagsOf: Record<'detect' | 'setup' | 'probe' | 'tune', FlagName[]> = {
+const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python'],
 	setup: ['json', 'python', 'torch-index', 'extras'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
 	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes'],
 };
 
+/** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
 export function parseDuration(text: string): number {
 	const trimmed = text.trim();
 	if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed);
@@ -199,14 +200,14 @@ export function parseCommand(argv: string[]): Command {
 	const [sub, ...extra] = positionals;
 	if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
 
-	if (sub !== undefined && !['detect', 'setup', 'probe', 'tune'].includes(sub)) {
+	if (sub !== undefined && !Object.hasOwn(flagsOf, sub)) {
 		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe; or none to tune)`);
 	}
-	const command = sub ?? 'tune';
+	const command = (sub ?? 'tune') as CommandName;
 	const given = (Object.keys(values) as FlagName[]).filter(name => values[name] !== undefined);
-	const stray = given.find(name => !flagsOf[command as keyof typeof flagsOf].includes(name));
+	const stray = given.find(name => !flagsOf[command].includes(name));
 	if (stray) {
-		const owners = (Object.keys(flagsOf) as Array<keyof typeof flagsOf>).filter(c => flagsOf[c].includes(stray)).map(c => (c === 'tune' ? '`graviton-tune [--auto]`' : `\`graviton-tune ${c}\``));
+		const owners = (Object.keys(flagsOf) as CommandName[]).filter(c => flagsOf[c].includes(stray)).map(c => (c === 'tune' ? '`graviton-tune [--auto]`' : `\`graviton-tune ${c}\``));
 		throw new UsageError(`--${stray} does not apply to \`graviton-tune${command === 'tune' ? '' : ` ${command}`}\`; it belongs to ${owners.join(' and ')}`);
 	}
 

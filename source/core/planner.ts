@@ -10,6 +10,7 @@ import type {
 	Applicability,
 	Candidate,
 	Decision,
+	Interval,
 	ModelSpec,
 	ProbeConfig,
 	ProbeRecord,
@@ -56,6 +57,9 @@ const maxProbeSeconds = 15;
 /** Probe start, model load, reference and warm-up, before anything is learnt (seconds). */
 const initialOverheadGuess = 12;
 
+/** The largest slowdown of the whole machine worth suspecting before blaming a step. */
+const maxDrift = 0.4;
+
 /**
  * What a probe costs beyond its measurement depends mostly on how the model is made
  * ready: eager torch starts in seconds, torch.compile, PT2E int8 and a conversion to
@@ -63,12 +67,9 @@ const initialOverheadGuess = 12;
  * is guessed from the eager cost times these factors (seen on a 2-core x86: eager ~3 s,
  * compile ~12-25 s, int8 ~15-30 s, ONNX Runtime / OpenVINO ~10-20 s).
  */
-/** The largest slowdown of the whole machine worth suspecting before blaming a step. */
-const maxDrift = 0.4;
-
 const overheadFactors = {compile: 4, int8: 5, otherRuntime: 4, workers: 1.5};
 
-export function costKind(config: ProbeConfig): string {
+function costKind(config: ProbeConfig): string {
 	return [config.backend, config.compile ? 'compile' : '', config.quantization ?? '', config.workers > 1 ? 'workers' : ''].filter(Boolean).join('+');
 }
 
@@ -132,6 +133,8 @@ export class Walk {
 	private readonly decisions: Decision[] = [];
 	private readonly started: number;
 	private readonly now: () => number;
+	/** fp32 eager batch 1: the first probe, and one half of the final verification. */
+	private readonly base: Candidate;
 	/** Learnt seconds a probe costs beyond its measurement, per costKind. */
 	private readonly overheads = new Map<string, number>();
 	private stepCounter = 0;
@@ -146,12 +149,12 @@ export class Walk {
 	) {
 		this.now = opts.now ?? Date.now;
 		this.started = this.now();
+		this.base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
 	}
 
 	async run(): Promise<WalkResult | null> {
-		const {opts} = this;
-		const base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
-		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.probeBudget(null)!, false, null);
+		const {opts, base} = this;
+		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.baselineBudget(), false, null);
 		if (!baseRecord.result) {
 			this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'failed', reason: failureText(baseRecord), samplesPerSecond: null, ratio: null});
 			return null;
@@ -162,7 +165,7 @@ export class Walk {
 
 		// One probe's CI cannot see how much a fresh process varies (memory layout, clocks,
 		// neighbours): measure the baseline once more and use the spread as a floor.
-		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.probeBudget(null)!, true, null);
+		const again = this.aborted() ? null : await this.probe('baseline-repeat', 'Baseline again: how much a fresh process varies here', base, this.baselineBudget(), true, null);
 		if (again?.result) {
 			this.noise = noiseFromRepeat(baseRecord.result.samplesPerSecond, again.result.samplesPerSecond);
 			this.emit({type: 'note', level: 'info', message: `A fresh process varies by about ±${(this.noise * 100).toFixed(1)}% here: gains within that are re-measured before they count.`});
@@ -333,8 +336,8 @@ export class Walk {
 		if (!record.result) return null;
 		const before = current.result.samplesPerSecond;
 		const now = record.result.samplesPerSecond;
-		const drift = compareThroughput(before, now, {minGain: 0, noise: this.noise});
-		const moved = drift.verdict === 'faster' || (now.ciHigh < before.ciLow && now.median < before.median * (1 - this.noise));
+		const apart = (a: Interval, b: Interval) => compareThroughput(a, b, {minGain: 0, noise: this.noise}).verdict === 'faster';
+		const moved = apart(before, now) || apart(now, before);
 		// Not moved: both figures describe the same machine, and two processes average out.
 		if (!moved) return {candidate: current.candidate, result: {...record.result, samplesPerSecond: poolIntervals(before, now)}, measuredAt: this.probes.length};
 		this.emit({type: 'note', level: 'warning', message: `This machine's speed moved: the current best now measures ${now.median.toFixed(1)} samples/s (was ${before.median.toFixed(1)}); later steps are compared with the new figure.`});
@@ -374,11 +377,14 @@ export class Walk {
 		return Math.max(eager * factor, factor > 1 ? initialOverheadGuess : 0);
 	}
 
+	/** The final verification's fixed part: the baseline's probe and both measurements. */
+	private baselineVerifyCost(): number {
+		return this.overheadOf(this.base) + 2 * minProbeSeconds * 2;
+	}
+
 	/** Seconds kept for the final verification: the baseline and whichever candidate may end up best. */
 	private verificationReserve(best: Candidate, next: Candidate[]): number {
-		const base = baselineCandidate(this.opts.model, this.opts.usableCpus, this.opts.usableCpuList);
-		const winner = Math.max(...[best, ...next].map(c => this.overheadOf(c)));
-		return this.overheadOf(base) + winner + 2 * minProbeSeconds * 2;
+		return this.baselineVerifyCost() + Math.max(...[best, ...next].map(c => this.overheadOf(c)));
 	}
 
 	/**
@@ -389,11 +395,15 @@ export class Walk {
 	 * D + max(current best's cost, D) ≤ what is left.
 	 */
 	private deadline(best: Candidate, after: Candidate[] = []): number {
-		const base = baselineCandidate(this.opts.model, this.opts.usableCpus, this.opts.usableCpuList);
 		const later = after.reduce((sum, c) => sum + this.overheadOf(c) + minProbeSeconds, 0);
-		const left = this.remainingSeconds() - later - this.overheadOf(base) - 2 * minProbeSeconds * 2;
+		const left = this.remainingSeconds() - later - this.baselineVerifyCost();
 		const bestCost = Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
 		return Math.max(1, left > 2 * bestCost ? left / 2 : left - bestCost);
+	}
+
+	/** Seconds of measurement for the baseline's two probes: nothing is reserved before them. */
+	private baselineBudget(): number {
+		return Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() * 0.25 - initialOverheadGuess));
 	}
 
 	/**
@@ -401,14 +411,8 @@ export class Walk {
 	 * pay for them. Keeps room for the final verification (the baseline and whichever
 	 * candidate may end up best) whatever happens.
 	 */
-	private probeBudget(plan: {next: Candidate[]; best: Candidate; factor?: number} | null): number | null {
-		const factor = plan?.factor ?? 1;
-		const ahead = plan?.next ?? [];
-		if (ahead.length === 0) {
-			const available = this.remainingSeconds();
-			return Math.min(maxProbeSeconds, Math.max(minProbeSeconds, available * 0.25 - initialOverheadGuess));
-		}
-		const available = this.remainingSeconds() - this.verificationReserve(plan!.best, ahead);
+	private probeBudget({next: ahead, best, factor = 1}: {next: Candidate[]; best: Candidate; factor?: number}): number | null {
+		const available = this.remainingSeconds() - this.verificationReserve(best, ahead);
 		const overheads = ahead.reduce((sum, c) => sum + this.overheadOf(c), 0);
 		const cost = overheads + ahead.length * minProbeSeconds * factor;
 		if (available < cost) return null;
@@ -422,17 +426,16 @@ export class Walk {
 		const c: Candidate = {...candidate, config: {...candidate.config, budgetSeconds: round(budgetSeconds)}};
 		const record = await this.measure(stepId, title, c, deadlineSeconds === null ? null : round(deadlineSeconds), fresh);
 		this.probes.push(record);
+		const kind = costKind(candidate.config);
 		// A probe stopped for the budget cost at least what it ran: later probes of its kind
 		// are planned with that, not with a guess that proved too low.
 		if (record.failure?.code === 'budget') {
-			const kind = costKind(candidate.config);
 			this.overheads.set(kind, Math.max(this.overheads.get(kind) ?? 0, record.durationMs / 1000));
 		}
 		// A figure reused from history (duration 0) says nothing about what a probe costs.
 		if (record.result && record.durationMs > 0) {
 			// Learn what a probe costs beyond its measurement (start, load, compile, warm-up).
 			const overhead = Math.max(1, record.durationMs / 1000 - record.result.measureSeconds);
-			const kind = costKind(candidate.config);
 			const before = this.overheads.get(kind);
 			this.overheads.set(kind, before === undefined ? overhead : 0.5 * before + 0.5 * overhead);
 		}
