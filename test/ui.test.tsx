@@ -104,7 +104,16 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 			}}
 		/>,
 	);
-	return {...app, calls, controller, settings, gate, exited: exited.promise, code: () => code};
+	/** Model, recipes and budget questions, each answered with its default. */
+	const acceptQuestions = async () => {
+		await app.waitForText('Which model should be measured?');
+		await app.press(keys.enter);
+		await app.waitForText('Which recipes');
+		await app.press(keys.enter);
+		await app.waitForText('How long');
+		await app.press(keys.enter);
+	};
+	return {...app, calls, controller, settings, gate, acceptQuestions, exited: exited.promise, code: () => code};
 }
 
 describe('interactive flow', () => {
@@ -186,12 +195,7 @@ describe('interactive flow', () => {
 
 	it('shows a patched launch script as a diff before writing', async () => {
 		const t = setup({plan: {patch: {path: '/srv/app/start.sh', diff: '--- start.sh\n+++ start.sh\n+# >>> graviton-tune\n+source graviton-tune.env\n+# <<< graviton-tune\n', changed: true, notes: ['kept your exec line']}}});
-		await t.waitForText('Which model should be measured?');
-		await t.press(keys.enter);
-		await t.waitForText('Which recipes');
-		await t.press(keys.enter);
-		await t.waitForText('How long');
-		await t.press(keys.enter);
+		await t.acceptQuestions();
 		t.gate.resolve();
 		await t.waitForText('Write these files?');
 		expect(t.frame()).toContain('Patch /srv/app/start.sh (a backup is kept):');
@@ -201,12 +205,7 @@ describe('interactive flow', () => {
 
 	it("'n' at the summary writes nothing and exits 0", async () => {
 		const t = setup();
-		await t.waitForText('Which model');
-		await t.press(keys.enter);
-		await t.waitForText('Which recipes');
-		await t.press(keys.enter);
-		await t.waitForText('How long');
-		await t.press(keys.enter);
+		await t.acceptQuestions();
 		t.gate.resolve();
 		await t.waitForText('Write these files?');
 		await t.press('n');
@@ -227,12 +226,7 @@ describe('interactive flow', () => {
 				return null;
 			},
 		});
-		await t.waitForText('Which model');
-		await t.press(keys.enter);
-		await t.waitForText('Which recipes');
-		await t.press(keys.enter);
-		await t.waitForText('How long');
-		await t.press(keys.enter);
+		await t.acceptQuestions();
 		await t.waitForText('12.0 samples/s');
 		await t.press(keys.ctrlC);
 		expect(t.controller.signal.aborted).toBe(true);
