@@ -1,0 +1,324 @@
+// report.html: the evidence of one walk on one page a person can open offline after
+// `scp` (inline CSS and SVG, no script, no network): the headline, the waterfall of
+// kept steps, every probe as throughput against p99 latency, the dropped steps with
+// their reasons, the machine and the deploy commands. Rendered from report.json's
+// Report alone, so an old report.json can be rendered again.
+import {htmlEscape} from 'escape-goat';
+import {scatterSvg, waterfallSvg} from './charts.js';
+import type {ScatterPoint, WaterfallRow} from './charts.js';
+import {describeCost, formatMoney} from './cost.js';
+import {describeDetection} from './describe.js';
+import {headlineFigures} from './headline.js';
+import {DEPLOY_STEPS, describeMachine, ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, modelLabel, RUNTIME_SNIPPET} from './outputs.js';
+import type {Report, ReportProbe} from './outputs.js';
+import {formatRate} from './summary.js';
+import type {Decision, OutputCheck, ProbeResult} from './types.js';
+
+/** The page's stylesheet: shared with the compare page. Narrow windows and print are first-class. */
+export const PAGE_CSS = `
+:root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --accent: #1f6feb; --good: #1a7f37; --bad: #c2410c; --bg-soft: #f5f7fa; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); margin: 0 auto; max-width: 980px; padding: 16px; }
+h1 { font-size: 1.5rem; margin: 0 0 4px; }
+h2 { font-size: 1.15rem; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+p.sub, .muted { color: var(--muted); }
+code, pre { font: 13px/1.45 ui-monospace, "SFMono-Regular", Menlo, monospace; }
+pre { background: var(--bg-soft); padding: 10px 12px; border-radius: 6px; white-space: pre-wrap; word-break: break-word; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 10px; margin: 14px 0; }
+.figure { background: var(--bg-soft); border-radius: 8px; padding: 10px 12px; }
+.figure .value { font-size: 1.45rem; font-weight: 650; }
+.figure .label { color: var(--muted); font-size: 0.85rem; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-weight: 600; background: var(--bg-soft); }
+td.num, th.num { text-align: right; white-space: nowrap; }
+tr.winner td { font-weight: 600; }
+svg.chart { width: 100%; height: auto; display: block; margin: 8px 0; }
+svg .grid { stroke: #eceff3; }
+svg .axis { stroke: #8a93a3; }
+svg .tick, svg .bar-note, svg .point-label { fill: var(--muted); font-size: 11px; }
+svg .axis-label, svg .bar-label { fill: var(--fg); }
+svg .ci { stroke: #6b7280; stroke-width: 1.5; }
+svg .front { fill: none; stroke: var(--accent); stroke-width: 2; stroke-dasharray: 6 4; }
+svg .point { stroke: #fff; stroke-width: 1.5; fill: #9aa3b2; }
+svg .point.baseline { fill: #374151; }
+svg .point.kept { fill: var(--good); }
+svg .point.dropped, svg .point.failed { fill: var(--bad); }
+svg .point.skipped { fill: #d4a72c; }
+svg .point.winner { fill: var(--accent); stroke: #0b3d91; stroke-width: 2; }
+svg .point.on-front { stroke: var(--accent); stroke-width: 2.5; }
+svg .bar.total { fill: var(--accent); }
+svg .bar.up, svg .bar.good { fill: var(--good); }
+svg .bar.down, svg .bar.bad { fill: var(--bad); }
+svg .bar.unknown { fill: #9aa3b2; }
+svg .connector { stroke: #8a93a3; stroke-dasharray: 2 2; }
+.legend { display: flex; flex-wrap: wrap; gap: 12px; font-size: 0.85rem; color: var(--muted); margin: 0; padding: 0; list-style: none; }
+.legend span.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: middle; }
+.ok { color: var(--good); } .warn { color: var(--bad); }
+footer { margin-top: 32px; color: var(--muted); font-size: 0.85rem; }
+@media (max-width: 560px) {
+	body { padding: 10px; font-size: 14px; }
+	.figure .value { font-size: 1.2rem; }
+	th, td { padding: 4px 5px; }
+	.hide-narrow { display: none; }
+}
+@media print {
+	body { max-width: none; padding: 0; font-size: 11pt; }
+	.table-wrap { overflow: visible; }
+	svg.chart, .figures, table { break-inside: avoid; }
+	h2 { break-after: avoid; }
+	* { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+`;
+
+export function esc(text: string | number): string {
+	return htmlEscape(String(text));
+}
+
+/** Markdown-ish `code` spans to <code>, everything else escaped. */
+function inlineCode(text: string): string {
+	return text
+		.split('`')
+		.map((part, i) => (i % 2 === 1 ? `<code>${esc(part)}</code>` : esc(part)))
+		.join('');
+}
+
+export function page(title: string, body: string[]): string {
+	return [
+		'<!doctype html>',
+		'<html lang="en">',
+		'<head>',
+		'<meta charset="utf-8">',
+		'<meta name="viewport" content="width=device-width, initial-scale=1">',
+		// No script, no network: the page is read offline.
+		`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`,
+		`<title>${esc(title)}</title>`,
+		`<style>${PAGE_CSS}</style>`,
+		'</head>',
+		'<body>',
+		...body,
+		'</body>',
+		'</html>',
+		'',
+	].join('\n');
+}
+
+function ratio(value: number): string {
+	return `${value.toFixed(2)}×`;
+}
+
+function percent(value: number): string {
+	const p = (value - 1) * 100;
+	return `${p >= 0 ? '+' : ''}${p.toFixed(p > -10 && p < 10 ? 1 : 0)}%`;
+}
+
+/** "cosine 0.99998, max abs error 0.0012, top-1 100%". */
+export function describeCheck(check: OutputCheck | null): string {
+	if (!check) return 'not checked';
+	const parts = [`cosine ${check.cosine.toFixed(5)}`, `max abs error ${check.maxAbsError.toPrecision(2)}`];
+	if (check.top1Agreement !== null) parts.push(`top-1 ${(check.top1Agreement * 100).toFixed(0)}%`);
+	return parts.join(', ');
+}
+
+function rateWithCi(result: ProbeResult): string {
+	const s = result.samplesPerSecond;
+	return `${formatRate(s.median)} [${formatRate(s.ciLow)}–${formatRate(s.ciHigh)}]`;
+}
+
+function figure(value: string, label: string, extra = ''): string {
+	return `<div class="figure"><div class="value">${value}</div><div class="label">${label}</div>${extra}</div>`;
+}
+
+function headlineSection(report: Report): string[] {
+	const h = headlineFigures(report);
+	const check = h.best.check;
+	const thresholds = report.options as {minCosine?: number; minTop1?: number};
+	const cost = report.cost;
+	const out = [
+		'<section id="headline">',
+		'<div class="figures">',
+		figure(`${esc(formatRate(h.best.samplesPerSecond.median))} <small>samples/s</small>`, `winner (baseline ${esc(formatRate(h.baseline.samplesPerSecond.median))})`),
+		figure(esc(ratio(h.speedup)), h.verified ? 'speedup, verified back to back' : 'speedup from the walk (not re-verified)'),
+		figure(`${esc(h.best.latencyMs.p99.toFixed(1))} <small>ms</small>`, `winner p99 per batch of ${esc(h.best.batchSize)}`),
+		cost?.known
+			? figure(esc(formatMoney(cost.winnerPerMillion, cost.price.currency)), `per million inferences (baseline ${esc(formatMoney(cost.baselinePerMillion, cost.price.currency))})`)
+			: figure('—', 'cost per million inferences: price unknown'),
+		'</div>',
+		`<p><strong>Winner:</strong> ${esc(report.best.summary)}</p>`,
+		`<p><strong>Recipes:</strong> ${report.best.recipes.length ? report.best.recipes.map((r) => `<code>${esc(r)}</code>`).join(', ') : 'none: the baseline won'}</p>`,
+		`<p id="output-check"><strong>Output check:</strong> ${esc(describeCheck(check))} against fp32 eager, on a seeded random input of ${esc(h.best.batchSize)} sample${h.best.batchSize === 1 ? '' : 's'} (the same input for every probe; no real samples were given)${
+			thresholds.minCosine !== undefined ? `; lossy steps had to keep cosine ≥ ${esc(thresholds.minCosine)}${thresholds.minTop1 !== undefined ? ` and top-1 ≥ ${esc(thresholds.minTop1 * 100)}%` : ''}` : ''
+		}.</p>`,
+	];
+	if (cost) out.push(`<p id="cost" class="muted">${inlineCode(describeCost(cost))}.</p>`);
+	if (!h.verified) out.push('<p class="warn">The winner was not measured again against the baseline at the end: the figures are the walk\'s own.</p>');
+	if (report.interrupted) out.push('<p class="warn">The walk was interrupted: this is the best configuration measured so far.</p>');
+	out.push('</section>');
+	return out;
+}
+
+/** The kept steps in order; a sweep that kept batch 2, 4 and 8 reads as its last kept step. */
+export function keptSteps(decisions: Decision[]): Decision[] {
+	const kept: Decision[] = [];
+	for (const d of decisions) {
+		if (d.outcome !== 'kept' || d.samplesPerSecond === null) continue;
+		const last = kept[kept.length - 1];
+		if (last && (last.recipeId ?? last.stepId) === (d.recipeId ?? d.stepId)) kept[kept.length - 1] = d;
+		else kept.push(d);
+	}
+	return kept;
+}
+
+export function waterfallRows(report: Report): WaterfallRow[] {
+	const h = headlineFigures(report);
+	const walkBaseline = report.decisions.find((d) => d.outcome === 'baseline')?.samplesPerSecond ?? report.baseline.result.samplesPerSecond.median;
+	const rows: WaterfallRow[] = [{label: 'Baseline', value: walkBaseline, kind: 'total', note: `${formatRate(walkBaseline)} samples/s (fp32, eager, batch ${report.baseline.config.batchSize})`}];
+	let level = walkBaseline;
+	for (const d of keptSteps(report.decisions)) {
+		const value = d.samplesPerSecond!;
+		rows.push({label: d.title, value, kind: 'step', note: `${formatRate(value)} samples/s (${percent(value / level)})`});
+		level = value;
+	}
+	rows.push({
+		label: h.verified ? 'Winner, verified' : 'Winner',
+		value: h.best.samplesPerSecond.median,
+		kind: 'total',
+		note: `${formatRate(h.best.samplesPerSecond.median)} samples/s, ${ratio(h.speedup)} the baseline${h.verified ? ` measured with it (${formatRate(h.baseline.samplesPerSecond.median)})` : ''}`,
+	});
+	return rows;
+}
+
+function waterfallSection(report: Report): string[] {
+	const rows = waterfallRows(report);
+	return [
+		'<section id="waterfall">',
+		'<h2>From baseline to winner</h2>',
+		rows.length > 2
+			? '<p class="muted">Each kept step as the walk measured it, on top of the steps before it; the last bar is the winner measured back to back with the baseline at the end.</p>'
+			: '<p class="muted">No step beat the baseline by enough to be kept.</p>',
+		waterfallSvg(rows, {label: 'Waterfall of the kept steps, samples per second'}),
+		'</section>',
+	];
+}
+
+/** Which mark a probe gets: the winner's configuration stands out, else its step's outcome. */
+function probeKind(probe: ReportProbe, report: Report): string {
+	if (probe.result && probe.summary === report.best.summary) return 'winner';
+	return probe.outcome ?? 'other';
+}
+
+export function scatterPoints(report: Report): ScatterPoint[] {
+	const points: ScatterPoint[] = [];
+	report.probes.forEach((probe, i) => {
+		if (!probe.result) return;
+		const r = probe.result;
+		points.push({
+			id: String(i + 1),
+			title: `#${i + 1} ${probe.title}: ${rateWithCi(r)} samples/s, p99 ${r.latencyMs.p99.toFixed(1)} ms per batch of ${r.batchSize} (${probe.outcome ?? 'measured'}) — ${probe.summary}`,
+			x: r.latencyMs.p99,
+			y: r.samplesPerSecond.median,
+			yLow: r.samplesPerSecond.ciLow,
+			yHigh: r.samplesPerSecond.ciHigh,
+			kind: probeKind(probe, report),
+		});
+	});
+	return points;
+}
+
+function legend(): string {
+	const items: Array<[string, string]> = [
+		['#374151', 'baseline'],
+		['var(--good)', 'kept'],
+		['var(--bad)', 'dropped / failed'],
+		['#9aa3b2', 're-measure / verification'],
+		['var(--accent)', 'winner'],
+	];
+	return `<ul class="legend">${items.map(([color, label]) => `<li><span class="dot" style="background:${color}"></span>${esc(label)}</li>`).join('')}<li>— — throughput/latency front</li><li>| 95% interval</li></ul>`;
+}
+
+function probesSection(report: Report): string[] {
+	const rows = report.probes.map((p, i) => {
+		const r = p.result;
+		const outcome = p.failure ? `failed: ${p.failure.code}` : (p.outcome ?? '—');
+		return `<tr><td class="num">${i + 1}</td><td>${esc(p.title)}</td><td class="hide-narrow">${esc(p.summary)}</td><td class="num">${r ? esc(rateWithCi(r)) : '—'}</td><td class="num">${r ? esc(r.latencyMs.p99.toFixed(1)) : '—'}</td><td class="num hide-narrow">${r?.check ? esc(r.check.cosine.toFixed(4)) : '—'}</td><td>${esc(outcome)}</td></tr>`;
+	});
+	return [
+		'<section id="probes">',
+		'<h2>Every probe: throughput against p99 latency</h2>',
+		'<p class="muted">Each point is one probe in its own process (numbers as in the table below); the vertical line is its 95% interval. The dashed line joins the probes no other probe beats on both throughput and latency. Hover a point for its figures.</p>',
+		scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'}),
+		legend(),
+		'<div class="table-wrap"><table>',
+		'<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">samples/s [95% CI]</th><th class="num">p99 ms</th><th class="num hide-narrow">cosine</th><th>Outcome</th></tr></thead>',
+		`<tbody>${rows.join('\n')}</tbody>`,
+		'</table></div>',
+		'</section>',
+	];
+}
+
+function droppedSection(report: Report): string[] {
+	// The last word about each step counts (close calls are re-measured).
+	const last = new Map<string, Decision>();
+	for (const d of report.decisions) last.set(d.stepId, d);
+	const notKept = [...last.values()].filter((d) => d.outcome === 'dropped' || d.outcome === 'failed' || d.outcome === 'skipped');
+	const rows = notKept.map(
+		(d) =>
+			`<tr><td>${esc(d.title)}</td><td>${esc(d.outcome)}</td><td class="num">${d.samplesPerSecond !== null ? esc(formatRate(d.samplesPerSecond)) : '—'}</td><td class="num">${d.ratio !== null ? esc(ratio(d.ratio)) : '—'}</td><td>${esc(d.reason)}</td></tr>`,
+	);
+	return [
+		'<section id="dropped">',
+		'<h2>Steps not kept</h2>',
+		notKept.length === 0
+			? '<p>Every step tried was kept.</p>'
+			: `<div class="table-wrap"><table><thead><tr><th>Step</th><th>Outcome</th><th class="num">samples/s</th><th class="num">vs. best</th><th>Why</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`,
+		'</section>',
+	];
+}
+
+function machineSection(report: Report): string[] {
+	const py = report.python;
+	return [
+		'<section id="machine">',
+		'<h2>Machine</h2>',
+		`<pre>${esc(describeDetection(report.machine))}</pre>`,
+		`<p>Python: <code>${esc(py.interpreter ?? 'unknown')}</code>${py.pythonVersion ? ` (${esc(py.pythonVersion)})` : ''}${py.torch ? `, torch ${esc(py.torch.version)}${py.torch.cpuCapability ? ` (${esc(py.torch.cpuCapability)})` : ''}` : ''}</p>`,
+		'</section>',
+	];
+}
+
+function deploySection(report: Report): string[] {
+	return [
+		'<section id="deploy">',
+		'<h2>Deploy</h2>',
+		'<ul>',
+		...DEPLOY_STEPS.map((step) => `<li>${inlineCode(step)}</li>`),
+		'</ul>',
+		`<pre>${esc(RUNTIME_SNIPPET.join('\n'))}</pre>`,
+		`<p>On this machine, from the output folder:</p>`,
+		`<pre>${esc([`set -a; . ./${ENV_FILE_NAME}; set +a    # or EnvironmentFile= / docker run --env-file`, `./${LAUNCH_SCRIPT_NAME}`].join('\n'))}</pre>`,
+		`<p><code>${esc(ENV_FILE_NAME)}</code> sets:</p>`,
+		`<pre>${esc(Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`).join('\n'))}</pre>`,
+		'</section>',
+	];
+}
+
+export function reportTitle(report: Report): string {
+	return `graviton-tune: ${modelLabel(report.model)} on ${describeMachine(report.machine)}`;
+}
+
+export function renderReportHtml(report: Report): string {
+	return page(reportTitle(report), [
+		'<header>',
+		`<h1>${esc(modelLabel(report.model))}: ${esc(ratio(headlineFigures(report).speedup))} on this machine</h1>`,
+		`<p class="sub">${esc(describeMachine(report.machine))} · ${esc(report.generatedAt)} · walk took ${esc(report.elapsedSeconds.toFixed(0))} s · graviton-tune ${esc(report.tool.version)}</p>`,
+		'</header>',
+		...headlineSection(report),
+		...waterfallSection(report),
+		...probesSection(report),
+		...droppedSection(report),
+		...machineSection(report),
+		...deploySection(report),
+		`<footer>Files written with this report: ${report.files.map((f) => `<code>${esc(f)}</code>`).join(', ')}.</footer>`,
+	]);
+}
