@@ -58,10 +58,10 @@ export function findPrice(cloud: Detection['cloud'], pricePerHour: number | null
 	if (pricePerHour !== null && pricePerHour !== undefined) {
 		return {known: true, price: {perHour: pricePerHour, currency: table.currency, origin: 'flag', instanceType: cloud.instanceType, source: 'given with --price-per-hour'}};
 	}
-	if (!cloud.instanceType) return {known: false, reason: 'the instance type is not known here (no cloud DMI data); pass --price-per-hour'};
+	if (!cloud.instanceType) return {known: false, reason: 'the instance type is not known (no cloud DMI data); pass --price-per-hour when tuning'};
 	const perHour = cloud.provider === table.provider ? table.prices[cloud.instanceType] : undefined;
 	if (perHour === undefined) {
-		return {known: false, reason: `no shipped price for ${cloud.instanceType} (the table covers common ${table.provider.toUpperCase()} types in ${table.region}); pass --price-per-hour`};
+		return {known: false, reason: `no shipped price for ${cloud.instanceType} (the table covers common ${table.provider.toUpperCase()} types in ${table.region}); pass --price-per-hour when tuning`};
 	}
 	return {known: true, price: {perHour, currency: table.currency, origin: 'table', instanceType: cloud.instanceType, source: describeTable(table)}};
 }
@@ -92,9 +92,13 @@ export function formatMoney(amount: number, currency = 'USD'): string {
 	return `${symbol}${amount.toPrecision(3)}`;
 }
 
-/** "$0.0417 per million inferences (baseline $0.219) at $0.145/h, <source>"; or why it is unknown. */
-export function describeCost(cost: RunCost): string {
+/**
+ * "$0.0417 per million inferences (baseline $0.219) at $0.145/h for c7g.xlarge, <source>";
+ * or why it is unknown. Without the source for a narrow screen.
+ */
+export function describeCost(cost: RunCost, opts: {source?: boolean} = {}): string {
 	if (!cost.known) return `cost per million inferences unknown: ${cost.reason}`;
 	const {price} = cost;
-	return `${formatMoney(cost.winnerPerMillion, price.currency)} per million inferences (baseline ${formatMoney(cost.baselinePerMillion, price.currency)}) at ${formatMoney(price.perHour, price.currency)}/h${price.instanceType ? ` for ${price.instanceType}` : ''}, ${price.source}`;
+	const source = opts.source === false ? (price.origin === 'flag' ? ' (--price-per-hour)' : '') : `, ${price.source}`;
+	return `${formatMoney(cost.winnerPerMillion, price.currency)} per million inferences (baseline ${formatMoney(cost.baselinePerMillion, price.currency)}) at ${formatMoney(price.perHour, price.currency)}/h${price.instanceType ? ` for ${price.instanceType}` : ''}${source}`;
 }
