@@ -172,7 +172,16 @@ export function buildComparison(loaded: Array<{source: string; file: string; rep
 	const unknown = new Map<string, string[]>();
 	for (const r of rows) if (!r.cost.known) unknown.set(r.cost.reason, [...(unknown.get(r.cost.reason) ?? []), r.source]);
 	for (const [reason, sources] of unknown) notes.push(`Cost unknown for ${sources.join(', ')}: ${reason}.`);
-	const priceSources = [...new Set(rows.flatMap((r) => (r.cost.known ? [`${r.cost.price.instanceType ?? r.source}: ${formatMoney(r.cost.price.perHour, r.cost.price.currency)}/h, ${r.cost.price.source}`] : [])))];
+	// One line per source: "c8g.xlarge $0.160/h, c7g.xlarge $0.145/h: <where the prices come from>".
+	const bySource = new Map<string, Set<string>>();
+	for (const r of rows) {
+		if (!r.cost.known) continue;
+		const {price} = r.cost;
+		const set = bySource.get(price.source) ?? new Set<string>();
+		set.add(`${price.instanceType ?? r.source} ${formatMoney(price.perHour, price.currency)}/h`);
+		bySource.set(price.source, set);
+	}
+	const priceSources = [...bySource].map(([source, prices]) => `${[...prices].join(', ')}: ${source}`);
 	return {rows, notCompared, notes, priceSources};
 }
 
@@ -237,15 +246,15 @@ function chartSection(c: Comparison): string[] {
 	if (costed.length > 0) {
 		const cheapest = Math.min(...costed.map((r) => r.costPerMillion!));
 		const rows: BarRow[] = costed.map((r) => ({label: label(r), value: r.costPerMillion!, note: `${costCell(r)} per million`, kind: r.costPerMillion === cheapest ? 'good' : 'total'}));
-		out.push('<h2>Cost per million inferences (lower is better)</h2>', barsSvg(rows, {label: 'Cost per million inferences by run', axisLabel: 'USD per million inferences'}));
+		out.push('<h2>Cost per million inferences (lower is better)</h2>', `<div class="chart-wrap">${barsSvg(rows, {label: 'Cost per million inferences by run', axisLabel: 'USD per million inferences'})}</div>`);
 	}
 	const fastest = Math.max(...c.rows.map((r) => r.samplesPerSecond));
 	out.push(
 		'<h2>Throughput of each winner (higher is better)</h2>',
-		barsSvg(
+		`<div class="chart-wrap">${barsSvg(
 			c.rows.map((r) => ({label: label(r), value: r.samplesPerSecond, note: `${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms`, kind: r.samplesPerSecond === fastest ? 'good' : 'total'})),
 			{label: 'Winner samples per second by run', axisLabel: 'samples/s'},
-		),
+		)}</div>`,
 	);
 	const points: ScatterPoint[] = c.rows.map((r, i) => ({
 		id: String(i + 1),
@@ -256,7 +265,7 @@ function chartSection(c: Comparison): string[] {
 		yHigh: r.samplesPerSecond,
 		kind: 'kept',
 	}));
-	out.push('<h2>Throughput against p99 latency</h2>', scatterSvg(points, {xLabel: 'winner p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Winners: throughput against p99 latency'}));
+	out.push('<h2>Throughput against p99 latency</h2>', `<div class="chart-wrap">${scatterSvg(points, {xLabel: 'winner p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Winners: throughput against p99 latency'})}</div>`);
 	return out;
 }
 

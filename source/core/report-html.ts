@@ -22,6 +22,7 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: v
 h1 { font-size: 1.5rem; margin: 0 0 4px; }
 h2 { font-size: 1.15rem; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 p.sub, .muted { color: var(--muted); }
+p, li, h1 { overflow-wrap: break-word; }
 code, pre { font: 13px/1.45 ui-monospace, "SFMono-Regular", Menlo, monospace; }
 pre { background: var(--bg-soft); padding: 10px 12px; border-radius: 6px; white-space: pre-wrap; word-break: break-word; }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 10px; margin: 14px 0; }
@@ -35,6 +36,9 @@ th { font-weight: 600; background: var(--bg-soft); }
 td.num, th.num { text-align: right; white-space: nowrap; }
 tr.winner td { font-weight: 600; }
 svg.chart { width: 100%; height: auto; display: block; margin: 8px 0; }
+/* In a phone-wide window a chart keeps a legible size and scrolls sideways in its own box. */
+.chart-wrap { overflow-x: auto; }
+.chart-wrap svg.chart { min-width: 480px; }
 svg .grid { stroke: #eceff3; }
 svg .axis { stroke: #8a93a3; }
 svg .tick, svg .bar-note, svg .point-label { fill: var(--muted); font-size: 11px; }
@@ -65,7 +69,8 @@ footer { margin-top: 32px; color: var(--muted); font-size: 0.85rem; }
 }
 @media print {
 	body { max-width: none; padding: 0; font-size: 11pt; }
-	.table-wrap { overflow: visible; }
+	.table-wrap, .chart-wrap { overflow: visible; }
+	.chart-wrap svg.chart { min-width: 0; }
 	svg.chart, .figures, table { break-inside: avoid; }
 	h2 { break-after: avoid; }
 	* { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
@@ -197,7 +202,7 @@ function waterfallSection(report: Report): string[] {
 		rows.length > 2
 			? '<p class="muted">Each kept step as the walk measured it, on top of the steps before it; the last bar is the winner measured back to back with the baseline at the end.</p>'
 			: '<p class="muted">No step beat the baseline by enough to be kept.</p>',
-		waterfallSvg(rows, {label: 'Waterfall of the kept steps, samples per second'}),
+		`<div class="chart-wrap">${waterfallSvg(rows, {label: 'Waterfall of the kept steps, samples per second'})}</div>`,
 		'</section>',
 	];
 }
@@ -247,7 +252,7 @@ function probesSection(report: Report): string[] {
 		'<section id="probes">',
 		'<h2>Every probe: throughput against p99 latency</h2>',
 		'<p class="muted">Each point is one probe in its own process (numbers as in the table below); the vertical line is its 95% interval. The dashed line joins the probes no other probe beats on both throughput and latency. Hover a point for its figures.</p>',
-		scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'}),
+		`<div class="chart-wrap">${scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'})}</div>`,
 		legend(),
 		'<div class="table-wrap"><table>',
 		'<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">samples/s [95% CI]</th><th class="num">p99 ms</th><th class="num hide-narrow">cosine</th><th>Outcome</th></tr></thead>',
