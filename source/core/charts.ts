@@ -13,6 +13,11 @@ function num(value: number): string {
 	return Number.isFinite(value) ? String(Math.round(value * 10) / 10) : '0';
 }
 
+/** Tick labels at the very edges are anchored inward so they are not cut off. */
+function anchorAt(x: number): string {
+	return x > WIDTH - 30 ? 'end' : x < 30 ? 'start' : 'middle';
+}
+
 function svgOpen(height: number, className: string, label: string): string {
 	return `<svg class="chart ${className}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${htmlEscape(label)}" xmlns="http://www.w3.org/2000/svg" ${FONT} font-size="12">`;
 }
@@ -75,7 +80,7 @@ export function scatterSvg(points: ScatterPoint[], opts: {xLabel: string; yLabel
 	}
 	for (const t of xTicks) {
 		out.push(`<line class="grid" x1="${num(x(t))}" x2="${num(x(t))}" y1="${m.top}" y2="${height - m.bottom}"/>`);
-		out.push(`<text class="tick" x="${num(x(t))}" y="${height - m.bottom + 16}" text-anchor="middle">${htmlEscape(String(+t.toPrecision(3)))}</text>`);
+		out.push(`<text class="tick" x="${num(x(t))}" y="${height - m.bottom + 16}" text-anchor="${anchorAt(x(t))}">${htmlEscape(String(+t.toPrecision(3)))}</text>`);
 	}
 	out.push(`<line class="axis" x1="${m.left}" x2="${WIDTH - m.right}" y1="${height - m.bottom}" y2="${height - m.bottom}"/>`);
 	out.push(`<line class="axis" x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${height - m.bottom}"/>`);
@@ -122,7 +127,7 @@ export function waterfallSvg(rows: WaterfallRow[], opts: {label: string}): strin
 	const out = [svgOpen(height, 'waterfall', opts.label)];
 	for (const t of x.ticks(6)) {
 		out.push(`<line class="grid" x1="${num(x(t))}" x2="${num(x(t))}" y1="${m.top}" y2="${height - m.bottom}"/>`);
-		out.push(`<text class="tick" x="${num(x(t))}" y="${height - 6}" text-anchor="middle">${htmlEscape(x.tickFormat(6)(t))}</text>`);
+		out.push(`<text class="tick" x="${num(x(t))}" y="${height - 6}" text-anchor="${anchorAt(x(t))}">${htmlEscape(x.tickFormat(6)(t))}</text>`);
 	}
 	let level = 0;
 	rows.forEach((row, i) => {
@@ -161,7 +166,7 @@ export function barsSvg(rows: BarRow[], opts: {label: string; axisLabel: string}
 	const out = [svgOpen(height, 'bars', opts.label)];
 	for (const t of x.ticks(6)) {
 		out.push(`<line class="grid" x1="${num(x(t))}" x2="${num(x(t))}" y1="${m.top}" y2="${height - m.bottom}"/>`);
-		out.push(`<text class="tick" x="${num(x(t))}" y="${height - m.bottom + 14}" text-anchor="middle">${htmlEscape(x.tickFormat(6)(t))}</text>`);
+		out.push(`<text class="tick" x="${num(x(t))}" y="${height - m.bottom + 14}" text-anchor="${anchorAt(x(t))}">${htmlEscape(x.tickFormat(6)(t))}</text>`);
 	}
 	out.push(`<text class="axis-label" x="${WIDTH / 2}" y="${height - 6}" text-anchor="middle">${htmlEscape(opts.axisLabel)}</text>`);
 	rows.forEach((row, i) => {
