@@ -97,6 +97,8 @@ describe('compare: reports that disagree', () => {
 		expect(reportProblem({hello: 'world'})).toMatch(/not a graviton-tune report/);
 		expect(reportProblem([1, 2])).toMatch(/not a JSON object/);
 		expect(reportProblem({...good, best: {...good.best, result: null}})).toMatch(/no winner figures/);
+		expect(reportProblem({...good, machine: {}})).toMatch(/no machine description/);
+		expect(reportProblem({...good, model: null})).toMatch(/does not name its model/);
 	});
 
 	it('an interrupted or unverified run is compared with a note', async () => {

@@ -90,10 +90,15 @@ export function reportProblem(value: unknown): string | null {
 	if (typeof version !== 'number') return `schemaVersion ${JSON.stringify(version)} is not a number`;
 	if (version > REPORT_SCHEMA_VERSION) return `written by a newer graviton-tune (schemaVersion ${version}; this one reads ${REPORT_SCHEMA_VERSION}): upgrade graviton-tune to compare it`;
 	if (version < REPORT_SCHEMA_VERSION) return `schemaVersion ${version} is older than this graviton-tune reads (${REPORT_SCHEMA_VERSION}); run the tuning again with this version`;
-	const best = v['best'] as {result?: {samplesPerSecond?: {median?: unknown}}} | undefined;
-	const baseline = v['baseline'] as {result?: unknown} | undefined;
-	if (typeof best?.result?.samplesPerSecond?.median !== 'number' || !baseline?.result) return 'the report has no winner figures (the run did not finish)';
-	if (typeof v['machine'] !== 'object' || v['machine'] === null) return 'the report has no machine description';
+	const best = v['best'] as {summary?: unknown; result?: {samplesPerSecond?: {median?: unknown}; latencyMs?: {p99?: unknown}}} | undefined;
+	const baseline = v['baseline'] as {result?: {samplesPerSecond?: {median?: unknown}}} | undefined;
+	if (typeof best?.result?.samplesPerSecond?.median !== 'number' || typeof best.result.latencyMs?.p99 !== 'number' || typeof baseline?.result?.samplesPerSecond?.median !== 'number') {
+		return 'the report has no winner figures (the run did not finish)';
+	}
+	if (typeof best.summary !== 'string') return 'the report does not describe its winner';
+	const machine = v['machine'] as {cpu?: unknown} | null | undefined;
+	if (typeof machine !== 'object' || machine === null || typeof machine.cpu !== 'object' || machine.cpu === null) return 'the report has no machine description';
+	if (typeof v['model'] !== 'object' || v['model'] === null) return 'the report does not name its model';
 	return null;
 }
 
@@ -125,7 +130,7 @@ function cpuText(report: Report): string {
 /** One row from one report. Reports from before cost existed get it from the shipped price table. */
 export function compareRow(source: string, file: string, report: Report): CompareRow {
 	const h = headlineFigures(report);
-	const cost = report.cost ?? runCost(h, findPrice(report.machine.cloud, null));
+	const cost = report.cost ?? runCost(h, findPrice(report.machine.cloud ?? {provider: null, instanceType: null}, null));
 	return {
 		source: runName(source),
 		file,
