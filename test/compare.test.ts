@@ -41,7 +41,7 @@ describe('compare: reports that agree', () => {
 		expect(c.rows[0]!.winner).toBe('batch 4, 1 worker x 4 threads, libtcmalloc.so.4');
 		// The verified figure, not the walk's.
 		expect(c.rows[1]!.samplesPerSecond).toBe(33);
-		expect(c.rows[1]!.check).toMatch(/^cosine 1\.00000/);
+		expect(c.rows[1]!.check).toBe('cosine 1.0000, top-1 100%');
 		expect(c.notes.join('\n')).toMatch(/Cost unknown for .*lab: the instance type is not known/);
 		expect(c.priceSources).toHaveLength(1);
 		expect(c.priceSources[0]).toMatch(/^c8g\.xlarge \$0\.160\/h, c7g\.xlarge \$0\.145\/h: AWS On-Demand, Linux.*us-east-1, prices of 2026-01-19/);
@@ -137,7 +137,7 @@ describe('compare: command line', () => {
 		const html = path.join(tmp, 'pages', 'fleet.html');
 		const run = await execa('node', [cli, 'compare', c7g, path.join(c8g, 'report.json'), lab, '--html', html], {reject: false});
 		expect(run.exitCode, run.stderr).toBe(0);
-		expect(run.stdout.split('\n')[2]).toMatch(/^1\s+\S*c8g\s+c8g\.xlarge\s+AWS Graviton3, 4 CPUs\s+resnet50\s+\$0\.895\s+49\.5/);
+		expect(run.stdout.split('\n')[2]).toMatch(/^1\s+\S*c8g\s+c8g\.xlarge\s+AWS Graviton3, 4 CPUs\s+resnet50\s+\$0\.895\s+49\.5\s+128\.0\s+cosine 1\.0000, top-1 100%\s+batch 4, 1 worker x 4 threads, libtcmalloc\.so\.4$/);
 		expect(run.stderr).toContain(`Wrote ${html}`);
 		expect(readFileSync(html, 'utf8')).toMatch(/^<!doctype html>/);
 		const json = await execa('node', [cli, 'compare', c7g, lab, '--json'], {reject: false});

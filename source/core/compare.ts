@@ -144,7 +144,7 @@ export function compareRow(source: string, file: string, report: Report): Compar
 		batchSize: h.best.batchSize,
 		speedup: h.speedup,
 		verified: h.verified,
-		check: describeCheck(h.best.check),
+		check: describeCheck(h.best.check, {short: true}),
 		cost,
 		costPerMillion: cost.known ? cost.winnerPerMillion : null,
 		interrupted: report.interrupted,
@@ -244,40 +244,46 @@ export function renderCompareText(c: Comparison): string {
 
 // ---------------------------------------------------------------- html
 
-function chartSection(c: Comparison): string[] {
+/** Charts for one model's rows: figures of different models never share an axis. */
+function modelCharts(rows: CompareRow[], model: string | null, numberOf: (r: CompareRow) => number): string[] {
 	const out: string[] = [];
-	const label = (r: CompareRow) => `${r.source}${r.instanceType ? ` (${r.instanceType})` : ''}${new Set(c.rows.map((x) => x.model)).size > 1 ? ` · ${r.model}` : ''}`;
-	const costed = c.rows.filter((r) => r.costPerMillion !== null);
+	const of = model ? `, ${model}` : '';
+	const label = (r: CompareRow) => `#${numberOf(r)} ${r.source}${r.instanceType ? ` (${r.instanceType})` : ''}`;
+	const wrap = (svg: string) => `<div class="chart-wrap">${svg}</div>`;
+	const costed = rows.filter((r) => r.costPerMillion !== null);
 	if (costed.length > 0) {
 		const cheapest = Math.min(...costed.map((r) => r.costPerMillion!));
-		const rows: BarRow[] = costed.map((r) => ({label: label(r), value: r.costPerMillion!, note: `${costCell(r)} per million`, kind: r.costPerMillion === cheapest ? 'good' : 'total'}));
-		out.push('<h2>Cost per million inferences (lower is better)</h2>', `<div class="chart-wrap">${barsSvg(rows, {label: 'Cost per million inferences by run', axisLabel: 'USD per million inferences'})}</div>`);
+		const bars: BarRow[] = costed.map((r) => ({label: label(r), value: r.costPerMillion!, note: `${costCell(r)} per million`, kind: r.costPerMillion === cheapest ? 'good' : 'total'}));
+		out.push(`<h2>Cost per million inferences${esc(of)} (lower is better)</h2>`, wrap(barsSvg(bars, {label: `Cost per million inferences by run${of}`, axisLabel: 'USD per million inferences'})));
 	}
-	const fastest = Math.max(...c.rows.map((r) => r.samplesPerSecond));
-	out.push(
-		'<h2>Throughput of each winner (higher is better)</h2>',
-		`<div class="chart-wrap">${barsSvg(
-			c.rows.map((r) => ({label: label(r), value: r.samplesPerSecond, note: `${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms`, kind: r.samplesPerSecond === fastest ? 'good' : 'total'})),
-			{label: 'Winner samples per second by run', axisLabel: 'samples/s'},
-		)}</div>`,
-	);
-	const points: ScatterPoint[] = c.rows.map((r, i) => ({
-		id: String(i + 1),
-		title: `#${i + 1} ${label(r)}: ${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms per batch of ${r.batchSize}`,
+	const fastest = Math.max(...rows.map((r) => r.samplesPerSecond));
+	const bars: BarRow[] = rows.map((r) => ({label: label(r), value: r.samplesPerSecond, note: `${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms`, kind: r.samplesPerSecond === fastest ? 'good' : 'total'}));
+	out.push(`<h2>Throughput of each winner${esc(of)} (higher is better)</h2>`, wrap(barsSvg(bars, {label: `Winner samples per second by run${of}`, axisLabel: 'samples/s'})));
+	// One point alone says nothing about the trade-off.
+	if (rows.length < 2) return out;
+	const points: ScatterPoint[] = rows.map((r) => ({
+		id: String(numberOf(r)),
+		title: `${label(r)}: ${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms per batch of ${r.batchSize}`,
 		x: r.p99Ms,
 		y: r.samplesPerSecond,
 		yLow: r.samplesPerSecond,
 		yHigh: r.samplesPerSecond,
 		kind: 'kept',
 	}));
-	out.push('<h2>Throughput against p99 latency</h2>', `<div class="chart-wrap">${scatterSvg(points, {xLabel: 'winner p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Winners: throughput against p99 latency'})}</div>`);
+	out.push(`<h2>Throughput against p99 latency${esc(of)}</h2>`, wrap(scatterSvg(points, {xLabel: 'winner p99 latency per batch (ms)', yLabel: 'samples/s', label: `Winners: throughput against p99 latency${of}`})));
 	return out;
+}
+
+function chartSection(c: Comparison): string[] {
+	const models = [...new Set(c.rows.map((r) => r.model))];
+	const numberOf = (r: CompareRow) => c.rows.indexOf(r) + 1;
+	return models.flatMap((model) => modelCharts(c.rows.filter((r) => r.model === model), models.length > 1 ? model : null, numberOf));
 }
 
 export function renderCompareHtml(c: Comparison, date = new Date()): string {
 	const rows = c.rows.map(
 		(r, i) =>
-			`<tr><td class="num">${i + 1}</td><td>${esc(r.source)}</td><td>${esc(r.instanceType ?? '—')}</td><td>${esc(r.cpu)}</td><td>${esc(r.model)}</td><td class="num">${esc(costCell(r))}</td><td class="num">${esc(formatRate(r.samplesPerSecond))}</td><td class="num">${esc(r.p99Ms.toFixed(1))}</td><td>${esc(r.check)}</td><td>${esc(r.winner)}</td></tr>`,
+			`<tr><td class="num">${i + 1}</td><td>${esc(r.source)}</td><td class="nowrap">${esc(r.instanceType ?? '—')}</td><td class="nowrap">${esc(r.cpu)}</td><td class="nowrap">${esc(r.model)}</td><td class="num">${esc(costCell(r))}</td><td class="num">${esc(formatRate(r.samplesPerSecond))}</td><td class="num">${esc(r.p99Ms.toFixed(1))}</td><td>${esc(r.check)}</td><td>${esc(r.winner)}</td></tr>`,
 	);
 	const body = [
 		'<header>',
@@ -287,7 +293,7 @@ export function renderCompareHtml(c: Comparison, date = new Date()): string {
 	];
 	if (c.rows.length > 0) {
 		body.push(
-			'<section id="table"><div class="table-wrap"><table>',
+			'<section id="table"><div class="table-wrap"><table class="wide">',
 			'<thead><tr><th class="num">#</th><th>Machine</th><th>Instance</th><th>CPU</th><th>Model</th><th class="num">$ per million</th><th class="num">samples/s</th><th class="num">p99 ms</th><th>Output check</th><th>Winner configuration</th></tr></thead>',
 			`<tbody>${rows.join('\n')}</tbody>`,
 			'</table></div>',

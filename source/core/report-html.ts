@@ -31,9 +31,11 @@ pre { background: var(--bg-soft); padding: 10px 12px; border-radius: 6px; white-
 .figure .label { color: var(--muted); font-size: 0.85rem; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+table.wide { min-width: 860px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; background: var(--bg-soft); }
 td.num, th.num { text-align: right; white-space: nowrap; }
+td.nowrap { white-space: nowrap; }
 tr.winner td { font-weight: 600; }
 svg.chart { width: 100%; height: auto; display: block; margin: 8px 0; }
 /* In a phone-wide window a chart keeps a legible size and scrolls sideways in its own box. */
@@ -118,10 +120,10 @@ function percent(value: number): string {
 	return `${p >= 0 ? '+' : ''}${p.toFixed(p > -10 && p < 10 ? 1 : 0)}%`;
 }
 
-/** "cosine 0.99998, max abs error 0.0012, top-1 100%". */
-export function describeCheck(check: OutputCheck | null): string {
+/** "cosine 0.99998, max abs error 0.0012, top-1 100%"; short: "cosine 1.0000, top-1 100%" for a table. */
+export function describeCheck(check: OutputCheck | null, opts: {short?: boolean} = {}): string {
 	if (!check) return 'not checked';
-	const parts = [`cosine ${check.cosine.toFixed(5)}`, `max abs error ${check.maxAbsError.toPrecision(2)}`];
+	const parts = opts.short ? [`cosine ${check.cosine.toFixed(4)}`] : [`cosine ${check.cosine.toFixed(5)}`, `max abs error ${check.maxAbsError.toPrecision(2)}`];
 	if (check.top1Agreement !== null) parts.push(`top-1 ${(check.top1Agreement * 100).toFixed(0)}%`);
 	return parts.join(', ');
 }
