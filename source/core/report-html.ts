@@ -184,7 +184,9 @@ export function waterfallRows(report: Report): WaterfallRow[] {
 	let level = walkBaseline;
 	for (const d of keptSteps(report.decisions)) {
 		const value = d.samplesPerSecond!;
-		rows.push({label: d.title, value, kind: 'step', note: `${formatRate(value)} samples/s (${percent(value / level)})`});
+		// The gain the walk decided on (against the best configuration then, re-measured when close), else against the bar before.
+		const gain = d.ratio !== null ? `${percent(d.ratio)} against the best then` : percent(value / level);
+		rows.push({label: d.title, value, kind: 'step', note: `${formatRate(value)} samples/s (${gain})`});
 		level = value;
 	}
 	rows.push({
