@@ -154,7 +154,7 @@ function headlineSection(report: Report): string[] {
 		'</div>',
 		`<p><strong>Winner:</strong> ${esc(report.best.summary)}</p>`,
 		`<p><strong>Recipes:</strong> ${report.best.recipes.length ? report.best.recipes.map((r) => `<code>${esc(r)}</code>`).join(', ') : 'none: the baseline won'}</p>`,
-		`<p id="output-check"><strong>Output check:</strong> ${esc(describeCheck(check))} against fp32 eager, on a seeded random input of ${esc(h.best.batchSize)} sample${h.best.batchSize === 1 ? '' : 's'} (the same input for every probe; no real samples were given)${
+		`<p id="output-check"><strong>Output check:</strong> ${esc(describeCheck(check))} against fp32 eager, on a seeded random input of ${esc(h.best.batchSize)} sample${h.best.batchSize === 1 ? '' : 's'} (the same seed for every probe and for the reference; no real samples were given)${
 			thresholds.minCosine !== undefined ? `; lossy steps had to keep cosine ≥ ${esc(thresholds.minCosine)}${thresholds.minTop1 !== undefined ? ` and top-1 ≥ ${esc(thresholds.minTop1 * 100)}%` : ''}` : ''
 		}.</p>`,
 	];
