@@ -140,7 +140,7 @@ export function waterfallSvg(rows: WaterfallRow[], opts: {label: string}): strin
 		out.push(
 			`<rect class="bar ${kind}" x="${num(x(lo))}" y="${top + 18}" width="${num(Math.max(x(hi) - x(lo), 1.5))}" height="14"><title>${htmlEscape(`${row.label}: ${row.note}`)}</title></rect>`,
 		);
-		if (i > 0) out.push(`<line class="connector" x1="${num(x(level))}" x2="${num(x(level))}" y1="${top + 4}" y2="${top + 32}"/>`);
+		if (i > 0) out.push(`<line class="connector" x1="${num(x(level))}" x2="${num(x(level))}" y1="${top + 17}" y2="${top + 32}"/>`);
 		level = row.value;
 	});
 	out.push('</svg>');

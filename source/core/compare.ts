@@ -283,7 +283,7 @@ function chartSection(c: Comparison): string[] {
 export function renderCompareHtml(c: Comparison, date = new Date()): string {
 	const rows = c.rows.map(
 		(r, i) =>
-			`<tr><td class="num">${i + 1}</td><td>${esc(r.source)}</td><td class="nowrap">${esc(r.instanceType ?? '—')}</td><td class="nowrap">${esc(r.cpu)}</td><td class="nowrap">${esc(r.model)}</td><td class="num">${esc(costCell(r))}</td><td class="num">${esc(formatRate(r.samplesPerSecond))}</td><td class="num">${esc(r.p99Ms.toFixed(1))}</td><td>${esc(r.check)}</td><td>${esc(r.winner)}</td></tr>`,
+			`<tr><td class="num">${i + 1}</td><td>${esc(r.source)}</td><td class="nowrap">${esc(r.instanceType ?? '—')}</td><td>${esc(r.cpu)}</td><td>${esc(r.model)}</td><td class="num">${esc(costCell(r))}</td><td class="num">${esc(formatRate(r.samplesPerSecond))}</td><td class="num">${esc(r.p99Ms.toFixed(1))}</td><td>${esc(r.check)}</td><td>${esc(r.winner)}</td></tr>`,
 	);
 	const body = [
 		'<header>',

@@ -31,7 +31,7 @@ pre { background: var(--bg-soft); padding: 10px 12px; border-radius: 6px; white-
 .figure .label { color: var(--muted); font-size: 0.85rem; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
-table.wide { min-width: 860px; }
+table.wide { min-width: 720px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; background: var(--bg-soft); }
 td.num, th.num { text-align: right; white-space: nowrap; }
