@@ -12,7 +12,8 @@ import type {RunCost} from './cost.js';
 import {headlineFigures} from './headline.js';
 import {describeMachine, modelLabel, REPORT_JSON_NAME, REPORT_SCHEMA_VERSION} from './outputs.js';
 import type {Report} from './outputs.js';
-import {describeCheck, esc, page} from './report-html.js';
+import {esc, page} from './html-page.js';
+import {describeCheck} from './report-html.js';
 import {formatRate} from './summary.js';
 
 export interface CompareRow {
