@@ -55,6 +55,7 @@ footer { margin-top: 32px; color: var(--muted); font-size: 0.85rem; }
 	body { padding: 10px; font-size: 14px; }
 	.figure .value { font-size: 1.2rem; }
 	th, td { padding: 4px 5px; }
+	td.num, th.num { white-space: normal; }
 	.hide-narrow { display: none; }
 }
 @media print {
