@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean clone: system libraries, graviton-tune's own
-# Python venv (made by the tool's `setup` command, as a user would), then vitest and
-# pytest. Safe to re-run: every step skips what is already done.
+# The whole test suite, from a clean clone: system libraries, chromium for the HTML
+# pages, graviton-tune's own Python venv (made by the tool's `setup` command, as a user
+# would), then vitest and pytest. Safe to re-run: every step skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -f dist/cli.js ] || npm run build
 bash scripts/setup-system.sh
+bash scripts/setup-browser.sh
 node dist/cli.js setup
 venv_python=$(node dist/cli.js setup --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).python))')
 "$venv_python" -m pip install -q pytest
 
-npx vitest run
+# The HTML pages' browser tests are required here (skipped in a bare `npx vitest run` without chromium).
+GT_REQUIRE_BROWSER=1 npx vitest run
 (cd probes && "$venv_python" -m pytest -q tests)

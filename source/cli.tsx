@@ -77,6 +77,10 @@ async function runCommand(command: Command, controller: AbortController): Promis
 			const {runProbeCommand} = await import('./headless/commands.js');
 			return runProbeCommand(command, controller.signal);
 		}
+		case 'compare': {
+			const {runCompare} = await import('./headless/compare.js');
+			return runCompare(command);
+		}
 		case 'tune': {
 			// The same CI test Ink uses: where it says CI, Ink draws no live frames.
 			const {default: isInCi} = await import('is-in-ci');

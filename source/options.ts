@@ -26,7 +26,8 @@ export type Command =
 	| {kind: 'detect'; json: boolean; root?: string; python?: string}
 	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean}
 	| {kind: 'probe'; json: boolean; python?: string; model: ModelSpec; probe: ProbeFlags}
-	| {kind: 'tune'; auto: boolean; tune: TuneFlags};
+	| {kind: 'tune'; auto: boolean; tune: TuneFlags}
+	| {kind: 'compare'; reports: string[]; html?: string; json: boolean};
 
 export interface ProbeFlags {
 	batchSize: number;
@@ -56,6 +57,8 @@ export interface TuneFlags {
 	minCosine: number;
 	minTop1: number;
 	yes: boolean;
+	/** The instance's hourly price, for cost per million inferences; null: look it up by instance type. */
+	pricePerHour: number | null;
 }
 
 const flags = {
@@ -93,19 +96,22 @@ const flags = {
 	threads: {type: 'string'},
 	seconds: {type: 'string'},
 	env: {type: 'string', multiple: true},
+	'price-per-hour': {type: 'string'},
+	html: {type: 'string'},
 } as const;
 
 const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'bert_base', 'toy'];
 
 type FlagName = keyof typeof flags;
-type CommandName = 'detect' | 'setup' | 'probe' | 'tune';
+type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
 const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python'],
 	setup: ['json', 'python', 'torch-index', 'extras'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
-	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes'],
+	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes', 'price-per-hour'],
+	compare: ['json', 'html'],
 };
 
 /** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
@@ -198,11 +204,10 @@ export function parseCommand(argv: string[]): Command {
 	if (values.help) return {kind: 'help'};
 	if (values.version) return {kind: 'version'};
 	const [sub, ...extra] = positionals;
-	if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
-
 	if (sub !== undefined && !Object.hasOwn(flagsOf, sub)) {
-		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe; or none to tune)`);
+		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe, compare; or none to tune)`);
 	}
+	if (extra.length > 0 && sub !== 'compare') throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
 	const command = (sub ?? 'tune') as CommandName;
 	const given = (Object.keys(values) as FlagName[]).filter(name => values[name] !== undefined);
 	const stray = given.find(name => !flagsOf[command].includes(name));
@@ -211,6 +216,11 @@ export function parseCommand(argv: string[]): Command {
 		throw new UsageError(`--${stray} does not apply to \`graviton-tune${command === 'tune' ? '' : ` ${command}`}\`; it belongs to ${owners.join(' and ')}`);
 	}
 
+	if (command === 'compare') {
+		if (extra.length === 0) throw new UsageError('compare: name at least one report.json or output folder, e.g. graviton-tune compare c7g/ c8g/report.json');
+		if (values.html !== undefined && values.html.trim() === '') throw new UsageError('--html: expected a file name, e.g. --html compare.html');
+		return {kind: 'compare', reports: extra, html: values.html, json: values.json ?? false};
+	}
 	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
 	if (command === 'setup') {
 		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false};
@@ -254,6 +264,7 @@ export function parseCommand(argv: string[]): Command {
 			minCosine: fraction('min-cosine', values['min-cosine'], 0.99),
 			minTop1: fraction('min-top1', values['min-top1'], 0.99),
 			yes: values.yes ?? false,
+			pricePerHour: positiveNumber('price-per-hour', values['price-per-hour']) ?? null,
 		},
 	};
 }
@@ -264,7 +275,7 @@ It detects the CPU (AWS Graviton generations, SVE/BF16/I8MM; AVX-512 BF16, VNNI,
 x86), tells you which tuning recipes apply and why, measures each configuration in a
 fresh Python process (samples/s with confidence intervals and an output check against
 fp32), keeps only what really helps, and writes deployable files: an env file, a
-launch script, report.json and report.md.
+launch script, report.json, report.md and report.html.
 
 Usage
   graviton-tune [options]            interactive tuning (needs a terminal)
@@ -273,6 +284,9 @@ Usage
                                      what this machine is and which recipes apply
   graviton-tune setup                create graviton-tune's own Python venv with torch
   graviton-tune probe [options]      measure one configuration and print the result
+  graviton-tune compare REPORT... [--html FILE] [--json]
+                                     runs side by side (report.json files or output
+                                     folders), sorted by cost per million inferences
 
 Tuning options
   -m, --model NAME|PATH   built-in: resnet50 (default), resnet18, mobilenet_v3_large,
@@ -296,6 +310,9 @@ Tuning options
       --python PATH       the Python to measure with (default: active virtualenv,
                           then graviton-tune's managed venv, then python3 on PATH)
   -y, --yes               interactive: accept the defaults without asking
+      --price-per-hour P  the instance's hourly price (e.g. 0.145), for cost per
+                          million inferences; default: a shipped AWS on-demand table
+                          (us-east-1, Linux) by instance type, else unknown
 
 Probe options (graviton-tune probe)
       --batch-size N  --channels-last  --autocast bf16  --fp32-precision bf16
@@ -319,5 +336,6 @@ Examples
   graviton-tune --auto --model ./my_model.py --input-shape 3,224,224 \\
       --app "python serve.py --port 8080" --out /etc/myservice --json
   graviton-tune detect --root ./captured-c7g --json
+  graviton-tune compare c7g-out/ c8g-out/ m7i-out/report.json --html fleet.html
   graviton-tune probe --model resnet50 --batch-size 8 --channels-last --autocast bf16
 `;

@@ -34,7 +34,7 @@ describe('graviton-tune --auto', () => {
 	let first: Awaited<ReturnType<typeof run>>;
 
 	beforeAll(async () => {
-		first = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--json']);
+		first = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--json', '--price-per-hour', '0.1']);
 	});
 
 	it('walks, writes every file, and ends stdout with the result line', () => {
@@ -60,6 +60,21 @@ describe('graviton-tune --auto', () => {
 		expect(readFileSync(files['env']!, 'utf8')).toMatch(new RegExp(`^GT_BATCH_SIZE=${best.config.batchSize}$`, 'm'));
 		// Progress is for people, on stderr; stdout held JSON only (parsed above).
 		expect(first.stderr).toMatch(/Baseline: fp32, eager, batch 1/);
+	});
+
+	it('writes report.html, names it, and costs a million inferences at the given price', () => {
+		const result = jsonLines(first.stdout).at(-1)!;
+		const files = result['files'] as Record<string, string>;
+		expect(files['reportHtml']).toBe(path.join(path.resolve(out), 'report.html'));
+		expect(readFileSync(files['reportHtml']!, 'utf8')).toMatch(/^<!doctype html>[\s\S]*<svg class="chart scatter"/);
+		expect(first.stderr).toContain(`Report: ${files['reportHtml']}`);
+		const best = result['best'] as {samplesPerSecond: number};
+		const cost = result['cost'] as {known: boolean; winnerPerMillion: number; price: {perHour: number; origin: string}};
+		expect(cost).toMatchObject({known: true, price: {perHour: 0.1, origin: 'flag'}});
+		expect(cost.winnerPerMillion).toBeCloseTo((0.1 / (best.samplesPerSecond * 3600)) * 1e6, 9);
+		expect(first.stderr).toMatch(/^Cost: \$[\d.]+ per million inferences \(baseline \$[\d.]+\) at \$0\.100\/h, given with --price-per-hour$/m);
+		const report = JSON.parse(readFileSync(files['report']!, 'utf8')) as {cost: unknown};
+		expect(report.cost).toEqual(cost);
 	});
 
 	it('with --resume, reuses what was measured on this unchanged machine', async () => {

@@ -488,7 +488,7 @@ describe('report', () => {
 
 	it('renders every output file, the runtime helper included', async () => {
 		const files = await renderOutputFiles({result: walk(), detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date(), app: ['python', 'serve.py']});
-		expect(files.map((f) => f.name)).toEqual(['graviton-tune.env', 'launch.sh', 'graviton_tune_runtime.py', 'report.json', 'report.md']);
+		expect(files.map((f) => f.name)).toEqual(['graviton-tune.env', 'launch.sh', 'graviton_tune_runtime.py', 'report.json', 'report.md', 'report.html']);
 		expect(files.find((f) => f.name === 'graviton_tune_runtime.py')!.content).toContain('def optimize(');
 		expect(files.find((f) => f.name === 'launch.sh')!.mode).toBe(0o755);
 	});

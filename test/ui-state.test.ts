@@ -194,7 +194,7 @@ describe('endings', () => {
 
 	it('planned → confirm → written is 0; declined is 0; a write failure is 5', () => {
 		const plan = {dir: '/tmp/out', files: [{name: 'graviton-tune.env', content: ''}], patch: null};
-		const delivered = {written: ['/tmp/out/graviton-tune.env'], backups: [], patched: null, files: {env: '/tmp/out/graviton-tune.env', launch: '/tmp/out/launch.sh', report: '/tmp/out/report.json', reportMarkdown: '/tmp/out/report.md'}};
+		const delivered = {written: ['/tmp/out/graviton-tune.env'], backups: [], patched: null, files: {env: '/tmp/out/graviton-tune.env', launch: '/tmp/out/launch.sh', report: '/tmp/out/report.json', reportMarkdown: '/tmp/out/report.md', reportHtml: '/tmp/out/report.html'}};
 		const summary = run(runningState(), {type: 'session-returned', result: walkResult(), aborted: false});
 		expect(summary.screen).toBe('planning');
 		const confirm = reduce(summary, {type: 'planned', plan});

@@ -67,7 +67,7 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 		written: plan.files.map(f => path.join(out, f.name)),
 		backups: [],
 		patched: null,
-		files: {env: `${out}/graviton-tune.env`, launch: `${out}/launch.sh`, report: `${out}/report.json`, reportMarkdown: `${out}/report.md`},
+		files: {env: `${out}/graviton-tune.env`, launch: `${out}/launch.sh`, report: `${out}/report.json`, reportMarkdown: `${out}/report.md`, reportHtml: `${out}/report.html`},
 	};
 	const script = opts.script ?? scriptedWalk(gate.promise);
 	const deps: UiDeps = {
@@ -155,6 +155,8 @@ describe('interactive flow', () => {
 		expect(frame).toContain('Result — verified back to back');
 		expect(frame).toMatch(/speedup\s+2\.50×/);
 		expect(frame).toContain('Batch size 8, channels_last memory format');
+		// c7g.2xlarge from DMI, priced from the shipped table ($0.29/h); the verified winner's rate.
+		expect(frame).toMatch(/cost\s+\$[\d.]+ per million inferences \(baseline \$[\d.]+\) at\s+\$0\.290\/h for\s+c7g\.2xlarge/);
 		expect(frame).toContain('graviton-tune.env  launch.sh  report.json  report.md');
 		expect(t.calls.plan[0]!.tune).toMatchObject({model: {name: 'resnet50'}, recipes: ['channels-last', 'bf16-fastmath']});
 		expect(t.calls.commit).toHaveLength(0);
@@ -164,6 +166,7 @@ describe('interactive flow', () => {
 		expect(t.calls.commit).toHaveLength(1);
 		await t.waitForText('source /srv/app/graviton-tune-out/graviton-tune.env');
 		expect(t.frame()).toContain('/srv/app/graviton-tune-out/launch.sh');
+		expect(t.frame()).toContain('report: /srv/app/graviton-tune-out/report.html');
 		expect(t.settings.preferences()).toMatchObject({model: 'resnet50', budget: '600s', recipes: ['channels-last', 'bf16-fastmath']});
 		// every frame of the session fits an 80-column terminal
 		const lines = t.frames.flatMap(f => stripVTControlCharacters(f).split('\n'));

@@ -3,7 +3,7 @@
 import {constants} from 'node:fs';
 import {access, stat} from 'node:fs/promises';
 import path from 'node:path';
-import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, patchFileInPlace, renderOutputFiles, REPORT_JSON_NAME, REPORT_MD_NAME, writeOutputs} from './outputs.js';
+import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, patchFileInPlace, renderOutputFiles, REPORT_HTML_NAME, REPORT_JSON_NAME, REPORT_MD_NAME, writeOutputs} from './outputs.js';
 import type {OutputFile} from './outputs.js';
 import type {Prepared} from './session.js';
 import type {WalkResult} from './types.js';
@@ -31,7 +31,7 @@ export interface Delivered {
 	backups: string[];
 	patched: string | null;
 	/** Paths for the result line: env file, launch script, report.json. */
-	files: {env: string; launch: string; report: string; reportMarkdown: string};
+	files: {env: string; launch: string; report: string; reportMarkdown: string; reportHtml: string};
 }
 
 /** The options worth recording in report.json (what a rerun would need). */
@@ -52,6 +52,7 @@ export async function planDelivery(input: DeliveryInput): Promise<DeliveryPlan> 
 		options: reportOptions(tune),
 		startedAt,
 		app: tune.app,
+		pricePerHour: tune.pricePerHour,
 	});
 	let patch: DeliveryPlan['patch'] = null;
 	if (tune.launchScript) {
@@ -79,6 +80,7 @@ export async function commitDelivery(plan: DeliveryPlan): Promise<Delivered> {
 			launch: plan.patch?.path ?? path.join(plan.dir, LAUNCH_SCRIPT_NAME),
 			report: path.join(plan.dir, REPORT_JSON_NAME),
 			reportMarkdown: path.join(plan.dir, REPORT_MD_NAME),
+			reportHtml: path.join(plan.dir, REPORT_HTML_NAME),
 		},
 	};
 }

@@ -5,7 +5,11 @@
 import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import {describeCost, findPrice, runCost} from './cost.js';
+import type {RunCost} from './cost.js';
 import {compactCpuList} from './describe.js';
+import {headlineFigures} from './headline.js';
+import {renderReportHtml} from './report-html.js';
 import {describeCandidate, formatRate} from './summary.js';
 import {probesDir} from './paths.js';
 import {toolVersion} from './version.js';
@@ -28,6 +32,7 @@ export const LAUNCH_SCRIPT_NAME = 'launch.sh';
 export const RUNTIME_HELPER_NAME = 'graviton_tune_runtime.py';
 export const REPORT_JSON_NAME = 'report.json';
 export const REPORT_MD_NAME = 'report.md';
+export const REPORT_HTML_NAME = 'report.html';
 export const DEFAULT_OUT_DIR = 'graviton-tune-out';
 /** What launch.sh runs when --app is not given. */
 export const DEFAULT_APP: readonly string[] = ['python', 'app.py'];
@@ -518,6 +523,8 @@ export interface Report {
 	verification: WalkResult['verification'];
 	interrupted: boolean;
 	elapsedSeconds: number;
+	/** Cost per million inferences, baseline and winner, from the headline figures; absent in reports written before it existed. */
+	cost?: RunCost;
 	/** Names of the files written beside report.json. */
 	files: string[];
 }
@@ -550,7 +557,7 @@ function reportProbe(record: ProbeRecord, decisions: Decision[]): ReportProbe {
 	};
 }
 
-export const OUTPUT_FILE_NAMES: readonly string[] = [ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, RUNTIME_HELPER_NAME, REPORT_JSON_NAME, REPORT_MD_NAME];
+export const OUTPUT_FILE_NAMES: readonly string[] = [ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, RUNTIME_HELPER_NAME, REPORT_JSON_NAME, REPORT_MD_NAME, REPORT_HTML_NAME];
 
 /** What a finished run knows: everything the report and the files are made from. */
 export interface RunFacts {
@@ -560,6 +567,8 @@ export interface RunFacts {
 	model: ModelSpec;
 	options: Record<string, unknown>;
 	startedAt: Date;
+	/** --price-per-hour; else the instance type's price is looked up (unknown stays unknown). */
+	pricePerHour?: number | null;
 }
 
 export function buildReport(input: RunFacts & {
@@ -589,6 +598,7 @@ export function buildReport(input: RunFacts & {
 		verification: result.verification,
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
+		cost: runCost(headlineFigures(result), findPrice(input.detection.cloud, input.pricePerHour)),
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
 	};
 }
@@ -635,25 +645,22 @@ function winnerSection(report: Report): string[] {
 	];
 	if (report.verification) lines.push(`Measured back to back at the end: ${fmtRatio(report.verification.speedup)}.`);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
+	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
 	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
 	return lines;
 }
 
+/** How to deploy the files, as prose with `code` spans plus the runtime helper's snippet: report.md and report.html both show it. */
+export const DEPLOY_STEPS: readonly string[] = [
+	`\`${ENV_FILE_NAME}\` works with \`set -a; . ./${ENV_FILE_NAME}; set +a\`, systemd \`EnvironmentFile=\` and \`docker run --env-file\`.`,
+	`\`./${LAUNCH_SCRIPT_NAME} [args]\` loads it and starts the app with the winning launcher; your arguments pass through.`,
+	`Copy \`${RUNTIME_HELPER_NAME}\` next to your code to apply the model-level choices (GT_* variables):`,
+];
+export const RUNTIME_SNIPPET: readonly string[] = ['from graviton_tune_runtime import optimize', 'model = optimize(model, example_input)', 'output = model(batch)'];
+
 function deploySection(): string[] {
-	return [
-		'## How to deploy',
-		'',
-		`- \`${ENV_FILE_NAME}\` works with \`set -a; . ./${ENV_FILE_NAME}; set +a\`, systemd \`EnvironmentFile=\` and \`docker run --env-file\`.`,
-		`- \`./${LAUNCH_SCRIPT_NAME} [args]\` loads it and starts the app with the winning launcher; your arguments pass through.`,
-		`- Copy \`${RUNTIME_HELPER_NAME}\` next to your code to apply the model-level choices (GT_* variables):`,
-		'',
-		'```python',
-		'from graviton_tune_runtime import optimize',
-		'model = optimize(model, example_input)',
-		'output = model(batch)',
-		'```',
-	];
+	return ['## How to deploy', '', ...DEPLOY_STEPS.map((step) => `- ${step}`), '', '```python', ...RUNTIME_SNIPPET, '```'];
 }
 
 export function renderReportMarkdown(report: Report): string {
@@ -713,6 +720,7 @@ export async function renderOutputFiles(input: RunFacts & {
 		{name: RUNTIME_HELPER_NAME, content: await runtimeHelperSource()},
 		{name: REPORT_JSON_NAME, content: JSON.stringify(report, null, '\t') + '\n'},
 		{name: REPORT_MD_NAME, content: renderReportMarkdown(report)},
+		{name: REPORT_HTML_NAME, content: renderReportHtml(report)},
 	];
 }
 

@@ -1,7 +1,10 @@
 // Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
 // one JSON object per line on stdout (the session's events), the last being the result.
 import process from 'node:process';
+import {describeCost, findPrice, runCost} from '../core/cost.js';
+import type {RunCost} from '../core/cost.js';
 import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
+import {headlineFigures} from '../core/headline.js';
 import {HardwareError} from '../core/hardware.js';
 import {prepare, runSession} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
@@ -18,7 +21,7 @@ function jsonLine(value: unknown): void {
 }
 
 /** The last line of --json output: what a provisioning script needs to know. */
-export function resultLine(result: WalkResult, files: Record<string, string> | null) {
+export function resultLine(result: WalkResult, files: Record<string, string> | null, cost: RunCost | null = null) {
 	const best = result.verification?.best ?? result.best.result;
 	const baseline = result.verification?.baseline ?? result.baseline.result;
 	return {
@@ -44,6 +47,7 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			failure: p.failure ? {code: p.failure.code, message: p.failure.message} : null,
 		})),
 		decisions: result.decisions,
+		cost,
 		files,
 	};
 }
@@ -119,6 +123,8 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		return exitCodes.probesFailed;
 	}
 
+	const cost = runCost(headlineFigures(result), findPrice(detection.cloud, tune.pricePerHour));
+	err(`Cost: ${describeCost(cost)}`);
 	let files: Record<string, string> | null = null;
 	try {
 		const plan = await planDelivery({result, prepared, tune, startedAt});
@@ -131,11 +137,12 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		err(`Wrote ${delivered.written.length ? delivered.written.join(', ') : 'nothing new (files unchanged)'}`);
 		for (const b of delivered.backups) err(`  backup: ${b}`);
 		err(`Deploy: source ${delivered.files.env} in your service, or run ${delivered.files.launch}`);
+		err(`Report: ${delivered.files.reportHtml} (open in a browser; report.md and report.json beside it)`);
 	} catch (error) {
 		err(`graviton-tune: could not write the output files: ${(error as Error).message}`);
-		if (tune.json) jsonLine(resultLine(result, null));
+		if (tune.json) jsonLine(resultLine(result, null, cost));
 		return exitCodes.outputFailed;
 	}
-	if (tune.json) jsonLine(resultLine(result, files));
+	if (tune.json) jsonLine(resultLine(result, files, cost));
 	return exitCodes.ok;
 }

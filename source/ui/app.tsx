@@ -43,6 +43,7 @@ export function App({tune, controller, deps, onExit}: AppProps) {
 			flagRecipes: tune.recipes,
 			flagBudgetSeconds: tune.budgetSeconds,
 			yes: tune.yes,
+			pricePerHour: tune.pricePerHour,
 			preferences: readPreferences(deps),
 			...(deps.inputKind ? {inputKind: deps.inputKind} : {}),
 		}),

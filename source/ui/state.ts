@@ -69,6 +69,8 @@ export interface Options {
 	/** --yes: take every default, write without asking. */
 	yes: boolean;
 	preferences: Preferences;
+	/** --price-per-hour, for the cost per million inferences (else looked up by instance type). */
+	pricePerHour?: number | null;
 	/**
 	 * The input kind recipes are judged for; when two models share it, recipes need not
 	 * be re-checked. Without it, any other model is re-checked.

@@ -2,6 +2,9 @@
 // the machine, the choices, every decided step, the result. Derived from the state,
 // append-only as the session moves forward.
 import {Box, Static, Text} from 'ink';
+import {findPrice, runCost} from '../../core/cost.js';
+import type {RunCost} from '../../core/cost.js';
+import {headlineFigures} from '../../core/headline.js';
 import type {Prepared} from '../../core/session.js';
 import type {WalkResult} from '../../core/types.js';
 import {formatDuration} from '../../headless/text.js';
@@ -15,7 +18,7 @@ export type HistoryItem =
 	| {key: string; kind: 'machine'; prepared: Prepared}
 	| {key: string; kind: 'choices'; text: string}
 	| {key: string; kind: 'log'; entry: LogEntry}
-	| {key: string; kind: 'result'; result: WalkResult};
+	| {key: string; kind: 'result'; result: WalkResult; cost: RunCost | null};
 
 const started = new Set(['running', 'planning', 'confirm', 'writing']);
 
@@ -28,7 +31,10 @@ export function historyItems(state: State): HistoryItem[] {
 		items.push({key: 'choices', kind: 'choices', text: `Tuning ${model} for ${formatDuration(state.budgetSeconds)} · recipes: ${recipes}`});
 	}
 	for (const entry of state.run.log) items.push({key: entry.key, kind: 'log', entry});
-	if (state.result) items.push({key: 'result', kind: 'result', result: state.result});
+	if (state.result) {
+		const cost = state.prepared ? runCost(headlineFigures(state.result), findPrice(state.prepared.detection.cloud, state.options.pricePerHour)) : null;
+		items.push({key: 'result', kind: 'result', result: state.result, cost});
+	}
 	return items;
 }
 
@@ -42,7 +48,7 @@ export function History({state}: {state: State}) {
 					{item.kind === 'machine' ? <MachineSummary prepared={item.prepared} /> : null}
 					{item.kind === 'choices' ? <Box marginBottom={1}><Text wrap="wrap">{item.text}</Text></Box> : null}
 					{item.kind === 'log' ? <LogLine entry={item.entry} /> : null}
-					{item.kind === 'result' ? <ResultSummary result={item.result} /> : null}
+					{item.kind === 'result' ? <ResultSummary result={item.result} cost={item.cost} /> : null}
 				</Box>
 			)}
 		</Static>

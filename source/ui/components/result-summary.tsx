@@ -2,6 +2,8 @@
 // speedup, and what got there.
 import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
+import {describeCost} from '../../core/cost.js';
+import type {RunCost} from '../../core/cost.js';
 import type {WalkResult} from '../../core/types.js';
 import {describeCandidate} from '../../core/summary.js';
 import {headline} from '../state.js';
@@ -23,7 +25,7 @@ export function keptTitles(result: WalkResult): string[] {
 	return [...last.values()];
 }
 
-export function ResultSummary({result}: {result: WalkResult}) {
+export function ResultSummary({result, cost = null}: {result: WalkResult; cost?: RunCost | null}) {
 	const h = headline(result);
 	const kept = keptTitles(result);
 	const best = result.verification?.best ?? result.best.result;
@@ -34,6 +36,7 @@ export function ResultSummary({result}: {result: WalkResult}) {
 			<Row label="best">{rate(h.best)} samples/s · {describeCandidate(result.best.candidate)}</Row>
 			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
+			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
 		</Box>
 	);

@@ -26,7 +26,8 @@ function Written({delivered}: {delivered: Delivered}) {
 				<Box paddingLeft={4}><Text dimColor wrap="wrap">in a shell; or EnvironmentFile= in a systemd unit, --env-file for docker</Text></Box>
 				<Text wrap="wrap">{show(delivered.files.launch)}</Text>
 				<Box paddingLeft={4}><Text dimColor wrap="wrap">starts your app with these settings</Text></Box>
-				<Text dimColor wrap="wrap">report: {show(delivered.files.reportMarkdown)}</Text>
+				<Text wrap="wrap">report: {show(delivered.files.reportHtml)}</Text>
+				<Box paddingLeft={4}><Text dimColor wrap="wrap">charts of the walk; open in a browser ({path.basename(delivered.files.reportMarkdown)} and {path.basename(delivered.files.report)} beside it)</Text></Box>
 			</Box>
 		</Box>
 	);
