@@ -2,6 +2,7 @@
 // error that names the bad flag. Uses node:util parseArgs (no dependency needed).
 import {parseArgs} from 'node:util';
 import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/outputs.js';
+import {DEFAULT_QUIET_WAIT_SECONDS} from './core/contention.js';
 import type {ModelSpec} from './core/types.js';
 
 export const exitCodes = {
@@ -15,6 +16,8 @@ export const exitCodes = {
 	probesFailed: 4,
 	/** Results measured, but the output files could not be written. */
 	outputFailed: 5,
+	/** --auto: the machine stayed busy (other processes on the probes' CPUs) longer than --quiet-wait. */
+	busy: 6,
 	interrupted: 130,
 } as const;
 
@@ -24,7 +27,7 @@ export type Command =
 	| {kind: 'help'}
 	| {kind: 'version'}
 	| {kind: 'detect'; json: boolean; root?: string; python?: string}
-	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean}
+	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean; system: boolean}
 	| {kind: 'probe'; json: boolean; python?: string; model: ModelSpec; probe: ProbeFlags}
 	| {kind: 'tune'; auto: boolean; tune: TuneFlags};
 
@@ -56,6 +59,8 @@ export interface TuneFlags {
 	minCosine: number;
 	minTop1: number;
 	yes: boolean;
+	/** Longest wait for a quiet machine before a contended probe is measured again. */
+	quietWaitSeconds: number;
 }
 
 const flags = {
@@ -81,6 +86,8 @@ const flags = {
 	yes: {type: 'boolean', short: 'y'},
 	'torch-index': {type: 'string'},
 	extras: {type: 'string'},
+	system: {type: 'boolean'},
+	'quiet-wait': {type: 'string'},
 	// probe
 	'batch-size': {type: 'string'},
 	'channels-last': {type: 'boolean'},
@@ -103,13 +110,13 @@ const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory'
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python'],
-	setup: ['json', 'python', 'torch-index', 'extras'],
+	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
-	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes'],
+	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes', 'quiet-wait'],
 };
 
 /** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, flag = '--budget'): number {
 	const trimmed = text.trim();
 	if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed);
 	const re = /(\d+(?:\.\d+)?)\s*(h|m|s)/g;
@@ -120,7 +127,7 @@ export function parseDuration(text: string): number {
 		consumed += m[0];
 	}
 	if (consumed.replace(/\s/g, '') !== trimmed.replace(/\s/g, '') || total <= 0) {
-		throw new UsageError(`--budget ${text}: expected a duration such as 10m, 90s or 1h30m`);
+		throw new UsageError(`${flag} ${text}: expected a duration such as 10m, 90s or 1h30m`);
 	}
 	return total;
 }
@@ -213,7 +220,7 @@ export function parseCommand(argv: string[]): Command {
 
 	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
 	if (command === 'setup') {
-		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false};
+		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false, system: values.system ?? false};
 	}
 	const model = parseModel(values);
 	if (command === 'probe') {
@@ -254,6 +261,7 @@ export function parseCommand(argv: string[]): Command {
 			minCosine: fraction('min-cosine', values['min-cosine'], 0.99),
 			minTop1: fraction('min-top1', values['min-top1'], 0.99),
 			yes: values.yes ?? false,
+			quietWaitSeconds: values['quiet-wait'] ? parseDuration(values['quiet-wait'], '--quiet-wait') : DEFAULT_QUIET_WAIT_SECONDS,
 		},
 	};
 }
@@ -295,6 +303,9 @@ Tuning options
       --json              headless: one JSON event per line on stdout, result last
       --python PATH       the Python to measure with (default: active virtualenv,
                           then graviton-tune's managed venv, then python3 on PATH)
+      --quiet-wait T      how long to wait for a busy machine to be quiet before a
+                          probe that shared its CPUs is measured again (default 2m);
+                          --auto gives up (exit 6) when it stays busy that long
   -y, --yes               interactive: accept the defaults without asking
 
 Probe options (graviton-tune probe)
@@ -307,11 +318,15 @@ Setup options (graviton-tune setup)
                           https://download.pytorch.org/whl/cpu)
       --extras a,b        optional packages (default: onnx onnxscript onnxruntime
                           openvino nncf transformers torchao)
+      --system            also install tcmalloc and jemalloc system-wide with the
+                          distribution's package manager (apt, dnf, yum, zypper), as
+                          root or through sudo; prints each command it runs
 
 Exit codes (headless)
   0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch or unreadable
   machine · 4 the baseline probe failed (nothing to compare with) · 5 output files
-  could not be written · 130 interrupted. With --json the last stdout line is the
+  could not be written · 6 the machine stayed busy (other processes on the probes'
+  CPUs) longer than --quiet-wait · 130 interrupted (SIGINT, SIGTERM or SIGHUP). With --json the last stdout line is the
   result for 0 and 5; otherwise the last event says what happened.
 
 Examples

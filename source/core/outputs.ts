@@ -5,6 +5,7 @@
 import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import {contendedProbes, contendedSummary} from './contention.js';
 import {compactCpuList} from './describe.js';
 import {describeCandidate, formatRate} from './summary.js';
 import {probesDir} from './paths.js';
@@ -125,6 +126,8 @@ export function describeFigures(result: WalkResult): string[] {
 	];
 	if (result.verification) lines.push('measured back to back at the end of the walk');
 	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');
+	const busy = contendedProbes(result).length;
+	if (busy > 0) lines.push(`WARNING: ${busy} probe${busy === 1 ? ' was' : 's were'} measured while other processes used these CPUs; see report.md`);
 	return lines;
 }
 
@@ -518,6 +521,8 @@ export interface Report {
 	verification: WalkResult['verification'];
 	interrupted: boolean;
 	elapsedSeconds: number;
+	/** Set when decisions rest on probes that shared their CPUs with other processes (each probe's result.contention says how much). */
+	contendedNote: string | null;
 	/** Names of the files written beside report.json. */
 	files: string[];
 }
@@ -589,6 +594,7 @@ export function buildReport(input: RunFacts & {
 		verification: result.verification,
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
+		contendedNote: contendedSummary(result),
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
 	};
 }
@@ -605,7 +611,7 @@ function rateCell(result: ProbeResult | null): string {
 }
 
 function probeRow(probe: ReportProbe, index: number): string {
-	const outcome = probe.failure ? `failed: ${probe.failure.code}` : (probe.outcome ?? '—');
+	const outcome = (probe.failure ? `failed: ${probe.failure.code}` : (probe.outcome ?? '—')) + (probe.result?.contention?.contended ? ' (contended)' : '');
 	const cols = [
 		String(index + 1),
 		probe.title,
@@ -635,6 +641,7 @@ function winnerSection(report: Report): string[] {
 	];
 	if (report.verification) lines.push(`Measured back to back at the end: ${fmtRatio(report.verification.speedup)}.`);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
+	if (report.contendedNote) lines.push('', `**Warning: the machine was busy.** ${report.contendedNote}`);
 	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
 	return lines;

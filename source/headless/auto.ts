@@ -1,6 +1,7 @@
 // Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
 // one JSON object per line on stdout (the session's events), the last being the result.
 import process from 'node:process';
+import {BusyMachineError, contendedProbes, contendedSummary} from '../core/contention.js';
 import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {HardwareError} from '../core/hardware.js';
 import {prepare, runSession} from '../core/session.js';
@@ -39,11 +40,16 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			config: p.candidate.config,
 			env: p.candidate.env,
 			samplesPerSecond: p.result?.samplesPerSecond ?? null,
+			contention: p.result?.contention ?? null,
 			latencyMs: p.result?.latencyMs ?? null,
 			check: p.result?.check ?? null,
 			failure: p.failure ? {code: p.failure.code, message: p.failure.message} : null,
 		})),
 		decisions: result.decisions,
+		// Probes that shared their CPUs with other processes even after re-measuring: the
+		// decisions resting on them may be wrong (null note when there are none).
+		contended: contendedProbes(result).map(p => ({stepId: p.stepId, title: p.title, contention: p.result!.contention})),
+		contendedNote: contendedSummary(result),
 		files,
 	};
 }
@@ -99,16 +105,27 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 	};
 	const settings = openSettings();
 	if (!settings) err('note: the settings file cannot be opened; this run is not remembered');
-	const result = await runSession(prepared, {
-		model: tune.model,
-		budgetSeconds: tune.budgetSeconds,
-		maxLatencyMs: tune.maxLatencyMs,
-		recipes: tune.recipes,
-		resume: tune.resume,
-		thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
-		signal,
-		settings,
-	}, emit);
+	let result: WalkResult | null;
+	try {
+		result = await runSession(prepared, {
+			model: tune.model,
+			budgetSeconds: tune.budgetSeconds,
+			maxLatencyMs: tune.maxLatencyMs,
+			recipes: tune.recipes,
+			resume: tune.resume,
+			thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+			signal,
+			settings,
+			// Nobody is watching: figures from a busy machine would pick a wrong winner.
+			quietWaitSeconds: tune.quietWaitSeconds,
+			onBusy: 'give-up',
+		}, emit);
+	} catch (error) {
+		if (!(error instanceof BusyMachineError)) throw error;
+		err(`graviton-tune: gave up: ${error.message}. No files written.`);
+		err('  fix: run it when nothing else uses these CPUs (see `graviton-tune detect` for the current load), or give --quiet-wait more time');
+		return exitCodes.busy;
+	}
 
 	if (signal.aborted || result?.interrupted) {
 		err('graviton-tune: interrupted; no files written.');

@@ -1,6 +1,7 @@
 // The plain commands: detect, setup, probe. Human text on stdout (or one JSON object
 // with --json), progress and problems on stderr, documented exit codes.
 import process from 'node:process';
+import {currentLoad, describeLoad} from '../core/contention.js';
 import {describeDetection} from '../core/describe.js';
 import {detectHardware, HardwareError} from '../core/hardware.js';
 import {runProbe} from '../core/probe-runner.js';
@@ -53,12 +54,15 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 	if (!detection) return exitCodes.environment;
 	// With --root the tree is someone else's machine: this machine's Python says nothing about it.
 	const python = cmd.root ? null : await findAndInspectPython(cmd.python, signal);
+	// The live machine's load now (another machine's, from --root, cannot be read).
+	const load = cmd.root ? null : await currentLoad(detection.usableCpuList, signal);
 	const recipes = await loadRecipes();
 	const list = applicability(recipes, detection, python, {inputKind: inputKind({name: 'resnet50'})});
 	const advice = advisories(recipes, detection, python);
 	if (cmd.json) {
 		out(JSON.stringify({
 			...detection,
+			load,
 			python,
 			recipes: list.map(a => ({id: a.recipe.id, title: a.recipe.title, stage: a.recipe.stage, status: a.status, reason: a.reason, install: a.install})),
 			advice,
@@ -66,6 +70,7 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 		return exitCodes.ok;
 	}
 	out(describeDetection(detection));
+	if (load) out(`  load         ${describeLoad(load)}`);
 	out('');
 	out(python ? describePython(python) : 'Python      not inspected (--root describes another machine)');
 	out('');

@@ -168,6 +168,7 @@ export function tuneFlags(overrides: Partial<TuneFlags> = {}): TuneFlags {
 		minCosine: 0.99,
 		minTop1: 0.99,
 		yes: false,
+		quietWaitSeconds: 120,
 		...overrides,
 	};
 }

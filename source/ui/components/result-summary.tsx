@@ -2,6 +2,7 @@
 // speedup, and what got there.
 import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
+import {contendedSummary} from '../../core/contention.js';
 import type {WalkResult} from '../../core/types.js';
 import {describeCandidate} from '../../core/summary.js';
 import {headline} from '../state.js';
@@ -27,6 +28,7 @@ export function ResultSummary({result}: {result: WalkResult}) {
 	const h = headline(result);
 	const kept = keptTitles(result);
 	const best = result.verification?.best ?? result.best.result;
+	const busy = contendedSummary(result);
 	return (
 		<Box flexDirection="column" marginTop={1}>
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
@@ -35,6 +37,7 @@ export function ResultSummary({result}: {result: WalkResult}) {
 			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
+			{busy ? <Text color="yellow" wrap="wrap">warning: the machine was busy. {busy}</Text> : null}
 		</Box>
 	);
 }

@@ -50,6 +50,9 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
 						signal,
 						settings: deps.settings,
+						// Someone is watching: a machine that stays busy is said, figures marked, and the walk goes on.
+						quietWaitSeconds: tune.quietWaitSeconds,
+						onBusy: 'go-on',
 					},
 					event => dispatch({type: 'event', event, at: Date.now()}),
 				).then(
