@@ -10,7 +10,7 @@ export const exitCodes = {
 	/** Internal error: a bug; the message says where. */
 	internal: 1,
 	usage: 2,
-	/** No Python, no torch, or an unreadable machine description. */
+	/** No Python, no torch, an unreadable machine description, or a malformed recipe file. */
 	environment: 3,
 	/** The baseline (and so every comparison) failed. */
 	probesFailed: 4,
@@ -323,11 +323,12 @@ Setup options (graviton-tune setup)
                           root or through sudo; prints each command it runs
 
 Exit codes (headless)
-  0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch or unreadable
-  machine · 4 the baseline probe failed (nothing to compare with) · 5 output files
-  could not be written · 6 the machine stayed busy (other processes on the probes'
-  CPUs) longer than --quiet-wait · 130 interrupted (SIGINT, SIGTERM or SIGHUP). With --json the last stdout line is the
-  result for 0 and 5; otherwise the last event says what happened.
+  0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch, unreadable
+  machine or malformed recipe file · 4 the baseline probe failed (nothing to compare
+  with) · 5 output files could not be written · 6 the machine stayed busy (other
+  processes on the probes' CPUs) longer than --quiet-wait · 130 interrupted (SIGINT,
+  SIGTERM or SIGHUP). With --json the last stdout line is the result for 0 and 5;
+  otherwise the last event says what happened.
 
 Examples
   npx graviton-tune setup && npx graviton-tune --auto --budget 5m

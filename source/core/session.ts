@@ -125,6 +125,8 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const print = fingerprint(detection, python, opts.model);
 
 	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});
+	const damaged = settings?.damageNote();
+	if (damaged) emit({type: 'note', level: 'warning', message: damaged});
 	const previous = settings?.machine(print.key)?.best;
 	if (previous) {
 		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});

@@ -55,6 +55,12 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 }
 
 async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<Prepared | number> {
+	// A typo in --model, --out or --launch-script should not cost a whole walk, nor even the Python check.
+	const problem = await outputProblem(tune);
+	if (problem) {
+		err(`graviton-tune: ${problem}`);
+		return exitCodes.usage;
+	}
 	let prepared: Prepared;
 	try {
 		prepared = await prepare({python: tune.python, model: tune.model, signal});
@@ -75,11 +81,6 @@ async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<P
 	const unknown = (tune.recipes ?? []).filter(id => !known.has(id));
 	if (unknown.length > 0) {
 		err(`graviton-tune: --recipes: unknown recipe id ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
-		return exitCodes.usage;
-	}
-	const problem = await outputProblem(tune);
-	if (problem) {
-		err(`graviton-tune: ${problem}`);
 		return exitCodes.usage;
 	}
 	return prepared;
@@ -154,5 +155,10 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		return exitCodes.outputFailed;
 	}
 	if (tune.json) jsonLine(resultLine(result, files));
+	// A signal that came while writing: the writes finished (each file is whole: renamed into place), then we stop.
+	if (signal.aborted) {
+		err('graviton-tune: interrupted while writing; the files listed above are complete.');
+		return exitCodes.interrupted;
+	}
 	return exitCodes.ok;
 }
