@@ -156,14 +156,32 @@ export async function outputProblem(tune: TuneFlags): Promise<string | null> {
 	try {
 		info = await stat(tune.out);
 	} catch {
-		return null; // missing: it is created when the files are written
+		// Missing: it is created when the files are written, inside its nearest existing parent.
+		const parent = await nearestExisting(path.resolve(tune.out));
+		const problem = parent ? await notWritable(parent) : null;
+		return problem ? `--out ${tune.out}: cannot be created in ${parent}: ${problem}` : null;
 	}
 	if (!info.isDirectory()) return `--out ${tune.out}: exists and is not a directory`;
-	try {
-		await access(tune.out, constants.W_OK | constants.X_OK);
-	} catch (error) {
-		const code = (error as NodeJS.ErrnoException).code;
-		return `--out ${tune.out}: ${code === 'EROFS' ? 'on a read-only file system' : 'this user may not write into it'}`;
+	const problem = await notWritable(tune.out);
+	return problem ? `--out ${tune.out}: ${problem}` : null;
+}
+
+async function nearestExisting(dir: string): Promise<string | null> {
+	for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+		try {
+			if ((await stat(d)).isDirectory()) return d;
+			return null;
+		} catch {
+			if (d === path.dirname(d)) return null;
+		}
 	}
-	return null;
+}
+
+async function notWritable(dir: string): Promise<string | null> {
+	try {
+		await access(dir, constants.W_OK | constants.X_OK);
+		return null;
+	} catch (error) {
+		return (error as NodeJS.ErrnoException).code === 'EROFS' ? 'on a read-only file system' : 'this user may not write into it';
+	}
 }
