@@ -7,6 +7,7 @@ import {HardwareError} from '../core/hardware.js';
 import {RecipeError} from '../core/recipes.js';
 import {inputKind, prepare, runSession} from '../core/session.js';
 import {openSettings} from '../core/settings.js';
+import {installSystemLibraries} from '../core/system-libraries.js';
 import {exitCodes} from '../options.js';
 import type {TuneFlags} from '../options.js';
 import {App} from './app.js';
@@ -33,6 +34,7 @@ export async function runInteractive(tune: TuneFlags, controller: AbortControlle
 		commitDelivery,
 		...(settings ? {settings} : {}),
 		inputKind,
+		installSystem: installSystemLibraries,
 		isEnvironmentError: error => error instanceof HardwareError || error instanceof RecipeError,
 	};
 	let code: number = exitCodes.internal;
