@@ -5,7 +5,7 @@
 // included: on a VM it is time the hypervisor gave to someone else), the probe tree's
 // own from /proc/PID/stat; what the CPUs did beyond the tree (and graviton-tune itself)
 // went to others. Both count in the same clock ticks (USER_HZ).
-import {readFileSync} from 'node:fs';
+import {readdirSync, readFileSync} from 'node:fs';
 import type {Contention, ProbeEvent, WalkResult, ProbeRecord} from './types.js';
 
 /** Share of the probe's CPUs that may go to others before its figures are called contended. */
@@ -87,6 +87,29 @@ export function processTicks(pids: readonly number[]): Map<number, number> {
 	return ticks;
 }
 
+/**
+ * A process and its descendants, from /proc/PID/task/TID/children: cheap enough to ask
+ * often while a probe runs (scanning every process's environment is not). torchrun's
+ * workers start new sessions but stay its children, so they are found.
+ */
+export function processTree(pid: number): number[] {
+	const tree = [pid];
+	for (let i = 0; i < tree.length; i++) {
+		let threads: string[];
+		try {
+			threads = readdirSync(`/proc/${tree[i]}/task`);
+		} catch {
+			continue;
+		}
+		for (const tid of threads) {
+			for (const child of (readText(`/proc/${tree[i]}/task/${tid}/children`) ?? '').trim().split(/\s+/)) {
+				if (child && !tree.includes(Number(child))) tree.push(Number(child));
+			}
+		}
+	}
+	return tree;
+}
+
 /** Resident memory of these processes together (bytes), from /proc/PID/status VmRSS. */
 export function residentBytes(pids: readonly number[]): number {
 	let total = 0;
@@ -162,7 +185,7 @@ export class ProbeWatch {
 		private readonly threshold = busyThreshold(),
 	) {}
 
-	/** Begin sampling memory (every 250 ms; cheap: a few /proc reads). */
+	/** Begin sampling memory (every 250 ms; cheap: a few /proc reads per process of the tree). */
 	begin(): void {
 		this.timer ??= setInterval(() => this.sampleMemory(), 250);
 		this.timer.unref();

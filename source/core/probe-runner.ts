@@ -5,9 +5,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import {existsSync} from 'node:fs';
-import {ProbeWatch} from './contention.js';
+import {processTree, ProbeWatch} from './contention.js';
 import {probesDir as defaultProbesDir} from './paths.js';
-import {plainText, runInGroup, taggedProcesses, type GroupExit} from './process-group.js';
+import {plainText, runInGroup, type GroupExit} from './process-group.js';
 import type {ProbeConfig, ProbeEvent, ProbeFailure, ProbeOutcome, ProbeResult} from './types.js';
 
 /** What to run inside Python: the real probe package, or (tests) a stand-in script. */
@@ -164,8 +164,8 @@ export async function runProbe(config: ProbeConfig, options: RunProbeOptions): P
 	const timeoutMs = options.timeoutMs ?? defaultProbeTimeoutMs(config);
 	const missing = missingPreload(options.env);
 	if (missing) return {ok: false, failure: missing, events: [], durationMs: 0};
-	let tag: string | null = null;
-	const watch = new ProbeWatch(config.cpuList ?? null, () => (tag === null ? [] : taggedProcesses(tag)));
+	let leader: number | null = null;
+	const watch = new ProbeWatch(config.cpuList ?? null, () => (leader === null ? [] : processTree(leader)));
 	let exit: GroupExit;
 	try {
 		exit = await runInGroup(file, args, {
@@ -180,7 +180,7 @@ export async function runProbe(config: ProbeConfig, options: RunProbeOptions): P
 					options.onEvent?.(event);
 				}),
 			onSpawn: (pid, runTag) => {
-				tag = runTag;
+				leader = pid;
 				watch.begin();
 				options.onSpawn?.(pid, runTag);
 			},
