@@ -11,7 +11,11 @@ import {BusyMachineError, contendedSummary, contentionBetween, describeContentio
 import type {LoadSample} from '../source/core/contention.js';
 import {managedPython, probesDir} from '../source/core/paths.js';
 import {runProbe} from '../source/core/probe-runner.js';
+import {buildReport, renderEnvFile, renderReportMarkdown} from '../source/core/outputs.js';
 import {measureUntilUncontended, MAX_REMEASURES} from '../source/core/session.js';
+import {resultLine} from '../source/headless/auto.js';
+import {createTextRenderer, formatResult} from '../source/headless/text.js';
+import {candidate, detection, probeRecord, python as pythonEnv, walkResult} from './helpers/render.js';
 import type {Contention, ProbeConfig, ProbeRecord, ProbeResult, SessionEvent} from '../source/core/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -167,6 +171,38 @@ describe('re-measuring a contended probe (injected probes and waits)', () => {
 		expect(h.notes.at(-1)).toMatch(/stayed busy .* marked as contended/);
 		expect(contendedSummary({probes: [r, record(0.01)]})).toMatch(/^1 of 2 probes shared their CPUs with other processes \(up to 50% went elsewhere\)/);
 		expect(contendedSummary({probes: [record(0.01)]})).toBeNull();
+	});
+});
+
+describe('a walk whose decisions rest on contended probes says so', () => {
+	const busy: Contention = {othersShare: 0.42, stealShare: 0, seconds: 10, contended: true, threshold: 0.1};
+	const quiet: Contention = {othersShare: 0.01, stealShare: 0, seconds: 10, contended: false, threshold: 0.1};
+	const base = probeRecord('baseline', 'Baseline: fp32, eager, batch 1', candidate(1), 40);
+	const step = probeRecord('01-batch-size', 'Batch size 8', candidate(8, ['batch-size']), 80);
+	const result = walkResult({probes: [{...base, result: {...base.result!, contention: quiet}}, {...step, result: {...step.result!, contention: busy}}]});
+
+	it('in the probe line, the summary and the JSON result', () => {
+		expect(formatResult(result.probes[1]!.result!)).toMatch(/— CONTENDED: 42% of its CPUs went to other processes$/);
+		expect(formatResult(result.probes[0]!.result!)).not.toMatch(/CONTENDED/);
+		const lines: string[] = [];
+		createTextRenderer(line => lines.push(line))({type: 'session-end', result, error: null});
+		expect(lines.at(-1)).toMatch(/^warning: 1 of 2 probes shared their CPUs with other processes \(up to 42% went elsewhere\), so decisions resting on them may be wrong: Batch size 8\./);
+		const json = resultLine(result, null);
+		expect(json.contended).toEqual([{stepId: '01-batch-size', title: 'Batch size 8', contention: busy}]);
+		expect(json.contendedNote).toMatch(/1 of 2 probes shared their CPUs/);
+		expect(json.probes[1]!.contention).toEqual(busy);
+		expect(resultLine(walkResult(), null).contendedNote).toBeNull();
+	});
+
+	it('in report.json, report.md and the env file header', () => {
+		const report = buildReport({result, detection: detection(), python: pythonEnv(), model: {name: 'resnet50'}, options: {}, startedAt: new Date(0)});
+		expect(report.contendedNote).toMatch(/1 of 2 probes shared their CPUs/);
+		expect(report.probes[1]!.result!.contention).toEqual(busy);
+		const md = renderReportMarkdown(report);
+		expect(md).toMatch(/\*\*Warning: the machine was busy\.\*\* 1 of 2 probes/);
+		expect(md).toMatch(/\| Batch size 8 \|.*\| kept \(contended\) \|$/m);
+		const env = renderEnvFile({result, detection: detection(), model: 'resnet50', date: new Date(0)});
+		expect(env).toMatch(/^# +WARNING: 1 probe was measured while other processes used these CPUs; see report\.md$/m);
 	});
 });
 
