@@ -394,8 +394,26 @@ describe('faults in probes', () => {
 			}
 		}
 	});
-	// The walk records a failed probe and goes on: test/planner.test.ts 'records a failed probe as failed and carries on';
-	// the report's Failures section: test/outputs.test.ts and the disk-full / cancellation runs below.
+	it.each([
+		['sigkill', /out of memory: the probe was killed \(SIGKILL\)/],
+		['garbage', /the probe wrote something that is not a probe event on stdout: "hello, I am not JSON"/],
+		['exit3', /the probe exited with code 3 without reporting an error: something went wrong quietly/],
+		['segv', /died from SIGSEGV, which graviton-tune did not send/],
+	])('a walk whose channels_last probe fails (%s) records it, goes on, and the report says what and why', async (mode, why) => {
+		const {dir} = freshDirs();
+		const out = path.join(dir, 'out');
+		const r = await run(['--auto', '--model', 'toy', '--budget', '30s', '--recipes', 'channels-last', '--out', out, '--python', fakePython, '--json'], {env: {FAKE_PROBE: 'good', FAKE_PROBE_WHEN_CHANNELS_LAST: mode}});
+		expect(r.exitCode, r.stderr).toBe(0);
+		expect(r.stderr).toMatch(why);
+		const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {decisions: Array<{title: string; outcome: string}>; probes: Array<{title: string; failure: {message: string} | null}>};
+		expect(last.decisions.find(d => /channels_last/.test(d.title))?.outcome).toBe('failed');
+		expect(last.probes.find(p => /channels_last/.test(p.title))?.failure?.message).toMatch(why);
+		const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+		expect(md).toMatch(/## Failures/);
+		expect(md.slice(md.indexOf('## Failures'))).toMatch(why);
+		expect(await noLeftovers(dir)).toEqual([]);
+	});
+	// Hang with no output: test/probe-runner.test.ts 'times out, and takes the whole process group down'.
 });
 
 // ------------------------------------------------------------------ cancellation
