@@ -253,6 +253,21 @@ describe('a probe next to a busy loop pinned to its CPUs', () => {
 		expect(outcome.result.contention!.seconds).toBeGreaterThan(1);
 	});
 
+	it('detect reports the load now: busy with the CPUs taken', async () => {
+		spin(0);
+		spin(1);
+		const r = await execa('node', [path.join(root, 'dist', 'cli.js'), 'detect', '--json', '--python', '/nonexistent/python3'], {reject: false, stdin: 'ignore'});
+		const json = JSON.parse(r.stdout) as {load: {now: Contention; loadAverage: number[]}};
+		expect(json.load.now.contended).toBe(true);
+		expect(json.load.now.othersShare).toBeGreaterThanOrEqual(0.5);
+		expect(json.load.loadAverage).toHaveLength(3);
+		const text = await execa('node', [path.join(root, 'dist', 'cli.js'), 'detect', '--python', '/nonexistent/python3'], {reject: false, stdin: 'ignore'});
+		expect(text.stdout).toMatch(/^ {2}load +\d+% of the usable CPUs busy with other processes over \d+ s; load average [\d.]+ [\d.]+ [\d.]+ — BUSY/m);
+		// Another machine's tree (--root) has no load to read.
+		const other = await execa('node', [path.join(root, 'dist', 'cli.js'), 'detect', '--json', '--root', path.join(here, 'fixtures', 'trees', 'graviton3')], {reject: false});
+		expect((JSON.parse(other.stdout) as {load: unknown}).load).toBeNull();
+	});
+
 	it.skipIf(!realProbe)('--auto waits for quiet, then gives up with exit 6 and writes nothing', async () => {
 		spin(0);
 		spin(1);
