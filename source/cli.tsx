@@ -106,6 +106,13 @@ main(process.argv.slice(2)).then(
 		process.exitCode = code;
 	},
 	(error: unknown) => {
+		// A recipe file someone edited is a broken installation, not a bug: its name and
+		// the problem, never a stack trace. (By name: cli.tsx loads no core module up front.)
+		if (error instanceof Error && error.name === 'RecipeError') {
+			process.stderr.write(`graviton-tune: ${error.message}\nfix: correct the file(s) named above, or reinstall graviton-tune\n`);
+			process.exitCode = exitCodes.environment;
+			return;
+		}
 		process.stderr.write(`graviton-tune: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
 		process.exitCode = exitCodes.internal;
 	},

@@ -2,6 +2,7 @@
 // error that names the bad flag. Uses node:util parseArgs (no dependency needed).
 import {parseArgs} from 'node:util';
 import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/outputs.js';
+import {DEFAULT_QUIET_WAIT_SECONDS} from './core/contention.js';
 import type {ModelSpec} from './core/types.js';
 
 export const exitCodes = {
@@ -9,12 +10,14 @@ export const exitCodes = {
 	/** Internal error: a bug; the message says where. */
 	internal: 1,
 	usage: 2,
-	/** No Python, no torch, or an unreadable machine description. */
+	/** No Python, no torch, an unreadable machine description, or a malformed recipe file. */
 	environment: 3,
 	/** The baseline (and so every comparison) failed. */
 	probesFailed: 4,
 	/** Results measured, but the output files could not be written. */
 	outputFailed: 5,
+	/** --auto: the machine stayed busy (other processes on the probes' CPUs) longer than --quiet-wait. */
+	busy: 6,
 	interrupted: 130,
 } as const;
 
@@ -24,7 +27,7 @@ export type Command =
 	| {kind: 'help'}
 	| {kind: 'version'}
 	| {kind: 'detect'; json: boolean; root?: string; python?: string}
-	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean}
+	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean; system: boolean}
 	| {kind: 'probe'; json: boolean; python?: string; model: ModelSpec; probe: ProbeFlags}
 	| {kind: 'tune'; auto: boolean; tune: TuneFlags}
 	| {kind: 'compare'; reports: string[]; html?: string; json: boolean};
@@ -59,6 +62,8 @@ export interface TuneFlags {
 	yes: boolean;
 	/** The instance's hourly price, for cost per million inferences; null: look it up by instance type. */
 	pricePerHour: number | null;
+	/** Longest wait for a quiet machine before a contended probe is measured again. */
+	quietWaitSeconds: number;
 }
 
 const flags = {
@@ -84,6 +89,8 @@ const flags = {
 	yes: {type: 'boolean', short: 'y'},
 	'torch-index': {type: 'string'},
 	extras: {type: 'string'},
+	system: {type: 'boolean'},
+	'quiet-wait': {type: 'string'},
 	// probe
 	'batch-size': {type: 'string'},
 	'channels-last': {type: 'boolean'},
@@ -108,14 +115,14 @@ const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory'
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python'],
-	setup: ['json', 'python', 'torch-index', 'extras'],
+	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
-	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes', 'price-per-hour'],
+	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes', 'price-per-hour', 'quiet-wait'],
 	compare: ['json', 'html'],
 };
 
 /** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, flag = '--budget'): number {
 	const trimmed = text.trim();
 	if (/^\d+(\.\d+)?$/.test(trimmed) && Number(trimmed) > 0) return Number(trimmed);
 	const re = /(\d+(?:\.\d+)?)\s*(h|m|s)/g;
@@ -126,7 +133,7 @@ export function parseDuration(text: string): number {
 		consumed += m[0];
 	}
 	if (consumed.replace(/\s/g, '') !== trimmed.replace(/\s/g, '') || total <= 0) {
-		throw new UsageError(`--budget ${text}: expected a duration such as 10m, 90s or 1h30m`);
+		throw new UsageError(`${flag} ${text}: expected a duration such as 10m, 90s or 1h30m`);
 	}
 	return total;
 }
@@ -223,7 +230,7 @@ export function parseCommand(argv: string[]): Command {
 	}
 	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
 	if (command === 'setup') {
-		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false};
+		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false, system: values.system ?? false};
 	}
 	const model = parseModel(values);
 	if (command === 'probe') {
@@ -265,6 +272,7 @@ export function parseCommand(argv: string[]): Command {
 			minTop1: fraction('min-top1', values['min-top1'], 0.99),
 			yes: values.yes ?? false,
 			pricePerHour: positiveNumber('price-per-hour', values['price-per-hour']) ?? null,
+			quietWaitSeconds: values['quiet-wait'] ? parseDuration(values['quiet-wait'], '--quiet-wait') : DEFAULT_QUIET_WAIT_SECONDS,
 		},
 	};
 }
@@ -309,6 +317,9 @@ Tuning options
       --json              headless: one JSON event per line on stdout, result last
       --python PATH       the Python to measure with (default: active virtualenv,
                           then graviton-tune's managed venv, then python3 on PATH)
+      --quiet-wait T      how long to wait for a busy machine to be quiet before a
+                          probe that shared its CPUs is measured again (default 2m);
+                          --auto gives up (exit 6) when it stays busy that long
   -y, --yes               interactive: accept the defaults without asking
       --price-per-hour P  the instance's hourly price (e.g. 0.145), for cost per
                           million inferences; default: a shipped AWS on-demand table
@@ -324,12 +335,17 @@ Setup options (graviton-tune setup)
                           https://download.pytorch.org/whl/cpu)
       --extras a,b        optional packages (default: onnx onnxscript onnxruntime
                           openvino nncf transformers torchao)
+      --system            also install tcmalloc and jemalloc system-wide with the
+                          distribution's package manager (apt, dnf, yum, zypper), as
+                          root or through sudo; prints each command it runs
 
 Exit codes (headless)
-  0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch or unreadable
-  machine · 4 the baseline probe failed (nothing to compare with) · 5 output files
-  could not be written · 130 interrupted. With --json the last stdout line is the
-  result for 0 and 5; otherwise the last event says what happened.
+  0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch, unreadable
+  machine or malformed recipe file · 4 the baseline probe failed (nothing to compare
+  with) · 5 output files could not be written · 6 the machine stayed busy (other
+  processes on the probes' CPUs) longer than --quiet-wait · 130 interrupted (SIGINT,
+  SIGTERM or SIGHUP). With --json the last stdout line is the result for 0 and 5;
+  otherwise the last event says what happened.
 
 Examples
   npx graviton-tune setup && npx graviton-tune --auto --budget 5m

@@ -17,7 +17,9 @@ function run(args: string[], opts: {env?: Record<string, string>; timeout?: numb
 		stdin: 'ignore',
 		reject: false,
 		timeout: opts.timeout ?? 240_000,
-		env: {GRAVITON_TUNE_CONFIG_DIR: configDir, ...opts.env},
+		// This machine is shared: these tests are about the walk and its files, not about
+		// contention (test/contention.test.ts), so a busy machine must not stop them.
+		env: {GRAVITON_TUNE_CONFIG_DIR: configDir, GRAVITON_TUNE_BUSY_THRESHOLD: '1', ...opts.env},
 	});
 }
 
@@ -149,7 +151,7 @@ describe('exit codes', () => {
 		const child = execa('node', [cli, '--auto', '--model', 'toy', '--budget', '60s', '--out', outDir], {
 			stdin: 'ignore',
 			reject: false,
-			env: {GRAVITON_TUNE_CONFIG_DIR: configDir},
+			env: {GRAVITON_TUNE_CONFIG_DIR: configDir, GRAVITON_TUNE_BUSY_THRESHOLD: '1'},
 		});
 		let stderr = '';
 		child.stderr!.on('data', (chunk: Buffer) => {

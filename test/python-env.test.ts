@@ -187,6 +187,32 @@ describe('setupVenv with tiny local packages', () => {
 		expect(existsSync(path.join(dir, 'precious.txt'))).toBe(true);
 	});
 
+	it('interrupted in the middle of pip, the next setup repairs the venv', async () => {
+		const dir = path.join(tmp, 'mid-pip');
+		await setupVenv({...options(), dir, extras: [], python: await basePython()});
+		const controller = new AbortController();
+		const seen: string[] = [];
+		const running = setupVenv({
+			...options(),
+			dir,
+			extras: ['gt-fake-ok'],
+			signal: controller.signal,
+			onLine: line => {
+				seen.push(line);
+				// pip has started on the package: stop it there.
+				if (/gt-fake-ok|gt_fake_ok|Looking in links/i.test(line)) controller.abort();
+			},
+		});
+		const error = await running.catch((caught: unknown) => caught);
+		expect(error, seen.join('\n')).toBeInstanceOf(SetupError);
+		expect((error as SetupError).code).toBe('cancelled');
+		const again = await setupVenv({...options(), dir, extras: ['gt-fake-ok']});
+		expect(again.ok).toBe(true);
+		expect(again.created).toBe(false);
+		expect(again.installed).toEqual([{name: 'gt-fake-ok', version: '1.0'}]);
+		expect(await readStamp(dir)).not.toBeNull();
+	});
+
 	it('stops on abort and leaves no half-made venv behind', async () => {
 		const dir = path.join(tmp, 'aborted');
 		const controller = new AbortController();

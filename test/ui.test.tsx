@@ -50,7 +50,7 @@ function scriptedWalk(gate: Promise<void>): Script {
 	};
 }
 
-function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneFlags>; plan?: Partial<DeliveryPlan>; commit?: () => Promise<Delivered>} = {}) {
+function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneFlags>; plan?: Partial<DeliveryPlan>; commit?: () => Promise<Delivered>; preparedSequence?: Prepared[]; installSystem?: UiDeps['installSystem']} = {}) {
 	const dir = mkdtempSync(path.join(tmpdir(), 'gt-ui-'));
 	dirs.push(dir);
 	const settings = new Settings(dir);
@@ -73,7 +73,7 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 	const deps: UiDeps = {
 		prepare: async () => {
 			calls.prepare += 1;
-			return opts.prepared ?? prepared();
+			return opts.preparedSequence?.[calls.prepare - 1] ?? opts.prepared ?? prepared();
 		},
 		runSession: async (_p, sessionOpts, emit) => {
 			calls.runSession.push(sessionOpts);
@@ -89,6 +89,7 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 		},
 		settings,
 		inputKind: m => (m.name === 'bert_base' ? 'tokens' : 'image'),
+		...(opts.installSystem ? {installSystem: opts.installSystem} : {}),
 	};
 	const controller = new AbortController();
 	const exited = deferred<number>();
@@ -115,6 +116,51 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 	};
 	return {...app, calls, controller, settings, gate, acceptQuestions, exited: exited.promise, code: () => code};
 }
+
+describe('setup --system, offered on the machine screen', () => {
+	const withBoth = () => {
+		const p = prepared();
+		return {...p, detection: {...p.detection, allocators: {tcmalloc: '/usr/lib/libtcmalloc.so.4', jemalloc: '/usr/lib/libjemalloc.so.2'}}};
+	};
+
+	it('runs only when s is pressed, shows what it runs, then reads the machine again', async () => {
+		const installs: string[] = [];
+		const t = setup({
+			preparedSequence: [prepared(), withBoth()],
+			installSystem: async ({onLine}) => {
+				installs.push('run');
+				onLine('setup-system: running: apt-get install -y --no-install-recommends libgoogle-perftools4t64 libjemalloc2');
+				onLine('setup-system: installed tcmalloc and jemalloc');
+				return {ok: true, lines: [], exitCode: 0, cancelled: false};
+			},
+		});
+		await t.waitForText('Which model should be measured?');
+		expect(t.frame()).toMatch(/s: install tcmalloc and jemalloc system-wide now \(graviton-tune setup --system/);
+		expect(installs).toEqual([]);
+		await t.press('s');
+		await t.waitForText('setup-system: installed tcmalloc and jemalloc');
+		expect(installs).toEqual(['run']);
+		expect(t.calls.prepare).toBe(2);
+		// Both libraries are there now: no more offer.
+		expect(t.frame()).toContain('Which model should be measured?');
+		expect(t.frame()).not.toMatch(/s: install tcmalloc/);
+	});
+
+	it('is never run without the key: a whole walk goes by without it', async () => {
+		let installs = 0;
+		const t = setup({
+			tune: {yes: true},
+			installSystem: async () => {
+				installs += 1;
+				return {ok: true, lines: [], exitCode: 0, cancelled: false};
+			},
+		});
+		t.gate.resolve();
+		expect(await t.exited).toBe(0);
+		expect(installs).toBe(0);
+		expect(t.calls.commit).toHaveLength(1);
+	});
+});
 
 describe('interactive flow', () => {
 	it('detect → model → recipes → budget → live probes → summary → write', async () => {

@@ -11,6 +11,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
+import {DEFAULT_QUIET_WAIT_SECONDS} from '../core/contention.js';
 import {commitDelivery, planDelivery} from '../core/deliver.js';
 import {packageRoot} from '../core/paths.js';
 import {runProbe} from '../core/probe-runner.js';
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
 	const out = path.join(home, 'out');
 	const appSeconds = 20;
 	const app = [python, path.join(packageRoot, 'examples', 'sample_app.py'), '--runtime-dir', out, '--model', model.name];
-	const tune: TuneFlags = {model, budgetSeconds: 0, out, json: false, maxLatencyMs: null, app, resume: false, minCosine: 0.99, minTop1: 0.99, yes: true, pricePerHour: null};
+	const tune: TuneFlags = {model, budgetSeconds: 0, out, json: false, maxLatencyMs: null, app, resume: false, minCosine: 0.99, minTop1: 0.99, yes: true, pricePerHour: null, quietWaitSeconds: DEFAULT_QUIET_WAIT_SECONDS};
 	await commitDelivery(await planDelivery({result, prepared, tune, startedAt: started}));
 	const launched = await execa('bash', [path.join(out, 'launch.sh'), '--seconds', String(appSeconds)], {env: cleanEnv(), extendEnv: false});
 	const app_ = JSON.parse(launched.stdout.trim().split('\n').at(-1)!) as {samplesPerSecond: number; workers: number};

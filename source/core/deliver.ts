@@ -1,8 +1,9 @@
 // Turning a walk's result into the files a user deploys. Two steps so a face can show
 // what will be written (and the diff of a patched launch script) before writing.
 import {constants} from 'node:fs';
-import {access, stat} from 'node:fs/promises';
+import {access, open, realpath, stat} from 'node:fs/promises';
 import path from 'node:path';
+import {isUtf8} from 'node:buffer';
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, patchFileInPlace, renderOutputFiles, REPORT_HTML_NAME, REPORT_JSON_NAME, REPORT_MD_NAME, writeOutputs} from './outputs.js';
 import type {OutputFile} from './outputs.js';
 import type {Prepared} from './session.js';
@@ -85,20 +86,104 @@ export async function commitDelivery(plan: DeliveryPlan): Promise<Delivered> {
 	};
 }
 
-/** What would stop the files being written, found before the walk rather than after it. */
-export async function outputProblem(tune: TuneFlags): Promise<string | null> {
-	if (tune.launchScript) {
-		try {
-			await access(tune.launchScript, constants.R_OK | constants.W_OK);
-		} catch {
-			return `--launch-script ${tune.launchScript}: not a file this user can read and write`;
-		}
-	}
+/** Why a file cannot be read, in words. */
+function unreadable(error: unknown): string {
+	const code = (error as NodeJS.ErrnoException).code;
+	if (code === 'ENOENT') return 'no such file (or a symlink to nothing)';
+	if (code === 'EACCES' || code === 'EPERM') return 'this user may not read it';
+	if (code === 'EISDIR') return 'a directory, not a file';
+	return (error as Error).message;
+}
+
+/** The model file must be there and readable before a walk starts (its contents are the probe's to judge). */
+async function modelFileProblem(tune: TuneFlags): Promise<string | null> {
+	const file = tune.model.path;
+	// "module:attr" and other non-file forms are not this check's business.
+	if (!file || file.includes(':')) return null;
 	try {
-		const info = await stat(tune.out);
-		if (!info.isDirectory()) return `--out ${tune.out}: exists and is not a directory`;
-	} catch {
-		// Missing: it is created when the files are written.
+		const info = await stat(file);
+		if (info.isDirectory()) return null; // a saved model folder
+		await access(file, constants.R_OK);
+		(await open(file, 'r')).close();
+	} catch (error) {
+		return `--model ${file}: cannot read the model file: ${unreadable(error)}`;
 	}
 	return null;
+}
+
+/** A script we can patch as text: a regular file, readable and writable, not binary. */
+async function launchScriptProblem(file: string): Promise<string | null> {
+	const problem = (why: string) => `--launch-script ${file}: ${why}`;
+	let real: string;
+	try {
+		// A symlink is followed: the script it points to is what gets patched (the link stays).
+		real = await realpath(file);
+		if (!(await stat(real)).isFile()) return problem('not a regular file');
+		await access(real, constants.R_OK | constants.W_OK);
+	} catch {
+		return problem('not a file this user can read and write');
+	}
+	const handle = await open(real, 'r');
+	try {
+		const {buffer, bytesRead} = await handle.read({buffer: Buffer.alloc(8192), position: 0});
+		const head = buffer.subarray(0, bytesRead);
+		if (head.includes(0) || !isUtf8(head.subarray(0, utf8Boundary(head)))) return problem('a binary file, not a shell script (patching it would corrupt it)');
+	} finally {
+		await handle.close();
+	}
+	return null;
+}
+
+/** Length of the buffer without a trailing, cut-off UTF-8 sequence. */
+function utf8Boundary(buf: Buffer): number {
+	let end = buf.length;
+	for (let back = 1; back <= 3 && end - back >= 0; back++) {
+		const byte = buf[end - back]!;
+		if ((byte & 0xc0) === 0x80) continue;
+		if ((byte & 0xc0) === 0xc0) return end - back;
+		break;
+	}
+	return end;
+}
+
+/** What would stop the walk being used, found before it rather than after: the model file, the outputs. */
+export async function outputProblem(tune: TuneFlags): Promise<string | null> {
+	const model = await modelFileProblem(tune);
+	if (model) return model;
+	if (tune.launchScript) {
+		const script = await launchScriptProblem(tune.launchScript);
+		if (script) return script;
+	}
+	let info;
+	try {
+		info = await stat(tune.out);
+	} catch {
+		// Missing: it is created when the files are written, inside its nearest existing parent.
+		const parent = await nearestExisting(path.resolve(tune.out));
+		const problem = parent ? await notWritable(parent) : null;
+		return problem ? `--out ${tune.out}: cannot be created in ${parent}: ${problem}` : null;
+	}
+	if (!info.isDirectory()) return `--out ${tune.out}: exists and is not a directory`;
+	const problem = await notWritable(tune.out);
+	return problem ? `--out ${tune.out}: ${problem}` : null;
+}
+
+async function nearestExisting(dir: string): Promise<string | null> {
+	for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+		try {
+			if ((await stat(d)).isDirectory()) return d;
+			return null;
+		} catch {
+			if (d === path.dirname(d)) return null;
+		}
+	}
+}
+
+async function notWritable(dir: string): Promise<string | null> {
+	try {
+		await access(dir, constants.W_OK | constants.X_OK);
+		return null;
+	} catch (error) {
+		return (error as NodeJS.ErrnoException).code === 'EROFS' ? 'on a read-only file system' : 'this user may not write into it';
+	}
 }

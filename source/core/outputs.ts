@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import {describeCost, findPrice, runCost} from './cost.js';
 import type {RunCost} from './cost.js';
+import {contendedProbes, contendedSummary} from './contention.js';
 import {compactCpuList} from './describe.js';
 import {headlineFigures} from './headline.js';
 import {renderReportHtml} from './report-html.js';
@@ -130,6 +131,8 @@ export function describeFigures(result: WalkResult): string[] {
 	];
 	if (result.verification) lines.push('measured back to back at the end of the walk');
 	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');
+	const busy = contendedProbes(result).length;
+	if (busy > 0) lines.push(`WARNING: ${busy} probe${busy === 1 ? ' was' : 's were'} measured while other processes used these CPUs; see report.md`);
 	return lines;
 }
 
@@ -525,6 +528,8 @@ export interface Report {
 	elapsedSeconds: number;
 	/** Cost per million inferences, baseline and winner, from the headline figures; absent in reports written before it existed. */
 	cost?: RunCost;
+	/** Set when decisions rest on probes that shared their CPUs with other processes (each probe's result.contention says how much). */
+	contendedNote: string | null;
 	/** Names of the files written beside report.json. */
 	files: string[];
 }
@@ -599,6 +604,7 @@ export function buildReport(input: RunFacts & {
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
 		cost: runCost(headlineFigures(result), findPrice(input.detection.cloud, input.pricePerHour)),
+		contendedNote: contendedSummary(result),
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
 	};
 }
@@ -615,7 +621,7 @@ function rateCell(result: ProbeResult | null): string {
 }
 
 function probeRow(probe: ReportProbe, index: number): string {
-	const outcome = probe.failure ? `failed: ${probe.failure.code}` : (probe.outcome ?? '—');
+	const outcome = (probe.failure ? `failed: ${probe.failure.code}` : (probe.outcome ?? '—')) + (probe.result?.contention?.contended ? ' (contended)' : '');
 	const cols = [
 		String(index + 1),
 		probe.title,
@@ -646,6 +652,7 @@ function winnerSection(report: Report): string[] {
 	if (report.verification) lines.push(`Measured back to back at the end: ${fmtRatio(report.verification.speedup)}.`);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
 	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
+	if (report.contendedNote) lines.push('', `**Warning: the machine was busy.** ${report.contendedNote}`);
 	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
 	return lines;
@@ -739,38 +746,64 @@ async function backupTo(file: string, base: string): Promise<string> {
 		const target = n === 0 ? base : `${base}.${n}`;
 		try {
 			await fs.copyFile(file, target, fsConstants.COPYFILE_EXCL);
-			const {mode} = await fs.stat(file);
-			await fs.chmod(target, mode & 0o7777);
-			return target;
 		} catch (error) {
-			if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+			if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+			// A copy cut short (full disk) is no backup: do not leave it looking like one.
+			await fs.rm(target, {force: true}).catch(() => undefined);
+			throw new OutputWriteError(target, error);
 		}
+		const {mode} = await fs.stat(file);
+		await fs.chmod(target, mode & 0o7777);
+		return target;
 	}
 }
 
-/** Temp file in the same directory (so rename is atomic), fsync'd, then renamed over the target. */
-export async function atomicWrite(file: string, content: string, mode: number): Promise<void> {
-	const dir = path.dirname(file);
-	const temp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-	const handle = await fs.open(temp, 'wx', mode);
+/** A write that failed, said with where: "could not write /srv/out/.launch.sh.tmp-…: no space left on device". */
+export class OutputWriteError extends Error {
+	constructor(
+		readonly file: string,
+		cause: unknown,
+	) {
+		const code = (cause as NodeJS.ErrnoException).code;
+		const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'disk quota exceeded' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (cause as Error).message;
+		super(`${file}: ${why}`);
+		this.name = 'OutputWriteError';
+	}
+}
+
+/** Write content to a new temp file beside `file` (same directory: rename is atomic), fsync'd. Returns its path. */
+async function writeTemp(file: string, content: string, mode: number): Promise<string> {
+	const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+	let handle: fs.FileHandle;
+	try {
+		handle = await fs.open(temp, 'wx', mode);
+	} catch (error) {
+		throw new OutputWriteError(file, error);
+	}
 	try {
 		await handle.writeFile(content, 'utf8');
 		// open()'s mode is filtered by the umask; the target mode is meant exactly.
 		await handle.chmod(mode);
 		await handle.sync();
-	} catch (error) {
 		await handle.close();
+	} catch (error) {
+		await handle.close().catch(() => undefined);
 		await fs.rm(temp, {force: true});
-		throw error;
+		throw new OutputWriteError(file, error);
 	}
-	await handle.close();
+	return temp;
+}
+
+/** Temp file in the same directory (so rename is atomic), fsync'd, then renamed over the target. */
+export async function atomicWrite(file: string, content: string, mode: number): Promise<void> {
+	const temp = await writeTemp(file, content, mode);
 	try {
 		await fs.rename(temp, file);
 	} catch (error) {
 		await fs.rm(temp, {force: true});
-		throw error;
+		throw new OutputWriteError(file, error);
 	}
-	await syncDir(dir);
+	await syncDir(path.dirname(file));
 }
 
 /** Make the rename itself durable; some filesystems refuse fsync on a directory, which is fine. */
@@ -799,30 +832,53 @@ function defaultMode(name: string): number {
  * Write files atomically into dir (created if missing). A file whose content is
  * already the same is left alone; a different existing file is first copied to
  * `<name><backupSuffix>` (default `.bak-<UTC timestamp>`, with .1, .2 … if taken).
+ *
+ * All or nothing: every new content is written to a temp file and every backup made
+ * before the first rename, so a full disk or a permission problem leaves the directory
+ * as it was (no temp files, no half a set of files, no directory we created).
  */
 export async function writeOutputs(
 	dir: string,
 	files: OutputFile[],
 	opts: {backupSuffix?: string} = {},
 ): Promise<{written: string[]; backups: string[]; unchanged: string[]}> {
-	await fs.mkdir(dir, {recursive: true});
-	const suffix = opts.backupSuffix ?? `.bak-${timestamp()}`;
-	const written: string[] = [];
-	const backups: string[] = [];
-	const unchanged: string[] = [];
-	for (const file of files) {
-		const target = path.join(dir, file.name);
-		const mode = file.mode ?? defaultMode(file.name);
-		const existing = await readIfExists(target);
-		if (existing === file.content) {
-			unchanged.push(target);
-			continue;
-		}
-		if (existing !== null) backups.push(await backupTo(target, target + suffix));
-		await atomicWrite(target, file.content, mode);
-		written.push(target);
+	let created: string | undefined;
+	try {
+		created = await fs.mkdir(dir, {recursive: true});
+	} catch (error) {
+		throw new OutputWriteError(dir, error);
 	}
-	return {written, backups, unchanged};
+	const suffix = opts.backupSuffix ?? `.bak-${timestamp()}`;
+	const unchanged: string[] = [];
+	const staged: Array<{target: string; temp: string}> = [];
+	const backups: string[] = [];
+	try {
+		for (const file of files) {
+			const target = path.join(dir, file.name);
+			const existing = await readIfExists(target);
+			if (existing === file.content) {
+				unchanged.push(target);
+				continue;
+			}
+			staged.push({target, temp: await writeTemp(target, file.content, file.mode ?? defaultMode(file.name))});
+			if (existing !== null) backups.push(await backupTo(target, target + suffix));
+		}
+	} catch (error) {
+		await Promise.all([...staged.map(s => fs.rm(s.temp, {force: true})), ...backups.map(b => fs.rm(b, {force: true}))]);
+		if (created) await fs.rm(created, {recursive: true, force: true});
+		throw error instanceof OutputWriteError ? error : new OutputWriteError(dir, error);
+	}
+	// Renames within one directory need no space and do not fail half-way for space.
+	for (const {target, temp} of staged) {
+		try {
+			await fs.rename(temp, target);
+		} catch (error) {
+			await Promise.all(staged.map(s => fs.rm(s.temp, {force: true})));
+			throw new OutputWriteError(target, error);
+		}
+	}
+	await syncDir(dir);
+	return {written: staged.map(s => s.target), backups, unchanged};
 }
 
 /**

@@ -4,8 +4,10 @@
 // probe can die into a typed ProbeFailure, so nobody upstream ever parses a traceback.
 import os from 'node:os';
 import path from 'node:path';
+import {existsSync} from 'node:fs';
+import {processTree, ProbeWatch} from './contention.js';
 import {probesDir as defaultProbesDir} from './paths.js';
-import {runInGroup, type GroupExit} from './process-group.js';
+import {plainText, runInGroup, type GroupExit} from './process-group.js';
 import type {ProbeConfig, ProbeEvent, ProbeFailure, ProbeOutcome, ProbeResult} from './types.js';
 
 /** What to run inside Python: the real probe package, or (tests) a stand-in script. */
@@ -27,8 +29,8 @@ export interface RunProbeOptions {
 	entry?: ProbeEntry;
 	/** SIGTERM → SIGKILL delay when we stop the group (default 3 s). */
 	graceMs?: number;
-	/** Called with the leader's pid once it runs. */
-	onSpawn?: (pid: number) => void;
+	/** Called with the leader's pid (and the run's process tag) once it runs. */
+	onSpawn?: (pid: number, tag: string) => void;
 }
 
 export const PROBE_MODULE = 'graviton_tune_probe';
@@ -103,7 +105,10 @@ export function parseProbeLine(line: string): ProbeEvent | null {
 	if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
 	const event = value as Record<string, unknown>;
 	if (typeof event['type'] !== 'string' || !EVENT_TYPES.has(event['type'])) return null;
-	return hasRequiredFields(event) ? (event as unknown as ProbeEvent) : null;
+	if (!hasRequiredFields(event)) return null;
+	// Messages carry library text (warnings, exceptions) on to the user: no terminal escapes.
+	for (const key of ['message', 'hint'] as const) if (typeof event[key] === 'string') event[key] = plainText(event[key]);
+	return event as unknown as ProbeEvent;
 }
 
 function hasRequiredFields(event: Record<string, unknown>): boolean {
@@ -157,22 +162,58 @@ export async function runProbe(config: ProbeConfig, options: RunProbeOptions): P
 	const state = newStreamState();
 	const {file, args} = buildProbeCommand(config, {python: options.python, entry: options.entry});
 	const timeoutMs = options.timeoutMs ?? defaultProbeTimeoutMs(config);
-	const exit = await runInGroup(file, args, {
-		env: buildProbeEnv(config, {env: options.env, baseEnv: options.baseEnv}),
-		cwd: options.cwd,
-		signal: options.signal,
-		timeoutMs,
-		graceMs: options.graceMs,
-		onStdoutLine: line => takeLine(state, line, options.onEvent),
-		onSpawn: options.onSpawn,
-	});
+	const missing = missingPreload(options.env);
+	if (missing) return {ok: false, failure: missing, events: [], durationMs: 0};
+	let leader: number | null = null;
+	const watch = new ProbeWatch(config.cpuList ?? null, () => (leader === null ? [] : processTree(leader)));
+	let exit: GroupExit;
+	try {
+		exit = await runInGroup(file, args, {
+			env: buildProbeEnv(config, {env: options.env, baseEnv: options.baseEnv}),
+			cwd: options.cwd,
+			signal: options.signal,
+			timeoutMs,
+			graceMs: options.graceMs,
+			onStdoutLine: line =>
+				takeLine(state, line, event => {
+					watch.see(event);
+					options.onEvent?.(event);
+				}),
+			onSpawn: (pid, runTag) => {
+				leader = pid;
+				watch.begin();
+				options.onSpawn?.(pid, runTag);
+			},
+		});
+	} finally {
+		watch.stop();
+	}
 	const durationMs = Date.now() - started;
-	const failure = classifyExit(exit, state, {python: options.python, timeoutMs});
+	const failure = classifyExit(exit, state, {python: options.python, timeoutMs, peakRssBytes: watch.peakRssBytes});
 	if (failure === null && state.result !== null) {
 		if (exit.exitCode !== 0) noteUncleanExit(exit, state, options.onEvent);
-		return {ok: true, result: state.result, events: state.events, durationMs};
+		return {ok: true, result: {...state.result, contention: watch.reading()}, events: state.events, durationMs};
 	}
 	return {ok: false, failure: failure ?? protocolFailure(exit, state), events: state.events, durationMs};
+}
+
+/**
+ * LD_PRELOAD of a library that is gone (uninstalled since detect) is only a warning to
+ * the dynamic loader: the probe would run without it and be measured as if it had it.
+ */
+export function missingPreload(env: Record<string, string> | undefined): ProbeFailure | null {
+	const libs = (env?.['LD_PRELOAD'] ?? '').split(/[:\s]+/).filter(Boolean);
+	const gone = libs.filter(lib => lib.includes('/') && !existsSync(lib));
+	if (gone.length === 0) return null;
+	return {
+		kind: 'spawn',
+		code: 'preload-missing',
+		message: `LD_PRELOAD names ${gone.join(', ')}, which is not there (any more): the probe would run without it`,
+		hint: 'the library was removed since graviton-tune looked; reinstall it (graviton-tune setup --system) or run graviton-tune again so the recipe is skipped',
+		exitCode: null,
+		signal: null,
+		stderrTail: '',
+	};
 }
 
 /** The figures stand, but say that the process did not end cleanly. */
@@ -216,7 +257,7 @@ function workerSignal(stderrTail: string): string | null {
  * result and nothing went wrong (a non-zero exit after a result is only logged: the
  * figures were measured; some libraries crash at interpreter shutdown).
  */
-export function classifyExit(exit: GroupExit, state: StreamState, context: {python: string; timeoutMs: number}): ProbeFailure | null {
+export function classifyExit(exit: GroupExit, state: StreamState, context: {python: string; timeoutMs: number; peakRssBytes?: number}): ProbeFailure | null {
 	if (exit.spawnError) return spawnFailure(exit, context.python);
 	if (exit.killedBy === 'abort') return failure('cancelled', exit, 'cancelled: the probe and everything it started were stopped', null);
 	if (state.error) {
@@ -229,7 +270,7 @@ export function classifyExit(exit: GroupExit, state: StreamState, context: {pyth
 		return failure('timeout', exit, message, 'compile and int8 steps are slow on small machines; give the run a larger time budget');
 	}
 	if (state.result !== null) return null;
-	return deathFailure(exit);
+	return deathFailure(exit, context.peakRssBytes ?? 0);
 }
 
 function spawnFailure(exit: GroupExit, python: string): ProbeFailure {
@@ -239,9 +280,10 @@ function spawnFailure(exit: GroupExit, python: string): ProbeFailure {
 }
 
 /** A process that died without a result or an error event. */
-function deathFailure(exit: GroupExit): ProbeFailure | null {
+function deathFailure(exit: GroupExit, peakRssBytes: number): ProbeFailure | null {
 	if (exit.signal === 'SIGKILL' || exit.exitCode === 137 || (exit.exitCode !== 0 && workerWasKilled(exit.stderrTail))) {
-		const message = 'the probe was killed (SIGKILL) without warning: most likely the kernel ran out of memory and killed it';
+		const peak = peakRssBytes > 0 ? ` (its processes had reached ${Math.round(peakRssBytes / 2 ** 20)} MiB)` : '';
+		const message = `out of memory: the probe was killed (SIGKILL) without warning${peak}; most likely the kernel ran out of memory and killed it`;
 		return failure('oom', exit, message, 'try a smaller batch size or fewer workers; `dmesg | grep -i oom` tells for sure');
 	}
 	if (exit.signal !== null) return signalFailure(exit);

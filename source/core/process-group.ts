@@ -30,8 +30,8 @@ export interface GroupRunOptions {
 	onStderrLine?: (line: string) => void;
 	/** Characters of stderr kept for error messages. */
 	stderrTailChars?: number;
-	/** Called once the process exists (tests use it to look at the group). */
-	onSpawn?: (pid: number) => void;
+	/** Called once the process exists, with the run's tag (taggedProcesses(tag) lists its tree). */
+	onSpawn?: (pid: number, tag: string) => void;
 }
 
 export interface GroupExit {
@@ -112,6 +112,21 @@ async function sweep(pid: number, tag: string): Promise<void> {
 	}
 }
 
+/**
+ * Text as a terminal would show it without interpreting anything: ANSI escape sequences
+ * (colours, cursor moves, OSC titles and links) and other control characters removed.
+ * Libraries colour their warnings; those bytes must not reach a log file or the user's
+ * terminal as commands.
+ */
+export function plainText(text: string): string {
+	return text
+		.replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g, '') // OSC … BEL/ST
+		.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '') // CSI
+		.replace(/\u001b[@-Z\\-_]/g, '') // other two-byte escapes
+		.replace(/\u009b[0-?]*[ -/]*[@-~]/g, '') // 8-bit CSI
+		.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '');
+}
+
 /** Splits a byte stream into lines; a final line without a newline comes out on flush. */
 class LineSplitter {
 	private readonly decoder = new StringDecoder('utf8');
@@ -179,7 +194,8 @@ export async function runInGroup(file: string, args: string[], options: GroupRun
 	const onStdout = safely(options.onStdoutLine);
 	const onStderr = safely(options.onStderrLine);
 	const stdoutLines = new LineSplitter(onStdout);
-	const stderrLines = new LineSplitter(line => {
+	const stderrLines = new LineSplitter(raw => {
+		const line = plainText(raw);
 		tail.add(line);
 		onStderr(line);
 	});
@@ -204,7 +220,7 @@ export async function runInGroup(file: string, args: string[], options: GroupRun
 		// Stragglers (a worker that ignored SIGTERM, a helper still holding the pipe)
 		// would otherwise become orphans, and keep stdout open so that we never finish.
 		subprocess.once('exit', () => signalRun(pid, tag, 'SIGKILL'));
-		safely(() => options.onSpawn?.(pid))('');
+		safely(() => options.onSpawn?.(pid, tag))('');
 	}
 
 	const result = await subprocess;

@@ -1,6 +1,8 @@
 // A tuning session: detect the machine, find Python, decide which recipes apply, run
 // the walk with real probes, and emit one typed event stream. Both faces (Ink and
 // headless) consume only these events and the returned values.
+import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measureLoad, pct, waitForQuiet} from './contention.js';
+import type {QuietWait} from './contention.js';
 import {detectHardware} from './hardware.js';
 import {candidateKey, Walk} from './planner.js';
 import type {Measure} from './planner.js';
@@ -58,6 +60,47 @@ export interface SessionOptions {
 	minGain?: number;
 	signal?: AbortSignal;
 	settings?: Settings;
+	/** Longest wait for a quiet machine before a contended probe is measured again (default 120 s). */
+	quietWaitSeconds?: number;
+	/** When the machine stays busy that long: give up (--auto: BusyMachineError) or go on with figures marked contended. */
+	onBusy?: 'give-up' | 'go-on';
+	/** Tests inject readings; default: the machine's load over one second on the usable CPUs. */
+	waitQuiet?: (maxSeconds: number) => Promise<QuietWait>;
+}
+
+/** How many times a contended probe is measured again before its figures are kept, marked. */
+export const MAX_REMEASURES = 2;
+
+/**
+ * A probe whose CPUs went partly to other processes is not trusted: wait for quiet, then
+ * measure it again (at most MAX_REMEASURES times). When quiet never comes within the
+ * wait, give up (BusyMachineError) or keep the figures, marked contended, as told.
+ */
+export async function measureUntilUncontended(
+	title: string,
+	runOnce: () => Promise<ProbeRecord>,
+	opts: {waitQuiet: (maxSeconds: number) => Promise<QuietWait>; quietWaitSeconds: number; onBusy: 'give-up' | 'go-on'; emit: (e: SessionEvent) => void; signal?: AbortSignal},
+): Promise<ProbeRecord> {
+	let record = await runOnce();
+	for (let again = 0; ; again++) {
+		const contention = record.result?.contention;
+		if (!contention?.contended || opts.signal?.aborted) return record;
+		if (again >= MAX_REMEASURES) {
+			opts.emit({type: 'note', level: 'warning', message: `${title}: still contended after ${again + 1} measurements (${describeContention(contention)}); its figures are kept, marked as contended.`});
+			return record;
+		}
+		opts.emit({type: 'note', level: 'warning', message: `${title}: ${describeContention(contention)} while it measured, so its figures are not trusted. Waiting up to ${Math.round(opts.quietWaitSeconds)} s for the machine to be quiet, then measuring it again.`});
+		const wait = await opts.waitQuiet(opts.quietWaitSeconds);
+		if (opts.signal?.aborted) return record;
+		if (!wait.quiet) {
+			const busy = `the machine stayed busy for ${Math.round(wait.waitedSeconds)} s${wait.lastShare === null ? '' : ` (${pct(wait.lastShare)} of the CPUs went to other processes at the last look)`}`;
+			if (opts.onBusy === 'give-up') throw new BusyMachineError(`${busy}: no figure measured now could be trusted`, wait.lastShare);
+			opts.emit({type: 'note', level: 'warning', message: `${title}: ${busy}; its figures are kept, marked as contended.`});
+			return record;
+		}
+		opts.emit({type: 'note', level: 'info', message: `${title}: the machine is quiet again (after ${Math.round(wait.waitedSeconds)} s); measuring it again.`});
+		record = await runOnce();
+	}
 }
 
 /** Time a probe may take beyond its measurement before it is called hung (seconds). */
@@ -82,11 +125,15 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const print = fingerprint(detection, python, opts.model);
 
 	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});
+	const damaged = settings?.damageNote();
+	if (damaged) emit({type: 'note', level: 'warning', message: damaged});
 	const previous = settings?.machine(print.key)?.best;
 	if (previous) {
 		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});
 	}
 
+	const quietWaitSeconds = opts.quietWaitSeconds ?? DEFAULT_QUIET_WAIT_SECONDS;
+	const waitQuiet = opts.waitQuiet ?? ((maxSeconds: number) => waitForQuiet({maxSeconds, reading: () => measureLoad(detection.usableCpuList, 1, opts.signal), signal: opts.signal}));
 	let index = 0;
 	const measure: Measure = async (stepId, title, candidate, deadlineSeconds, fresh) => {
 		index += 1;
@@ -105,20 +152,24 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		const hung = probeTimeoutSeconds(candidate);
 		const budgetBound = deadlineSeconds !== null && deadlineSeconds < hung;
 		const limit = budgetBound ? deadlineSeconds : hung;
-		let outcome = await runProbe(candidate.config, {
-			python: interpreter,
-			env: candidate.env,
-			signal: opts.signal,
-			timeoutMs: Math.round(limit * 1000),
-			onEvent: event => emit({type: 'probe', stepId, event}),
-		});
-		if (!outcome.ok && outcome.failure.kind === 'timeout' && budgetBound) {
-			outcome = {...outcome, failure: {...outcome.failure, code: 'budget', message: `stopped after ${Math.round(limit)} s: the time budget had no more room for it`, hint: 'a larger --budget gives slow steps (compile, int8, other runtimes) time to finish'}};
-		}
-		const record: ProbeRecord = outcome.ok
-			? {stepId, title, candidate, result: outcome.result, failure: null, startedAt, durationMs: outcome.durationMs}
-			: {stepId, title, candidate, result: null, failure: outcome.failure, startedAt, durationMs: outcome.durationMs};
-		if (outcome.ok) settings?.record(print.key, print.label, key, outcome.result);
+		const runOnce = async (): Promise<ProbeRecord> => {
+			let outcome = await runProbe(candidate.config, {
+				python: interpreter,
+				env: candidate.env,
+				signal: opts.signal,
+				timeoutMs: Math.round(limit * 1000),
+				onEvent: event => emit({type: 'probe', stepId, event}),
+			});
+			if (!outcome.ok && outcome.failure.kind === 'timeout' && budgetBound) {
+				outcome = {...outcome, failure: {...outcome.failure, code: 'budget', message: `stopped after ${Math.round(limit)} s: the time budget had no more room for it`, hint: 'a larger --budget gives slow steps (compile, int8, other runtimes) time to finish'}};
+			}
+			return outcome.ok
+				? {stepId, title, candidate, result: outcome.result, failure: null, startedAt, durationMs: outcome.durationMs}
+				: {stepId, title, candidate, result: null, failure: outcome.failure, startedAt, durationMs: outcome.durationMs};
+		};
+		const record = await measureUntilUncontended(title, runOnce, {waitQuiet, quietWaitSeconds, onBusy: opts.onBusy ?? 'go-on', emit, signal: opts.signal});
+		// Contended figures are not remembered: --resume must not reuse them on a quiet day.
+		if (record.result && !record.result.contention?.contended) settings?.record(print.key, print.label, key, record.result);
 		emit({type: 'step-end', stepId, record, decision: null});
 		return record;
 	};
@@ -138,7 +189,13 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		measure,
 		emit,
 	);
-	const result = await walk.run();
+	let result: WalkResult | null;
+	try {
+		result = await walk.run();
+	} catch (error) {
+		if (error instanceof BusyMachineError) emit({type: 'session-end', result: null, error: error.message});
+		throw error;
+	}
 	if (result && !result.interrupted) {
 		settings?.recordBest(print.key, print.label, {
 			at: new Date().toISOString(),

@@ -2,6 +2,7 @@
 // probe result per machine fingerprint (CPU, usable CPUs, torch, model, input), so a
 // rerun can show earlier figures and --resume can skip what is already measured.
 import {createHash} from 'node:crypto';
+import {writeFileSync} from 'node:fs';
 import Conf from 'conf';
 import type {Detection, ModelSpec, ProbeResult, PythonEnv} from './types.js';
 
@@ -46,20 +47,60 @@ export function fingerprint(detection: Detection, python: PythonEnv, model: Mode
 	return {key, label};
 }
 
+/** A settings file that is not JSON, or not shaped like ours. */
+function parseStore(text: string): Store {
+	const value: unknown = JSON.parse(text);
+	const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+	const store = value as Partial<Store>;
+	if (!isObject(value) || (store.preferences !== undefined && !isObject(store.preferences)) || (store.history !== undefined && !isObject(store.history))) {
+		const error = new Error('not a graviton-tune settings object');
+		error.name = 'SyntaxError'; // conf's clearInvalidConfig starts afresh on this name
+		throw error;
+	}
+	return value as Store;
+}
+
 export class Settings {
 	private readonly store: Conf<Store>;
+	/** Where a damaged settings file was copied before starting afresh (for a note to the user). */
+	readonly damagedCopy: string | null = null;
 
 	/** dir: where to keep the file (tests, GRAVITON_TUNE_CONFIG_DIR); default the OS config dir. */
 	constructor(dir?: string) {
+		let damaged: string | null = null;
 		this.store = new Conf<Store>({
 			projectName: 'graviton-tune',
 			projectSuffix: '',
 			...(dir ? {cwd: dir} : {}),
 			defaults: {preferences: {}, history: {}},
-			// A history file damaged by hand should not stop the tool: start afresh.
+			// A history file damaged by hand should not stop the tool: start afresh, but keep
+			// a copy of what was there and say so (below) rather than lose it silently.
 			clearInvalidConfig: true,
+			deserialize: (text: string) => {
+				try {
+					return parseStore(text);
+				} catch (error) {
+					damaged ??= text;
+					throw error;
+				}
+			},
 			accessPropertiesByDotNotation: false,
 		});
+		if (damaged !== null) {
+			const copy = `${this.store.path}.damaged-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+			try {
+				writeFileSync(copy, damaged, {flag: 'wx', mode: 0o600});
+				this.damagedCopy = copy;
+			} catch (error) {
+				this.writeError = `the damaged settings file could not be copied to ${copy}: ${(error as Error).message}`;
+			}
+		}
+	}
+
+	/** One sentence about a damaged settings file, or null. */
+	damageNote(): string | null {
+		if (this.damagedCopy === null) return null;
+		return `The settings file ${this.path} was damaged (not valid JSON, or not graviton-tune's); a copy is kept at ${this.damagedCopy} and the preferences and history start afresh.`;
 	}
 
 	get path(): string {

@@ -158,6 +158,19 @@ export interface WorkerFigure {
 	samplesPerSecond: number;
 }
 
+/** How much of the CPUs a probe was given went to other processes while it measured (source/core/contention.ts). */
+export interface Contention {
+	/** Share of the CPUs' time that went neither to the probe tree nor to graviton-tune (steal included), 0–1. */
+	othersShare: number;
+	/** Of it, steal time: taken by the hypervisor for other guests, 0–1. */
+	stealShare: number;
+	/** Length of the measured window. */
+	seconds: number;
+	/** othersShare reached the threshold: the figures are not to be trusted. */
+	contended: boolean;
+	threshold: number;
+}
+
 export interface ProbeResult {
 	samplesPerSecond: Interval;
 	latencyMs: {p50: number; p90: number; p99: number};
@@ -172,6 +185,8 @@ export interface ProbeResult {
 	peakRssBytes: number | null;
 	check: OutputCheck | null;
 	workers?: WorkerFigure[];
+	/** Filled by graviton-tune (not the probe) around the measurement; null when it could not tell. */
+	contention?: Contention | null;
 }
 
 export type ProbeEvent =

@@ -3,6 +3,7 @@
 import process from 'node:process';
 import {describeCost, findPrice, runCost} from '../core/cost.js';
 import type {RunCost} from '../core/cost.js';
+import {BusyMachineError, contendedProbes, contendedSummary} from '../core/contention.js';
 import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {headlineFigures} from '../core/headline.js';
 import {HardwareError} from '../core/hardware.js';
@@ -42,17 +43,28 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			config: p.candidate.config,
 			env: p.candidate.env,
 			samplesPerSecond: p.result?.samplesPerSecond ?? null,
+			contention: p.result?.contention ?? null,
 			latencyMs: p.result?.latencyMs ?? null,
 			check: p.result?.check ?? null,
 			failure: p.failure ? {code: p.failure.code, message: p.failure.message} : null,
 		})),
 		decisions: result.decisions,
 		cost,
+		// Probes that shared their CPUs with other processes even after re-measuring: the
+		// decisions resting on them may be wrong (null note when there are none).
+		contended: contendedProbes(result).map(p => ({stepId: p.stepId, title: p.title, contention: p.result!.contention})),
+		contendedNote: contendedSummary(result),
 		files,
 	};
 }
 
 async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<Prepared | number> {
+	// A typo in --model, --out or --launch-script should not cost a whole walk, nor even the Python check.
+	const problem = await outputProblem(tune);
+	if (problem) {
+		err(`graviton-tune: ${problem}`);
+		return exitCodes.usage;
+	}
 	let prepared: Prepared;
 	try {
 		prepared = await prepare({python: tune.python, model: tune.model, signal});
@@ -73,11 +85,6 @@ async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<P
 	const unknown = (tune.recipes ?? []).filter(id => !known.has(id));
 	if (unknown.length > 0) {
 		err(`graviton-tune: --recipes: unknown recipe id ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
-		return exitCodes.usage;
-	}
-	const problem = await outputProblem(tune);
-	if (problem) {
-		err(`graviton-tune: ${problem}`);
 		return exitCodes.usage;
 	}
 	return prepared;
@@ -103,16 +110,27 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 	};
 	const settings = openSettings();
 	if (!settings) err('note: the settings file cannot be opened; this run is not remembered');
-	const result = await runSession(prepared, {
-		model: tune.model,
-		budgetSeconds: tune.budgetSeconds,
-		maxLatencyMs: tune.maxLatencyMs,
-		recipes: tune.recipes,
-		resume: tune.resume,
-		thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
-		signal,
-		settings,
-	}, emit);
+	let result: WalkResult | null;
+	try {
+		result = await runSession(prepared, {
+			model: tune.model,
+			budgetSeconds: tune.budgetSeconds,
+			maxLatencyMs: tune.maxLatencyMs,
+			recipes: tune.recipes,
+			resume: tune.resume,
+			thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+			signal,
+			settings,
+			// Nobody is watching: figures from a busy machine would pick a wrong winner.
+			quietWaitSeconds: tune.quietWaitSeconds,
+			onBusy: 'give-up',
+		}, emit);
+	} catch (error) {
+		if (!(error instanceof BusyMachineError)) throw error;
+		err(`graviton-tune: gave up: ${error.message}. No files written.`);
+		err('  fix: run it when nothing else uses these CPUs (see `graviton-tune detect` for the current load), or give --quiet-wait more time');
+		return exitCodes.busy;
+	}
 
 	if (signal.aborted || result?.interrupted) {
 		err('graviton-tune: interrupted; no files written.');
@@ -144,5 +162,10 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		return exitCodes.outputFailed;
 	}
 	if (tune.json) jsonLine(resultLine(result, files, cost));
+	// A signal that came while writing: the writes finished (each file is whole: renamed into place), then we stop.
+	if (signal.aborted) {
+		err('graviton-tune: interrupted while writing; the files listed above are complete.');
+		return exitCodes.interrupted;
+	}
 	return exitCodes.ok;
 }

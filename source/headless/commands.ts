@@ -1,7 +1,9 @@
 // The plain commands: detect, setup, probe. Human text on stdout (or one JSON object
 // with --json), progress and problems on stderr, documented exit codes.
 import process from 'node:process';
+import {currentLoad, describeLoad} from '../core/contention.js';
 import {describeDetection} from '../core/describe.js';
+import {installSystemLibraries} from '../core/system-libraries.js';
 import {detectHardware, HardwareError} from '../core/hardware.js';
 import {runProbe} from '../core/probe-runner.js';
 import {findPython, inspectPython, setupVenv} from '../core/python-env.js';
@@ -53,12 +55,15 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 	if (!detection) return exitCodes.environment;
 	// With --root the tree is someone else's machine: this machine's Python says nothing about it.
 	const python = cmd.root ? null : await findAndInspectPython(cmd.python, signal);
+	// The live machine's load now (another machine's, from --root, cannot be read).
+	const load = cmd.root ? null : await currentLoad(detection.usableCpuList, signal);
 	const recipes = await loadRecipes();
 	const list = applicability(recipes, detection, python, {inputKind: inputKind({name: 'resnet50'})});
 	const advice = advisories(recipes, detection, python);
 	if (cmd.json) {
 		out(JSON.stringify({
 			...detection,
+			load,
 			python,
 			recipes: list.map(a => ({id: a.recipe.id, title: a.recipe.title, stage: a.recipe.stage, status: a.status, reason: a.reason, install: a.install})),
 			advice,
@@ -66,6 +71,7 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 		return exitCodes.ok;
 	}
 	out(describeDetection(detection));
+	if (load) out(`  load         ${describeLoad(load)}`);
 	out('');
 	out(python ? describePython(python) : 'Python      not inspected (--root describes another machine)');
 	out('');
@@ -80,6 +86,17 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 }
 
 export async function runSetup(cmd: Extract<Command, {kind: 'setup'}>, signal: AbortSignal): Promise<number> {
+	// System-wide changes only when asked for (--system), and said line by line.
+	let systemFailed = false;
+	if (cmd.system) {
+		err('graviton-tune setup --system: tcmalloc and jemalloc with the distribution\'s package manager…');
+		const system = await installSystemLibraries({onLine: line => err(`  ${line}`), signal});
+		if (system.cancelled || signal.aborted) return exitCodes.interrupted;
+		if (!system.ok) {
+			systemFailed = true;
+			err('graviton-tune setup --system: the package manager failed (its output is above); the Python environment is set up next all the same');
+		}
+	}
 	err('graviton-tune setup: creating (or checking) graviton-tune\'s own Python environment…');
 	try {
 		const report = await setupVenv({
@@ -100,7 +117,7 @@ export async function runSetup(cmd: Extract<Command, {kind: 'setup'}>, signal: A
 			for (const r of report.removed) out(`removed    ${r.name}: ${r.reason}`);
 			out(`took       ${report.seconds.toFixed(0)}s`);
 		}
-		return report.failed.some(f => f.name === 'torch') ? exitCodes.environment : exitCodes.ok;
+		return report.failed.some(f => f.name === 'torch') || systemFailed ? exitCodes.environment : exitCodes.ok;
 	} catch (error) {
 		if (signal.aborted) return exitCodes.interrupted;
 		err(`graviton-tune setup: ${(error as Error).message}`);

@@ -1,5 +1,6 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
+import {contendedSummary, describeContention} from '../core/contention.js';
 import {describeCandidate} from '../core/summary.js';
 import type {Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
 
@@ -16,7 +17,8 @@ export function formatResult(r: ProbeResult): string {
 	const s = r.samplesPerSecond;
 	const half = ((s.ciHigh - s.ciLow) / 2 / s.median) * 100;
 	const check = r.check ? `, cosine ${r.check.cosine.toFixed(4)}${r.check.top1Agreement === null ? '' : `, top-1 ${(r.check.top1Agreement * 100).toFixed(0)}%`}` : '';
-	return `${s.median.toFixed(1)} samples/s ±${half.toFixed(1)}%, p99 ${r.latencyMs.p99.toFixed(1)} ms/batch${check}`;
+	const busy = r.contention?.contended ? ` — CONTENDED: ${describeContention(r.contention)}` : '';
+	return `${s.median.toFixed(1)} samples/s ±${half.toFixed(1)}%, p99 ${r.latencyMs.p99.toFixed(1)} ms/batch${check}${busy}`;
 }
 
 export function formatFailure(f: ProbeFailure): string {
@@ -69,6 +71,8 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					write('');
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					write(`      ${(r.verification?.best ?? r.best.result).samplesPerSecond.median.toFixed(1)} samples/s, ${r.best.speedup.toFixed(2)}× the baseline (${(r.verification?.baseline ?? r.baseline.result).samplesPerSecond.median.toFixed(1)} samples/s)${r.verification ? ', verified back to back' : ''}`);
+					const busy = contendedSummary(r);
+					if (busy) write(`warning: ${busy}`);
 				} else if (e.error) {
 					write(`error: ${e.error}`);
 				}

@@ -18,7 +18,8 @@ import {ModelScreen} from './screens/model-screen.js';
 import {RecipesScreen} from './screens/recipes-screen.js';
 import {RunningScreen} from './screens/running-screen.js';
 import {Waiting} from './screens/waiting.js';
-import {initialState, reduce} from './state.js';
+import {InstallingScreen} from './screens/installing-screen.js';
+import {allocatorMissing, initialState, reduce} from './state.js';
 import type {Action, State} from './state.js';
 
 export interface AppProps {
@@ -54,12 +55,13 @@ export function App({tune, controller, deps, onExit}: AppProps) {
 	return (
 		<Box flexDirection="column">
 			<History state={state} />
-			{state.ending ? <EndingScreen ending={state.ending} /> : <LiveScreen state={state} dispatch={dispatch} />}
+			{state.ending ? <EndingScreen ending={state.ending} /> : <LiveScreen state={state} dispatch={dispatch} canInstall={deps.installSystem !== undefined} />}
 		</Box>
 	);
 }
 
-function LiveScreen({state, dispatch}: {state: State; dispatch: Dispatch<Action>}) {
+function LiveScreen({state, dispatch, canInstall}: {state: State; dispatch: Dispatch<Action>; canInstall: boolean}) {
+	const offerSystemInstall = canInstall && allocatorMissing(state);
 	// Questions listen to keys only where keys can be read (never prompt without a TTY).
 	const {isRawModeSupported} = useStdin();
 	const isActive = isRawModeSupported === true && !state.stopping;
@@ -68,7 +70,20 @@ function LiveScreen({state, dispatch}: {state: State; dispatch: Dispatch<Action>
 		case 'detecting':
 			return <Waiting text="Reading the machine and the Python environment…" />;
 		case 'model':
-			return <ModelScreen flagModel={state.options.flagModel} python={state.prepared?.python ?? null} preferences={state.options.preferences} isActive={isActive} onChoose={chooseModel} />;
+			return (
+				<ModelScreen
+					flagModel={state.options.flagModel}
+					python={state.prepared?.python ?? null}
+					preferences={state.options.preferences}
+					isActive={isActive}
+					onChoose={chooseModel}
+					installCommand={offerSystemInstall ? 'graviton-tune setup --system' : null}
+					installLines={state.installLines}
+					onInstall={() => dispatch({type: 'install-system'})}
+				/>
+			);
+		case 'installing':
+			return <InstallingScreen lines={state.installLines} stopping={state.stopping} />;
 		case 'rechecking':
 			return <Waiting text={`Checking which recipes apply to ${state.model?.name ?? state.model?.path ?? 'this model'}…`} />;
 		case 'recipes':

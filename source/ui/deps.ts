@@ -3,6 +3,7 @@
 import type {Delivered, DeliveryInput, DeliveryPlan} from '../core/deliver.js';
 import type {Prepared, PrepareOptions, SessionOptions} from '../core/session.js';
 import type {Settings} from '../core/settings.js';
+import type {SystemInstall} from '../core/system-libraries.js';
 import type {ModelSpec, SessionEvent, WalkResult} from '../core/types.js';
 
 export interface UiDeps {
@@ -14,6 +15,8 @@ export interface UiDeps {
 	settings?: Settings;
 	/** Which input kind a model's recipes are judged for (session.inputKind); see state.Options. */
 	inputKind?: (m: ModelSpec) => string;
+	/** `setup --system` (tcmalloc + jemalloc), offered on the machine screen when they are missing; run only on the user's key. */
+	installSystem?: (opts: {onLine: (line: string) => void; signal: AbortSignal}) => Promise<SystemInstall>;
 	/** Whether an error from prepare() means "unreadable machine" (exit 3) rather than a bug. */
 	isEnvironmentError?: (error: unknown) => boolean;
 }

@@ -4,8 +4,10 @@ import {render} from 'ink';
 import process from 'node:process';
 import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {HardwareError} from '../core/hardware.js';
+import {RecipeError} from '../core/recipes.js';
 import {inputKind, prepare, runSession} from '../core/session.js';
 import {openSettings} from '../core/settings.js';
+import {installSystemLibraries} from '../core/system-libraries.js';
 import {exitCodes} from '../options.js';
 import type {TuneFlags} from '../options.js';
 import {App} from './app.js';
@@ -32,7 +34,8 @@ export async function runInteractive(tune: TuneFlags, controller: AbortControlle
 		commitDelivery,
 		...(settings ? {settings} : {}),
 		inputKind,
-		isEnvironmentError: error => error instanceof HardwareError,
+		installSystem: installSystemLibraries,
+		isEnvironmentError: error => error instanceof HardwareError || error instanceof RecipeError,
 	};
 	let code: number = exitCodes.internal;
 	const instance = render(<App tune={tune} controller={controller} deps={deps} onExit={c => (code = c)} />, {

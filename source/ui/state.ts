@@ -12,6 +12,7 @@ import {defaultModelKey, defaultSelection, modelChoices, recipeList, toggleable}
 export type Screen =
 	| 'detecting' // prepare(): hardware, Python, recipes
 	| 'model' // which model
+	| 'installing' // setup --system, asked for on the model screen; then detecting again
 	| 'rechecking' // prepare() again: the chosen model takes other recipes
 	| 'recipes' // which recipes
 	| 'budget' // how long
@@ -94,6 +95,8 @@ export interface State {
 	plan: DeliveryPlan | null;
 	/** Ctrl+C seen: probes are being stopped. */
 	stopping: boolean;
+	/** What `setup --system` printed, when the user asked for it. */
+	installLines: string[];
 	ending: Ending | null;
 }
 
@@ -101,6 +104,9 @@ export type Action =
 	| {type: 'prepared'; prepared: Prepared}
 	| {type: 'prepare-failed'; message: string; environment: boolean}
 	| {type: 'model-chosen'; model: ModelSpec}
+	| {type: 'install-system'}
+	| {type: 'install-line'; line: string}
+	| {type: 'installed'; ok: boolean}
 	| {type: 'cursor'; delta: number}
 	| {type: 'toggle'}
 	| {type: 'toggle-all'}
@@ -130,8 +136,15 @@ export function initialState(options: Options): State {
 		result: null,
 		plan: null,
 		stopping: false,
+		installLines: [],
 		ending: null,
 	};
+}
+
+/** tcmalloc or jemalloc is not installed: the machine screen offers `setup --system`. */
+export function allocatorMissing(state: State): boolean {
+	const a = state.prepared?.detection.allocators;
+	return a !== undefined && (a.tcmalloc === null || a.jemalloc === null);
 }
 
 function emptyRun(budgetSeconds: number): RunState {
@@ -148,6 +161,14 @@ export function reduce(state: State, action: Action): State {
 			return end(state, action.environment ? {kind: 'environment', message: action.message, hint: null} : {kind: 'error', message: action.message});
 		case 'model-chosen':
 			return state.screen === 'model' ? onModel(state, action.model) : state;
+		case 'install-system':
+			return state.screen === 'model' && allocatorMissing(state) ? {...state, screen: 'installing', installLines: []} : state;
+		case 'install-line':
+			return state.screen === 'installing' ? {...state, installLines: [...state.installLines, action.line]} : state;
+		case 'installed':
+			// Read the machine again: the allocator recipes apply once the libraries are there.
+			if (state.stopping) return end(state, {kind: 'interrupted'});
+			return state.screen === 'installing' ? {...state, screen: 'detecting'} : state;
 		case 'cursor': {
 			if (state.screen !== 'recipes') return state;
 			const last = recipeList(state.prepared?.applicability ?? []).length - 1;
@@ -191,7 +212,7 @@ export function reduce(state: State, action: Action): State {
 			return end(state, {kind: 'write-failed', message: action.message});
 		case 'interrupt':
 			// Probes (and a write in progress) finish stopping first; a second Ctrl+C does not wait.
-			if ((state.screen === 'running' || state.screen === 'writing' || state.screen === 'planning') && !action.force) {
+			if ((state.screen === 'running' || state.screen === 'writing' || state.screen === 'planning' || state.screen === 'installing') && !action.force) {
 				return {...state, stopping: true};
 			}
 			return end(state, {kind: 'interrupted'});

@@ -169,6 +169,7 @@ export function tuneFlags(overrides: Partial<TuneFlags> = {}): TuneFlags {
 		minTop1: 0.99,
 		yes: false,
 		pricePerHour: null,
+		quietWaitSeconds: 120,
 		...overrides,
 	};
 }

@@ -1,6 +1,7 @@
 // One line of finished work in the running log: a decided step or a note.
 import {Box, Text} from 'ink';
 import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
+import {describeContention} from '../../core/contention.js';
 import {describeCandidate} from '../../core/summary.js';
 import {formatFailure} from '../../headless/text.js';
 import type {LogEntry} from '../state.js';
@@ -49,6 +50,7 @@ export function LogLine({entry}: {entry: LogEntry}) {
 				<Box width={8} flexShrink={0} justifyContent="flex-end"><Text color={color}>{decision?.ratio != null && decision.outcome !== 'baseline' ? times(decision.ratio) : ''}</Text></Box>
 			</Box>
 			{record ? <Box paddingLeft={11}><Text dimColor wrap="truncate-end">{describeCandidate(record.candidate)}{records.length > 1 ? ` · measured ${records.length}× (close call)` : ''}</Text></Box> : null}
+			{record?.result?.contention?.contended ? <Box paddingLeft={11}><Text color="yellow" wrap="wrap">contended: {describeContention(record.result.contention)}</Text></Box> : null}
 			{why ? <Box paddingLeft={11}><Text dimColor={outcome !== 'failed'} color={outcome === 'failed' ? 'red' : undefined} wrap="wrap">{why}</Text></Box> : null}
 		</Box>
 	);

@@ -4,6 +4,7 @@ import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
 import {describeCost} from '../../core/cost.js';
 import type {RunCost} from '../../core/cost.js';
+import {contendedSummary} from '../../core/contention.js';
 import type {WalkResult} from '../../core/types.js';
 import {describeCandidate} from '../../core/summary.js';
 import {headline} from '../state.js';
@@ -29,6 +30,7 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 	const h = headline(result);
 	const kept = keptTitles(result);
 	const best = result.verification?.best ?? result.best.result;
+	const busy = contendedSummary(result);
 	return (
 		<Box flexDirection="column" marginTop={1}>
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
@@ -38,6 +40,7 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
+			{busy ? <Text color="yellow" wrap="wrap">warning: the machine was busy. {busy}</Text> : null}
 		</Box>
 	);
 }

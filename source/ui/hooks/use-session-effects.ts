@@ -31,6 +31,20 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 				);
 				break;
 			}
+			case 'installing': {
+				if (!deps.installSystem) {
+					dispatch({type: 'installed', ok: false});
+					break;
+				}
+				deps.installSystem({onLine: line => dispatch({type: 'install-line', line}), signal}).then(
+					done => dispatch({type: 'installed', ok: done.ok}),
+					(error: unknown) => {
+						dispatch({type: 'install-line', line: message(error)});
+						dispatch({type: 'installed', ok: false});
+					},
+				);
+				break;
+			}
 			case 'running': {
 				const {prepared, model} = state;
 				if (!prepared || !model) break;
@@ -50,6 +64,9 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
 						signal,
 						settings: deps.settings,
+						// Someone is watching: a machine that stays busy is said, figures marked, and the walk goes on.
+						quietWaitSeconds: tune.quietWaitSeconds,
+						onBusy: 'go-on',
 					},
 					event => dispatch({type: 'event', event, at: Date.now()}),
 				).then(
