@@ -64,6 +64,7 @@ function headlineSection(report: Report): string[] {
 	if (cost) out.push(`<p id="cost" class="muted">${inlineCode(describeCost(cost))}.</p>`);
 	if (!h.verified) out.push('<p class="warn">The winner was not measured again against the baseline at the end: the figures are the walk\'s own.</p>');
 	if (report.interrupted) out.push('<p class="warn">The walk was interrupted: this is the best configuration measured so far.</p>');
+	if (report.contendedNote) out.push(`<p class="warn" id="contended"><strong>The machine was busy.</strong> ${esc(report.contendedNote)}</p>`);
 	out.push('</section>');
 	return out;
 }
@@ -152,7 +153,7 @@ function legend(): string {
 function probesSection(report: Report): string[] {
 	const rows = report.probes.map((p, i) => {
 		const r = p.result;
-		const outcome = p.failure ? `failed: ${p.failure.code}` : (p.outcome ?? '—');
+		const outcome = (p.failure ? `failed: ${p.failure.code}` : (p.outcome ?? '—')) + (r?.contention?.contended ? ' (contended)' : '');
 		return `<tr><td class="num">${i + 1}</td><td>${esc(p.title)}</td><td class="hide-narrow">${esc(p.summary)}</td><td class="num">${r ? esc(rateWithCi(r)) : '—'}</td><td class="num">${r ? esc(r.latencyMs.p99.toFixed(1)) : '—'}</td><td class="num hide-narrow">${r?.check ? esc(r.check.cosine.toFixed(4)) : '—'}</td><td>${esc(outcome)}</td></tr>`;
 	});
 	return [
