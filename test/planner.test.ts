@@ -62,7 +62,7 @@ function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): Walk
 		usableCpus: 2,
 		steps,
 		maxLatencyMs: null,
-		thresholds: {minCosine: 0.99, minTop1: 0.99},
+		thresholds: {minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.01},
 		compare: {minGain: 0.02},
 		now: () => clock.ms,
 		...extra,

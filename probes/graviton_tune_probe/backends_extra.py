@@ -1,7 +1,8 @@
 """The backends beyond plain eager/compiled PyTorch: int8 (PT2E), ONNX Runtime, OpenVINO.
 
-Public functions (run.py calls them; each returns a callable that takes the input batch as a
-torch tensor and returns the model's first output as a torch float32 tensor):
+Public functions (run.py calls them; each returns a callable that takes the model's inputs
+as the example does (a tensor, positional tensors, or keyword tensors) and returns the
+model's first output as a torch float32 tensor):
 
     prepare_int8(model, example_input, cfg, emit)
     prepare_onnxruntime(model_or_path, example_input, cfg, emit)
@@ -112,9 +113,9 @@ class _Runner:
         self._inner = inner
         self._pick = pick
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            out = self._inner(x)
+            out = self._inner(*args, **kwargs)
         except BackendError as err:
             raise _probe_error(err) from None
         return out if self._pick is None else self._pick(out)

@@ -6,7 +6,8 @@ import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {compactCpuList} from './describe.js';
-import {describeCandidate, formatRate} from './summary.js';
+import {accuracyNote, describeCandidate, formatRate} from './summary.js';
+import type {AccuracyNote} from './summary.js';
 import {probesDir} from './paths.js';
 import {toolVersion} from './version.js';
 import type {
@@ -137,6 +138,7 @@ export function renderEnvFile(input: {result: WalkResult; detection: Detection; 
 		`Model:   ${input.model}`,
 		...describeFigures(input.result).map((line, i) => `${i === 0 ? 'Figures:' : '        '} ${line}`),
 		`Recipes: ${best.recipes.length > 0 ? best.recipes.join(', ') : '(none: the baseline won)'}`,
+		`Accuracy: ${accuracyNote(input.result).text}`,
 		`Date:    ${input.date.toISOString()}`,
 		'',
 		'Values are bare on purpose: this file reads the same with `set -a; . ./graviton-tune.env; set +a`,',
@@ -516,6 +518,8 @@ export interface Report {
 	baseline: ReportCandidate & {result: ProbeResult};
 	best: ReportCandidate & {result: ProbeResult; speedup: number; envFile: Record<string, string>};
 	verification: WalkResult['verification'];
+	/** How the winner's accuracy was checked (real samples, evaluate(), or random inputs only). */
+	accuracy: AccuracyNote;
 	interrupted: boolean;
 	elapsedSeconds: number;
 	/** Names of the files written beside report.json. */
@@ -587,6 +591,7 @@ export function buildReport(input: RunFacts & {
 			envFile: Object.fromEntries([...runtime, ...model]),
 		},
 		verification: result.verification,
+		accuracy: accuracyNote(result),
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
@@ -635,7 +640,7 @@ function winnerSection(report: Report): string[] {
 	];
 	if (report.verification) lines.push(`Measured back to back at the end: ${fmtRatio(report.verification.speedup)}.`);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
-	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, '', '```sh');
+	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, `- Accuracy: ${report.accuracy.text}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
 	return lines;
 }

@@ -3,7 +3,7 @@
 import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
 import type {WalkResult} from '../../core/types.js';
-import {describeCandidate} from '../../core/summary.js';
+import {accuracyNote, describeCandidate} from '../../core/summary.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 
@@ -35,6 +35,7 @@ export function ResultSummary({result}: {result: WalkResult}) {
 			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
+			<Row label="accuracy" wrap="wrap">{accuracyNote(result).text}</Row>
 		</Box>
 	);
 }

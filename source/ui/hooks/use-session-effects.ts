@@ -47,7 +47,7 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 						maxLatencyMs: tune.maxLatencyMs,
 						recipes: state.selected,
 						resume: tune.resume,
-						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1, maxAccuracyDrop: tune.maxAccuracyDrop},
 						signal,
 						settings: deps.settings,
 					},
