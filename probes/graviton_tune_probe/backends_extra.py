@@ -38,7 +38,7 @@ Error codes (ProbeError.code), stable:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 import graviton_tune_runtime as rt
 from graviton_tune_runtime import BackendError
@@ -124,9 +124,13 @@ class _Runner:
         return getattr(self._inner, name)
 
 
-def _prepare(fn: Callable[..., Any], model: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[..., Any]:
+def _prepare(fn: Callable[..., Any], model: Any, example_input: Any, cfg: Any, emit: Emit,
+             calibration: Optional[List[Any]] = None) -> Callable[..., Any]:
+    options = _options(cfg)
+    if calibration:
+        options["calibration"] = calibration
     try:
-        return fn(model, example_input, _options(cfg), **_hooks(emit))
+        return fn(model, example_input, options, **_hooks(emit))
     except BackendError as err:
         raise _probe_error(err) from None
 
@@ -135,16 +139,20 @@ def _first_float(out: Any) -> Any:
     return rt._first_tensor(out).float()
 
 
-def prepare_int8(model: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
-    """int8 via PT2E + inductor. The compile happens on the first calls (the warm-up)."""
-    return _Runner(_prepare(rt.prepare_int8, model, example_input, cfg, emit), _first_float)
+def prepare_int8(model: Any, example_input: Any, cfg: Any, emit: Emit,
+                 calibration: Optional[List[Any]] = None) -> Callable[[Any], Any]:
+    """int8 via PT2E + inductor. The compile happens on the first calls (the warm-up).
+    `calibration`: real input batches (--samples) instead of the seeded ones."""
+    return _Runner(_prepare(rt.prepare_int8, model, example_input, cfg, emit, calibration), _first_float)
 
 
-def prepare_onnxruntime(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
+def prepare_onnxruntime(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit,
+                        calibration: Optional[List[Any]] = None) -> Callable[[Any], Any]:
     """ONNX Runtime on the CPU execution provider. Accepts an nn.Module or an .onnx path."""
-    return _Runner(_prepare(rt.prepare_onnxruntime, model_or_path, example_input, cfg, emit))
+    return _Runner(_prepare(rt.prepare_onnxruntime, model_or_path, example_input, cfg, emit, calibration))
 
 
-def prepare_openvino(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
+def prepare_openvino(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit,
+                     calibration: Optional[List[Any]] = None) -> Callable[[Any], Any]:
     """OpenVINO on "CPU". Accepts an nn.Module or a model file OpenVINO reads (.onnx, .xml)."""
-    return _Runner(_prepare(rt.prepare_openvino, model_or_path, example_input, cfg, emit))
+    return _Runner(_prepare(rt.prepare_openvino, model_or_path, example_input, cfg, emit, calibration))

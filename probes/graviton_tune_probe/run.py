@@ -77,6 +77,7 @@ class Probe:
         self.cfg = cfg
         self.team = team
         self.picker = OutputPicker()
+        self.calibrated: Optional[dict] = None  # what int8 calibrated on, when it did
 
     # ------------------------------------------------------------ the whole run
 
@@ -162,6 +163,8 @@ class Probe:
                 args, kwargs = rt._images_channels_last(args), rt._images_channels_last(kwargs)
             with probe._context():
                 return prepared.model(*args, **kwargs)
+
+        model.batch_size = self.cfg.batch_size  # type: ignore[attr-defined]  # shape-specialised backends need it
 
         with self._phase("evaluate"):
             try:
@@ -258,15 +261,16 @@ class Probe:
         cfg = self.cfg
         # The extra backends announce their own phases (export, quantize, compile) and
         # apply channelsLast themselves.
+        calibration = self._calibration(loaded)
         if cfg.backend in ("onnxruntime", "openvino"):
             prepare = getattr(_backends_extra(cfg.backend), f"prepare_{cfg.backend}")
-            return prepare(loaded.onnx_path or loaded.module, x, cfg, emit), x
+            return prepare(loaded.onnx_path or loaded.module, x, cfg, emit, calibration), x
         model = loaded.module
         if cfg.fp32_precision == "bf16":
             torch.backends.mkldnn.matmul.fp32_precision = "bf16"
             torch.backends.mkldnn.conv.fp32_precision = "bf16"
         if cfg.quantization == "int8":
-            return _backends_extra("int8").prepare_int8(model, x, cfg, emit), x
+            return _backends_extra("int8").prepare_int8(model, x, cfg, emit, calibration), x
         if cfg.channels_last:
             if any(rt._is_image(t) for _, t in rt.named_tensors(x)):
                 if isinstance(model, torch.nn.Module):
@@ -281,6 +285,14 @@ class Probe:
             inductor_config.cpp.weight_prepack = True
             model = torch.compile(model, backend="inductor")
         return model, x
+
+    def _calibration(self, loaded: LoadedModel) -> Optional[List[Any]]:
+        """int8 calibrates on the real samples (in batches of the measured size) when given."""
+        if self.cfg.quantization != "int8" or loaded.samples is None:
+            return None
+        batches = loaded.sample_batches(self.cfg.batch_size)[:MAX_CHECK_BATCHES]
+        self.calibrated = {"data": "samples", "batches": len(batches), "rows": len(batches) * self.cfg.batch_size}
+        return batches
 
     def _context(self) -> contextlib.ExitStack:
         """inference_mode always; bf16 autocast around PyTorch models when asked."""
@@ -375,6 +387,9 @@ class Probe:
             "peakRssBytes": sum(f["peakRssBytes"] for f in figures),
             "check": prepared.check,
         }
+        if self.cfg.quantization == "int8":
+            result["calibration"] = self.calibrated or {"data": "random", "batches": rt.CALIBRATION_BATCHES + 1,
+                                                        "rows": (rt.CALIBRATION_BATCHES + 1) * batch}
         if len(figures) > 1:
             result["workers"] = [{"rank": f["rank"], "cpus": f["cpus"], "samplesPerSecond": f["interval"]["median"]}
                                  for f in figures]

@@ -180,6 +180,8 @@ export interface ProbeResult {
 	check: OutputCheck | null;
 	/** The model file's evaluate(model) on this configuration (higher is better), when it has one. */
 	score?: number;
+	/** int8 only: what it calibrated on (real samples or seeded random inputs). */
+	calibration?: {data: 'samples' | 'random'; batches: number; rows: number};
 	workers?: WorkerFigure[];
 }
 
