@@ -27,7 +27,7 @@ export interface Prepared {
 	applicability: Applicability[];
 	advice: Advice[];
 	/** The model looked at once before any probe (null without a usable Python). */
-	model: ModelCheck | null;
+	model?: ModelCheck | null;
 }
 
 /** Input kind of a model, for recipes that only make sense for images or tokens. */
