@@ -15,6 +15,7 @@ import {BudgetScreen} from './screens/budget-screen.js';
 import {ConfirmScreen} from './screens/confirm-screen.js';
 import {EndingScreen} from './screens/ending-screen.js';
 import {ModelScreen} from './screens/model-screen.js';
+import {OwnModelScreen} from './screens/own-model-screen.js';
 import {RecipesScreen} from './screens/recipes-screen.js';
 import {RunningScreen} from './screens/running-screen.js';
 import {Waiting} from './screens/waiting.js';
@@ -67,7 +68,9 @@ function LiveScreen({state, dispatch}: {state: State; dispatch: Dispatch<Action>
 		case 'detecting':
 			return <Waiting text="Reading the machine and the Python environment…" />;
 		case 'model':
-			return <ModelScreen flagModel={state.options.flagModel} python={state.prepared?.python ?? null} preferences={state.options.preferences} isActive={isActive} onChoose={chooseModel} />;
+			return <ModelScreen flagModel={state.options.flagModel} python={state.prepared?.python ?? null} preferences={state.options.preferences} isActive={isActive} error={state.modelError} onChoose={chooseModel} onOwn={() => dispatch({type: 'own-model'})} />;
+		case 'own-model':
+			return state.own ? <OwnModelScreen own={state.own} isActive={isActive} dispatch={dispatch} /> : null;
 		case 'rechecking':
 			return <Waiting text={`Checking which recipes apply to ${state.model?.name ?? state.model?.path ?? 'this model'}…`} />;
 		case 'recipes':

@@ -3,7 +3,7 @@ import {Box, Text} from 'ink';
 import SelectInput from 'ink-select-input';
 import type {ItemProps} from 'ink-select-input';
 import type {ModelSpec, PythonEnv} from '../../core/types.js';
-import {defaultModelKey, modelChoices} from '../choices.js';
+import {defaultModelKey, modelChoices, OWN_MODEL_KEY} from '../choices.js';
 import type {Preferences} from '../../core/settings.js';
 
 export function ChoiceItem({isSelected, label}: ItemProps) {
@@ -15,18 +15,26 @@ interface Props {
 	python: PythonEnv | null;
 	preferences: Preferences;
 	isActive: boolean;
+	/** Why the model given with --model (or chosen) cannot be tuned, with its fix. */
+	error?: string | null;
 	onChoose: (model: ModelSpec) => void;
+	onOwn: () => void;
 }
 
-export function ModelScreen({flagModel, python, preferences, isActive, onChoose}: Props) {
-	const choices = modelChoices(flagModel, python);
+export function ModelScreen({flagModel, python, preferences, isActive, error, onChoose, onOwn}: Props) {
+	const choices = modelChoices(flagModel, python, preferences);
 	const initial = Math.max(0, choices.findIndex(c => c.key === defaultModelKey(flagModel, choices, preferences)));
-	const items = choices.map(c => ({key: c.key, label: c.label, value: c.model}));
+	const items = choices.map(c => ({key: c.key, label: c.label, value: c.key}));
+	const choose = (key: string) => {
+		if (key === OWN_MODEL_KEY) onOwn();
+		else onChoose(choices.find(c => c.key === key)!.model);
+	};
 	return (
 		<Box flexDirection="column">
 			<Text bold>Which model should be measured?</Text>
-			<SelectInput items={items} initialIndex={initial} isFocused={isActive} itemComponent={ChoiceItem} onSelect={item => onChoose(item.value)} />
-			<Text dimColor>↑/↓ choose · enter confirms · weights are random: speed does not depend on them</Text>
+			{error ? <Text color="red" wrap="wrap">{error}</Text> : null}
+			<SelectInput items={items} initialIndex={initial} isFocused={isActive} itemComponent={ChoiceItem} onSelect={item => choose(item.value)} />
+			<Text dimColor>↑/↓ choose · enter confirms · built-ins have random weights: speed does not depend on them</Text>
 			{python && !python.packages['transformers'] ? <Text dimColor>bert_base needs transformers in this Python</Text> : null}
 		</Box>
 	);
