@@ -55,7 +55,8 @@ export function accuracyNote(result: WalkResult): AccuracyNote {
 	const baselineScore = result.baseline.result.score ?? null;
 	const base = {lossy, data, rows, score, baselineScore};
 	const scored = score !== null && baselineScore !== null ? `your evaluate() gives ${score.toPrecision(4)} (fp32 eager: ${baselineScore.toPrecision(4)})` : null;
-	if (!lossy) return {...base, text: `exact fp32 numerics (no lossy step)${scored ? `; ${scored}` : ''}`};
+	const checkedOn = data === 'samples' ? `; output check on ${rows ?? '?'} real samples` : '';
+	if (!lossy) return {...base, text: `exact fp32 numerics (no lossy step)${checkedOn}${scored ? `; ${scored}` : ''}`};
 	if (data === 'samples') return {...base, text: `accuracy checked on ${rows ?? '?'} real samples against fp32 eager${scored ? `; ${scored}` : ''}`};
 	if (scored) return {...base, text: `accuracy checked with your evaluate(): ${scored.replace('your evaluate() gives ', '')}`};
 	return {...base, text: `accuracy not checked on real data: the output check ran on ${rows ?? 'a few'} seeded random inputs (give --samples FILE, or an evaluate(model) in the model file)`};
