@@ -50,8 +50,8 @@ def inspect(cfg: ProbeConfig) -> int:
                 with torch.inference_mode():
                     rt.call_model(loaded.module, one)
             except Exception as err:
-                from .run import Probe  # its wording for a model that fails on its input
-                raise _explain(Probe, loaded, one, err) from None
+                from .run import explain_forward_failure  # the probe's wording for it
+                raise explain_forward_failure(loaded, one, err) from None
         emit("model", label=loaded.label, kind=loaded.kind, inputKind=input_kind(inputs),
              inputs=describe(one), evaluate=loaded.evaluate is not None,
              samples=loaded.sample_rows() if loaded.samples is not None else None)
@@ -63,16 +63,3 @@ def inspect(cfg: ProbeConfig) -> int:
         emit_error(ProbeError("internal", f"inspecting the model failed: {type(err).__name__}: {first_line(err)}",
                               "run the probe by hand to see the full error"))
         return 2
-
-
-def _explain(probe_class: Any, loaded: Any, inputs: Any, err: Exception) -> ProbeError:
-    probe = probe_class.__new__(probe_class)
-
-    def fail(*_: Any, **__: Any) -> Any:
-        raise err
-
-    try:
-        probe._forward_or_explain(loaded, fail, inputs)
-    except ProbeError as explained:
-        return explained
-    return ProbeError("forward-failed", str(err), None)

@@ -211,22 +211,7 @@ class Probe:
         except Exception as err:
             if is_out_of_memory(err):
                 raise
-            if loaded.example_inputs is not None or loaded.samples is not None:
-                where = "--samples" if loaded.samples is not None else "example_inputs(batch_size)"
-                hint = (f"the inputs come from {where}: return them in the form the model's forward takes "
-                        "(a tensor, a tuple of positional arguments or a dict of keyword arguments)")
-            else:
-                hint = ("give the per-sample input shape with --input-shape, e.g. --input-shape 3,224,224 "
-                        "(without the batch dimension); a model with several inputs defines "
-                        "example_inputs(batch_size) next to its factory")
-            if loaded.kind == "export" and "Guard failed" in str(err):
-                hint = ("the exported program has a fixed batch size: export with dynamic_shapes="
-                        "{'x': {0: torch.export.Dim('batch')}}, or use its batch size; " + hint)
-            shown = ", ".join(f"{name} {list(t.shape)} {str(t.dtype).replace('torch.', '')}"
-                              for name, t in rt.named_tensors(x))
-            raise ProbeError("bad-input-shape",
-                             f"the model failed on its input ({shown}): "
-                             f"{type(err).__name__}: {first_line(err)}", hint) from None
+            raise explain_forward_failure(loaded, x, err) from None
 
     def _onnx_reference(self, loaded: LoadedModel, x: torch.Tensor) -> Optional[torch.Tensor]:
         """ONNX files have no PyTorch form: their fp32 reference is ONNX Runtime with default options."""
@@ -404,6 +389,25 @@ class Probe:
         started = time.perf_counter()
         yield
         emit("phase", phase=name, seconds=time.perf_counter() - started)
+
+
+def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> ProbeError:
+    """A model that fails on its input, in words, with where the input came from and the fix."""
+    if loaded.example_inputs is not None or loaded.samples is not None:
+        where = "--samples" if loaded.samples is not None else "example_inputs(batch_size)"
+        hint = (f"the inputs come from {where}: return them in the form the model's forward takes "
+                "(a tensor, a tuple of positional arguments or a dict of keyword arguments)")
+    else:
+        hint = ("give the per-sample input shape with --input-shape, e.g. --input-shape 3,224,224 "
+                "(without the batch dimension); a model with several inputs defines "
+                "example_inputs(batch_size) next to its factory")
+    if loaded.kind == "export" and "Guard failed" in str(err):
+        hint = ("the exported program has a fixed batch size: export with dynamic_shapes="
+                "{'x': {0: torch.export.Dim('batch')}}, or use its batch size; " + hint)
+    shown = ", ".join(f"{name} {list(t.shape)} {str(t.dtype).replace('torch.', '')}"
+                      for name, t in rt.named_tensors(x))
+    return ProbeError("bad-input-shape", f"the model failed on its input ({shown}): "
+                      f"{type(err).__name__}: {first_line(err)}", hint)
 
 
 def _backends_extra(what: str):

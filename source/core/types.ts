@@ -139,6 +139,8 @@ export interface ProbeConfig {
 	seed?: number;
 	/** Compare against the fp32 eager reference (default true). */
 	check?: boolean;
+	/** Run the model file's evaluate(model), when it has one (default true). */
+	evaluate?: boolean;
 }
 
 export type ProbePhase = 'load' | 'export' | 'quantize' | 'compile' | 'reference' | 'warmup' | 'measure' | 'evaluate';
