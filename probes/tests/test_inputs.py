@@ -126,6 +126,15 @@ def test_two_input_model_through_example_inputs(probe, extra):
     assert result["check"]["cosine"] > 0.99
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_two_input_model_under_two_workers(probe):
+    run = probe({"model": {"path": TWO, "factory": "build_keyword"}, "batchSize": 2, "budgetSeconds": 0.5,
+                 "workers": 2, "threadsPerWorker": 1}, workers=2)
+    result = _result(run)
+    assert [w["rank"] for w in result["workers"]] == [0, 1]
+    assert result["check"]["data"] == "random" and result["check"]["cosine"] > 0.99
+
+
 def test_factory_in_the_model_path_and_keyword_inputs(probe):
     # The TypeScript side turns file.py:factory into model.factory; the keyword form here.
     result = _result(probe({"model": {"path": TWO, "factory": "build_keyword"}, "batchSize": 2, "budgetSeconds": 0.3,
