@@ -291,6 +291,8 @@ describe('your own model', () => {
 		s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './my-bert'});
 		expect(s).toMatchObject({screen: 'rechecking', model: {path: './my-bert'}});
 		expect(run(s, {type: 'own-back'})).toBe(s); // only on the own-model screen
+		const flags = run(initialState(options({flagModel: {name: 'resnet50', samples: 's.pt', seqLen: 64}})), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './my-bert'});
+		expect(flags.model).toEqual({path: './my-bert', seqLen: 64, samples: 's.pt'}); // --samples and --seq-len carry over
 	});
 
 	it('is remembered and offered first next time', () => {

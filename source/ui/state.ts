@@ -281,6 +281,10 @@ function checkOwn(state: State, own: OwnDraft): State {
 	const model: ModelSpec = {path: own.path};
 	if (own.factory && own.path.endsWith('.py')) model.factory = own.factory;
 	if (own.inputShape) model.inputShape = own.inputShape.split(/[,x ]/).filter(Boolean).map(Number);
+	// --seq-len and --samples given on the command line apply to the model typed in too.
+	const {seqLen, samples} = state.options.flagModel;
+	if (seqLen) model.seqLen = seqLen;
+	if (samples) model.samples = samples;
 	return {...state, own, model, screen: 'rechecking'};
 }
 
