@@ -191,6 +191,14 @@ def test_inspect_describes_the_inputs(bert_folder):
     assert hf["kind"] == "huggingface" and hf["inputs"][0] == {"name": "input_ids", "shape": [1, 8], "dtype": "int64"}
 
 
+def test_inspect_reads_npz_samples_keyed_by_input_name(distil_folder, tmp_path):
+    np.savez(tmp_path / "s.npz", input_ids=np.random.default_rng(0).integers(0, 300, (5, 10)),
+             attention_mask=np.ones((5, 10), dtype=np.int64))
+    seen = inspect({"path": str(distil_folder), "samples": str(tmp_path / "s.npz")})
+    assert seen["samples"] == 5
+    assert [(i["name"], i["shape"]) for i in seen["inputs"]] == [("input_ids", [1, 10]), ("attention_mask", [1, 10])]
+
+
 def test_bad_inputs_are_reported_with_the_fix(tmp_path):
     missing = inspect({"path": str(tmp_path / "nope.py")})
     assert missing["code"] == "model-not-found" and "--model" in missing["hint"]
