@@ -155,6 +155,7 @@ describe('interactive flow', () => {
 		expect(frame).toContain('out of memory (use a smaller batch)');
 		expect(frame).toContain('Result — verified back to back');
 		expect(frame).toMatch(/speedup\s+2\.50×/);
+		expect(frame).toMatch(/accuracy\s+exact fp32 numerics \(no lossy step\)/);
 		expect(frame).toContain('Batch size 8, channels_last memory format');
 		expect(frame).toContain('graviton-tune.env  launch.sh  report.json  report.md');
 		expect(t.calls.plan[0]!.tune).toMatchObject({model: {name: 'resnet50'}, recipes: ['channels-last', 'bf16-fastmath']});
