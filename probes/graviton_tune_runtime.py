@@ -9,6 +9,13 @@ The model-level part travels as GT_* variables, which this module applies:
     model = optimize(model, example_input)
     output = model(batch)
 
+A model with several inputs gets them in the same form: a tuple (positional) or a dict
+(keyword arguments), e.g. a Hugging Face model loaded with from_pretrained:
+
+    model = optimize(AutoModelForSequenceClassification.from_pretrained(folder),
+                     tokenizer(texts, padding="max_length", max_length=128, return_tensors="pt"))
+    logits = model(**tokenizer(batch, padding="max_length", max_length=128, return_tensors="pt")).logits
+
 Under torchrun (GT_WORKERS > 1) each worker pins itself to its own CPUs when this module
 is imported; import it before torch so that OpenMP sees the pinned set when it loads.
 Feed batches of batch_size() samples (GT_BATCH_SIZE): that is the size that was measured.
@@ -64,6 +71,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 __all__ = [
     "optimize", "batch_size", "settings", "pin_worker", "OptimizedModel", "ConfigError", "BackendError",
     "prepare_int8", "prepare_onnxruntime", "prepare_openvino", "tidy_for_quantization",
+    "split_inputs", "call_model", "named_tensors", "batch_rows", "rebatch", "load_samples", "token_inputs",
+    "load_pretrained",
 ]
 
 
@@ -239,6 +248,214 @@ def _apply_process_settings(cfg: Dict[str, Any]) -> None:
         torch.backends.mkldnn.conv.fp32_precision = "bf16"
 
 
+# ---------------------------------------------------------------- inputs
+#
+# A model's input takes one of three forms, here as in graviton-tune's probe (which
+# calls these same functions, so what was measured is what is served):
+#     a tensor                    one positional argument:   model(x)
+#     a tuple or list of tensors  positional arguments:      model(*inputs)
+#     a dict of tensors           keyword arguments:         model(**inputs)
+# A tokenizer's output (BatchEncoding) is a mapping, so it is the third form. Every
+# tensor has the batch as its first dimension.
+
+
+def split_inputs(inputs: Any) -> Tuple[tuple, Dict[str, Any]]:
+    """(positional args, keyword args) of one input in any of the three forms."""
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,), {}
+    if isinstance(inputs, Mapping):
+        return (), dict(inputs)
+    if isinstance(inputs, (list, tuple)):
+        return tuple(inputs), {}
+    raise TypeError(f"a model input is a tensor, a tuple of tensors or a dict of tensors, "
+                    f"not {type(inputs).__name__}")
+
+
+def call_model(model: Callable, inputs: Any) -> Any:
+    """model(x), model(*inputs) or model(**inputs), as the input's form says."""
+    args, kwargs = split_inputs(inputs)
+    return model(*args, **kwargs)
+
+
+def named_tensors(inputs: Any) -> List[Tuple[str, Any]]:
+    """The input's tensors in order, named: "input" (one tensor), input_0, input_1 …
+    (positional) or the dict's keys."""
+    args, kwargs = split_inputs(inputs)
+    names = ["input"] if len(args) == 1 and not kwargs else [f"input_{i}" for i in range(len(args))]
+    return list(zip(names, args)) + list(kwargs.items())
+
+
+def _map_tensors(inputs: Any, fn: Callable[[Any], Any]) -> Any:
+    """The same form with fn applied to each tensor."""
+    if isinstance(inputs, torch.Tensor):
+        return fn(inputs)
+    if isinstance(inputs, Mapping):
+        return {k: _map_tensors(v, fn) for k, v in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return tuple(_map_tensors(v, fn) for v in inputs)
+    return inputs
+
+
+def batch_rows(inputs: Any) -> List[Tuple[str, Optional[int]]]:
+    """(name, first dimension) of every tensor of the input (None for a 0-D tensor)."""
+    return [(name, int(t.shape[0]) if isinstance(t, torch.Tensor) and t.dim() > 0 else None)
+            for name, t in named_tensors(inputs)]
+
+
+def rebatch(samples: Sequence[Any], batch_size: int) -> List[Any]:
+    """Real samples regrouped into inputs of exactly batch_size rows (the measured shape).
+
+    `samples` is a list of inputs of one form with any number of rows each; their rows
+    are concatenated and cut into batches; a short last batch is dropped (unless it is
+    the only one: then rows repeat to fill it). Tensors other than the batch dimension
+    must agree (tokens: pad to one length)."""
+    if not samples:
+        raise ValueError("no samples")
+    first = samples[0]
+    names = [n for n, _ in named_tensors(first)]
+    for i, sample in enumerate(samples):
+        if [n for n, _ in named_tensors(sample)] != names:
+            raise ValueError(f"sample {i} has the inputs {[n for n, _ in named_tensors(sample)]}, "
+                             f"sample 0 has {names}: every sample must take the same form")
+    columns = []
+    for j, name in enumerate(names):
+        parts = [named_tensors(s)[j][1] for s in samples]
+        shapes = {tuple(p.shape[1:]) for p in parts}
+        if len(shapes) > 1:
+            raise ValueError(f"input {name!r} has different shapes across samples ({sorted(shapes)}): "
+                             "pad them to one shape (tokens: padding='max_length')")
+        columns.append(torch.cat(parts, dim=0))
+    total = int(columns[0].shape[0])
+    if total < batch_size:
+        columns = [c.repeat(*([(batch_size + total - 1) // total] + [1] * (c.dim() - 1)))[:batch_size]
+                   for c in columns]
+        total = batch_size
+    out = []
+    for start in range(0, total - batch_size + 1, batch_size):
+        pieces = [c[start:start + batch_size] for c in columns]
+        out.append(_rebuild(first, names, pieces))
+    return out
+
+
+def _rebuild(form: Any, names: List[str], tensors: List[Any]) -> Any:
+    if isinstance(form, torch.Tensor):
+        return tensors[0]
+    if isinstance(form, Mapping):
+        return dict(zip(names, tensors))
+    return tuple(tensors)
+
+
+def load_samples(path: str) -> List[Any]:
+    """Real inputs from a file: a torch.save'd list of inputs (each a tensor, tuple or
+    dict of tensors, as the model takes them), or an .npz whose arrays are keyed by
+    input name (one row per sample; one array: the model takes one tensor)."""
+    if path.lower().endswith(".npz"):
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: torch.from_numpy(np.array(data[k])) for k in data.files}
+        if not arrays:
+            raise ValueError(f"{path} holds no arrays")
+        if len(arrays) == 1:
+            return [next(iter(arrays.values()))]
+        return [arrays]
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(loaded, (torch.Tensor, Mapping)):
+        loaded = [loaded]
+    if not isinstance(loaded, (list, tuple)) or not loaded:
+        raise ValueError(f"{path} holds {type(loaded).__name__}: expected a non-empty list of inputs")
+    for i, item in enumerate(loaded):
+        try:
+            tensors = named_tensors(item)
+        except TypeError as err:
+            raise ValueError(f"{path}: item {i}: {err}") from None
+        if not tensors or not all(isinstance(t, torch.Tensor) for _, t in tensors):
+            raise ValueError(f"{path}: item {i} is not a tensor, a tuple of tensors or a dict of tensors")
+    return list(loaded)
+
+
+def token_inputs(model: Any, batch_size: int, seq_len: int = 128, seed: int = 0) -> Dict[str, Any]:
+    """Seeded token inputs for a Hugging Face model (or its config): input_ids inside the
+    vocabulary, attention_mask of ones, and token_type_ids of zeros when the model's
+    forward takes them. What graviton-tune measured a save_pretrained folder with."""
+    import inspect
+
+    config = getattr(model, "config", model)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    if vocab < 2:
+        raise ValueError("the model's config has no vocab_size: give the inputs yourself")
+    limit = getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and limit > 0 and seq_len > limit:
+        raise ValueError(f"seq_len {seq_len} is longer than the model's max_position_embeddings ({limit})")
+    gen = torch.Generator().manual_seed(int(seed))
+    shape = (int(batch_size), int(seq_len))
+    inputs = {"input_ids": torch.randint(0, vocab, shape, generator=gen, dtype=torch.int64),
+              "attention_mask": torch.ones(shape, dtype=torch.int64)}
+    forward = getattr(model, "forward", None)
+    params = inspect.signature(forward).parameters if forward is not None else {}
+    if "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) > 0:
+        inputs["token_type_ids"] = torch.zeros(shape, dtype=torch.int64)
+    return inputs
+
+
+# Hugging Face Auto classes by the ending of config.architectures[0]; anything else
+# loads as the base model (AutoModel: feature extraction).
+_AUTO_CLASSES = (
+    ("ForSequenceClassification", "AutoModelForSequenceClassification"),
+    ("ForTokenClassification", "AutoModelForTokenClassification"),
+    ("ForMaskedLM", "AutoModelForMaskedLM"),
+    ("ForQuestionAnswering", "AutoModelForQuestionAnswering"),
+)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def load_pretrained(folder: str, log: Optional[Log] = None) -> Any:
+    """A save_pretrained folder as graviton-tune measured it: the transformers Auto class
+    matching config.architectures, the folder's weights when it has them, else a random
+    initialisation from config.json (said through `log`). Never touches the network.
+    In your own code, from_pretrained with the same class gives the same model."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    transformers = _require("transformers", "pip install transformers", "transformers")
+    say = log or (lambda message, level="info": None)
+    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    architecture = (getattr(config, "architectures", None) or [None])[0]
+    auto_name = next((auto for suffix, auto in _AUTO_CLASSES
+                      if architecture and architecture.endswith(suffix)), "AutoModel")
+    auto = getattr(transformers, auto_name)
+    if any(os.path.exists(os.path.join(folder, name)) for name in WEIGHT_FILES):
+        model = auto.from_pretrained(folder, local_files_only=True)
+        say(f"{auto_name} ({architecture or config.model_type}) with the folder's weights")
+    else:
+        model = auto.from_config(config)
+        say(f"{auto_name} ({architecture or config.model_type}): the folder has no weights "
+            f"({', '.join(WEIGHT_FILES[::2])}), so the weights are a random initialisation from "
+            "config.json: speed is the same, the outputs are not the trained model's", level="warning")
+    return model.eval()
+
+
+class _Flat(torch.nn.Module):
+    """The model with its inputs as one flat row of positional tensors (named_tensors'
+    order): the form the ONNX exporter and OpenVINO's converter take."""
+
+    def __init__(self, model: Any, example: Any):
+        super().__init__()
+        self.model = model
+        args, kwargs = split_inputs(example)
+        self.positional = len(args)
+        self.keywords = list(kwargs)
+
+    def forward(self, *flat: Any) -> Any:
+        return self.model(*flat[:self.positional], **dict(zip(self.keywords, flat[self.positional:])))
+
+
+def _flat_tensors(args: tuple, kwargs: Mapping[str, Any], keywords: Sequence[str]) -> List[Any]:
+    if not kwargs:
+        return list(args)
+    return list(args) + [kwargs[k] for k in keywords]
+
+
 # ---------------------------------------------------------------- the model
 
 
@@ -250,10 +467,6 @@ def _to_channels_last(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_channels_last(v) for k, v in value.items()}
     return value
-
-
-def _as_args(example_input: Any) -> tuple:
-    return tuple(example_input) if isinstance(example_input, (list, tuple)) else (example_input,)
 
 
 class _Forward(torch.nn.Module):
@@ -435,11 +648,14 @@ def _first_tensor(out: Any) -> Any:
 
 
 def _seeded_like(example: Any, gen: "torch.Generator") -> Any:
-    """A seeded input like `example`. Float: standard normal. Integer (token ids): uniform in [0, max(example)]."""
+    """A seeded input like `example`. Float: standard normal. Integer (token ids): uniform in
+    [0, max(example)]; a constant integer tensor (an attention mask of ones) stays as it is."""
     if not isinstance(example, torch.Tensor):
         return example
     if example.is_floating_point():
         return torch.randn(example.shape, generator=gen, dtype=torch.float32).to(example.dtype)
+    if example.numel() == 0 or bool((example == example.flatten()[0]).all()):
+        return example.clone()
     high = max(int(example.max().item()) + 1, 2)
     return torch.randint(0, high, tuple(example.shape), generator=gen, dtype=example.dtype)
 
@@ -447,16 +663,13 @@ def _seeded_like(example: Any, gen: "torch.Generator") -> Any:
 def _calibration_inputs(example: Any, count: int, seed: int) -> List[Any]:
     """The example itself plus `count` seeded inputs of the same shape and dtype.
 
-    `example` is a tensor (the samples are tensors) or a tuple of arguments (the samples
-    are tuples). The seeded inputs only stand in for real data: see `calibration`.
+    `example` is in any input form (see split_inputs); the samples take the same form.
+    The seeded inputs only stand in for real data: see `calibration`.
     """
     gen = torch.Generator().manual_seed(int(seed) + 1234)
     out = [example]
     for _ in range(count):
-        if isinstance(example, tuple):
-            out.append(tuple(_seeded_like(a, gen) for a in example))
-        else:
-            out.append(_seeded_like(example, gen))
+        out.append(_map_tensors(example, lambda a: _seeded_like(a, gen)))
     return out
 
 
@@ -481,16 +694,21 @@ def _torch_version() -> Tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def _single_tensor(example: Any, backend: str) -> "torch.Tensor":
+def _one_or_many(example: Any, backend: str) -> Any:
+    """The example as the ONNX and OpenVINO routes take it: one tensor stays a tensor (a
+    one-element tuple becomes it); a tuple or dict of several tensors stays as it is."""
     if isinstance(example, (list, tuple)) and len(example) == 1:
         example = example[0]
-    if not isinstance(example, torch.Tensor):
+    try:
+        tensors = named_tensors(example)
+    except TypeError:
+        tensors = []
+    if not tensors or not all(isinstance(t, torch.Tensor) for _, t in tensors):
         raise BackendError(
             "onnx-inputs",
-            f"{backend} is served here for models with one tensor input; the example is "
-            f"{type(example).__name__}",
-            "serve a model that takes one tensor (extra integer inputs such as attention_mask "
-            "and token_type_ids are filled automatically), or use GT_BACKEND=torch",
+            f"{backend} needs an example input of tensors (a tensor, a tuple or a dict of tensors); "
+            f"the example is {type(example).__name__}",
+            "pass example_input as the model takes it, e.g. optimize(model, tokenizer(..., return_tensors='pt'))",
         )
     return example
 
@@ -604,13 +822,15 @@ def _is_image(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.dim() == 4 and value.is_floating_point()
 
 
-def _images_channels_last(args: tuple) -> tuple:
-    return tuple(a.contiguous(memory_format=torch.channels_last) if _is_image(a) else a for a in args)
+def _images_channels_last(inputs: Any) -> Any:
+    """The input in the same form, its 4-D float tensors (images) in channels_last."""
+    return _map_tensors(inputs, lambda a: a.contiguous(memory_format=torch.channels_last) if _is_image(a) else a)
 
 
 def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] = None,
                  log: Optional[Log] = None, phase: Optional[Phase] = None) -> Callable[..., Any]:
-    """int8 through PT2E + inductor; returns a callable taking the model's positional arguments.
+    """int8 through PT2E + inductor; returns a callable taking the model's arguments as the
+    example does (positional, keyword, or both).
 
     torch.export -> PT2E prepare with the CPU's inductor quantizer (torchao's
     X86InductorQuantizer on x86_64, ArmInductorQuantizer on aarch64) -> calibration
@@ -640,20 +860,19 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
     _require_cpp_compiler()
 
     model = model.eval()
-    single = not isinstance(example, (list, tuple))
-    args = _as_args(example)
     channels_last = bool(_opt(options, "channels_last", False))
-    if channels_last and not any(_is_image(a) for a in args):
+    if channels_last and not any(_is_image(t) for _, t in named_tensors(example)):
         say("channelsLast ignored for int8: the input is not a 4-D float tensor")
         channels_last = False
     if channels_last:  # the inputs only: the caller's model is left as it is
-        args = _images_channels_last(args)
+        example = _images_channels_last(example)
         say("int8: channels_last input (inductor picks the int8 conv weight layout itself)")
+    args, kwargs = split_inputs(example)
 
     step("export")
     try:
         with torch.no_grad():
-            exported = torch.export.export(model, args).module()
+            exported = torch.export.export(model, args, kwargs or None).module()
         tidy_for_quantization(exported)
     except Exception as err:
         raise BackendError(
@@ -666,11 +885,10 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
     step("quantize")
     try:
         prepared = prepare_pt2e(exported, quantizer)
-        samples = _calibration_samples(args[0] if single else args, options)
+        samples = _calibration_samples(example, options)
         with torch.no_grad():
             for sample in samples:
-                sample = _as_args(sample)
-                prepared(*(_images_channels_last(sample) if channels_last else sample))
+                call_model(prepared, _images_channels_last(sample) if channels_last else sample)
         converted = convert_pt2e(prepared)
     except BackendError:
         raise
@@ -704,15 +922,15 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
 
     state = {"first": True}
 
-    def run(*inputs: Any) -> Any:
+    def run(*inputs: Any, **named: Any) -> Any:
         if channels_last:
-            inputs = _images_channels_last(inputs)
+            inputs, named = _images_channels_last(inputs), _images_channels_last(named)
         if not state["first"]:
             with context():
-                return compiled(*inputs)
+                return compiled(*inputs, **named)
         try:
             with context():
-                out = compiled(*inputs)
+                out = compiled(*inputs, **named)
         except Exception as err:
             raise BackendError(
                 "compile-failed",
@@ -745,29 +963,50 @@ def _fill_extra_input(name: str, shape: Sequence[int], dtype: Any) -> Any:
     )
 
 
-def _feeder(inputs: Sequence[Tuple[Any, Any]], say: Log) -> Callable[[Any], Any]:
-    """A function: torch tensor -> list of numpy arrays, one per graph input, in order.
+def _feeder(inputs: Sequence[Tuple[Any, Any]], example: Any, say: Log) -> Callable[..., List[Any]]:
+    """A function: the model's arguments (as the example takes them) -> list of numpy
+    arrays, one per graph input, in the graph's order.
 
-    `inputs` holds (name, numpy dtype) pairs. The first input gets the tensor; further integer
-    inputs are filled (attention masks with ones, others with zeros) for the same shape.
+    `inputs` holds the graph's (name, numpy dtype) pairs. Graph inputs named like the
+    example's tensors (named_tensors: dict keys, or "input" for one tensor) take those;
+    the others take the remaining example tensors in order; any graph input still
+    without one is filled for the first tensor's shape (integer only: attention masks
+    with ones, others such as token_type_ids with zeros).
     """
-    first_dtype = inputs[0][1]
-    extra = list(inputs[1:])
+    import numpy as np
+
+    ours = [name for name, _ in named_tensors(example)]
+    _, example_kwargs = split_inputs(example)
+    keywords = list(example_kwargs)
+    graph_names = [str(n) for n, _ in inputs]
+    source: List[Optional[int]] = [ours.index(n) if n in ours else None for n in graph_names]
+    spare = [i for i in range(len(ours)) if i not in source]
+    for g, taken in enumerate(source):
+        if taken is None and spare:
+            source[g] = spare.pop(0)
+    extra = [(graph_names[g], inputs[g][1]) for g, taken in enumerate(source) if taken is None]
     if extra:
         say("extra model inputs filled automatically: "
-            + ", ".join(f"{n} ({'ones' if 'mask' in str(n).lower() else 'zeros'})" for n, _ in extra))
-    cache: Dict[Tuple[int, ...], List[Any]] = {}
+            + ", ".join(f"{n} ({'ones' if 'mask' in n.lower() else 'zeros'})" for n, _ in extra))
+    if spare:
+        say("inputs the graph does not take (unused by the model): " + ", ".join(ours[i] for i in spare))
+    cache: Dict[Tuple[int, ...], Dict[str, Any]] = {}
 
-    def feeds(tensor: Any) -> List[Any]:
-        arr = tensor.detach().contiguous().numpy()
-        if arr.dtype != first_dtype:
-            arr = arr.astype(first_dtype)
-        if not extra:
-            return [arr]
-        shape = tuple(arr.shape)
-        if shape not in cache:
-            cache[shape] = [_fill_extra_input(str(n), shape, d) for n, d in extra]
-        return [arr] + cache[shape]
+    def feeds(*args: Any, **kwargs: Any) -> List[Any]:
+        flat = _flat_tensors(args, kwargs, keywords)
+        arrays = []
+        for g, taken in enumerate(source):
+            if taken is None:
+                shape = tuple(flat[0].shape)
+                if shape not in cache:
+                    cache[shape] = {n: _fill_extra_input(n, shape, d) for n, d in extra}
+                arrays.append(cache[shape][graph_names[g]])
+                continue
+            arr = flat[taken].detach().contiguous().numpy()
+            if arr.dtype != inputs[g][1]:
+                arr = arr.astype(inputs[g][1])
+            arrays.append(arr)
+        return arrays
 
     # Fail now, not in the middle of the warm-up, if a float extra input cannot be filled.
     for name, dtype in extra:
@@ -785,21 +1024,22 @@ def _onnx_path(model_or_path: Any) -> Optional[str]:
     return None
 
 
-def _first_call_guard(fn: Callable[[Any], Any], backend: str) -> Callable[[Any], Any]:
+def _first_call_guard(fn: Callable[..., Any], backend: str) -> Callable[..., Any]:
     state = {"first": True}
 
-    def run(x: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
         if not state["first"]:
-            return fn(x)
+            return fn(*args, **kwargs)
         try:
-            out = fn(x)
+            out = fn(*args, **kwargs)
         except BackendError:
             raise
         except Exception as err:
             raise BackendError(
                 "inference-failed",
                 f"{backend} failed on the first batch ({_short(err)})",
-                "check the model's input shape and dtype (model.inputShape, model.inputDtype)",
+                "check the model's inputs: their shapes and dtypes (model.inputShape, model.inputDtype, "
+                "or what example_inputs returns)",
             ) from None
         state["first"] = False
         return out
@@ -815,15 +1055,20 @@ def _export_onnx(model: Any, example: Any, directory: str, say: Log) -> str:
 
     torch.onnx.export with the torch.export-based exporter (needs onnxscript) with a
     dynamic batch axis, then the same without dynamic axes, then the legacy TorchScript
-    exporter (dynamo=False) as the last resort. The one that worked is logged.
+    exporter (dynamo=False) as the last resort. The one that worked is logged. Several
+    inputs (a tuple or dict example) become graph inputs named as named_tensors() names
+    them, every one with a dynamic batch axis.
     """
     import warnings
 
     path = os.path.join(directory, "model.onnx")
     model = model.eval()
-    x = example
-    if x.is_floating_point() and x.dim() == 4:
-        x = x.contiguous()  # an NCHW graph; ONNX Runtime picks its own layouts
+    named = named_tensors(_map_tensors(example, lambda t: t.contiguous()))  # NCHW: ORT picks its own layouts
+    names = [n for n, _ in named]
+    flat = tuple(t for _, t in named)
+    single = isinstance(example, torch.Tensor)
+    if not single:
+        model = _Flat(model, example)
     batch = getattr(torch.export.Dim, "AUTO", None)
     routes: List[Tuple[str, Dict[str, Any]]] = []
     try:
@@ -836,11 +1081,12 @@ def _export_onnx(model: Any, example: Any, directory: str, say: Log) -> str:
             level="warning")
     if have_onnxscript:
         if batch is not None:
+            axes = tuple({0: batch} for _ in flat)
             routes.append(("torch.export-based exporter, dynamic batch",
-                           {"dynamo": True, "dynamic_shapes": ({0: batch},)}))
+                           {"dynamo": True, "dynamic_shapes": axes if single else (axes,)}))
         routes.append(("torch.export-based exporter, fixed shapes", {"dynamo": True}))
     routes.append(("legacy TorchScript exporter, dynamic batch",
-                   {"dynamo": False, "dynamic_axes": {"input": {0: "batch"}}}))
+                   {"dynamo": False, "dynamic_axes": {n: {0: "batch"} for n in names}}))
 
     failures = []
     for label, kwargs in routes:
@@ -849,7 +1095,7 @@ def _export_onnx(model: Any, example: Any, directory: str, say: Log) -> str:
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(model, (x,), path, input_names=["input"], verbose=False, **kwargs)
+                torch.onnx.export(model, flat, path, input_names=names, verbose=False, **kwargs)
             if not os.path.exists(path):
                 raise RuntimeError("the exporter wrote no file")
         except Exception as err:
@@ -919,10 +1165,9 @@ def _ort_quantize(src: str, example: Any, options: Optional[Mapping[str, Any]], 
             return dst
 
         inputs = _onnx_input_info(pre)
-        feeds = _feeder(inputs, say)
+        feeds = _feeder(inputs, example, say)
         names = [name for name, _ in inputs]
-        samples = [dict(zip(names, feeds(_single_tensor(t, "ONNX Runtime"))))
-                   for t in _calibration_samples(example, options)]
+        samples = [dict(zip(names, call_model(feeds, t))) for t in _calibration_samples(example, options)]
 
         class Reader(oq.CalibrationDataReader):
             def __init__(self) -> None:
@@ -976,7 +1221,7 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
     ort = _require("onnxruntime", PIP_ORT, "ONNX Runtime (onnxruntime)")
     import numpy as np
 
-    example = _single_tensor(example, "ONNX Runtime")
+    example = _one_or_many(example, "ONNX Runtime")
     workdir = tempfile.TemporaryDirectory(prefix="graviton-tune-onnx-")
     path = _onnx_path(model_or_path)
     int8 = _int8_requested(options)
@@ -1027,12 +1272,12 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
                 "tensor(int32)": "int32", "tensor(bool)": "bool", "tensor(uint8)": "uint8",
                 "tensor(int8)": "int8"}
     inputs = [(i.name, np.dtype(type_map.get(i.type, "float32"))) for i in session.get_inputs()]
-    feeds = _feeder(inputs, say)
+    feeds = _feeder(inputs, example, say)
     names = [name for name, _ in inputs]
     output = session.get_outputs()[0].name
 
-    def run(x: Any) -> Any:
-        result = session.run([output], dict(zip(names, feeds(x))))[0]
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = session.run([output], dict(zip(names, feeds(*args, **kwargs))))[0]
         return torch.from_numpy(np.asarray(result)).float()
 
     guarded = _first_call_guard(run, "ONNX Runtime")
@@ -1086,7 +1331,8 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
     ov = _require("openvino", PIP_OPENVINO, "OpenVINO (openvino)")
     import numpy as np
 
-    example = _single_tensor(example, "OpenVINO")
+    example = _one_or_many(example, "OpenVINO")
+    named = named_tensors(example)
     int8 = _int8_requested(options)
     nncf = _require("nncf", PIP_NNCF, "NNCF (nncf), needed for OpenVINO int8") if int8 else None
 
@@ -1098,26 +1344,18 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
             ov_model = core.read_model(path)
         else:
             model = model_or_path.eval()
-            x = example.contiguous() if example.is_floating_point() else example
+            flat = tuple(t.contiguous() for _, t in named)
             with torch.no_grad():
-                ov_model = ov.convert_model(model, example_input=x)
+                if len(flat) == 1 and isinstance(example, torch.Tensor):
+                    ov_model = ov.convert_model(model, example_input=flat[0])
+                else:  # several inputs: one flat positional row (graph inputs in that order)
+                    ov_model = ov.convert_model(_Flat(model, example), example_input=flat)
     except Exception as err:
         raise BackendError(
             "export-failed",
             f"OpenVINO could not convert the model ({_short(err)})",
             "export the model to ONNX and pass the .onnx file, or skip the OpenVINO backend",
         ) from None
-
-    shape = list(example.shape)
-    try:
-        static = {port: ov.PartialShape(shape) for port in ov_model.inputs
-                  if port.get_partial_shape().rank.is_static
-                  and port.get_partial_shape().rank.get_length() == len(shape)}
-        if static:
-            ov_model.reshape(static)
-            say(f"OpenVINO: inputs fixed to the shape {shape} (static shapes run faster)")
-    except Exception as err:
-        say(f"OpenVINO: kept dynamic input shapes ({_short(err, 200)})", level="warning")
 
     inputs = []
     for port in ov_model.inputs:
@@ -1126,13 +1364,35 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
         except RuntimeError:
             name = f"input{len(inputs)}"
         inputs.append((name, np.dtype(port.get_element_type().to_dtype())))
-    feeds = _feeder(inputs, say)
+    # Which example tensor each port takes (by name, else in order): its shape is the port's.
+    used: set = set()
+
+    def port_tensor(name: str) -> Any:
+        free = [i for i in range(len(named)) if i not in used]
+        chosen = next((i for i in free if named[i][0] == name), free[0] if free else 0)
+        used.add(chosen)
+        return named[chosen][1]
+
+    shapes = [list(port_tensor(name).shape) for name, _ in inputs]
+    try:
+        static = {port: ov.PartialShape(shape) for port, shape in zip(ov_model.inputs, shapes)
+                  if port.get_partial_shape().rank.is_static
+                  and port.get_partial_shape().rank.get_length() == len(shape)}
+        if static:
+            ov_model.reshape(static)
+            shown = sorted({str(sh) for sh in shapes})
+            say(f"OpenVINO: inputs fixed to the shape{'s' if len(shown) > 1 else ''} {', '.join(shown)} "
+                "(static shapes run faster)")
+    except Exception as err:
+        say(f"OpenVINO: kept dynamic input shapes ({_short(err, 200)})", level="warning")
+
+    feeds = _feeder(inputs, example, say)
 
     if int8:
         step("quantize")
-        samples = [feeds(_single_tensor(t, "OpenVINO")) for t in _calibration_samples(example, options)]
+        samples = [call_model(feeds, t) for t in _calibration_samples(example, options)]
         kwargs: Dict[str, Any] = {"subset_size": len(samples)}
-        if not example.is_floating_point():
+        if not any(t.is_floating_point() for _, t in named):
             kwargs["model_type"] = nncf.ModelType.TRANSFORMER
         try:
             ov_model = nncf.quantize(ov_model, nncf.Dataset(samples), **kwargs)
@@ -1165,8 +1425,8 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
         "(one stream: one request at a time)")
     request = compiled.create_infer_request()
 
-    def run(x: Any) -> Any:
-        request.infer(feeds(x), share_inputs=True)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        request.infer(feeds(*args, **kwargs), share_inputs=True)
         out = request.get_output_tensor(0).data
         return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
 
@@ -1195,8 +1455,9 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
              calibration_data: Optional[Iterable[Any]] = None) -> OptimizedModel:
     """Apply the GT_* choices to `model` and return a callable that runs it that way.
 
-    `example_input` is one batch like the real ones (a tensor, or a tuple of the
-    model's positional arguments). int8, onnxruntime and openvino need it (to export and
+    `example_input` is one batch like the real ones, in the form the model takes: a
+    tensor, a tuple of the model's positional arguments, or a dict of its keyword
+    arguments (a tokenizer's output, return_tensors="pt"). int8, onnxruntime and openvino need it (to export and
     calibrate; OpenVINO and int8 keep its shape); with torch.compile it is used to warm
     up, so the first real request does not pay for compilation. For onnxruntime and
     openvino, `model` may also be a model file path (.onnx; .xml for OpenVINO).
@@ -1221,20 +1482,19 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
         prepare = prepare_onnxruntime if backend == "onnxruntime" else prepare_openvino
         runner = prepare(model, example_input, options, log=_log_to_logging)
         optimized = OptimizedModel(runner, model, cfg, compiled=False)
-        optimized(*_as_args(example_input))  # the first call: errors surface here, not on a request
+        call_model(optimized, example_input)  # the first call: errors surface here, not on a request
         return optimized
 
     if isinstance(model, torch.nn.Module):
         model.eval()
-    example_args = None if example_input is None else _as_args(example_input)
     if cfg["quantization"] == "int8":
-        if example_args is None:
+        if example_input is None:
             raise ValueError("GT_QUANTIZATION=int8 needs example_input: optimize(model, example_input)")
         # As measured: PT2E int8, compiled by inductor on the first call; it applies
         # channels_last to the inputs and bf16 autocast (int8-mixed-bf16) itself.
         runner = prepare_int8(model, example_input, options, log=_log_to_logging)
         optimized = OptimizedModel(runner, model, cfg, compiled=True)
-        optimized(*example_args)  # compile now, not on the first request
+        call_model(optimized, example_input)  # compile now, not on the first request
         return optimized
 
     module = model
@@ -1243,8 +1503,8 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
     forward = _Forward(model, cfg["channels_last"], cfg["autocast"] == "bf16")
     compiled = cfg["compile"]
     runner = OptimizedModel(_compile(forward) if compiled else forward, module, cfg, compiled)
-    if compiled and example_args is not None:
+    if compiled and example_input is not None:
         # Compile now, not on the first request; with the caller's own layout, so
         # the guards match the real calls (the layout change happens inside).
-        runner(*example_args)
+        call_model(runner, example_input)
     return runner

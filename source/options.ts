@@ -59,6 +59,8 @@ export interface TuneFlags {
 	resume: boolean;
 	minCosine: number;
 	minTop1: number;
+	/** Largest relative drop of evaluate()'s score from fp32 eager for a lossy step (0.01 = 1%). */
+	maxAccuracyDrop: number;
 	yes: boolean;
 	/** The instance's hourly price, for cost per million inferences; null: look it up by instance type. */
 	pricePerHour: number | null;
@@ -77,6 +79,8 @@ const flags = {
 	'input-shape': {type: 'string'},
 	'input-dtype': {type: 'string'},
 	factory: {type: 'string'},
+	'seq-len': {type: 'string'},
+	samples: {type: 'string'},
 	budget: {type: 'string'},
 	out: {type: 'string', short: 'o'},
 	'max-latency-ms': {type: 'string'},
@@ -86,6 +90,7 @@ const flags = {
 	resume: {type: 'boolean'},
 	'min-cosine': {type: 'string'},
 	'min-top1': {type: 'string'},
+	'max-accuracy-drop': {type: 'string'},
 	yes: {type: 'boolean', short: 'y'},
 	'torch-index': {type: 'string'},
 	extras: {type: 'string'},
@@ -111,13 +116,13 @@ const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'ber
 
 type FlagName = keyof typeof flags;
 type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
-const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory'];
+const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python'],
 	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
-	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'yes', 'price-per-hour', 'quiet-wait'],
+	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
 	compare: ['json', 'html'],
 };
 
@@ -160,8 +165,16 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
 	return value as T;
 }
 
-export function parseModel(values: {model?: string; 'input-shape'?: string; 'input-dtype'?: string; factory?: string}): ModelSpec {
-	const model = values.model ?? 'resnet50';
+type ModelValues = {model?: string; 'input-shape'?: string; 'input-dtype'?: string; factory?: string; 'seq-len'?: string; samples?: string};
+
+/** "file.py:factory" (the module:attr habit of uvicorn and gunicorn) → [path, factory]. */
+function splitFactory(model: string): [string, string | undefined] {
+	const match = /^(.+\.py):([A-Za-z_][A-Za-z0-9_]*)$/.exec(model);
+	return match ? [match[1]!, match[2]] : [model, undefined];
+}
+
+export function parseModel(values: ModelValues): ModelSpec {
+	const [model, factory] = splitFactory(values.model ?? 'resnet50');
 	const spec: ModelSpec = /[/.]/.test(model) ? {path: model} : {name: model};
 	if (spec.name && !builtins.includes(spec.name)) {
 		throw new UsageError(`--model ${model}: not a built-in (${builtins.join(', ')}) and not a path (a path has a / or an extension)`);
@@ -175,9 +188,16 @@ export function parseModel(values: {model?: string; 'input-shape'?: string; 'inp
 	}
 	const dtype = oneOf('input-dtype', values['input-dtype'], ['float32', 'int64'] as const);
 	if (dtype) spec.inputDtype = dtype;
-	if (values.factory) spec.factory = values.factory;
-	if (spec.path && spec.path.endsWith('.py') && !spec.inputShape) {
-		throw new UsageError(`--model ${model}: a Python model file needs --input-shape (per sample, e.g. 3,224,224)`);
+	if (factory && values.factory && factory !== values.factory) {
+		throw new UsageError(`--model ${values.model} names the factory ${factory} but --factory says ${values.factory}: give one`);
+	}
+	if (factory ?? values.factory) spec.factory = factory ?? values.factory;
+	if (spec.factory && !spec.path?.endsWith('.py')) throw new UsageError(`--factory ${spec.factory}: only a Python model file (.py) has a factory`);
+	const seqLen = positiveNumber('seq-len', values['seq-len'], true);
+	if (seqLen !== undefined) spec.seqLen = seqLen;
+	if (values.samples !== undefined) {
+		if (values.samples.trim() === '') throw new UsageError('--samples: expected a file (torch.save\'d list of inputs, or .npz)');
+		spec.samples = values.samples;
 	}
 	return spec;
 }
@@ -270,6 +290,7 @@ export function parseCommand(argv: string[]): Command {
 			resume: values.resume ?? false,
 			minCosine: fraction('min-cosine', values['min-cosine'], 0.99),
 			minTop1: fraction('min-top1', values['min-top1'], 0.99),
+			maxAccuracyDrop: fraction('max-accuracy-drop', values['max-accuracy-drop'], 0.01),
 			yes: values.yes ?? false,
 			pricePerHour: positiveNumber('price-per-hour', values['price-per-hour']) ?? null,
 			quietWaitSeconds: values['quiet-wait'] ? parseDuration(values['quiet-wait'], '--quiet-wait') : DEFAULT_QUIET_WAIT_SECONDS,
@@ -298,18 +319,24 @@ Usage
 
 Tuning options
   -m, --model NAME|PATH   built-in: resnet50 (default), resnet18, mobilenet_v3_large,
-                          vit_b_16, bert_base (needs transformers), toy; or a file:
-                          model.py (with a factory), TorchScript .pt, torch.export .pt2,
-                          .onnx (ONNX backends only)
-      --input-shape S     per-sample input shape, e.g. 3,224,224 (required for .py)
+                          vit_b_16, bert_base (needs transformers), toy; or your own:
+                          model.py[:factory] (a factory, and example_inputs(batch_size)
+                          or --input-shape), a Hugging Face save_pretrained folder,
+                          TorchScript .pt, torch.export .pt2, .onnx (ONNX backends only)
+      --input-shape S     one-tensor models: per-sample input shape, e.g. 3,224,224
       --input-dtype T     float32 (images) or int64 (token ids)
       --factory NAME      factory function in a .py model (default build_model)
+      --seq-len N         tokens per input for a Hugging Face folder (default 128)
+      --samples FILE      real inputs (torch.save'd list, or .npz keyed by input name)
+                          for int8 calibration and the output check
       --budget T          time for the whole walk: 10m (default), 90s, 1h
       --max-latency-ms N  best throughput whose p99 batch latency is at most N ms
       --recipes a,b,c     only these recipes (ids from \`detect\`); baseline and batch
                           size always run
       --min-cosine X      output check threshold for lossy steps (default 0.99)
       --min-top1 X        top-1 agreement threshold for lossy steps (default 0.99)
+      --max-accuracy-drop X  largest relative drop of your evaluate(model) score
+                          from fp32 for a lossy step (default 0.01 = 1%)
       --resume            reuse figures measured earlier on this unchanged machine
   -o, --out DIR           where files go (default ./graviton-tune-out)
       --app "CMD"         what launch.sh starts (default "python app.py")

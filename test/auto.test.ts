@@ -128,9 +128,32 @@ describe('exit codes', () => {
 		expect(r.exitCode).toBe(3);
 	});
 
-	it('4 when the baseline probe fails (a model whose factory raises)', async () => {
+	it('2 before any probe when the model cannot be built (a factory that raises), with the fix', async () => {
 		const model = path.join(tmp, 'broken_model.py');
 		writeFileSync(model, 'def build_model():\n    raise RuntimeError("weights are on holiday")\n');
+		const r = await run(['--auto', '--model', model, '--input-shape', '3,32,32', '--budget', '30s', '--out', path.join(tmp, 'never')]);
+		expect(r.exitCode).toBe(2);
+		expect(r.stderr).toMatch(/build_model\(\) in .* raised RuntimeError: weights are on holiday/);
+		expect(r.stderr).toMatch(/fix: /);
+		expect(r.stderr).not.toMatch(/Baseline/); // no probe started
+		expect(existsSync(path.join(tmp, 'never'))).toBe(false);
+	});
+
+	it('2 before any probe for a path that does not exist, and for example_inputs of the wrong batch size', async () => {
+		const missing = await run(['--auto', '--model', path.join(tmp, 'nope.py'), '--out', path.join(tmp, 'never')]);
+		expect(missing.exitCode).toBe(2);
+		expect(missing.stderr).toMatch(/model file not found: .*nope\.py\n {2}fix: check the path given with --model/);
+		const model = path.join(tmp, 'wrong_batch.py');
+		writeFileSync(model, 'import torch\ndef build_model():\n    return torch.nn.Linear(4, 2)\ndef example_inputs(batch_size):\n    return torch.randn(3, 4)\n');
+		const wrong = await run(['--auto', '--model', model, '--out', path.join(tmp, 'never')]);
+		expect(wrong.exitCode).toBe(2);
+		expect(wrong.stderr).toMatch(/returned the wrong batch size: input has 3 rows \(expected 1\)/);
+		expect(existsSync(path.join(tmp, 'never'))).toBe(false);
+	});
+
+	it('4 when the baseline probe fails (a model that fails in the probe only)', async () => {
+		const model = path.join(tmp, 'broken_in_probe.py');
+		writeFileSync(model, 'import sys\nimport torch\ndef build_model():\n    if "run" in sys.argv:\n        raise RuntimeError("weights are on holiday")\n    return torch.nn.Flatten()\n');
 		const r = await run(['--auto', '--model', model, '--input-shape', '3,32,32', '--budget', '30s', '--out', path.join(tmp, 'never')]);
 		expect(r.exitCode).toBe(4);
 		expect(r.stderr).toMatch(/weights are on holiday/);

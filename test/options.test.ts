@@ -35,3 +35,25 @@ describe('each command takes only its own flags', () => {
 		expect(parseCommand(['detect', '--help'])).toEqual({kind: 'help'});
 	});
 });
+
+describe('your own model on the command line', () => {
+	it('takes file.py:factory like --factory, and refuses both disagreeing', () => {
+		expect(parseCommand(['--auto', '--model', './m/embed.py:make_model'])).toMatchObject({tune: {model: {path: './m/embed.py', factory: 'make_model'}}});
+		expect(parseCommand(['probe', '--model', 'embed.py', '--factory', 'make'])).toMatchObject({model: {path: 'embed.py', factory: 'make'}});
+		expect(usageError(['--auto', '--model', 'embed.py:a', '--factory', 'b'])).toMatch(/names the factory a but --factory says b/);
+		expect(usageError(['--auto', '--model', 'resnet50', '--factory', 'b'])).toMatch(/only a Python model file/);
+	});
+
+	it('needs no --input-shape for a .py (example_inputs may give the inputs; the model check says when not)', () => {
+		expect(parseCommand(['--auto', '--model', 'embed.py'])).toMatchObject({tune: {model: {path: 'embed.py'}}});
+	});
+
+	it('takes a Hugging Face folder with --seq-len, real samples and the accuracy drop', () => {
+		const cmd = parseCommand(['--auto', '--model', './bert-folder', '--seq-len', '64', '--samples', 's.pt', '--max-accuracy-drop', '0.02']);
+		expect(cmd).toMatchObject({tune: {model: {path: './bert-folder', seqLen: 64, samples: 's.pt'}, maxAccuracyDrop: 0.02}});
+		expect(parseCommand(['--auto'])).toMatchObject({tune: {maxAccuracyDrop: 0.01}});
+		expect(usageError(['--auto', '--seq-len', '0'])).toMatch(/--seq-len 0: expected a positive whole number/);
+		expect(usageError(['--auto', '--max-accuracy-drop', '5'])).toMatch(/between 0 and 1/);
+		expect(usageError(['detect', '--samples', 's.pt'])).toMatch(/--samples does not apply/);
+	});
+});

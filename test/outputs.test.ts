@@ -493,3 +493,25 @@ describe('report', () => {
 		expect(files.find((f) => f.name === 'launch.sh')!.mode).toBe(0o755);
 	});
 });
+
+describe('on what data accuracy was checked', () => {
+	it('a lossy winner checked only on random inputs says so in the env file, report.md and report.json', () => {
+		const random = walk();
+		random.best.result = {...random.best.result, check: {cosine: 0.999, maxAbsError: 0.01, top1Agreement: 1, data: 'random', rows: 8}};
+		random.verification = null;
+		const env = renderEnvFile({result: random, detection, model: 'm', date: new Date()});
+		expect(env).toMatch(/^# Accuracy: accuracy not checked on real data/m);
+		const report = buildReport({result: random, detection, python, model: {name: 'm'}, options: {}, startedAt: new Date()});
+		expect(report.accuracy).toMatchObject({lossy: true, data: 'random', rows: 8});
+		expect(renderReportMarkdown(report)).toMatch(/- Accuracy: accuracy not checked on real data/);
+	});
+
+	it('a lossy winner checked on real samples, or a lossless one, does not carry the warning', () => {
+		const real = walk();
+		real.verification = null;
+		real.best.result = {...real.best.result, check: {cosine: 0.999, maxAbsError: 0.01, top1Agreement: 1, data: 'samples', rows: 64}};
+		expect(renderEnvFile({result: real, detection, model: 'm', date: new Date()})).toMatch(/# Accuracy: accuracy checked on 64 real samples/);
+		const exact = walk(candidate({batchSize: 8}));
+		expect(renderEnvFile({result: exact, detection, model: 'm', date: new Date()})).not.toMatch(/not checked on real data/);
+	});
+});

@@ -3,7 +3,7 @@
 import {describe, expect, it} from 'vitest';
 import {applyChanges, baselineCandidate, candidateKey, Walk, workerCounts} from '../source/core/planner.js';
 import type {Measure, WalkOptions} from '../source/core/planner.js';
-import {checkFailure, compareThroughput, latencyFailure} from '../source/core/stats.js';
+import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/stats.js';
 import type {Applicability, Candidate, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';
 
 function result(median: number, opts: {half?: number; cosine?: number; top1?: number | null; p99?: number} = {}): ProbeResult {
@@ -62,7 +62,7 @@ function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): Walk
 		usableCpus: 2,
 		steps,
 		maxLatencyMs: null,
-		thresholds: {minCosine: 0.99, minTop1: 0.99},
+		thresholds: {minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.01},
 		compare: {minGain: 0.02},
 		now: () => clock.ms,
 		...extra,
@@ -89,6 +89,16 @@ describe('stats', () => {
 		expect(checkFailure({cosine: 0.999, maxAbsError: 0, top1Agreement: 1})).toBeNull();
 		expect(checkFailure({cosine: 0.95, maxAbsError: 1, top1Agreement: 1})).toMatch(/cosine 0.9500 < 0.99/);
 		expect(checkFailure({cosine: 0.999, maxAbsError: 1, top1Agreement: 0.9})).toMatch(/top-1 agreement 90.0%/);
+	});
+
+	it('compares evaluate() scores relative to the baseline, for negative scores too', () => {
+		expect(scoreFailure(undefined, 1, 0.01)).toBeNull();
+		expect(scoreFailure(0.5, null, 0.01)).toBeNull();
+		expect(scoreFailure(0.991, 1, 0.01)).toBeNull();
+		expect(scoreFailure(0.98, 1, 0.01)).toMatch(/more than 1% below/);
+		expect(scoreFailure(-2.01, -2, 0.01)).toBeNull(); // a loss-like score: 1% of |-2|
+		expect(scoreFailure(-2.1, -2, 0.01)).toMatch(/below/);
+		expect(scoreFailure(Number.NaN, 1, 0.01)).toMatch(/below/);
 	});
 
 	it('enforces the latency objective on p99', () => {
@@ -185,6 +195,19 @@ describe('the walk', () => {
 		expect(d.reason).toMatch(/output check failed: cosine/);
 		expect(r!.best.candidate.config.autocast).toBeNull();
 		expect(r!.verification).toBeNull(); // nothing beat the baseline
+	});
+
+	it('drops a lossy step whose evaluate() score falls more than --max-accuracy-drop below fp32, and keeps one within it', async () => {
+		const score = (c: Candidate) => (c.config.autocast ? 0.95 : 0.9);
+		const dropped = await walk([bf16], c => ({...result(c.config.autocast ? 30 : 10, {cosine: 1, top1: 1}), score: c.config.autocast ? 0.5 : 1}));
+		const d = dropped.r!.decisions.find(x => x.recipeId === 'bf16-autocast')!;
+		expect(d.outcome).toBe('dropped');
+		expect(d.reason).toMatch(/evaluate\(\) score 0.5000 is more than 1% below the fp32 baseline's 1.000/);
+		expect(dropped.events.some(e => e.type === 'note' && /evaluate\(\) on the fp32 baseline: 1.000/.test(e.message))).toBe(true);
+		const within = await walk([bf16], c => ({...result(c.config.autocast ? 30 : 10, {cosine: 1, top1: 1}), score: c.config.autocast ? 0.995 : 1}));
+		expect(within.r!.decisions.find(x => x.recipeId === 'bf16-autocast')!.outcome).toBe('kept');
+		const looser = await walk([bf16], c => ({...result(c.config.autocast ? 30 : 10, {cosine: 1, top1: 1}), score: score(c)}), {thresholds: {minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.1}});
+		expect(looser.r!.decisions.find(x => x.recipeId === 'bf16-autocast')!.outcome).toBe('kept'); // 0.95 is above 0.9 anyway
 	});
 
 	it('re-measures a close call and drops it when it stays close', async () => {

@@ -36,6 +36,20 @@ describe('report.html', () => {
 		expect(html).toMatch(/us-east-1, prices of 2026-01-19/);
 	});
 
+	it('says on what data the output check ran: the user\'s samples, or random inputs with the accuracy warning for a lossy winner', () => {
+		const onSamples = report();
+		onSamples.verification = {...onSamples.verification!, best: {...onSamples.verification!.best, check: {...onSamples.verification!.best.check!, data: 'samples', rows: 16}}};
+		onSamples.accuracy = {lossy: true, data: 'samples', rows: 16, score: null, baselineScore: null, text: 'accuracy checked on 16 real samples against fp32 eager'};
+		const html = renderReportHtml(onSamples);
+		expect(html).toContain('on 16 of your samples (--samples)');
+		expect(html).not.toContain('no real samples were given');
+		expect(html).toMatch(/<p id="accuracy"><strong>Accuracy:<\/strong> accuracy checked on 16 real samples/);
+
+		const random = report();
+		random.accuracy = {lossy: true, data: 'random', rows: 4, score: null, baselineScore: null, text: 'accuracy not checked on real data: the output check ran on 4 seeded random inputs'};
+		expect(renderReportHtml(random)).toMatch(/<p id="accuracy" class="warn"><strong>Accuracy:<\/strong> accuracy not checked on real data/);
+	});
+
 	it('says when the winner was not verified and when the price is unknown', () => {
 		const html = renderReportHtml(report({verified: false, detection: {cloud: {provider: null, instanceType: null}}}));
 		expect(html).toContain('speedup from the walk (not re-verified)');

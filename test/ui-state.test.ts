@@ -1,7 +1,7 @@
 // The interactive face's reducer and choices, without rendering anything.
 import {describe, expect, it} from 'vitest';
 import {budgetChoices, defaultModelKey, defaultSelection, modelChoices, recipeList, windowAround} from '../source/ui/choices.js';
-import {bestSoFar, exitCode, headline, initialState, needsRecheck, reduce} from '../source/ui/state.js';
+import {bestSoFar, defaultModel, exitCode, headline, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
 import type {Action, Options, State} from '../source/ui/state.js';
 import type {SessionEvent} from '../source/core/types.js';
 import {applicability, candidate, prepared, probeRecord, python, walkResult} from './helpers/render.js';
@@ -220,7 +220,7 @@ describe('endings', () => {
 
 describe('choices', () => {
 	it('offers bert_base only with transformers, and the --model file first', () => {
-		expect(modelChoices({name: 'resnet50'}, python()).map(c => c.key)).toEqual(['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16']);
+		expect(modelChoices({name: 'resnet50'}, python()).map(c => c.key)).toEqual(['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'own-new']);
 		expect(modelChoices({name: 'resnet50'}, python({packages: {transformers: '4.46.0'}})).map(c => c.key)).toContain('bert_base');
 		const withFile = modelChoices({path: './net.py', inputShape: [3, 32, 32]}, python());
 		expect(withFile[0]).toMatchObject({key: 'flag', model: {path: './net.py'}});
@@ -250,5 +250,68 @@ describe('choices', () => {
 		expect(windowAround(30, 0, 10)).toEqual({start: 0, end: 10});
 		expect(windowAround(30, 15, 10)).toEqual({start: 10, end: 20});
 		expect(windowAround(30, 29, 10)).toEqual({start: 20, end: 30});
+	});
+});
+
+describe('your own model', () => {
+	const ok = {ok: true as const, info: {label: 'm.py', kind: 'python', inputKind: 'tokens' as const, inputs: [], evaluate: false, samples: null}, notes: []};
+	const noFactory = {ok: false as const, code: 'factory-failed', message: 'm.py has no function build_model(); it defines make', hint: 'name the function that builds the model: --model m.py:NAME (or --factory NAME)'};
+	const noShape = {ok: false as const, code: 'needs-input-shape', message: 'm.py: the per-sample input shape is needed', hint: 'give it with --input-shape'};
+
+	it('asks the path, then the factory of a .py, checks the model, and asks again where the answer was wrong', () => {
+		let s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'});
+		expect(s.screen).toBe('own-model');
+		expect(s.own?.field).toBe('path');
+		s = reduce(s, {type: 'own-answer', value: ''});
+		expect(s.own?.error).toMatch(/give the path/);
+		s = run(s, {type: 'own-answer', value: './m.py'});
+		expect(s.own?.field).toBe('factory');
+		s = reduce(s, {type: 'own-answer', value: ''}); // enter keeps build_model
+		expect(s.screen).toBe('rechecking');
+		expect(s.model).toEqual({path: './m.py'});
+		s = reduce(s, {type: 'prepared', prepared: {...prepared(), model: noFactory}});
+		expect(s.screen).toBe('own-model');
+		expect(s.own?.field).toBe('factory');
+		expect(s.own?.error).toMatch(/has no function build_model\(\).*--model m.py:NAME/);
+		s = reduce(s, {type: 'own-answer', value: 'make'});
+		expect(s.model).toEqual({path: './m.py', factory: 'make'});
+		s = reduce(s, {type: 'prepared', prepared: {...prepared(), model: noShape}});
+		expect(s.own?.field).toBe('inputShape');
+		s = reduce(s, {type: 'own-answer', value: '3,a'});
+		expect(s.own?.error).toMatch(/per-sample shape/);
+		s = run(s, {type: 'own-answer', value: '3,32,32'});
+		expect(s.model).toEqual({path: './m.py', factory: 'make', inputShape: [3, 32, 32]});
+		s = reduce(s, {type: 'prepared', prepared: {...prepared(), model: ok}});
+		expect(s.screen).toBe('recipes');
+	});
+
+	it('takes path:factory in one answer, and a folder with no further question', () => {
+		let s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: 'm.py:make'});
+		expect(s.model).toEqual({path: 'm.py', factory: 'make'});
+		s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './my-bert'});
+		expect(s).toMatchObject({screen: 'rechecking', model: {path: './my-bert'}});
+		expect(run(s, {type: 'own-back'})).toBe(s); // only on the own-model screen
+		const flags = run(initialState(options({flagModel: {name: 'resnet50', samples: 's.pt', seqLen: 64}})), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './my-bert'});
+		expect(flags.model).toEqual({path: './my-bert', seqLen: 64, samples: 's.pt'}); // --samples and --seq-len carry over
+	});
+
+	it('is remembered and offered first next time', () => {
+		let s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './my-bert'}, {type: 'prepared', prepared: {...prepared(), model: ok}}, {type: 'recipes-done'}, {type: 'budget-chosen', seconds: 120});
+		const saved = preferencesToSave(s);
+		expect(saved).toMatchObject({model: 'own-0', ownModels: [{path: './my-bert'}]});
+		const choices = modelChoices({name: 'resnet50'}, python(), saved);
+		expect(choices[0]).toMatchObject({key: 'own-0', model: {path: './my-bert'}});
+		expect(choices.at(-1)!.label).toMatch(/^your own model…/);
+		expect(defaultModelKey({name: 'resnet50'}, choices, saved)).toBe('own-0');
+		s = run(initialState(options({preferences: saved})), {type: 'prepared', prepared: prepared()});
+		expect(defaultModel(s)).toEqual({path: './my-bert'});
+	});
+
+	it('shows why the model given with --model cannot be tuned, on the model screen', () => {
+		const s = reduce(initialState(options({flagModel: {path: 'm.py'}})), {type: 'prepared', prepared: {...prepared(), model: noFactory}});
+		expect(s.screen).toBe('model');
+		expect(s.modelError).toMatch(/has no function build_model/);
+		const yes = reduce(initialState(options({flagModel: {path: 'm.py'}, yes: true})), {type: 'prepared', prepared: {...prepared(), model: noFactory}});
+		expect(yes.ending).toMatchObject({kind: 'error', message: expect.stringMatching(/has no function/)});
 	});
 });

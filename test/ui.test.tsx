@@ -55,7 +55,7 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 	dirs.push(dir);
 	const settings = new Settings(dir);
 	const gate = deferred();
-	const calls = {prepare: 0, runSession: [] as SessionOptions[], plan: [] as DeliveryInput[], commit: [] as DeliveryPlan[]};
+	const calls = {prepare: 0, preparedFor: [] as unknown[], runSession: [] as SessionOptions[], plan: [] as DeliveryInput[], commit: [] as DeliveryPlan[]};
 	const out = '/srv/app/graviton-tune-out';
 	const plan: DeliveryPlan = {
 		dir: out,
@@ -71,8 +71,9 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 	};
 	const script = opts.script ?? scriptedWalk(gate.promise);
 	const deps: UiDeps = {
-		prepare: async () => {
+		prepare: async o => {
 			calls.prepare += 1;
+			calls.preparedFor.push(o.model);
 			return opts.preparedSequence?.[calls.prepare - 1] ?? opts.prepared ?? prepared();
 		},
 		runSession: async (_p, sessionOpts, emit) => {
@@ -200,6 +201,7 @@ describe('interactive flow', () => {
 		expect(frame).toContain('out of memory (use a smaller batch)');
 		expect(frame).toContain('Result — verified back to back');
 		expect(frame).toMatch(/speedup\s+2\.50×/);
+		expect(frame).toMatch(/accuracy\s+exact fp32 numerics \(no lossy step\)/);
 		expect(frame).toContain('Batch size 8, channels_last memory format');
 		// c7g.2xlarge from DMI, priced from the shipped table ($0.29/h); the verified winner's rate.
 		expect(frame).toMatch(/cost\s+\$[\d.]+ per million inferences \(baseline \$[\d.]+\) at\s+\$0\.290\/h for\s+c7g\.2xlarge/);
@@ -334,6 +336,28 @@ describe('interactive flow', () => {
 		t.gate.resolve();
 		expect(await t.exited).toBe(5);
 		await t.waitForText('Could not write the output files: EACCES');
+	});
+
+	it('"your own model…": a path typed in, checked, tuned, and offered first next time', async () => {
+		const t = setup();
+		await t.waitForText('your own model…');
+		await t.press(keys.down, keys.down, keys.down, keys.down); // the last entry, after the four built-ins
+		await t.waitForText(/❯\s*your own model…/);
+		await t.press(keys.enter);
+		await t.waitForText('Path of your model:');
+		await t.press(...'./my-bert');
+		await t.waitForText('› ./my-bert');
+		await t.press(keys.enter);
+		await t.waitForText('Which recipes');
+		expect(t.calls.preparedFor.at(-1)).toEqual({path: './my-bert'});
+		await t.press(keys.enter);
+		await t.waitForText('How long');
+		await t.press(keys.enter);
+		await t.waitForText('Baseline');
+		expect(t.calls.runSession[0]).toMatchObject({model: {path: './my-bert'}});
+		expect(t.settings.preferences()).toMatchObject({model: 'own-0', ownModels: [{path: './my-bert'}]});
+		t.gate.resolve();
+		await t.waitForText('Write these files?');
 	});
 
 	it('choosing a model with another input re-checks the recipes for it', async () => {

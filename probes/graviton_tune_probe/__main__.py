@@ -1,4 +1,5 @@
-"""Command line: `python -m graviton_tune_probe run --config '<json>' | @file.json | -`.
+"""Command line: `python -m graviton_tune_probe run --config '<json>' | @file.json | -`
+(and `inspect --config …`: the model checked once before any probe, inspect_model.py).
 
 Order matters here: stdout is protected first (nothing but protocol lines may reach
 it), then the configuration is read and this worker pinned to its CPUs, and only
@@ -29,6 +30,8 @@ def _arguments(argv: List[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="measure one configuration, JSON lines on stdout")
     run.add_argument("--config", required=True, help="ProbeConfig as JSON, @file.json, or - for stdin")
+    look = commands.add_parser("inspect", help="load the model once and describe its inputs (inspect_model.py)")
+    look.add_argument("--config", required=True, help="ProbeConfig as JSON, @file.json, or - for stdin")
     return parser.parse_args(argv)
 
 
@@ -40,6 +43,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = _arguments(sys.argv[1:] if argv is None else argv)
         cfg, warnings = parse_config(read_config_argument(args.config))
+        if args.command == "inspect":
+            from .inspect_model import inspect
+            return inspect(cfg)
         if cfg.workers > 1 and not identity.distributed:
             raise ProbeError("needs-torchrun", f"workers is {cfg.workers}: several workers run under torchrun",
                              f"python -m torch.distributed.run --standalone --nproc-per-node {cfg.workers} "

@@ -1,7 +1,8 @@
 """The backends beyond plain eager/compiled PyTorch: int8 (PT2E), ONNX Runtime, OpenVINO.
 
-Public functions (run.py calls them; each returns a callable that takes the input batch as a
-torch tensor and returns the model's first output as a torch float32 tensor):
+Public functions (run.py calls them; each returns a callable that takes the model's inputs
+as the example does (a tensor, positional tensors, or keyword tensors) and returns the
+model's first output as a torch float32 tensor):
 
     prepare_int8(model, example_input, cfg, emit)
     prepare_onnxruntime(model_or_path, example_input, cfg, emit)
@@ -37,7 +38,7 @@ Error codes (ProbeError.code), stable:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 import graviton_tune_runtime as rt
 from graviton_tune_runtime import BackendError
@@ -112,9 +113,9 @@ class _Runner:
         self._inner = inner
         self._pick = pick
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            out = self._inner(x)
+            out = self._inner(*args, **kwargs)
         except BackendError as err:
             raise _probe_error(err) from None
         return out if self._pick is None else self._pick(out)
@@ -123,9 +124,13 @@ class _Runner:
         return getattr(self._inner, name)
 
 
-def _prepare(fn: Callable[..., Any], model: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[..., Any]:
+def _prepare(fn: Callable[..., Any], model: Any, example_input: Any, cfg: Any, emit: Emit,
+             calibration: Optional[List[Any]] = None) -> Callable[..., Any]:
+    options = _options(cfg)
+    if calibration:
+        options["calibration"] = calibration
     try:
-        return fn(model, example_input, _options(cfg), **_hooks(emit))
+        return fn(model, example_input, options, **_hooks(emit))
     except BackendError as err:
         raise _probe_error(err) from None
 
@@ -134,16 +139,20 @@ def _first_float(out: Any) -> Any:
     return rt._first_tensor(out).float()
 
 
-def prepare_int8(model: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
-    """int8 via PT2E + inductor. The compile happens on the first calls (the warm-up)."""
-    return _Runner(_prepare(rt.prepare_int8, model, example_input, cfg, emit), _first_float)
+def prepare_int8(model: Any, example_input: Any, cfg: Any, emit: Emit,
+                 calibration: Optional[List[Any]] = None) -> Callable[[Any], Any]:
+    """int8 via PT2E + inductor. The compile happens on the first calls (the warm-up).
+    `calibration`: real input batches (--samples) instead of the seeded ones."""
+    return _Runner(_prepare(rt.prepare_int8, model, example_input, cfg, emit, calibration), _first_float)
 
 
-def prepare_onnxruntime(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
+def prepare_onnxruntime(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit,
+                        calibration: Optional[List[Any]] = None) -> Callable[[Any], Any]:
     """ONNX Runtime on the CPU execution provider. Accepts an nn.Module or an .onnx path."""
-    return _Runner(_prepare(rt.prepare_onnxruntime, model_or_path, example_input, cfg, emit))
+    return _Runner(_prepare(rt.prepare_onnxruntime, model_or_path, example_input, cfg, emit, calibration))
 
 
-def prepare_openvino(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit) -> Callable[[Any], Any]:
+def prepare_openvino(model_or_path: Any, example_input: Any, cfg: Any, emit: Emit,
+                     calibration: Optional[List[Any]] = None) -> Callable[[Any], Any]:
     """OpenVINO on "CPU". Accepts an nn.Module or a model file OpenVINO reads (.onnx, .xml)."""
-    return _Runner(_prepare(rt.prepare_openvino, model_or_path, example_input, cfg, emit))
+    return _Runner(_prepare(rt.prepare_openvino, model_or_path, example_input, cfg, emit, calibration))

@@ -9,7 +9,7 @@ the same. Both outputs come from the same seeded input batch. Figures:
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
@@ -39,6 +39,11 @@ def compare(reference: torch.Tensor, output: torch.Tensor) -> dict:
         cosine = max(-1.0, min(1.0, float(torch.dot(a, b) / norms)))  # rounding can pass 1
     max_abs = float((a - b).abs().max()) if a.numel() else 0.0
     return {"cosine": cosine, "maxAbsError": max_abs, "top1Agreement": _top1(ref, out)}
+
+
+def compare_batches(references: List[torch.Tensor], outputs: List[torch.Tensor]) -> dict:
+    """The same figures over several batches (real samples): outputs concatenated along the batch."""
+    return compare(torch.cat(references), torch.cat(outputs))
 
 
 def _top1(ref: torch.Tensor, out: torch.Tensor) -> Optional[float]:

@@ -68,6 +68,8 @@ class ModelSpec(_CamelAccess):
     factory: Optional[str] = None
     input_shape: Optional[List[int]] = None
     input_dtype: Optional[str] = None
+    seq_len: Optional[int] = None
+    samples: Optional[str] = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ class ProbeConfig(_CamelAccess):
     target_relative_ci: float = 0.02
     seed: int = 0
     check: bool = True
+    evaluate: bool = True
 
 
 def _bad(field_name: str, problem: str) -> ProbeError:
@@ -138,7 +141,7 @@ def _model(raw: Any) -> ModelSpec:
     if not isinstance(raw, dict):
         raise _bad("model", f"must be an object, got {raw!r}")
     spec = ModelSpec()
-    for key in ("name", "path", "factory"):
+    for key in ("name", "path", "factory", "samples"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or not value):
             raise _bad(f"model.{key}", f"must be a non-empty string, got {value!r}")
@@ -152,6 +155,10 @@ def _model(raw: Any) -> ModelSpec:
     if dtype is not None and dtype not in INPUT_DTYPES:
         raise _bad("model.inputDtype", f"must be float32 or int64, got {dtype!r}")
     spec.input_dtype = dtype
+    seq_len = raw.get("seqLen")
+    if seq_len is not None and (not _is_int(seq_len) or seq_len < 1):
+        raise _bad("model.seqLen", f"must be a positive integer, got {seq_len!r}")
+    spec.seq_len = seq_len
     if spec.name is None and spec.path is None:
         spec.name = "resnet50"
     return spec
@@ -182,6 +189,7 @@ def parse_config(text: str) -> Tuple[ProbeConfig, List[str]]:
     cfg.workers = _pos_int(raw, "workers", 1)
     cfg.threads_per_worker = _pos_int(raw, "threadsPerWorker", None)
     cfg.check = _flag(raw, "check", True)
+    cfg.evaluate = _flag(raw, "evaluate", True)
 
     cpus = raw.get("cpuList")
     if cpus is not None:

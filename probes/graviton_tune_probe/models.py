@@ -2,9 +2,15 @@
 
 Built-ins are built with seeded random weights (weights do not change speed, and no
 download is ever needed). A user's model comes from a .py file with a factory, a
-TorchScript file, a torch.export file or an ONNX file (the latter only runs on the
-ONNX backends). Every way this can go wrong maps to an error code a person can act
-on; see the module docstring of run.py for the full list.
+Hugging Face save_pretrained folder, a TorchScript file, a torch.export file or an
+ONNX file (the latter only runs on the ONNX backends). Every way this can go wrong
+maps to an error code a person can act on; see the module docstring of run.py.
+
+Inputs take the three forms of the runtime helper (graviton_tune_runtime.split_inputs):
+a tensor, a tuple of tensors (positional) or a dict of tensors (keyword). They come,
+in this order, from real samples (--samples, regrouped into batches of the measured
+size), from the model file's example_inputs(batch_size), from a Hugging Face folder's
+config (token inputs), or from the input shape and dtype (one tensor).
 """
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
+
+import graviton_tune_runtime as rt
 
 from . import zoo
 from .config import ModelSpec
@@ -77,27 +85,91 @@ class LoadedModel:
     """What the rest of the probe needs to know about the model."""
 
     label: str
-    kind: str  # builtin | python | torchscript | export | onnx
-    module: Optional[Callable[[torch.Tensor], Any]]  # None for ONNX files
+    kind: str  # builtin | python | huggingface | torchscript | export | onnx
+    module: Optional[Callable[..., Any]]  # None for ONNX files
     onnx_path: Optional[str]
-    input_shape: List[int]
+    input_shape: Optional[List[int]]  # the one-tensor shortcut; None when inputs come otherwise
     input_dtype: str
     token_range: int
+    example_inputs: Optional[Callable[[int], Any]] = None  # batch_size -> input (any form)
+    evaluate: Optional[Callable[[Any], float]] = None  # the user's metric: model -> float
+    samples: Optional[List[Any]] = None  # real inputs (--samples), as loaded
+    samples_path: Optional[str] = None
 
-    def make_input(self, batch_size: int, seed: int) -> torch.Tensor:
-        """The seeded input batch: the same for the reference and every configuration."""
+    def make_input(self, batch_size: int, seed: int) -> Any:
+        """The seeded input batch: the same for the reference and every configuration.
+
+        With real samples, their first batch (so every shape-specialising backend sees
+        the samples' shape)."""
+        if self.samples is not None:
+            return self.sample_batches(batch_size)[0]
+        if self.example_inputs is not None:
+            torch.manual_seed(seed)
+            return _checked_example(self.example_inputs, batch_size, self.label)
         gen = torch.Generator().manual_seed(seed)
         shape = [batch_size, *self.input_shape]
         if self.input_dtype == "int64":
             return torch.randint(0, self.token_range, shape, generator=gen, dtype=torch.int64)
         return torch.randn(shape, generator=gen, dtype=_DTYPES[self.input_dtype])
 
+    def sample_batches(self, batch_size: int) -> List[Any]:
+        """The real samples regrouped into batches of batch_size rows."""
+        try:
+            return rt.rebatch(self.samples, batch_size)
+        except (ValueError, RuntimeError) as err:
+            raise ProbeError("bad-samples", f"{self.samples_path}: {err}",
+                             "save a list of inputs in the form the model takes (tensor, tuple or dict of "
+                             "tensors), every input with the same shape apart from the batch") from None
+
+    def sample_rows(self) -> int:
+        """How many samples (rows) the real data holds."""
+        if self.samples is None:
+            return 0
+        return sum(rows[0][1] or 0 for rows in (rt.batch_rows(s) for s in self.samples))
+
+
+def _checked_example(example_inputs: Callable[[int], Any], batch_size: int, label: str) -> Any:
+    """example_inputs(batch_size), checked: a tensor, tuple or dict of tensors, batch_size rows each."""
+    fix = ("example_inputs(batch_size) must return a tensor, a tuple of tensors (positional arguments) or "
+           "a dict of tensors (keyword arguments), each with batch_size rows (the first dimension)")
+    try:
+        inputs = example_inputs(batch_size)
+    except Exception as err:
+        raise ProbeError("bad-example-inputs", f"example_inputs({batch_size}) in {label} raised "
+                         f"{type(err).__name__}: {first_line(err)}", fix) from None
+    try:
+        rows = rt.batch_rows(inputs)
+    except TypeError:
+        rows = []
+    if not rows or not all(isinstance(t, torch.Tensor) for _, t in rt.named_tensors(inputs)):
+        raise ProbeError("bad-example-inputs", f"example_inputs({batch_size}) in {label} returned "
+                         f"{type(inputs).__name__}, not tensors", fix)
+    wrong = [f"{name} has {n} rows" if n is not None else f"{name} is 0-D" for name, n in rows if n != batch_size]
+    if wrong:
+        raise ProbeError("bad-example-inputs", f"example_inputs({batch_size}) in {label} returned the wrong batch "
+                         f"size: {', '.join(wrong)} (expected {batch_size})", fix)
+    return inputs
+
 
 def load_model(spec: ModelSpec, backend: str, seed: int) -> LoadedModel:
     torch.manual_seed(seed)  # random weights, but the same ones every run
-    if spec.path:
-        return _load_file(spec, backend)
-    return _load_builtin(spec)
+    loaded = _load_file(spec, backend) if spec.path else _load_builtin(spec)
+    if spec.samples:
+        loaded.samples, loaded.samples_path = _load_samples(spec.samples), spec.samples
+    return loaded
+
+
+def _load_samples(path: str) -> List[Any]:
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(full):
+        raise ProbeError("samples-not-found", f"samples file not found: {path}",
+                         "check the path given with --samples")
+    try:
+        return rt.load_samples(full)
+    except Exception as err:
+        raise ProbeError("bad-samples", f"{path}: {type(err).__name__}: {first_line(err)}",
+                         "--samples takes a torch.save'd list of inputs (each a tensor, a tuple or a dict of "
+                         "tensors, as the model takes them) or an .npz of arrays keyed by input name") from None
 
 
 def _load_builtin(spec: ModelSpec) -> LoadedModel:
@@ -118,11 +190,14 @@ def _needs_shape(path: str) -> ProbeError:
 
 def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
     path = os.path.abspath(os.path.expanduser(spec.path))
+    if os.path.isdir(path):
+        return _load_folder(spec, path)
     if not os.path.isfile(path):
         raise ProbeError("model-not-found", f"model file not found: {spec.path}",
                          "check the path given with --model (relative paths start from the current directory)")
     ext = os.path.splitext(path)[1].lower()
     shape, dtype = spec.input_shape, spec.input_dtype
+    example_inputs = evaluate = None
     if ext == ".onnx":
         if backend == "torch":
             raise ProbeError("onnx-needs-onnx-backend", f"{spec.path} is an ONNX model: PyTorch cannot run it",
@@ -133,7 +208,14 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
             dtype = dtype or found_dtype
         module, kind = None, "onnx"
     elif ext == ".py":
-        module, kind = _load_python(path, spec.factory or "build_model"), "python"
+        module, user_module = _load_python(path, spec.factory or "build_model")
+        kind = "python"
+        example_inputs = getattr(user_module, "example_inputs", None)
+        evaluate = getattr(user_module, "evaluate", None)
+        if not callable(example_inputs) or shape is not None:
+            example_inputs = None  # --input-shape is the shortcut: it wins when given
+        if not callable(evaluate):
+            evaluate = None
     elif ext in (".pt", ".ts", ".pth", ".jit"):
         module, kind = _load_torchscript(path), "torchscript"
     elif ext == ".pt2":
@@ -144,25 +226,63 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
     else:
         raise ProbeError("unsupported-model-file", f"{spec.path}: unknown model file type {ext or '(none)'}",
                          "use a .py file with a factory, TorchScript (.pt/.ts), torch.export (.pt2) or ONNX (.onnx)")
-    if shape is None:
+    if shape is None and example_inputs is None and not spec.samples:
         raise _needs_shape(spec.path)
     dtype = dtype or "float32"
     if dtype not in _DTYPES:
         raise ProbeError("bad-config", f"{spec.path}: unsupported input dtype {dtype}",
                          "give --input-dtype float32 or int64")
-    return LoadedModel(spec.path, kind, module, path if kind == "onnx" else None, list(shape), dtype,
-                       USER_TOKEN_RANGE)
+    label = spec.path + (f":{spec.factory}" if spec.factory else "")
+    return LoadedModel(label, kind, module, path if kind == "onnx" else None,
+                       list(shape) if shape is not None else None, dtype, USER_TOKEN_RANGE,
+                       example_inputs=example_inputs, evaluate=evaluate)
+
+
+def _load_folder(spec: ModelSpec, path: str) -> LoadedModel:
+    """A Hugging Face save_pretrained folder (config.json), through the runtime helper's loader."""
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise ProbeError("model-not-found", f"{spec.path} is a folder without config.json",
+                         "give a folder written by save_pretrained (it holds config.json), or a model file")
+    try:
+        module = rt.load_pretrained(path, log=lambda message, level="info": emit("log", level=level, message=message))
+    except rt.BackendError as err:
+        raise ProbeError(err.code, err.message, err.hint) from None
+    except Exception as err:
+        raise ProbeError("model-load-failed", f"loading the Hugging Face folder {spec.path} failed: "
+                         f"{type(err).__name__}: {first_line(err)}",
+                         "check that transformers can load it: AutoConfig.from_pretrained(folder)") from None
+    seq_len = spec.seq_len or BERT_SEQUENCE
+    limit = getattr(module.config, "max_position_embeddings", None)
+    if isinstance(limit, int) and 0 < limit < seq_len:
+        raise ProbeError("bad-config", f"--seq-len {seq_len} is longer than this model takes "
+                         f"(max_position_embeddings {limit})", f"give --seq-len {limit} or less")
+    evaluate = _folder_evaluate(path)
+
+    def example_inputs(batch_size: int) -> Any:
+        return rt.token_inputs(module, batch_size, seq_len, seed=torch.initial_seed())
+
+    return LoadedModel(spec.path, "huggingface", module, None, None, "int64", USER_TOKEN_RANGE,
+                       example_inputs=example_inputs, evaluate=evaluate)
+
+
+def _folder_evaluate(path: str) -> Optional[Callable[[Any], float]]:
+    """A folder may hold graviton_tune_eval.py with evaluate(model) -> float."""
+    script = os.path.join(path, "graviton_tune_eval.py")
+    if not os.path.isfile(script):
+        return None
+    module = _import_file(script, "graviton_tune_user_eval")
+    evaluate = getattr(module, "evaluate", None)
+    return evaluate if callable(evaluate) else None
 
 
 def _dtype_name(dtype: torch.dtype) -> Optional[str]:
     return {torch.float32: "float32", torch.int64: "int64"}.get(dtype)
 
 
-def _load_python(path: str, factory_name: str) -> Any:
+def _import_file(path: str, module_name: str) -> Any:
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)  # let the file import its neighbours
-    module_name = "graviton_tune_user_model"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -174,13 +294,21 @@ def _load_python(path: str, factory_name: str) -> Any:
     except Exception as err:  # the user's code: any failure is theirs to see, not a traceback of ours
         raise ProbeError("model-load-failed", f"importing {path} failed: {type(err).__name__}: {err}",
                          "run the file with python to see the full error") from None
+    return module
+
+
+def _load_python(path: str, factory_name: str) -> Tuple[Any, Any]:
+    """(the model its factory builds, the imported file)."""
+    module_name = "graviton_tune_user_model"
+    module = _import_file(path, module_name)
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
                          and getattr(v, "__module__", None) == module_name)
         raise ProbeError("factory-failed", f"{path} has no function {factory_name}()"
                          + (f"; it defines {', '.join(defined)}" if defined else ""),
-                         "name the function that builds the model with --factory NAME")
+                         f"name the function that builds the model: --model {os.path.basename(path)}:NAME "
+                         "(or --factory NAME)")
     try:
         model = factory()
     except ProbeError:
@@ -193,7 +321,7 @@ def _load_python(path: str, factory_name: str) -> Any:
                          "the factory must return a torch.nn.Module (or a callable taking one input tensor)")
     if isinstance(model, torch.nn.Module):
         model.eval()
-    return model
+    return model, module
 
 
 def _load_torchscript(path: str) -> Any:

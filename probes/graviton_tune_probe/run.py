@@ -42,6 +42,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
+import graviton_tune_runtime as rt
+
 from . import check as output_check
 from . import measure as measuring
 from .config import ProbeConfig
@@ -50,14 +52,22 @@ from .protocol import ProbeError, emit, emit_error, first_line
 from .workers import Identity, Team, as_probe_error, is_out_of_memory
 
 
+# The output check on real samples runs on at most this many batches of them.
+MAX_CHECK_BATCHES = 16
+
+
 class Prepared:
     """Everything the measurement needs, and what preparing it cost."""
 
     def __init__(self) -> None:
-        self.call: Callable[[torch.Tensor], Any] = lambda x: None
-        self.input: Optional[torch.Tensor] = None
+        self.call: Callable[[Any], Any] = lambda x: None  # input (any form) -> output
+        self.model: Callable[..., Any] = lambda *a, **k: None  # the configured model, called as the user calls it
+        self.input: Any = None
         self.reference: Optional[torch.Tensor] = None
         self.check: Optional[dict] = None
+        self.loaded: Optional[LoadedModel] = None
+        self.check_batches: List[Any] = []
+        self.references: List[torch.Tensor] = []
         self.setup_seconds = 0.0
         self.warmup_seconds = 0.0
 
@@ -67,6 +77,7 @@ class Probe:
         self.cfg = cfg
         self.team = team
         self.picker = OutputPicker()
+        self.calibrated: Optional[dict] = None  # what int8 calibrated on, when it did
 
     # ------------------------------------------------------------ the whole run
 
@@ -76,7 +87,11 @@ class Probe:
         measurement = self.team.step(self._measure, prepared)
         figures = self.team.gather(self._figure(prepared, measurement))
         if self.team.leader:
-            emit("result", **self._result(figures, prepared))
+            result = self._result(figures, prepared)
+            score = self._evaluate(prepared)
+            if score is not None:
+                result["score"] = score
+            emit("result", **result)
 
     # ------------------------------------------------------------ preparation
 
@@ -86,25 +101,93 @@ class Probe:
         with self._phase("load"):
             loaded = load_model(cfg.model, cfg.backend, cfg.seed)
             out.input = loaded.make_input(cfg.batch_size, cfg.seed)
+            out.loaded = loaded
         reference_seconds = 0.0
         if self.team.leader:
             t0 = time.perf_counter()
             if cfg.check:
                 with self._phase("reference"):
                     out.reference = self._reference(loaded, out.input)
+                    if loaded.samples is not None:
+                        out.check_batches = loaded.sample_batches(cfg.batch_size)[:MAX_CHECK_BATCHES]
+                        out.references = [self._reference(loaded, b) for b in out.check_batches]
             else:
                 self._smoke_test(loaded, out.input)  # catch a wrong input shape with a clear error anyway
             reference_seconds = time.perf_counter() - t0
-        call, run_input = self._configure(loaded, out.input)
+        model, run_input = self._configure(loaded, out.input)
+        out.model = model
         out.input = run_input
+        call = self._invoker(model)
         output, out.warmup_seconds = self._warm_up(call, run_input)
         if out.reference is not None:
-            out.check = output_check.compare(out.reference, self.picker(output).float())
+            out.check = self._check(out, call, output)
         out.call = call
         out.setup_seconds = time.perf_counter() - started - reference_seconds
         return out
 
-    def _reference(self, loaded: LoadedModel, x: torch.Tensor) -> Optional[torch.Tensor]:
+    def _invoker(self, model: Callable[..., Any]) -> Callable[[Any], Any]:
+        """input -> model(x), model(*inputs) or model(**inputs): the runtime helper's call_model."""
+        def call(inputs: Any) -> Any:
+            return rt.call_model(model, inputs)
+        return call
+
+    def _check(self, out: Prepared, call: Callable[[Any], Any], output: Any) -> dict:
+        """The output check: on the real samples when given (all their batches, up to
+        MAX_CHECK_BATCHES), else on the seeded input. Says which, and on how many rows."""
+        if not out.check_batches:
+            check = output_check.compare(out.reference, self.picker(output).float())
+            rows = rt.batch_rows(out.input)[0][1] or 0
+            return {**check, "data": "random", "rows": rows}
+        outputs = []
+        with self._context():
+            for batch in out.check_batches:
+                outputs.append(self.picker(call(self._like_run_input(batch))).float())
+        check = output_check.compare_batches(out.references, outputs)
+        return {**check, "data": "samples", "rows": len(out.check_batches) * self.cfg.batch_size}
+
+    def _like_run_input(self, inputs: Any) -> Any:
+        """A check batch in the layout the configured model was given (channels_last)."""
+        if self.cfg.channels_last and self.cfg.backend == "torch" and self.cfg.quantization is None:
+            return rt._images_channels_last(inputs)
+        return inputs
+
+    def _evaluate(self, prepared: Prepared) -> Optional[float]:
+        """The user's evaluate(model) -> float on the configured model, when the model file has one."""
+        loaded = prepared.loaded
+        if loaded is None or loaded.evaluate is None or not self.cfg.evaluate:
+            return None
+        probe = self
+
+        def model(*args: Any, **kwargs: Any) -> Any:
+            if probe.cfg.channels_last and probe.cfg.backend == "torch" and probe.cfg.quantization is None:
+                args, kwargs = rt._images_channels_last(args), rt._images_channels_last(kwargs)
+            with probe._context():
+                return prepared.model(*args, **kwargs)
+
+        model.batch_size = self.cfg.batch_size  # type: ignore[attr-defined]  # shape-specialised backends need it
+
+        with self._phase("evaluate"):
+            try:
+                score = loaded.evaluate(model)
+            except ProbeError:
+                raise
+            except Exception as err:
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+                raise ProbeError("evaluate-failed", f"evaluate(model) in {loaded.label} raised "
+                                 f"{type(err).__name__}: {first_line(err)}",
+                                 "evaluate gets a callable that runs the configured model; its output is what the "
+                                 "model returns (ONNX Runtime, OpenVINO, int8: the first output tensor)") from None
+        try:
+            value = float(score)
+        except (TypeError, ValueError):
+            raise ProbeError("evaluate-failed", f"evaluate(model) in {loaded.label} returned "
+                             f"{type(score).__name__}, not a number", "return one float: higher is better") from None
+        emit("log", level="info", message=f"evaluate(model) = {value:.6g}")
+        return value
+
+    def _reference(self, loaded: LoadedModel, x: Any) -> Optional[torch.Tensor]:
         """The unmodified fp32 eager output on the seeded input: what every configuration is checked against."""
         if loaded.module is None:
             return self._onnx_reference(loaded, x)
@@ -112,7 +195,7 @@ class Probe:
             output = self._forward_or_explain(loaded, loaded.module, x)
         return self.picker(output).detach().float().clone()
 
-    def _smoke_test(self, loaded: LoadedModel, x: torch.Tensor) -> None:
+    def _smoke_test(self, loaded: LoadedModel, x: Any) -> None:
         """Without a reference, one plain forward still turns a wrong input into a clear error.
 
         The full batch, not one sample: exported programs may accept only their batch size."""
@@ -120,22 +203,15 @@ class Probe:
             with torch.inference_mode():
                 self.picker(self._forward_or_explain(loaded, loaded.module, x))
 
-    def _forward_or_explain(self, loaded: LoadedModel, module: Callable, x: torch.Tensor) -> Any:
+    def _forward_or_explain(self, loaded: LoadedModel, module: Callable, x: Any) -> Any:
         try:
-            return module(x)
+            return rt.call_model(module, x)
         except ProbeError:
             raise
         except Exception as err:
             if is_out_of_memory(err):
                 raise
-            hint = ("give the per-sample input shape with --input-shape, e.g. --input-shape 3,224,224 "
-                    "(without the batch dimension)")
-            if loaded.kind == "export" and "Guard failed" in str(err):
-                hint = ("the exported program has a fixed batch size: export with dynamic_shapes="
-                        "{'x': {0: torch.export.Dim('batch')}}, or use its batch size; " + hint)
-            raise ProbeError("bad-input-shape",
-                             f"the model failed on an input of shape {list(x.shape)} ({loaded.input_dtype}): "
-                             f"{type(err).__name__}: {first_line(err)}", hint) from None
+            raise explain_forward_failure(loaded, x, err) from None
 
     def _onnx_reference(self, loaded: LoadedModel, x: torch.Tensor) -> Optional[torch.Tensor]:
         """ONNX files have no PyTorch form: their fp32 reference is ONNX Runtime with default options."""
@@ -145,37 +221,48 @@ class Probe:
             emit("log", level="warning", message="onnxruntime is not installed: the output check is skipped")
             return None
         session = ort.InferenceSession(loaded.onnx_path, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
+        tensors = rt.named_tensors(x)
+        graph = [i.name for i in session.get_inputs()]
+        feeds = {name: t.numpy() for name, t in tensors if name in graph}
+        rest = iter(t for name, t in tensors if name not in graph)
+        for name in graph:
+            if name not in feeds:
+                value = next(rest, None)
+                if value is not None:
+                    feeds[name] = value.numpy()
         try:
-            output = session.run(None, {name: x.numpy()})
+            output = session.run(None, feeds)
         except Exception as err:
             raise ProbeError("bad-input-shape",
-                             f"the ONNX model failed on an input of shape {list(x.shape)}: {first_line(err)}",
+                             f"the ONNX model failed on its input ({', '.join(f'{n} {list(t.shape)}' for n, t in tensors)}): "
+                             f"{first_line(err)}",
                              "give the per-sample input shape with --input-shape") from None
         outputs = [torch.from_numpy(o) for o in output]
         return (outputs[0] if len(outputs) == 1 else self.picker(outputs)).float()
 
-    def _configure(self, loaded: LoadedModel, x: torch.Tensor):
-        """Apply the configuration's knobs; returns the callable to time and the input it takes."""
+    def _configure(self, loaded: LoadedModel, x: Any):
+        """Apply the configuration's knobs; returns the configured model (called as the
+        user calls it) and the input it takes."""
         cfg = self.cfg
         # The extra backends announce their own phases (export, quantize, compile) and
         # apply channelsLast themselves.
+        calibration = self._calibration(loaded)
         if cfg.backend in ("onnxruntime", "openvino"):
             prepare = getattr(_backends_extra(cfg.backend), f"prepare_{cfg.backend}")
-            return prepare(loaded.onnx_path or loaded.module, x, cfg, emit), x
+            return prepare(loaded.onnx_path or loaded.module, x, cfg, emit, calibration), x
         model = loaded.module
         if cfg.fp32_precision == "bf16":
             torch.backends.mkldnn.matmul.fp32_precision = "bf16"
             torch.backends.mkldnn.conv.fp32_precision = "bf16"
         if cfg.quantization == "int8":
-            return _backends_extra("int8").prepare_int8(model, x, cfg, emit), x
+            return _backends_extra("int8").prepare_int8(model, x, cfg, emit, calibration), x
         if cfg.channels_last:
-            if x.dim() == 4:
+            if any(rt._is_image(t) for _, t in rt.named_tensors(x)):
                 if isinstance(model, torch.nn.Module):
                     model = model.to(memory_format=torch.channels_last)
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = rt._images_channels_last(x)
             else:
-                emit("log", level="warning", message=f"channelsLast ignored: the input is {x.dim()}-D, not 4-D")
+                emit("log", level="warning", message="channelsLast ignored: no input is a 4-D float tensor (an image)")
         if cfg.compile:
             import torch._inductor.config as inductor_config
 
@@ -183,6 +270,14 @@ class Probe:
             inductor_config.cpp.weight_prepack = True
             model = torch.compile(model, backend="inductor")
         return model, x
+
+    def _calibration(self, loaded: LoadedModel) -> Optional[List[Any]]:
+        """int8 calibrates on the real samples (in batches of the measured size) when given."""
+        if self.cfg.quantization != "int8" or loaded.samples is None:
+            return None
+        batches = loaded.sample_batches(self.cfg.batch_size)[:MAX_CHECK_BATCHES]
+        self.calibrated = {"data": "samples", "batches": len(batches), "rows": len(batches) * self.cfg.batch_size}
+        return batches
 
     def _context(self) -> contextlib.ExitStack:
         """inference_mode always; bf16 autocast around PyTorch models when asked."""
@@ -192,7 +287,7 @@ class Probe:
             stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
         return stack
 
-    def _warm_up(self, call: Callable, x: torch.Tensor) -> Tuple[Any, float]:
+    def _warm_up(self, call: Callable, x: Any) -> Tuple[Any, float]:
         """Warm-up iterations; with torch.compile the first one compiles, reported as phase 'compile'.
 
         Returns the last output (checked against the reference) and the seconds spent."""
@@ -209,7 +304,7 @@ class Probe:
                     _, output = self._warm_calls(call, x, remaining, "forward-failed")
         return output, time.perf_counter() - started
 
-    def _warm_calls(self, call: Callable, x: torch.Tensor, n: int, code: str):
+    def _warm_calls(self, call: Callable, x: Any, n: int, code: str):
         try:
             return measuring.warm_up(call, x, n)
         except ProbeError:
@@ -277,6 +372,9 @@ class Probe:
             "peakRssBytes": sum(f["peakRssBytes"] for f in figures),
             "check": prepared.check,
         }
+        if self.cfg.quantization == "int8":
+            result["calibration"] = self.calibrated or {"data": "random", "batches": rt.CALIBRATION_BATCHES + 1,
+                                                        "rows": (rt.CALIBRATION_BATCHES + 1) * batch}
         if len(figures) > 1:
             result["workers"] = [{"rank": f["rank"], "cpus": f["cpus"], "samplesPerSecond": f["interval"]["median"]}
                                  for f in figures]
@@ -291,6 +389,25 @@ class Probe:
         started = time.perf_counter()
         yield
         emit("phase", phase=name, seconds=time.perf_counter() - started)
+
+
+def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> ProbeError:
+    """A model that fails on its input, in words, with where the input came from and the fix."""
+    if loaded.example_inputs is not None or loaded.samples is not None:
+        where = "--samples" if loaded.samples is not None else "example_inputs(batch_size)"
+        hint = (f"the inputs come from {where}: return them in the form the model's forward takes "
+                "(a tensor, a tuple of positional arguments or a dict of keyword arguments)")
+    else:
+        hint = ("give the per-sample input shape with --input-shape, e.g. --input-shape 3,224,224 "
+                "(without the batch dimension); a model with several inputs defines "
+                "example_inputs(batch_size) next to its factory")
+    if loaded.kind == "export" and "Guard failed" in str(err):
+        hint = ("the exported program has a fixed batch size: export with dynamic_shapes="
+                "{'x': {0: torch.export.Dim('batch')}}, or use its batch size; " + hint)
+    shown = ", ".join(f"{name} {list(t.shape)} {str(t.dtype).replace('torch.', '')}"
+                      for name, t in rt.named_tensors(x))
+    return ProbeError("bad-input-shape", f"the model failed on its input ({shown}): "
+                      f"{type(err).__name__}: {first_line(err)}", hint)
 
 
 def _backends_extra(what: str):

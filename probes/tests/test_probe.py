@@ -58,7 +58,8 @@ def test_toy_eager_result_has_all_fields(probe):
     assert result["setupSeconds"] >= result["warmupSeconds"] > 0
     assert 0 < result["measureSeconds"] <= 0.6 + 0.2
     assert result["peakRssBytes"] > 10 * 2**20
-    assert result["check"] == {"cosine": pytest.approx(1.0), "maxAbsError": 0.0, "top1Agreement": 1.0}
+    assert result["check"] == {"cosine": pytest.approx(1.0), "maxAbsError": 0.0, "top1Agreement": 1.0,
+                               "data": "random", "rows": 2}
     assert "workers" not in result
 
     progress = run.of_type("progress")

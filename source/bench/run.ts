@@ -90,7 +90,7 @@ async function main(): Promise<void> {
 	const out = path.join(home, 'out');
 	const appSeconds = 20;
 	const app = [python, path.join(packageRoot, 'examples', 'sample_app.py'), '--runtime-dir', out, '--model', model.name];
-	const tune: TuneFlags = {model, budgetSeconds: 0, out, json: false, maxLatencyMs: null, app, resume: false, minCosine: 0.99, minTop1: 0.99, yes: true, pricePerHour: null, quietWaitSeconds: DEFAULT_QUIET_WAIT_SECONDS};
+	const tune: TuneFlags = {model, budgetSeconds: 0, out, json: false, maxLatencyMs: null, app, resume: false, minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.01, yes: true, pricePerHour: null, quietWaitSeconds: DEFAULT_QUIET_WAIT_SECONDS};
 	await commitDelivery(await planDelivery({result, prepared, tune, startedAt: started}));
 	const launched = await execa('bash', [path.join(out, 'launch.sh'), '--seconds', String(appSeconds)], {env: cleanEnv(), extendEnv: false});
 	const app_ = JSON.parse(launched.stdout.trim().split('\n').at(-1)!) as {samplesPerSecond: number; workers: number};

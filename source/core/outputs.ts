@@ -11,7 +11,8 @@ import {contendedProbes, contendedSummary} from './contention.js';
 import {compactCpuList} from './describe.js';
 import {headlineFigures} from './headline.js';
 import {renderReportHtml} from './report-html.js';
-import {describeCandidate, formatRate} from './summary.js';
+import {accuracyNote, describeCandidate, formatRate} from './summary.js';
+import type {AccuracyNote} from './summary.js';
 import {probesDir} from './paths.js';
 import {toolVersion} from './version.js';
 import type {
@@ -145,6 +146,7 @@ export function renderEnvFile(input: {result: WalkResult; detection: Detection; 
 		`Model:   ${input.model}`,
 		...describeFigures(input.result).map((line, i) => `${i === 0 ? 'Figures:' : '        '} ${line}`),
 		`Recipes: ${best.recipes.length > 0 ? best.recipes.join(', ') : '(none: the baseline won)'}`,
+		`Accuracy: ${accuracyNote(input.result).text}`,
 		`Date:    ${input.date.toISOString()}`,
 		'',
 		'Values are bare on purpose: this file reads the same with `set -a; . ./graviton-tune.env; set +a`,',
@@ -524,6 +526,8 @@ export interface Report {
 	baseline: ReportCandidate & {result: ProbeResult};
 	best: ReportCandidate & {result: ProbeResult; speedup: number; envFile: Record<string, string>};
 	verification: WalkResult['verification'];
+	/** How the winner's accuracy was checked (real samples, evaluate(), or random inputs only). */
+	accuracy: AccuracyNote;
 	interrupted: boolean;
 	elapsedSeconds: number;
 	/** Cost per million inferences, baseline and winner, from the headline figures; absent in reports written before it existed. */
@@ -601,6 +605,7 @@ export function buildReport(input: RunFacts & {
 			envFile: Object.fromEntries([...runtime, ...model]),
 		},
 		verification: result.verification,
+		accuracy: accuracyNote(result),
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
 		cost: runCost(headlineFigures(result), findPrice(input.detection.cloud, input.pricePerHour)),
@@ -653,7 +658,7 @@ function winnerSection(report: Report): string[] {
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
 	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
 	if (report.contendedNote) lines.push('', `**Warning: the machine was busy.** ${report.contendedNote}`);
-	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, '', '```sh');
+	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, `- Accuracy: ${report.accuracy.text}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
 	return lines;
 }

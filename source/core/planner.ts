@@ -4,7 +4,7 @@
 // decisions are unit-testable with scripted results and the session wires real probes.
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
-import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals} from './stats.js';
+import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
 import type {
 	Applicability,
@@ -152,6 +152,15 @@ export class Walk {
 		this.base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
 	}
 
+	/** The model's evaluate() score on the fp32 eager baseline, when the model has one. */
+	private referenceScore: number | null = null;
+
+	/** Null when the output check and the evaluate() score hold, else why not. */
+	private accuracyFailure(result: ProbeResult): string | null {
+		const t = this.opts.thresholds;
+		return checkFailure(result.check, t) ?? scoreFailure(result.score, this.referenceScore, t.maxAccuracyDrop);
+	}
+
 	async run(): Promise<WalkResult | null> {
 		const {opts, base} = this;
 		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.baselineBudget(), false, null);
@@ -171,6 +180,8 @@ export class Walk {
 			this.emit({type: 'note', level: 'info', message: `A fresh process varies by about ±${(this.noise * 100).toFixed(1)}% here: gains within that are re-measured before they count.`});
 		}
 
+		this.referenceScore = baseRecord.result.score ?? null;
+		if (this.referenceScore !== null) this.emit({type: 'note', level: 'info', message: `evaluate() on the fp32 baseline: ${this.referenceScore.toPrecision(4)}; lossy steps must stay within ${(opts.thresholds.maxAccuracyDrop * 100).toFixed(1)}% of it.`});
 		const baseline: Best = {candidate: base, result: baseRecord.result, measuredAt: this.probes.length};
 		let best: Best = baseline;
 		const batchStep = opts.steps.find(s => s.recipe.stage === 'batch');
@@ -266,7 +277,7 @@ export class Walk {
 			this.decide({...base, outcome: outOfTime ? 'skipped' : 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
-		const lossy = checkFailure(record.result.check, this.opts.thresholds);
+		const lossy = this.accuracyFailure(record.result);
 		if (lossy) {
 			this.decide({...base, outcome: 'dropped', reason: lossy, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
 			return unchanged(best);
@@ -305,7 +316,7 @@ export class Walk {
 					cmp = compareThroughput(pooledBest, pooledNext, {...this.opts.compare, noise: this.noise / Math.SQRT2});
 					remeasured = true;
 					// The new run must pass the same checks as the first one did.
-					const failsNow = checkFailure(retry.result.check, this.opts.thresholds) ?? latencyFailure(retry.result, this.opts.maxLatencyMs);
+					const failsNow = this.accuracyFailure(retry.result) ?? latencyFailure(retry.result, this.opts.maxLatencyMs);
 					if (failsNow) {
 						this.decide({...base, outcome: 'dropped', reason: `${failsNow} (when re-measured)`, samplesPerSecond: pooledNext.median, ratio: cmp.ratio});
 						return unchanged(current);

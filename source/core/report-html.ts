@@ -57,10 +57,11 @@ function headlineSection(report: Report): string[] {
 		'</div>',
 		`<p><strong>Winner:</strong> ${esc(report.best.summary)}</p>`,
 		`<p><strong>Recipes:</strong> ${report.best.recipes.length ? report.best.recipes.map((r) => `<code>${esc(r)}</code>`).join(', ') : 'none: the baseline won'}</p>`,
-		`<p id="output-check"><strong>Output check:</strong> ${esc(describeCheck(check))} against fp32 eager, on a seeded random input of ${esc(h.best.batchSize)} sample${h.best.batchSize === 1 ? '' : 's'} (the same seed for every probe and for the reference; no real samples were given)${
+		`<p id="output-check"><strong>Output check:</strong> ${esc(describeCheck(check))} against fp32 eager, ${check?.data === 'samples' ? `on ${esc(check.rows ?? '?')} of your samples (--samples)` : `on a seeded random input of ${esc(check?.rows ?? h.best.batchSize)} sample${(check?.rows ?? h.best.batchSize) === 1 ? '' : 's'} (the same seed for every probe and for the reference; no real samples were given)`}${
 			thresholds.minCosine !== undefined ? `; lossy steps had to keep cosine ≥ ${esc(thresholds.minCosine)}${thresholds.minTop1 !== undefined ? ` and top-1 ≥ ${esc(thresholds.minTop1 * 100)}%` : ''}` : ''
 		}.</p>`,
 	];
+	out.push(`<p id="accuracy"${report.accuracy?.lossy && report.accuracy.data !== 'samples' && report.accuracy.score === null ? ' class="warn"' : ''}><strong>Accuracy:</strong> ${esc(report.accuracy?.text ?? 'not recorded in this report')}</p>`);
 	if (cost) out.push(`<p id="cost" class="muted">${inlineCode(describeCost(cost))}.</p>`);
 	if (!h.verified) out.push('<p class="warn">The winner was not measured again against the baseline at the end: the figures are the walk\'s own.</p>');
 	if (report.interrupted) out.push('<p class="warn">The walk was interrupted: this is the best configuration measured so far.</p>');

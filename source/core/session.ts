@@ -6,6 +6,8 @@ import type {QuietWait} from './contention.js';
 import {detectHardware} from './hardware.js';
 import {candidateKey, Walk} from './planner.js';
 import type {Measure} from './planner.js';
+import {inspectModel, recipeInputKind} from './model-check.js';
+import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
 import {findPython, inspectPython} from './python-env.js';
 import {advisories, applicability, loadRecipes} from './recipes.js';
@@ -26,6 +28,8 @@ export interface Prepared {
 	python: PythonEnv;
 	applicability: Applicability[];
 	advice: Advice[];
+	/** The model looked at once before any probe (null without a usable Python). */
+	model?: ModelCheck | null;
 }
 
 /** Input kind of a model, for recipes that only make sense for images or tokens. */
@@ -41,11 +45,14 @@ export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 	const found = await findPython({python: opts.python});
 	const python = await inspectPython(found, {signal: opts.signal});
 	const recipes = await loadRecipes();
+	const model = python.interpreter && python.torch ? await inspectModel(python.interpreter, opts.model, {signal: opts.signal}) : null;
+	const kind = model?.ok ? recipeInputKind(model.info) : inputKind(opts.model);
 	return {
 		detection,
 		python,
-		applicability: applicability(recipes, detection, python, {inputKind: inputKind(opts.model)}),
+		applicability: applicability(recipes, detection, python, {inputKind: kind}),
 		advice: advisories(recipes, detection, python),
+		model,
 	};
 }
 

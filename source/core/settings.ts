@@ -8,6 +8,8 @@ import type {Detection, ModelSpec, ProbeResult, PythonEnv} from './types.js';
 
 export interface Preferences {
 	model?: string;
+	/** The user's own models tuned on this machine, most recent first (offered first next time). */
+	ownModels?: ModelSpec[];
 	budget?: string;
 	recipes?: string[];
 	maxLatencyMs?: number | null;

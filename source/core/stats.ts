@@ -52,9 +52,23 @@ export function compareThroughput(a: Interval, b: Interval, options: CompareOpti
 export interface CheckThresholds {
 	minCosine: number;
 	minTop1: number;
+	/** The largest relative drop of the model's evaluate() score from the fp32 eager baseline's (0.01 = 1%). */
+	maxAccuracyDrop: number;
 }
 
-export const defaultCheckThresholds: CheckThresholds = {minCosine: 0.99, minTop1: 0.99};
+export const defaultCheckThresholds: CheckThresholds = {minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.01};
+
+/** Null when the evaluate() score holds within maxAccuracyDrop of the baseline's (or there is none), else why not. */
+export function scoreFailure(score: number | undefined, reference: number | null, maxDrop: number): string | null {
+	if (score === undefined || reference === null) return null;
+	const floor = reference - Math.abs(reference) * maxDrop;
+	if (Number.isFinite(score) && score >= floor) return null;
+	return `evaluate() score ${formatScore(score)} is more than ${(maxDrop * 100).toFixed(maxDrop < 0.01 ? 2 : 0)}% below the fp32 baseline's ${formatScore(reference)}`;
+}
+
+function formatScore(value: number): string {
+	return Number.isFinite(value) ? value.toPrecision(4) : String(value);
+}
 
 /** Null when the output check passes (or was not made), else the reason it fails. */
 export function checkFailure(check: OutputCheck | null, t: CheckThresholds = defaultCheckThresholds): string | null {

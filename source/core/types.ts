@@ -95,7 +95,7 @@ export interface PythonEnv {
 export interface ModelSpec {
 	/** Built-in: resnet50 (default), resnet18, mobilenet_v3_large, vit_b_16, bert_base. */
 	name?: string;
-	/** The user's model: a .py file (with a factory), TorchScript (.pt/.ts), torch.export (.pt2), ONNX (.onnx). */
+	/** The user's model: a .py file (with a factory), a Hugging Face save_pretrained folder, TorchScript (.pt/.ts), torch.export (.pt2), ONNX (.onnx). */
 	path?: string;
 	/** Factory function name inside a .py file (default "build_model"). */
 	factory?: string;
@@ -103,6 +103,10 @@ export interface ModelSpec {
 	inputShape?: number[];
 	/** Input dtype: float32 for images, int64 for token ids. Default by model. */
 	inputDtype?: 'float32' | 'int64';
+	/** Tokens per input for a Hugging Face folder (default 128). */
+	seqLen?: number;
+	/** Real inputs: a torch.save'd list of inputs, or an .npz keyed by input name (int8 calibration, output check). */
+	samples?: string;
 }
 
 export type Backend = 'torch' | 'onnxruntime' | 'openvino';
@@ -135,9 +139,11 @@ export interface ProbeConfig {
 	seed?: number;
 	/** Compare against the fp32 eager reference (default true). */
 	check?: boolean;
+	/** Run the model file's evaluate(model), when it has one (default true). */
+	evaluate?: boolean;
 }
 
-export type ProbePhase = 'load' | 'export' | 'quantize' | 'compile' | 'reference' | 'warmup' | 'measure';
+export type ProbePhase = 'load' | 'export' | 'quantize' | 'compile' | 'reference' | 'warmup' | 'measure' | 'evaluate';
 
 export interface Interval {
 	median: number;
@@ -150,6 +156,9 @@ export interface OutputCheck {
 	maxAbsError: number;
 	/** Fraction of rows whose argmax agrees with the reference, for logits; else null. */
 	top1Agreement: number | null;
+	/** What the check ran on: the real samples (--samples) or seeded random inputs, and how many rows. */
+	data?: 'samples' | 'random';
+	rows?: number;
 }
 
 export interface WorkerFigure {
@@ -184,6 +193,10 @@ export interface ProbeResult {
 	converged: boolean;
 	peakRssBytes: number | null;
 	check: OutputCheck | null;
+	/** The model file's evaluate(model) on this configuration (higher is better), when it has one. */
+	score?: number;
+	/** int8 only: what it calibrated on (real samples or seeded random inputs). */
+	calibration?: {data: 'samples' | 'random'; batches: number; rows: number};
 	workers?: WorkerFigure[];
 	/** Filled by graviton-tune (not the probe) around the measurement; null when it could not tell. */
 	contention?: Contention | null;

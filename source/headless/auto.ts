@@ -81,6 +81,11 @@ async function prepareOrExplain(tune: TuneFlags, signal: AbortSignal): Promise<P
 		err(`  fix: ${python.problem?.hint ?? 'graviton-tune setup'}`);
 		return exitCodes.environment;
 	}
+	if (prepared.model && !prepared.model.ok && prepared.model.code !== 'cancelled') {
+		err(`graviton-tune: ${prepared.model.message}`);
+		if (prepared.model.hint) err(`  fix: ${prepared.model.hint}`);
+		return exitCodes.usage;
+	}
 	const known = new Set(prepared.applicability.map(a => a.recipe.id));
 	const unknown = (tune.recipes ?? []).filter(id => !known.has(id));
 	if (unknown.length > 0) {
@@ -102,6 +107,13 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		if (a.status !== 'applicable' && a.recipe.stage !== 'advisory') err(`  skip ${a.recipe.id}: ${a.reason}${a.install ? ` — ${a.install}` : ''}`);
 	}
 	for (const a of prepared.advice) err(`advice: ${a.title}: ${a.message}${a.command ? ` (${a.command})` : ''}`);
+	if (prepared.model?.ok) {
+		const {info, notes} = prepared.model;
+		err(`Model: ${info.label} (${info.kind}), inputs ${info.inputs.map(i => `${i.name} [${i.shape.join(', ')}] ${i.dtype}`).join(', ')}`);
+		for (const note of notes) err(`  ${note}`);
+		err(info.samples !== null ? `  real samples: ${info.samples} rows (int8 calibration and the output check use them)` : '  no --samples: the output check and int8 calibration use seeded random inputs');
+		if (info.evaluate) err('  evaluate(model) found: lossy steps must keep its score (see --max-accuracy-drop)');
+	}
 
 	const text = createTextRenderer(err);
 	const emit = (e: SessionEvent) => {
@@ -118,7 +130,7 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 			maxLatencyMs: tune.maxLatencyMs,
 			recipes: tune.recipes,
 			resume: tune.resume,
-			thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+			thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1, maxAccuracyDrop: tune.maxAccuracyDrop},
 			signal,
 			settings,
 			// Nobody is watching: figures from a busy machine would pick a wrong winner.

@@ -1,7 +1,7 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
 import {contendedSummary, describeContention} from '../core/contention.js';
-import {describeCandidate} from '../core/summary.js';
+import {accuracyNote, describeCandidate} from '../core/summary.js';
 import type {Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
 
 export {describeCandidate};
@@ -17,8 +17,10 @@ export function formatResult(r: ProbeResult): string {
 	const s = r.samplesPerSecond;
 	const half = ((s.ciHigh - s.ciLow) / 2 / s.median) * 100;
 	const check = r.check ? `, cosine ${r.check.cosine.toFixed(4)}${r.check.top1Agreement === null ? '' : `, top-1 ${(r.check.top1Agreement * 100).toFixed(0)}%`}` : '';
+	const on = r.check?.data === 'samples' ? ` on ${r.check.rows ?? '?'} real samples` : '';
+	const score = r.score === undefined ? '' : `, evaluate() ${r.score.toPrecision(4)}`;
 	const busy = r.contention?.contended ? ` — CONTENDED: ${describeContention(r.contention)}` : '';
-	return `${s.median.toFixed(1)} samples/s ±${half.toFixed(1)}%, p99 ${r.latencyMs.p99.toFixed(1)} ms/batch${check}${busy}`;
+	return `${s.median.toFixed(1)} samples/s ±${half.toFixed(1)}%, p99 ${r.latencyMs.p99.toFixed(1)} ms/batch${check}${on}${score}${busy}`;
 }
 
 export function formatFailure(f: ProbeFailure): string {
@@ -71,6 +73,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					write('');
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					write(`      ${(r.verification?.best ?? r.best.result).samplesPerSecond.median.toFixed(1)} samples/s, ${r.best.speedup.toFixed(2)}× the baseline (${(r.verification?.baseline ?? r.baseline.result).samplesPerSecond.median.toFixed(1)} samples/s)${r.verification ? ', verified back to back' : ''}`);
+					write(`      ${accuracyNote(r).text}`);
 					const busy = contendedSummary(r);
 					if (busy) write(`warning: ${busy}`);
 				} else if (e.error) {

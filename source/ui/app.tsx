@@ -15,6 +15,7 @@ import {BudgetScreen} from './screens/budget-screen.js';
 import {ConfirmScreen} from './screens/confirm-screen.js';
 import {EndingScreen} from './screens/ending-screen.js';
 import {ModelScreen} from './screens/model-screen.js';
+import {OwnModelScreen} from './screens/own-model-screen.js';
 import {RecipesScreen} from './screens/recipes-screen.js';
 import {RunningScreen} from './screens/running-screen.js';
 import {Waiting} from './screens/waiting.js';
@@ -76,12 +77,16 @@ function LiveScreen({state, dispatch, canInstall}: {state: State; dispatch: Disp
 					python={state.prepared?.python ?? null}
 					preferences={state.options.preferences}
 					isActive={isActive}
+					error={state.modelError}
 					onChoose={chooseModel}
+					onOwn={() => dispatch({type: 'own-model'})}
 					installCommand={offerSystemInstall ? 'graviton-tune setup --system' : null}
 					installLines={state.installLines}
 					onInstall={() => dispatch({type: 'install-system'})}
 				/>
 			);
+		case 'own-model':
+			return state.own ? <OwnModelScreen own={state.own} isActive={isActive} dispatch={dispatch} /> : null;
 		case 'installing':
 			return <InstallingScreen lines={state.installLines} stopping={state.stopping} />;
 		case 'rechecking':

@@ -19,10 +19,26 @@ const builtinModels: Array<{name: string; label: string; needs?: string}> = [
 	{name: 'bert_base', label: 'bert_base — BERT base, 128 token ids (random weights)', needs: 'transformers'},
 ];
 
-/** Built-ins this Python can run, plus the model given with --model when it is not one of them. */
-export function modelChoices(flagModel: ModelSpec, python: PythonEnv | null): ModelChoice[] {
+/** The key of "your own model…": it opens the questions for a path (and a factory). */
+export const OWN_MODEL_KEY = 'own-new';
+
+/** How an own model reads in a list: path[:factory], and what its inputs are when given. */
+export function ownModelLabel(model: ModelSpec): string {
+	const extras = [model.inputShape ? `input ${model.inputShape.join('x')}` : null, model.seqLen ? `${model.seqLen} tokens` : null, model.samples ? `samples ${model.samples}` : null].filter(Boolean);
+	return `${model.path}${model.factory ? `:${model.factory}` : ''}${extras.length ? ` (${extras.join(', ')})` : ''}`;
+}
+
+/**
+ * The user's own models remembered on this machine first (most recent first), the one
+ * given with --model, the built-ins this Python can run, and "your own model…".
+ */
+export function modelChoices(flagModel: ModelSpec, python: PythonEnv | null, preferences: Preferences = {}): ModelChoice[] {
 	const choices: ModelChoice[] = [];
 	if (flagModel.path) choices.push({key: 'flag', label: `${flagModel.path} — the model given with --model`, model: flagModel});
+	(preferences.ownModels ?? []).forEach((model, i) => {
+		if (JSON.stringify(model) === JSON.stringify(flagModel)) return;
+		choices.push({key: `own-${i}`, label: `${ownModelLabel(model)} — your model, tuned here before`, model});
+	});
 	for (const b of builtinModels) {
 		if (b.needs && !python?.packages[b.needs]) continue;
 		choices.push({key: b.name, label: b.label, model: {name: b.name}});
@@ -30,7 +46,14 @@ export function modelChoices(flagModel: ModelSpec, python: PythonEnv | null): Mo
 	if (flagModel.name && !choices.some(c => c.key === flagModel.name)) {
 		choices.push({key: flagModel.name, label: `${flagModel.name} — given with --model`, model: flagModel});
 	}
+	choices.push({key: OWN_MODEL_KEY, label: 'your own model… (a .py file, a Hugging Face folder, TorchScript, .pt2 or .onnx)', model: {}});
 	return choices;
+}
+
+/** The own-model list after tuning `model`: it first, no duplicate, at most five. */
+export function rememberOwnModel(list: ModelSpec[] | undefined, model: ModelSpec): ModelSpec[] {
+	const key = JSON.stringify(model);
+	return [model, ...(list ?? []).filter(m => JSON.stringify(m) !== key)].slice(0, 5);
 }
 
 /**

@@ -7,12 +7,13 @@ import type {Prepared} from '../core/session.js';
 import type {Preferences} from '../core/settings.js';
 import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
 import {exitCodes} from '../options.js';
-import {defaultModelKey, defaultSelection, modelChoices, recipeList, toggleable} from './choices.js';
+import {defaultModelKey, defaultSelection, modelChoices, recipeList, rememberOwnModel, toggleable} from './choices.js';
 
 export type Screen =
 	| 'detecting' // prepare(): hardware, Python, recipes
 	| 'model' // which model
 	| 'installing' // setup --system, asked for on the model screen; then detecting again
+	| 'own-model' // your own model: its path, then (a .py) its factory, then inputs when not found
 	| 'rechecking' // prepare() again: the chosen model takes other recipes
 	| 'recipes' // which recipes
 	| 'budget' // how long
@@ -79,9 +80,23 @@ export interface Options {
 	inputKind?: (m: ModelSpec) => string;
 }
 
+/** The questions for the user's own model, answered one at a time. */
+export interface OwnDraft {
+	/** The question being asked. */
+	field: 'path' | 'factory' | 'inputShape';
+	path: string;
+	factory: string;
+	inputShape: string;
+	/** Why the question is asked again (the model check's message and fix). */
+	error: string | null;
+}
+
 export interface State {
 	options: Options;
 	screen: Screen;
+	own: OwnDraft | null;
+	/** The model check's verdict on the model given with --model, shown on the model screen. */
+	modelError: string | null;
 	prepared: Prepared | null;
 	/** The model `prepared.applicability` was judged for. */
 	preparedFor: ModelSpec | null;
@@ -107,6 +122,9 @@ export type Action =
 	| {type: 'install-system'}
 	| {type: 'install-line'; line: string}
 	| {type: 'installed'; ok: boolean}
+	| {type: 'own-model'}
+	| {type: 'own-answer'; value: string}
+	| {type: 'own-back'}
 	| {type: 'cursor'; delta: number}
 	| {type: 'toggle'}
 	| {type: 'toggle-all'}
@@ -126,6 +144,8 @@ export function initialState(options: Options): State {
 	return {
 		options,
 		screen: 'detecting',
+		own: null,
+		modelError: null,
 		prepared: null,
 		preparedFor: null,
 		model: null,
@@ -160,7 +180,13 @@ export function reduce(state: State, action: Action): State {
 		case 'prepare-failed':
 			return end(state, action.environment ? {kind: 'environment', message: action.message, hint: null} : {kind: 'error', message: action.message});
 		case 'model-chosen':
-			return state.screen === 'model' ? onModel(state, action.model) : state;
+			return state.screen === 'model' ? onModel({...state, own: null, modelError: null}, action.model) : state;
+		case 'own-model':
+			return state.screen === 'model' ? {...state, screen: 'own-model', own: {field: 'path', path: '', factory: '', inputShape: '', error: null}} : state;
+		case 'own-answer':
+			return state.screen === 'own-model' && state.own ? onOwnAnswer(state, state.own, action.value.trim()) : state;
+		case 'own-back':
+			return state.screen === 'own-model' ? {...state, screen: 'model', own: null} : state;
 		case 'install-system':
 			return state.screen === 'model' && allocatorMissing(state) ? {...state, screen: 'installing', installLines: []} : state;
 		case 'install-line':
@@ -231,14 +257,63 @@ function onPrepared(state: State, prepared: Prepared): State {
 	}
 	const model = state.model;
 	const next: State = {...state, prepared, preparedFor: model ?? state.options.flagModel};
+	const check = prepared.model;
+	const problem = check && !check.ok && check.code !== 'cancelled' ? `${check.message}${check.hint ? ` — ${check.hint}` : ''}` : null;
+	if (model && problem) {
+		// Ask again, where the answer was wrong: the factory, the inputs, or the path.
+		if (state.own) return {...next, screen: 'own-model', own: {...state.own, field: ownFieldFor(check && !check.ok ? check.code : ''), error: problem}};
+		return {...next, screen: 'model', modelError: problem};
+	}
 	if (model) return askRecipes(next); // re-checked for the chosen model
+	if (problem && state.options.flagModel.path) {
+		if (state.options.yes) return end(next, {kind: 'error', message: problem});
+		return {...next, screen: 'model', modelError: problem};
+	}
 	if (state.options.yes) return onModel({...next, screen: 'model'}, defaultModel(next));
 	return {...next, screen: 'model'};
 }
 
+/** Which own-model question a model-check error sends the user back to. */
+function ownFieldFor(code: string): OwnDraft['field'] {
+	if (code === 'factory-failed') return 'factory';
+	if (code === 'needs-input-shape' || code === 'bad-input-shape') return 'inputShape';
+	return 'path';
+}
+
+/** The next own-model question, or the model to check when enough is known. */
+function onOwnAnswer(state: State, own: OwnDraft, value: string): State {
+	if (own.field === 'path') {
+		if (!value) return {...state, own: {...own, error: 'give the path of a model file or a Hugging Face folder'}};
+		const [path, factory] = /^(.+\.py):([A-Za-z_]\w*)$/.exec(value)?.slice(1) ?? [value, ''];
+		const next = {...own, path: path!, factory: factory || own.factory, error: null};
+		if (path!.endsWith('.py') && !factory) return {...state, own: {...next, field: 'factory'}};
+		return checkOwn(state, next);
+	}
+	if (own.field === 'factory') {
+		if (value && !/^[A-Za-z_]\w*$/.test(value)) return {...state, own: {...own, error: `${value} is not a Python function name`}};
+		return checkOwn(state, {...own, factory: value, error: null});
+	}
+	const dims = value.split(/[,x ]/).filter(Boolean).map(Number);
+	if (value && (dims.length === 0 || dims.some(d => !Number.isInteger(d) || d <= 0))) {
+		return {...state, own: {...own, error: `${value}: the per-sample shape without the batch, e.g. 3,224,224`}};
+	}
+	return checkOwn(state, {...own, inputShape: value, error: null});
+}
+
+function checkOwn(state: State, own: OwnDraft): State {
+	const model: ModelSpec = {path: own.path};
+	if (own.factory && own.path.endsWith('.py')) model.factory = own.factory;
+	if (own.inputShape) model.inputShape = own.inputShape.split(/[,x ]/).filter(Boolean).map(Number);
+	// --seq-len and --samples given on the command line apply to the model typed in too.
+	const {seqLen, samples} = state.options.flagModel;
+	if (seqLen) model.seqLen = seqLen;
+	if (samples) model.samples = samples;
+	return {...state, own, model, screen: 'rechecking'};
+}
+
 /** The model preselected on the model screen (and taken with --yes). */
 export function defaultModel(state: State): ModelSpec {
-	const choices = modelChoices(state.options.flagModel, state.prepared?.python ?? null);
+	const choices = modelChoices(state.options.flagModel, state.prepared?.python ?? null, state.options.preferences).filter(c => c.model.path || c.model.name);
 	const key = defaultModelKey(state.options.flagModel, choices, state.options.preferences);
 	return choices.find(c => c.key === key)?.model ?? state.options.flagModel;
 }
@@ -250,6 +325,8 @@ function onModel(state: State, model: ModelSpec): State {
 
 export function needsRecheck(options: Options, preparedFor: ModelSpec | null, model: ModelSpec): boolean {
 	if (!preparedFor) return true;
+	// The user's own model is looked at (its inputs, whether it loads) before it is tuned.
+	if (model.path || preparedFor.path) return JSON.stringify(preparedFor) !== JSON.stringify(model);
 	if (options.inputKind) return options.inputKind(preparedFor) !== options.inputKind(model);
 	return JSON.stringify(preparedFor) !== JSON.stringify(model);
 }
@@ -393,7 +470,9 @@ export function headline(result: WalkResult): {baseline: number; best: number; s
 /** What to remember for next time. */
 export function preferencesToSave(state: State): Preferences {
 	return {
-		...(state.model?.name ? {model: state.model.name} : {}),
+		// An own model is stored first in ownModels, so 'own-0' preselects it next time.
+		...(state.model?.name ? {model: state.model.name} : state.model?.path ? {model: 'own-0'} : {}),
+		...(state.model?.path ? {ownModels: rememberOwnModel(state.options.preferences.ownModels, state.model)} : {}),
 		budget: `${state.budgetSeconds}s`,
 		recipes: state.selected,
 	};

@@ -167,6 +167,7 @@ export function tuneFlags(overrides: Partial<TuneFlags> = {}): TuneFlags {
 		resume: false,
 		minCosine: 0.99,
 		minTop1: 0.99,
+		maxAccuracyDrop: 0.01,
 		yes: false,
 		pricePerHour: null,
 		quietWaitSeconds: 120,

@@ -6,7 +6,7 @@ import {describeCost} from '../../core/cost.js';
 import type {RunCost} from '../../core/cost.js';
 import {contendedSummary} from '../../core/contention.js';
 import type {WalkResult} from '../../core/types.js';
-import {describeCandidate} from '../../core/summary.js';
+import {accuracyNote, describeCandidate} from '../../core/summary.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 
@@ -40,6 +40,7 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
+			<Row label="accuracy" wrap="wrap">{accuracyNote(result).text}</Row>
 			{busy ? <Text color="yellow" wrap="wrap">warning: the machine was busy. {busy}</Text> : null}
 		</Box>
 	);

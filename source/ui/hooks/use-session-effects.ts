@@ -61,7 +61,7 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 						maxLatencyMs: tune.maxLatencyMs,
 						recipes: state.selected,
 						resume: tune.resume,
-						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1},
+						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1, maxAccuracyDrop: tune.maxAccuracyDrop},
 						signal,
 						settings: deps.settings,
 						// Someone is watching: a machine that stays busy is said, figures marked, and the walk goes on.
