@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {recipesDir} from '../source/core/paths.js';
+import {selectSteps} from '../source/core/session.js';
 import {
 	advisories,
 	applicability,
@@ -287,6 +288,24 @@ describe('applicability', () => {
 		expect(a.reason).toBe('needs AVX-512 BF16 or AMX; this CPU is Intel Xeon Platinum 8175M CPU @ 2.50GHz');
 		// AVX-512 without VNNI still has oneDNN int8 kernels.
 		expect(find(judge(skylake()), 'int8-pt2e').status).toBe('applicable');
+	});
+
+	it('AVX2-only x86: int8 steps run only when asked for (their ISA requirement is about speed)', () => {
+		const zen3 = () => x86('AMD EPYC 7R13 Processor', {}, ['avx2', 'fma']);
+		const withOpenvino = python({packages: {torchao: '0.12.0', onnxruntime: null, onnx: null, onnxscript: null, openvino: '2026.4.1', nncf: '3.4.0'}});
+		for (const id of ['int8-pt2e', 'openvino-int8']) {
+			const a = find(judge(zen3(), withOpenvino), id);
+			expect(a.status).toBe('applicable');
+			expect(a.optIn).toBe(true);
+			expect(a.reason).toContain(`only when asked for (--recipes ${id}): needs VNNI`);
+			// With the ISA it is an ordinary step.
+			expect(find(judge(zen4(), withOpenvino), id).optIn).toBeUndefined();
+		}
+		const list = judge(zen3());
+		expect(selectSteps(list).map(a => a.recipe.id)).not.toContain('int8-pt2e');
+		expect(selectSteps(list, ['int8-pt2e']).map(a => a.recipe.id)).toEqual(['batch-size', 'int8-pt2e']);
+		// bf16 needs the ISA for correctness of the claim: never opt-in.
+		expect(find(list, 'bf16-autocast').status).toBe('not-applicable');
 	});
 
 	it('tcmalloc missing on Debian: needs, with the apt command', () => {

@@ -113,6 +113,7 @@ const requiresSchema = object({
 	isa: list(isaFlag),
 	anyIsa: list(isaFlag),
 	features: list(text(/^[a-z0-9_]+$/, 'a kernel CPU flag such as "asimddp"')),
+	speedOnlyIsa: boolean,
 	packages: list(text(/^[A-Za-z0-9_.-]+$/, 'a Python package name')),
 	torch: versionText,
 	thp: list(oneOf('always', 'madvise', 'never')),
@@ -371,9 +372,16 @@ export function applicability(recipes: Recipe[], detection: Detection, python: P
 // Order matters only for reading: hardware facts first, then what an install would fix.
 const checks: Check[] = [archCheck, isaCheck, anyIsaCheck, featuresCheck, inputCheck, cpusCheck, thpCheck, libraryCheck, noPythonCheck, torchCheck, packagesCheck];
 
+const isaChecks: ReadonlySet<Check> = new Set([isaCheck, anyIsaCheck, featuresCheck]);
+
 function judge(recipe: Recipe, ctx: Context): Applicability {
-	const verdicts = checks.map(check => check(recipe.requires, ctx)).filter((v): v is Verdict => v !== null);
 	const changes = resolvePlaceholders(recipe.changes, ctx.detection.allocators);
+	const judged = checks.map(check => ({check, verdict: check(recipe.requires, ctx)}));
+	// A speed-only ISA requirement that is missing makes the step opt-in, not impossible.
+	const optIn = recipe.requires.speedOnlyIsa === true && judged.some(j => isaChecks.has(j.check) && j.verdict?.status === 'not-applicable');
+	const verdicts = judged
+		.map(({check, verdict}) => (optIn && isaChecks.has(check) && verdict?.status === 'not-applicable' ? applies(`only when asked for (--recipes ${recipe.id}): ${verdict.reason}, so it is rarely faster here`) : verdict))
+		.filter((v): v is Verdict => v !== null);
 	// Something no install can fix outranks something an install would fix.
 	for (const status of ['not-applicable', 'needs'] as const) {
 		const hits = verdicts.filter(v => v.status === status);
@@ -385,7 +393,7 @@ function judge(recipe: Recipe, ctx: Context): Applicability {
 		return {recipe, status, reason, install: installs.length ? installs.join(' && ') : null, changes};
 	}
 	const reason = verdicts.map(v => v.reason).join('; ') || 'no special requirements';
-	return {recipe, status: 'applicable', reason, install: null, changes};
+	return {recipe, status: 'applicable', reason, install: null, changes, ...(optIn ? {optIn} : {})};
 }
 
 function archCheck(req: RecipeRequires, ctx: Context): Verdict | null {
@@ -611,7 +619,7 @@ export function formatApplicability(list: Applicability[]): string {
 
 function formatItem(a: Applicability): string[] {
 	const title = a.recipe.lossy ? `${a.recipe.title} (lossy)` : a.recipe.title;
-	if (a.status === 'applicable') return [`    ${title}`];
+	if (a.status === 'applicable' && !a.optIn) return [`    ${title}`];
 	const lines = wrapWords(`${title}: ${a.reason}`, WIDTH - 4, '  ').map(line => `    ${line}`);
 	// Commands stay on one line, however long: they are meant to be copied.
 	if (a.install) lines.push(`      ${a.install}`);

@@ -120,7 +120,8 @@ export function probeTimeoutSeconds(c: Candidate): number {
 
 export function selectSteps(list: Applicability[], only?: string[]): Applicability[] {
 	const applicable = list.filter(a => a.status === 'applicable' && a.recipe.stage !== 'advisory');
-	if (!only || only.length === 0) return applicable;
+	// Opt-in steps (a speed-only ISA requirement is missing) run only when named.
+	if (!only || only.length === 0) return applicable.filter(a => !a.optIn);
 	return applicable.filter(a => only.includes(a.recipe.id) || a.recipe.stage === 'batch');
 }
 

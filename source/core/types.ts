@@ -259,6 +259,12 @@ export interface RecipeRequires {
 	anyIsa?: Array<keyof IsaFlags>;
 	/** Kernel CPU flags (Detection.cpu.features) of which at least one must be present, for flags IsaFlags does not carry (e.g. "asimddp"). */
 	features?: string[];
+	/**
+	 * The isa/anyIsa/features requirements are about speed, not correctness: without them the
+	 * step still runs, it is just rarely faster. Such a step is then not offered by default but
+	 * runs when named (--recipes ID, or ticked on the recipe screen).
+	 */
+	speedOnlyIsa?: boolean;
 	/** Python packages that must import (beyond torch). */
 	packages?: string[];
 	/** Minimal torch version, e.g. "2.3". */
@@ -307,6 +313,8 @@ export interface Applicability {
 	install: string | null;
 	/** The effective changes for this architecture, placeholders resolved. */
 	changes: RecipeChanges;
+	/** Applicable, but only when asked for: a speed-only ISA requirement is missing (see RecipeRequires.speedOnlyIsa). */
+	optIn?: boolean;
 }
 
 export interface Advice {

@@ -93,9 +93,9 @@ export function recipeList(list: Applicability[]): Applicability[] {
 
 /** The recipes switched on at first: those named with --recipes, else every applicable one. */
 export function defaultSelection(list: Applicability[], flagRecipes: string[] | undefined): string[] {
-	const ids = recipeList(list).filter(toggleable).map(a => a.recipe.id);
-	if (flagRecipes && flagRecipes.length > 0) return ids.filter(id => flagRecipes.includes(id));
-	return ids;
+	const toggles = recipeList(list).filter(toggleable);
+	if (flagRecipes && flagRecipes.length > 0) return toggles.map(a => a.recipe.id).filter(id => flagRecipes.includes(id));
+	return toggles.filter(a => !a.optIn).map(a => a.recipe.id);
 }
 
 /** The slice [start, end) of `total` rows, `size` tall, that keeps row `focus` in view. */

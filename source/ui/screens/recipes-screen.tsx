@@ -39,7 +39,9 @@ function box(a: Applicability, selected: string[]): string {
 function aside(a: Applicability): string {
 	if (a.status === 'needs') return a.install ?? a.reason;
 	if (a.status === 'not-applicable') return a.reason;
-	return alwaysRuns(a) ? 'always runs' : a.recipe.lossy ? `${a.recipe.stage} · lossy` : a.recipe.stage;
+	if (alwaysRuns(a)) return 'always runs';
+	const kind = a.recipe.lossy ? `${a.recipe.stage} · lossy` : a.recipe.stage;
+	return a.optIn ? `${kind} · only if ticked (rarely faster on this CPU)` : kind;
 }
 
 function detail(a: Applicability, width: number): string {
