@@ -600,6 +600,67 @@ def _require_cpp_compiler() -> None:
         ) from None
 
 
+def _export_for_pt2e(model: Any, args: tuple, say: Log) -> Tuple[Any, bool]:
+    """torch.export for PT2E: (graph module, whether the export was strict).
+
+    On aarch64 the export is strict: with the default non-strict export,
+    ArmInductorQuantizer annotated nothing (seen under emulation with torch 2.9.1: no
+    quantize/dequantize nodes, plain fp32 outputs), while a strict export got its q/dq
+    pairs. A model strict export cannot capture falls back to non-strict; the
+    quantize-node check after convert then tells whether anything was quantized.
+    """
+    attempts = [True, False] if _is_arm64() else [False]
+    failure: Optional[BaseException] = None
+    for strict in attempts:
+        try:
+            with torch.no_grad():
+                exported = torch.export.export(model, args, strict=strict).module()
+            tidy_for_quantization(exported)
+        except Exception as err:
+            failure = err
+            if strict:
+                say(f"int8: strict torch.export failed ({_short(err, 200)}); trying non-strict", "warning")
+            continue
+        return exported, strict
+    raise BackendError(
+        "export-failed",
+        f"torch.export could not capture the model for int8 ({_short(failure) if failure else 'unknown error'})",
+        "int8 through PT2E needs a model torch.export can trace (no data-dependent "
+        "Python control flow); skip int8 for this model",
+    ) from None
+
+
+def quantize_nodes(graph_module: Any) -> Tuple[int, int]:
+    """(quantize, dequantize) call counts in a converted PT2E graph."""
+    quantize = dequantize = 0
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = str(node.target)
+        if "dequantize" in name:
+            dequantize += 1
+        elif "quantize" in name:
+            quantize += 1
+    return quantize, dequantize
+
+
+def _guard_inductor(say: Log) -> None:
+    """Inductor settings that avoid known Arm hazards (called before every compile).
+
+    With SVE (Graviton3/4) GCC 12 (Debian 12, Ubuntu 22.04) crashed with an internal
+    compiler error while building inductor's precompiled header for the SVE 256 kernels;
+    without the precompiled header the same kernels compile. Only compile time changes.
+    """
+    if not (_is_arm64() and "sve" in _cpu_features()):
+        return
+    import torch._inductor.config as inductor_config
+
+    if getattr(inductor_config, "cpp_cache_precompile_headers", False):
+        inductor_config.cpp_cache_precompile_headers = False
+        say("torch.compile: inductor's precompiled header is off on this SVE CPU "
+            "(GCC 12 crashes building it for SVE; only compile time changes)")
+
+
 def _is_image(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.dim() == 4 and value.is_floating_point()
 
@@ -636,8 +697,9 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
             f"this is torch {torch.__version__}",
             "pip install --upgrade torch torchao",
         )
-    prepare_pt2e, convert_pt2e, quantizer, _ = _pt2e_api(say)
+    prepare_pt2e, convert_pt2e, quantizer, quantizer_name = _pt2e_api(say)
     _require_cpp_compiler()
+    _guard_inductor(say)
 
     model = model.eval()
     single = not isinstance(example, (list, tuple))
@@ -651,17 +713,7 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
         say("int8: channels_last input (inductor picks the int8 conv weight layout itself)")
 
     step("export")
-    try:
-        with torch.no_grad():
-            exported = torch.export.export(model, args).module()
-        tidy_for_quantization(exported)
-    except Exception as err:
-        raise BackendError(
-            "export-failed",
-            f"torch.export could not capture the model for int8 ({_short(err)})",
-            "int8 through PT2E needs a model torch.export can trace (no data-dependent "
-            "Python control flow); skip int8 for this model",
-        ) from None
+    exported, strict = _export_for_pt2e(model, args, say)
 
     step("quantize")
     try:
@@ -680,6 +732,17 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
             f"PT2E int8 quantization failed ({_short(err)})",
             "skip int8 for this model, or try a newer torchao: pip install --upgrade torchao",
         ) from None
+    quantize, dequantize = quantize_nodes(converted)
+    if quantize == 0:
+        # A silent no-op would pass the speed probe and the output check unnoticed.
+        raise BackendError(
+            "int8-nothing-quantized",
+            f"PT2E int8 quantized nothing: {quantizer_name} annotated no operator of this model "
+            f"({'strict' if strict else 'non-strict'} torch.export), so the graph stayed fp32",
+            "skip int8 for this model; with your own model, check that its convolutions and "
+            "linears are plain torch.nn modules or functional calls",
+        )
+    say(f"int8: {quantize} quantize and {dequantize} dequantize nodes in the converted graph")
     if _opt(options, "calibration") is not None:
         say(f"int8: calibrated on {_calibration_label(options, len(samples))}")
 
@@ -1178,8 +1241,10 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
 # ---------------------------------------------------------------- optimize()
 
 
-def _compile(forward: torch.nn.Module) -> Callable:
+def _compile(forward: torch.nn.Module, say: Log) -> Callable:
     import torch._inductor.config as inductor_config
+
+    _guard_inductor(say)
 
     # Freezing folds weights into constants so weight prepacking can happen once.
     inductor_config.freezing = True
@@ -1242,7 +1307,7 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
         model = model.to(memory_format=torch.channels_last)
     forward = _Forward(model, cfg["channels_last"], cfg["autocast"] == "bf16")
     compiled = cfg["compile"]
-    runner = OptimizedModel(_compile(forward) if compiled else forward, module, cfg, compiled)
+    runner = OptimizedModel(_compile(forward, _log_to_logging) if compiled else forward, module, cfg, compiled)
     if compiled and example_args is not None:
         # Compile now, not on the first request; with the caller's own layout, so
         # the guards match the real calls (the layout change happens inside).

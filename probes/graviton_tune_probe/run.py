@@ -177,11 +177,10 @@ class Probe:
             else:
                 emit("log", level="warning", message=f"channelsLast ignored: the input is {x.dim()}-D, not 4-D")
         if cfg.compile:
-            import torch._inductor.config as inductor_config
+            # The runtime helper's compile (freezing, weight prepack, the Arm guards), as deployed.
+            import graviton_tune_runtime as rt
 
-            inductor_config.freezing = True  # weights become constants: folded, prepacked
-            inductor_config.cpp.weight_prepack = True
-            model = torch.compile(model, backend="inductor")
+            model = rt._compile(model, lambda message, level="info": emit("log", level=level, message=message))
         return model, x
 
     def _context(self) -> contextlib.ExitStack:
