@@ -28,6 +28,7 @@ print({
 	core: detection.cpu.core,
 	isa: detection.cpu.isa,
 	sveVectorBits: detection.cpu.sveVectorBits,
+	thp: detection.thp,
 	torch: python.torch,
 	applicable: prepared.applicability.filter(a => a.status === 'applicable').map(a => a.recipe.id),
 });
