@@ -88,12 +88,13 @@ host_tools() {
 
 # ------------------------------------------------------------------ the image
 # The image is keyed on its recipe: the build function and the values it uses. Editing
-# how commands are run does not rebuild it; the tool's setup is re-run in place when
-# source/core/python-env.ts changes (setup is additive: it installs only what is missing).
+# how commands are run does not rebuild it; the tool's setup is re-run in place when the
+# packages it installs (torch's pin, the extras in source/core/python-env.ts) change
+# (setup is additive: it installs only what is missing).
 key() {
 	{ declare -f build_image; echo "$suite $mirror $node_package $packages"; } | sha256sum | cut -c1-16
 }
-setup_key() { sha256sum <"$repo/source/core/python-env.ts" | cut -c1-16; }
+setup_key() { grep -E '^export const DEFAULT_(TORCH_SPEC|EXTRAS) ' "$repo/source/core/python-env.ts" | sha256sum | cut -c1-16; }
 image() { echo "$cache/$(key)/rootfs"; }
 
 # Runs "$@" inside a private mount namespace, so every mount below vanishes with it.

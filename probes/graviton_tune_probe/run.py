@@ -32,10 +32,14 @@ check-shape-mismatch, out-of-memory, internal (plus the codes backends_extra rai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -49,6 +53,28 @@ from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
 from .workers import Identity, Team, as_probe_error, is_out_of_memory
 
+
+
+# oneDNN's process-wide default math mode: anything but strict makes fp32 ops lossy.
+_LOSSY_MATH_VARIABLES = ("DNNL_DEFAULT_FPMATH_MODE", "ONEDNN_DEFAULT_FPMATH_MODE")
+
+
+def lossy_math_variables(environ: Any) -> List[str]:
+    """The oneDNN default-math-mode variables set to something other than strict fp32."""
+    return [k for k in _LOSSY_MATH_VARIABLES if environ.get(k, "").strip().upper() not in ("", "STRICT")]
+
+
+# The child of _strict_reference: the same model, seed and input, plain eager, strict math.
+_STRICT_REFERENCE = """
+import json, sys, torch
+from graviton_tune_probe.config import ModelSpec
+from graviton_tune_probe.models import load_model
+spec, batch, seed, backend, out = json.loads(sys.argv[1])
+loaded = load_model(ModelSpec(**spec), backend, seed)
+x = loaded.make_input(batch, seed)
+with torch.inference_mode():
+    torch.save(loaded.module(x), out)
+"""
 
 class Prepared:
     """Everything the measurement needs, and what preparing it cost."""
@@ -110,7 +136,37 @@ class Probe:
             return self._onnx_reference(loaded, x)
         with torch.inference_mode():
             output = self._forward_or_explain(loaded, loaded.module, x)
+        lossy = lossy_math_variables(os.environ)
+        if lossy:
+            # oneDNN reads its default math mode once per process, so in this process the
+            # "fp32" reference would be bf16 math too and the check would compare bf16
+            # with bf16 (seen under Arm emulation: cosine 1, max error 0). A clean child
+            # computes it instead.
+            strict = self._strict_reference(lossy, x)
+            if strict is not None:
+                return self.picker(strict).detach().float().clone()
         return self.picker(output).detach().float().clone()
+
+    def _strict_reference(self, lossy: List[str], x: torch.Tensor) -> Any:
+        """The reference from a child process without the variables in `lossy` (None if that fails)."""
+        cfg = self.cfg
+        env = {k: v for k, v in os.environ.items() if k not in lossy}
+        with tempfile.TemporaryDirectory(prefix="gt-reference-") as tmp:
+            out = os.path.join(tmp, "reference.pt")
+            job = json.dumps([dataclasses.asdict(cfg.model), cfg.batch_size, cfg.seed, cfg.backend, out])
+            done = subprocess.run([sys.executable, "-c", _STRICT_REFERENCE, job], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0 or not os.path.exists(out):
+                emit("log", level="warning", message=f"the fp32 reference without {', '.join(lossy)} could not be "
+                     f"computed ({(done.stderr or '').strip().splitlines()[-1:] or ['exit ' + str(done.returncode)]}); "
+                     f"the output check compares against this process's math, which {', '.join(lossy)} changes")
+                return None
+            output = torch.load(out, weights_only=False)
+        if isinstance(output, torch.Tensor) and output.shape[0] != x.shape[0]:
+            return None
+        emit("log", level="info", message=f"fp32 reference computed in a separate process without {', '.join(lossy)} "
+             "(it changes every oneDNN call of the process it is set in)")
+        return output
 
     def _smoke_test(self, loaded: LoadedModel, x: torch.Tensor) -> None:
         """Without a reference, one plain forward still turns a wrong input into a clear error.
