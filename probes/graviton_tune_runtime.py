@@ -1029,10 +1029,12 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
     with zeros). An nn.Module is exported first (see _export_onnx: the batch axis stays
     dynamic when the exporter allows it). options["quantization"] == "int8" quantizes the
     graph (see _ort_quantize). One session: intra-op threads = options["threads"], one
-    inter-op thread, sequential execution, all graph optimisations. On aarch64 CPUs with
-    bf16 (Graviton3 and newer), bf16 GEMM fast math is on
-    (mlas.enable_gemm_fastmath_arm64_bfloat16=1: lossy, check the outputs); on x86 there
-    is no bf16 route for fp32 models, so bf16 options are logged as having no effect.
+    inter-op thread, sequential execution, all graph optimisations. When bf16 is asked
+    for (autocast or fp32_precision "bf16") on an aarch64 CPU with bf16 (Graviton3 and
+    newer), bf16 GEMM fast math is on (mlas.enable_gemm_fastmath_arm64_bfloat16=1: lossy,
+    check the outputs); plain fp32 stays fp32 (it was on for every session on such a CPU,
+    found under Arm emulation: the fp32 onnxruntime step measured bf16 math). On x86
+    there is no bf16 route for fp32 models, so bf16 options are logged as having no effect.
     The callable keeps the temporary files (.workdir) and the session (.session).
     """
     say, step = _hooks(log, phase)
@@ -1057,18 +1059,17 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
     session_options.intra_op_num_threads = threads
     session_options.inter_op_num_threads = 1
     session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if _is_arm64():
+    if _is_arm64() and _bf16_requested(options):
         if _cpu_has_bf16():
             session_options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "1")
             say("ONNX Runtime: bf16 GEMM fast math on "
                 "(mlas.enable_gemm_fastmath_arm64_bfloat16=1, this CPU has bf16)")
         else:
             say("ONNX Runtime: bf16 GEMM fast math off: this CPU has no bf16 "
-                "(needs Graviton3 / Neoverse V1 or newer)")
-    else:
-        if _bf16_requested(options):
-            say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
-                "autocast/fp32Precision bf16 has no effect here", level="warning")
+                "(needs Graviton3 / Neoverse V1 or newer)", level="warning")
+    elif _bf16_requested(options):
+        say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
+            "autocast/fp32Precision bf16 has no effect here", level="warning")
     if _opt(options, "channels_last", False):
         say("ONNX Runtime: channelsLast has no effect (it chooses its own layouts)")
 

@@ -366,13 +366,18 @@ def test_onnxruntime_arm64_fastmath_decision(monkeypatch):
     monkeypatch.setattr(rt, "_machine", lambda: "aarch64")
     monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "bf16", "i8mm"})
     rec = Recorder()
-    run = bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime"), rec)
+    run = bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime", fp32Precision="bf16"), rec)
     assert "mlas.enable_gemm_fastmath_arm64_bfloat16=1" in rec.logs()
     assert run(x).shape == (2, 16, 32)
 
-    monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "asimddp"})
+    # fp32 ONNX Runtime stays fp32 on a bf16 CPU: fast math only when bf16 is asked for
     rec = Recorder()
     bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime"), rec)
+    assert "fast math" not in rec.logs()
+
+    monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "asimddp"})
+    rec = Recorder()
+    bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime", fp32Precision="bf16"), rec)
     assert "fast math off" in rec.logs()
 
 
