@@ -171,7 +171,7 @@ describe.each([
 	});
 });
 
-describe('a short --auto walk inside an emulated Graviton3', () => {
+describe('a --auto walk (10m budget) inside an emulated Graviton3', () => {
 	let walk: any;
 	let files: string[];
 	let report: any;
@@ -182,7 +182,7 @@ describe('a short --auto walk inside an emulated Graviton3', () => {
 		const app = `${venvPython} /repo/test/arm/apply_winner.py ${out}`;
 		const steps = [
 			`rm -rf ${out}`,
-			`node dist/cli.js --auto --budget 5m --model test/arm/small_model.py --input-shape 3,32,32 --recipes bf16-fastmath,bf16-autocast,lru-cache --out ${out} --app "${app}" --json > /tmp/walk.json`,
+			`node dist/cli.js --auto --budget 10m --model test/arm/small_model.py --input-shape 3,32,32 --recipes bf16-fastmath,bf16-autocast,lru-cache --out ${out} --app "${app}" --json > /tmp/walk.json`,
 			'echo "walk-exit $?"',
 			'tail -1 /tmp/walk.json',
 			`ls ${out}`,
