@@ -3,6 +3,8 @@ import {defineConfig} from 'vitest/config';
 export default defineConfig({
 	test: {
 		include: ['test/**/*.test.{ts,tsx}'],
+		// The Arm suite needs the emulated machine: vitest.arm.config.ts, run by scripts/test.sh.
+		exclude: ['test/arm/**', 'node_modules/**'],
 		testTimeout: 120_000,
 		hookTimeout: 300_000,
 		// Probes run real PyTorch on a 2-core machine: running test files in

@@ -818,6 +818,67 @@ def _require_cpp_compiler() -> None:
         ) from None
 
 
+def _export_for_pt2e(model: Any, args: tuple, kwargs: Mapping[str, Any], say: Log) -> Tuple[Any, bool]:
+    """torch.export for PT2E: (graph module, whether the export was strict).
+
+    On aarch64 the export is strict: with the default non-strict export,
+    ArmInductorQuantizer annotated nothing (seen under emulation with torch 2.9.1: no
+    quantize/dequantize nodes, plain fp32 outputs), while a strict export got its q/dq
+    pairs. A model strict export cannot capture falls back to non-strict; the
+    quantize-node check after convert then tells whether anything was quantized.
+    """
+    attempts = [True, False] if _is_arm64() else [False]
+    failure: Optional[BaseException] = None
+    for strict in attempts:
+        try:
+            with torch.no_grad():
+                exported = torch.export.export(model, args, kwargs or None, strict=strict).module()
+            tidy_for_quantization(exported)
+        except Exception as err:
+            failure = err
+            if strict:
+                say(f"int8: strict torch.export failed ({_short(err, 200)}); trying non-strict", "warning")
+            continue
+        return exported, strict
+    raise BackendError(
+        "export-failed",
+        f"torch.export could not capture the model for int8 ({_short(failure) if failure else 'unknown error'})",
+        "int8 through PT2E needs a model torch.export can trace (no data-dependent "
+        "Python control flow); skip int8 for this model",
+    ) from None
+
+
+def quantize_nodes(graph_module: Any) -> Tuple[int, int]:
+    """(quantize, dequantize) call counts in a converted PT2E graph."""
+    quantize = dequantize = 0
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = str(node.target)
+        if "dequantize" in name:
+            dequantize += 1
+        elif "quantize" in name:
+            quantize += 1
+    return quantize, dequantize
+
+
+def _guard_inductor(say: Log) -> None:
+    """Inductor settings that avoid known Arm hazards (called before every compile).
+
+    With SVE (Graviton3/4) GCC 12 (Debian 12, Ubuntu 22.04) crashed with an internal
+    compiler error while building inductor's precompiled header for the SVE 256 kernels;
+    without the precompiled header the same kernels compile. Only compile time changes.
+    """
+    if not (_is_arm64() and "sve" in _cpu_features()):
+        return
+    import torch._inductor.config as inductor_config
+
+    if getattr(inductor_config, "cpp_cache_precompile_headers", False):
+        inductor_config.cpp_cache_precompile_headers = False
+        say("torch.compile: inductor's precompiled header is off on this SVE CPU "
+            "(GCC 12 crashes building it for SVE; only compile time changes)")
+
+
 def _is_image(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.dim() == 4 and value.is_floating_point()
 
@@ -856,8 +917,9 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
             f"this is torch {torch.__version__}",
             "pip install --upgrade torch torchao",
         )
-    prepare_pt2e, convert_pt2e, quantizer, _ = _pt2e_api(say)
+    prepare_pt2e, convert_pt2e, quantizer, quantizer_name = _pt2e_api(say)
     _require_cpp_compiler()
+    _guard_inductor(say)
 
     model = model.eval()
     channels_last = bool(_opt(options, "channels_last", False))
@@ -870,17 +932,7 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
     args, kwargs = split_inputs(example)
 
     step("export")
-    try:
-        with torch.no_grad():
-            exported = torch.export.export(model, args, kwargs or None).module()
-        tidy_for_quantization(exported)
-    except Exception as err:
-        raise BackendError(
-            "export-failed",
-            f"torch.export could not capture the model for int8 ({_short(err)})",
-            "int8 through PT2E needs a model torch.export can trace (no data-dependent "
-            "Python control flow); skip int8 for this model",
-        ) from None
+    exported, strict = _export_for_pt2e(model, args, kwargs, say)
 
     step("quantize")
     try:
@@ -898,6 +950,17 @@ def prepare_int8(model: Any, example: Any, options: Optional[Mapping[str, Any]] 
             f"PT2E int8 quantization failed ({_short(err)})",
             "skip int8 for this model, or try a newer torchao: pip install --upgrade torchao",
         ) from None
+    quantize, dequantize = quantize_nodes(converted)
+    if quantize == 0:
+        # A silent no-op would pass the speed probe and the output check unnoticed.
+        raise BackendError(
+            "int8-nothing-quantized",
+            f"PT2E int8 quantized nothing: {quantizer_name} annotated no operator of this model "
+            f"({'strict' if strict else 'non-strict'} torch.export), so the graph stayed fp32",
+            "skip int8 for this model; with your own model, check that its convolutions and "
+            "linears are plain torch.nn modules or functional calls",
+        )
+    say(f"int8: {quantize} quantize and {dequantize} dequantize nodes in the converted graph")
     if _opt(options, "calibration") is not None:
         say(f"int8: calibrated on {_calibration_label(options, len(samples))}")
 
@@ -1211,10 +1274,12 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
     with zeros). An nn.Module is exported first (see _export_onnx: the batch axis stays
     dynamic when the exporter allows it). options["quantization"] == "int8" quantizes the
     graph (see _ort_quantize). One session: intra-op threads = options["threads"], one
-    inter-op thread, sequential execution, all graph optimisations. On aarch64 CPUs with
-    bf16 (Graviton3 and newer), bf16 GEMM fast math is on
-    (mlas.enable_gemm_fastmath_arm64_bfloat16=1: lossy, check the outputs); on x86 there
-    is no bf16 route for fp32 models, so bf16 options are logged as having no effect.
+    inter-op thread, sequential execution, all graph optimisations. When bf16 is asked
+    for (autocast or fp32_precision "bf16") on an aarch64 CPU with bf16 (Graviton3 and
+    newer), bf16 GEMM fast math is on (mlas.enable_gemm_fastmath_arm64_bfloat16=1: lossy,
+    check the outputs); plain fp32 stays fp32 (it was on for every session on such a CPU,
+    found under Arm emulation: the fp32 onnxruntime step measured bf16 math). On x86
+    there is no bf16 route for fp32 models, so bf16 options are logged as having no effect.
     The callable keeps the temporary files (.workdir) and the session (.session).
     """
     say, step = _hooks(log, phase)
@@ -1239,18 +1304,17 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
     session_options.intra_op_num_threads = threads
     session_options.inter_op_num_threads = 1
     session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if _is_arm64():
+    if _is_arm64() and _bf16_requested(options):
         if _cpu_has_bf16():
             session_options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "1")
             say("ONNX Runtime: bf16 GEMM fast math on "
                 "(mlas.enable_gemm_fastmath_arm64_bfloat16=1, this CPU has bf16)")
         else:
             say("ONNX Runtime: bf16 GEMM fast math off: this CPU has no bf16 "
-                "(needs Graviton3 / Neoverse V1 or newer)")
-    else:
-        if _bf16_requested(options):
-            say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
-                "autocast/fp32Precision bf16 has no effect here", level="warning")
+                "(needs Graviton3 / Neoverse V1 or newer)", level="warning")
+    elif _bf16_requested(options):
+        say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
+            "autocast/fp32Precision bf16 has no effect here", level="warning")
     if _opt(options, "channels_last", False):
         say("ONNX Runtime: channelsLast has no effect (it chooses its own layouts)")
 
@@ -1438,8 +1502,10 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
 # ---------------------------------------------------------------- optimize()
 
 
-def _compile(forward: torch.nn.Module) -> Callable:
+def _compile(forward: torch.nn.Module, say: Log) -> Callable:
     import torch._inductor.config as inductor_config
+
+    _guard_inductor(say)
 
     # Freezing folds weights into constants so weight prepacking can happen once.
     inductor_config.freezing = True
@@ -1502,7 +1568,7 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
         model = model.to(memory_format=torch.channels_last)
     forward = _Forward(model, cfg["channels_last"], cfg["autocast"] == "bf16")
     compiled = cfg["compile"]
-    runner = OptimizedModel(_compile(forward) if compiled else forward, module, cfg, compiled)
+    runner = OptimizedModel(_compile(forward, _log_to_logging) if compiled else forward, module, cfg, compiled)
     if compiled and example_input is not None:
         # Compile now, not on the first request; with the caller's own layout, so
         # the guards match the real calls (the layout change happens inside).

@@ -15,3 +15,16 @@ venv_python=$(node dist/cli.js setup --json | node -e 'let s="";process.stdin.on
 # The HTML pages' browser tests are required here (skipped in a bare `npx vitest run` without chromium).
 GT_REQUIRE_BROWSER=1 npx vitest run
 (cd probes && "$venv_python" -m pytest -q tests)
+
+# The Arm suite: the real tool inside an emulated Graviton2/3/4 (QEMU user mode, an arm64
+# Debian image built and cached by scripts/arm-emulation.sh). It needs root and
+# binfmt_misc; where those are missing it is skipped with the reason, except in CI.
+if reason=$(bash scripts/arm-emulation.sh check 2>&1); then
+	bash scripts/arm-emulation.sh build
+	npx vitest run --config vitest.arm.config.ts
+elif [ -n "${CI:-}" ] && [ "${CI:-}" != 0 ] && [ "${CI:-}" != false ]; then
+	echo "test: CI never skips the Arm suite, and it cannot run here: ${reason#arm-emulation: cannot run here: }" >&2
+	exit 1
+else
+	echo "test: skipped the Arm suite: ${reason#arm-emulation: cannot run here: }" >&2
+fi

@@ -32,10 +32,14 @@ check-shape-mismatch, out-of-memory, internal (plus the codes backends_extra rai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -55,6 +59,28 @@ from .workers import Identity, Team, as_probe_error, is_out_of_memory
 # The output check on real samples runs on at most this many batches of them.
 MAX_CHECK_BATCHES = 16
 
+
+# oneDNN's process-wide default math mode: anything but strict makes fp32 ops lossy.
+_LOSSY_MATH_VARIABLES = ("DNNL_DEFAULT_FPMATH_MODE", "ONEDNN_DEFAULT_FPMATH_MODE")
+
+
+def lossy_math_variables(environ: Any) -> List[str]:
+    """The oneDNN default-math-mode variables set to something other than strict fp32."""
+    return [k for k in _LOSSY_MATH_VARIABLES if environ.get(k, "").strip().upper() not in ("", "STRICT")]
+
+
+# The child of _strict_references: the same model and inputs, plain eager, strict math.
+_STRICT_REFERENCE = """
+import json, sys, torch
+from graviton_tune_probe.config import ModelSpec
+from graviton_tune_probe.models import load_model
+import graviton_tune_runtime as rt
+spec, backend, seed, inputs, out = json.loads(sys.argv[1])
+loaded = load_model(ModelSpec(**spec), backend, seed)
+xs = torch.load(inputs, weights_only=False)
+with torch.inference_mode():
+    torch.save([rt.call_model(loaded.module, x) for x in xs], out)
+"""
 
 class Prepared:
     """Everything the measurement needs, and what preparing it cost."""
@@ -107,10 +133,11 @@ class Probe:
             t0 = time.perf_counter()
             if cfg.check:
                 with self._phase("reference"):
-                    out.reference = self._reference(loaded, out.input)
                     if loaded.samples is not None:
                         out.check_batches = loaded.sample_batches(cfg.batch_size)[:MAX_CHECK_BATCHES]
-                        out.references = [self._reference(loaded, b) for b in out.check_batches]
+                    out.reference, *rest = self._references(loaded, [out.input, *(out.check_batches or [])])
+                    if loaded.samples is not None:
+                        out.references = rest
             else:
                 self._smoke_test(loaded, out.input)  # catch a wrong input shape with a clear error anyway
             reference_seconds = time.perf_counter() - t0
@@ -187,13 +214,44 @@ class Probe:
         emit("log", level="info", message=f"evaluate(model) = {value:.6g}")
         return value
 
-    def _reference(self, loaded: LoadedModel, x: Any) -> Optional[torch.Tensor]:
-        """The unmodified fp32 eager output on the seeded input: what every configuration is checked against."""
+    def _references(self, loaded: LoadedModel, inputs: List[Any]) -> List[Optional[torch.Tensor]]:
+        """The unmodified fp32 eager output on each input (the seeded one, then any --samples
+        batches): what every configuration is checked against."""
         if loaded.module is None:
-            return self._onnx_reference(loaded, x)
+            return [self._onnx_reference(loaded, x) for x in inputs]
         with torch.inference_mode():
-            output = self._forward_or_explain(loaded, loaded.module, x)
-        return self.picker(output).detach().float().clone()
+            outputs = [self._forward_or_explain(loaded, loaded.module, x) for x in inputs]
+        lossy = lossy_math_variables(os.environ)
+        if lossy:
+            # oneDNN reads its default math mode once per process, so in this process the
+            # "fp32" reference would be bf16 math too and the check would compare bf16
+            # with bf16 (seen under Arm emulation: cosine 1, max error 0). A clean child
+            # computes it instead, for all inputs at once.
+            strict = self._strict_references(lossy, inputs)
+            if strict is not None:
+                outputs = strict
+        return [self.picker(output).detach().float().clone() for output in outputs]
+
+    def _strict_references(self, lossy: List[str], x: List[Any]) -> Optional[List[Any]]:
+        """The references from a child process without the variables in `lossy` (None if that fails)."""
+        cfg = self.cfg
+        env = {k: v for k, v in os.environ.items() if k not in lossy}
+        with tempfile.TemporaryDirectory(prefix="gt-reference-") as tmp:
+            out = os.path.join(tmp, "reference.pt")
+            inputs = os.path.join(tmp, "inputs.pt")
+            torch.save(x, inputs)  # the very inputs this process checks (seeded, and batches of --samples)
+            job = json.dumps([dataclasses.asdict(cfg.model), cfg.backend, cfg.seed, inputs, out])
+            done = subprocess.run([sys.executable, "-c", _STRICT_REFERENCE, job], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0 or not os.path.exists(out):
+                emit("log", level="warning", message=f"the fp32 reference without {', '.join(lossy)} could not be "
+                     f"computed ({(done.stderr or '').strip().splitlines()[-1:] or ['exit ' + str(done.returncode)]}); "
+                     f"the output check compares against this process's math, which {', '.join(lossy)} changes")
+                return None
+            output = torch.load(out, weights_only=False)
+        emit("log", level="info", message=f"fp32 reference computed in a separate process without {', '.join(lossy)} "
+             "(it changes every oneDNN call of the process it is set in)")
+        return output
 
     def _smoke_test(self, loaded: LoadedModel, x: Any) -> None:
         """Without a reference, one plain forward still turns a wrong input into a clear error.
@@ -264,11 +322,10 @@ class Probe:
             else:
                 emit("log", level="warning", message="channelsLast ignored: no input is a 4-D float tensor (an image)")
         if cfg.compile:
-            import torch._inductor.config as inductor_config
+            # The runtime helper's compile (freezing, weight prepack, the Arm guards), as deployed.
+            import graviton_tune_runtime as rt
 
-            inductor_config.freezing = True  # weights become constants: folded, prepacked
-            inductor_config.cpp.weight_prepack = True
-            model = torch.compile(model, backend="inductor")
+            model = rt._compile(model, lambda message, level="info": emit("log", level=level, message=message))
         return model, x
 
     def _calibration(self, loaded: LoadedModel) -> Optional[List[Any]]:

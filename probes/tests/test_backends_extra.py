@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 
 import pytest
@@ -238,6 +239,47 @@ def test_int8_export_failure_is_export_failed():
     assert info.value.code == "export-failed"
 
 
+@needs_torchao
+def test_int8_counts_its_quantize_nodes():
+    model, x = _conv()
+    rec = Recorder()
+    bx.prepare_int8(model, x, _cfg(quantization="int8"), rec)
+    found = re.search(r"int8: (\d+) quantize and (\d+) dequantize nodes", rec.logs())
+    assert found and int(found.group(1)) > 0 and int(found.group(2)) > 0
+
+
+@needs_torchao
+def test_int8_that_quantizes_nothing_is_an_error():
+    # No conv, no linear: the quantizer annotates nothing. Measured as "int8" this would
+    # be plain fp32 passing every check; it must fail loudly instead.
+    class NothingToQuantize(nn.Module):
+        def forward(self, x):
+            return torch.relu(x) * 2
+
+    x = torch.randn(1, 8)
+    with pytest.raises(ProbeError) as info:
+        bx.prepare_int8(NothingToQuantize(), x, _cfg(quantization="int8"), Recorder())
+    assert info.value.code == "int8-nothing-quantized"
+    assert "quantized nothing" in info.value.message
+
+
+def test_arm_sve_compile_turns_off_the_precompiled_header(monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    if not hasattr(inductor_config, "cpp_cache_precompile_headers"):
+        pytest.skip("this torch has no precompiled-header setting")
+    monkeypatch.setattr(inductor_config, "cpp_cache_precompile_headers", True)
+    said = []
+    monkeypatch.setattr(rt, "_machine", lambda: "x86_64")
+    rt._guard_inductor(lambda m, level="info": said.append(m))
+    assert inductor_config.cpp_cache_precompile_headers and not said  # x86: left alone
+    monkeypatch.setattr(rt, "_machine", lambda: "aarch64")
+    monkeypatch.setattr(rt, "_cpu_features", lambda: {"asimd", "sve", "bf16"})
+    rt._guard_inductor(lambda m, level="info": said.append(m))
+    assert not inductor_config.cpp_cache_precompile_headers
+    assert "precompiled header is off" in said[0]
+
+
 # ---------------------------------------------------------------------------------------
 # ONNX Runtime
 
@@ -324,13 +366,18 @@ def test_onnxruntime_arm64_fastmath_decision(monkeypatch):
     monkeypatch.setattr(rt, "_machine", lambda: "aarch64")
     monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "bf16", "i8mm"})
     rec = Recorder()
-    run = bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime"), rec)
+    run = bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime", fp32Precision="bf16"), rec)
     assert "mlas.enable_gemm_fastmath_arm64_bfloat16=1" in rec.logs()
     assert run(x).shape == (2, 16, 32)
 
-    monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "asimddp"})
+    # fp32 ONNX Runtime stays fp32 on a bf16 CPU: fast math only when bf16 is asked for
     rec = Recorder()
     bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime"), rec)
+    assert "fast math" not in rec.logs()
+
+    monkeypatch.setattr(rt, "_cpu_features", lambda: {"fp", "asimd", "asimddp"})
+    rec = Recorder()
+    bx.prepare_onnxruntime(model, x, _cfg(backend="onnxruntime", fp32Precision="bf16"), rec)
     assert "fast math off" in rec.logs()
 
 

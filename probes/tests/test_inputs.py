@@ -259,3 +259,19 @@ def test_runtime_helper_on_a_from_pretrained_model(bert_folder, env):
     out = rt._first_tensor(optimized(**batch))
     assert out.shape == expected.shape
     assert torch.nn.functional.cosine_similarity(out.float().flatten(), expected.flatten(), dim=0) > 0.99
+
+
+def test_lossy_math_reference_covers_the_samples_too(probe, distil_folder, tmp_path):
+    # With DNNL_DEFAULT_FPMATH_MODE set, the fp32 references come from one clean child
+    # process, for the seeded input and every --samples batch alike.
+    gen = torch.Generator().manual_seed(5)
+    samples = [{"input_ids": torch.randint(0, 300, (2, 12), generator=gen),
+                "attention_mask": torch.ones(2, 12, dtype=torch.long)} for _ in range(3)]
+    torch.save(samples, tmp_path / "samples.pt")
+    run = probe({"model": {"path": str(distil_folder), "samples": str(tmp_path / "samples.pt")}, "batchSize": 2,
+                 "budgetSeconds": 0.3}, env={"DNNL_DEFAULT_FPMATH_MODE": "BF16"}, timeout=400)
+    result = _result(run)
+    assert result["check"]["data"] == "samples" and result["check"]["rows"] == 6
+    separate = [e for e in run.of_type("log") if "separate process" in e["message"]]
+    assert len(separate) == 1, separate
+    assert result["check"]["cosine"] > 0.99

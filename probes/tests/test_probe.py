@@ -328,3 +328,21 @@ def test_median_interval_uses_order_statistics():
     interval, real = measure.median_interval([10.0] * 9 + [1000.0])  # one outlier moves nothing
     assert real and interval.median == 10.0 and interval.ci_high == 10.0
     assert measure.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+
+
+def test_bf16_fast_math_is_checked_against_a_strict_fp32_reference(probe):
+    # DNNL_DEFAULT_FPMATH_MODE changes every oneDNN call of the process, the probe's own
+    # "fp32" reference included: the reference must come from a process without it.
+    run = probe({"model": {"name": "toy"}, "budgetSeconds": 0.5, "warmupIterations": 1},
+                env={"DNNL_DEFAULT_FPMATH_MODE": "BF16"})
+    assert run.returncode == 0, run.stderr
+    logs = " | ".join(e["message"] for e in run.of_type("log"))
+    assert "fp32 reference computed in a separate process without DNNL_DEFAULT_FPMATH_MODE" in logs
+    assert run.result["check"]["cosine"] > 0.99
+
+
+def test_strict_math_needs_no_separate_reference(probe):
+    run = probe({"model": {"name": "toy"}, "budgetSeconds": 0.5, "warmupIterations": 1},
+                env={"DNNL_DEFAULT_FPMATH_MODE": "STRICT"})
+    assert run.returncode == 0, run.stderr
+    assert not any("separate process" in e["message"] for e in run.of_type("log"))

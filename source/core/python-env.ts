@@ -92,7 +92,9 @@ export async function findPython(options: {python?: string; env?: NodeJS.Process
 // ---------------------------------------------------------------- inspecting
 
 const INSPECT_SCRIPT = path.join(probesDir, 'inspect_env.py');
-const INSPECT_TIMEOUT_MS = 120_000;
+// Importing torch, onnxruntime, openvino and transformers took over 80 s under QEMU
+// emulation on a busy 2-core host: generous, since it only bounds a hung interpreter.
+const INSPECT_TIMEOUT_MS = 300_000;
 
 /** What probes/inspect_env.py prints. */
 interface InspectReport {
