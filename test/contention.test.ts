@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterEach, describe, expect, it} from 'vitest';
-import {BusyMachineError, contendedSummary, contentionBetween, describeContention, parsePidStatTicks, parseProcStat, waitForQuiet} from '../source/core/contention.js';
+import {BusyMachineError, DEFAULT_BUSY_THRESHOLD, contendedSummary, contentionBetween, describeContention, parsePidStatTicks, parseProcStat, waitForQuiet} from '../source/core/contention.js';
 import type {LoadSample} from '../source/core/contention.js';
 import {managedPython, probesDir} from '../source/core/paths.js';
 import {runProbe} from '../source/core/probe-runner.js';
@@ -20,6 +20,8 @@ import type {Contention, ProbeConfig, ProbeRecord, ProbeResult, SessionEvent} fr
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
+// vitest.config.ts turns the busy check off for every other test file; here it is the subject.
+process.env['GRAVITON_TUNE_BUSY_THRESHOLD'] = String(DEFAULT_BUSY_THRESHOLD);
 const fakeProbe = path.join(here, 'fixtures', 'fake-probes', 'fake_probe.py');
 const python = existsSync(managedPython()) ? managedPython() : 'python3';
 const realProbe = existsSync(path.join(probesDir, 'graviton_tune_probe', '__main__.py')) && existsSync(managedPython());
