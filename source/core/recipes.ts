@@ -103,6 +103,7 @@ const changesSchema = object({
 		compile: boolean,
 		quantization: oneOf('int8', null),
 		backend: oneOf('torch', 'onnxruntime', 'openvino'),
+		sessionOptions: {type: 'map', key: /^[a-z_][a-z0-9_.]*$/, expect: 'an ONNX Runtime session option', of: text(/^[A-Za-z0-9_.-]+$/, 'a value such as "parallel" or "1"')},
 	}),
 	workers: oneOf('sweep'),
 	batchSizes: list({type: 'integer', min: 1}),
@@ -118,6 +119,7 @@ const requiresSchema = object({
 	thp: list(oneOf('always', 'madvise', 'never')),
 	library: oneOf(...Object.keys(libraries)),
 	input: list(oneOf('image', 'tokens')),
+	modelFormat: list(oneOf('torch', 'onnx')),
 	minCpus: {type: 'integer', min: 1},
 });
 
@@ -347,10 +349,18 @@ function resolvePlaceholders(changes: RecipeChanges, allocators: Detection['allo
 
 // ---------------------------------------------------------------- applicability
 
+/** What the walk knows about the model when recipes are judged (unknown without one). */
+export interface ModelFacts {
+	format: 'torch' | 'onnx';
+	/** An .onnx file whose batch axis is fixed: its batch size; else null. */
+	fixedBatch: number | null;
+}
+
 interface Context {
 	detection: Detection;
 	python: PythonEnv | null;
 	inputKind: InputKind | undefined;
+	model: ModelFacts | undefined;
 	/** "Neoverse-N1 (AWS Graviton2)", "Intel Xeon Platinum 8488C". */
 	cpu: string;
 }
@@ -363,8 +373,8 @@ const notApplicable = (reason: string): Verdict => ({status: 'not-applicable', r
 const needs = (reason: string, install: string | null = null): Verdict => ({status: 'needs', reason, install});
 
 /** Each step (non-advisory recipe) with its status, a reason, and the changes for this machine. */
-export function applicability(recipes: Recipe[], detection: Detection, python: PythonEnv | null, opts: {inputKind?: InputKind} = {}): Applicability[] {
-	const ctx: Context = {detection, python, inputKind: opts.inputKind, cpu: describeCpu(detection.cpu)};
+export function applicability(recipes: Recipe[], detection: Detection, python: PythonEnv | null, opts: {inputKind?: InputKind; model?: ModelFacts} = {}): Applicability[] {
+	const ctx: Context = {detection, python, inputKind: opts.inputKind, model: opts.model, cpu: describeCpu(detection.cpu)};
 	return recipes.filter(recipe => recipe.stage !== 'advisory').map(recipe => judge(effectiveRecipe(recipe, detection.cpu.arch), ctx));
 }
 
@@ -372,7 +382,7 @@ export function applicability(recipes: Recipe[], detection: Detection, python: P
 const checks: Check[] = [archCheck, isaCheck, anyIsaCheck, featuresCheck, inputCheck, cpusCheck, thpCheck, libraryCheck, noPythonCheck, torchCheck, packagesCheck];
 
 function judge(recipe: Recipe, ctx: Context): Applicability {
-	const verdicts = checks.map(check => check(recipe.requires, ctx)).filter((v): v is Verdict => v !== null);
+	const verdicts = [formatCheck(recipe, ctx), ...checks.map(check => check(recipe.requires, ctx))].filter((v): v is Verdict => v !== null);
 	const changes = resolvePlaceholders(recipe.changes, ctx.detection.allocators);
 	// Something no install can fix outranks something an install would fix.
 	for (const status of ['not-applicable', 'needs'] as const) {
@@ -386,6 +396,20 @@ function judge(recipe: Recipe, ctx: Context): Applicability {
 	}
 	const reason = verdicts.map(v => v.reason).join('; ') || 'no special requirements';
 	return {recipe, status: 'applicable', reason, install: null, changes};
+}
+
+/** Torch-only recipes say so for an .onnx file; a batch sweep needs a dynamic batch axis. */
+function formatCheck(recipe: Recipe, ctx: Context): Verdict | null {
+	const model = ctx.model;
+	if (!model) return null;
+	const formats = recipe.requires.modelFormat;
+	if (formats && !formats.includes(model.format)) {
+		return notApplicable(model.format === 'onnx' ? 'not applicable to an ONNX model (it changes how PyTorch runs the model)' : 'only for an .onnx model file; this model runs on PyTorch');
+	}
+	if (recipe.changes.batchSizes && model.fixedBatch !== null) {
+		return notApplicable(`the model file fixes its batch axis at ${model.fixedBatch}: only that batch size runs (export it with a dynamic batch axis to sweep batch sizes)`);
+	}
+	return null;
 }
 
 function archCheck(req: RecipeRequires, ctx: Context): Verdict | null {
@@ -527,7 +551,7 @@ const conditions: Record<AdvisoryWhen, Condition> = {
 
 /** Advice from the advisory recipes whose condition holds on this machine. */
 export function advisories(recipes: Recipe[], detection: Detection, python: PythonEnv | null): Advice[] {
-	const ctx: Context = {detection, python, inputKind: undefined, cpu: describeCpu(detection.cpu)};
+	const ctx: Context = {detection, python, inputKind: undefined, model: undefined, cpu: describeCpu(detection.cpu)};
 	return recipes.flatMap(recipe => {
 		if (recipe.stage !== 'advisory' || !recipe.advisory) return [];
 		const found = conditions[recipe.advisory.when](recipe.advisory, ctx);

@@ -58,7 +58,7 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 	// The live machine's load now (another machine's, from --root, cannot be read).
 	const load = cmd.root ? null : await currentLoad(detection.usableCpuList, signal);
 	const recipes = await loadRecipes();
-	const list = applicability(recipes, detection, python, {inputKind: inputKind({name: 'resnet50'})});
+	const list = applicability(recipes, detection, python, {inputKind: inputKind({name: 'resnet50'}), model: {format: 'torch', fixedBatch: null}});
 	const advice = advisories(recipes, detection, python);
 	if (cmd.json) {
 		out(JSON.stringify({
