@@ -404,7 +404,7 @@ function formatCheck(recipe: Recipe, ctx: Context): Verdict | null {
 	if (!model) return null;
 	const formats = recipe.requires.modelFormat;
 	if (formats && !formats.includes(model.format)) {
-		return notApplicable(model.format === 'onnx' ? 'not applicable to an ONNX model (it changes how PyTorch runs the model)' : 'only for an .onnx model file; this model runs on PyTorch');
+		return notApplicable(model.format === 'onnx' ? 'not applicable to an ONNX model: a step for models that PyTorch runs' : 'only for an .onnx model file; this model runs on PyTorch');
 	}
 	if (recipe.changes.batchSizes && model.fixedBatch !== null) {
 		return notApplicable(`the model file fixes its batch axis at ${model.fixedBatch}: only that batch size runs (export it with a dynamic batch axis to sweep batch sizes)`);
