@@ -119,7 +119,7 @@ type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
 const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
-	detect: ['json', 'root', 'python', ...modelFlags],
+	detect: ['json', 'root', 'python', ...modelFlags.filter(flag => flag !== 'samples')],
 	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
 	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
