@@ -1414,17 +1414,17 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
 
     threads = _threads(options)
     session_options, described = _ort_session_options(ort, _opt(options, "ort_options"), threads)
-    if _bf16_requested(options):
-        if _is_arm64() and _cpu_has_bf16():
+    if _is_arm64() and _bf16_requested(options):
+        if _cpu_has_bf16():
             session_options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "1")
             say("ONNX Runtime: bf16 GEMM fast math on "
                 "(mlas.enable_gemm_fastmath_arm64_bfloat16=1, this CPU has bf16)")
-        elif _is_arm64():
-            say("ONNX Runtime: bf16 GEMM fast math asked, but this CPU has no bf16 "
-                "(needs Graviton3 / Neoverse V1 or newer): fp32", level="warning")
         else:
-            say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
-                "autocast/fp32Precision bf16 has no effect here", level="warning")
+            say("ONNX Runtime: bf16 GEMM fast math off: this CPU has no bf16 "
+                "(needs Graviton3 / Neoverse V1 or newer)", level="warning")
+    elif _bf16_requested(options):
+        say("ONNX Runtime: no bf16 route for fp32 models on this CPU; "
+            "autocast/fp32Precision bf16 has no effect here", level="warning")
     if _opt(options, "channels_last", False):
         say("ONNX Runtime: channelsLast has no effect (it chooses its own layouts)")
 
