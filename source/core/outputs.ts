@@ -165,7 +165,9 @@ export function renderEnvFile(input: {result: WalkResult; detection: Detection; 
 		commentLine('Process environment (read at process start).'),
 		...runtime.map(([k, v]) => `${k}=${v}`),
 		'',
-		commentLine('Model-level choices, applied by graviton_tune_runtime.optimize(model, example_input).'),
+		commentLine(model.some(([k]) => k === 'GT_MODEL')
+			? 'Model-level choices, applied by graviton_tune_runtime: batch = onnx_inputs(model_path(), batch_size()); model = optimize(model_path(), batch).'
+			: 'Model-level choices, applied by graviton_tune_runtime.optimize(model, example_input).'),
 		...model.map(([k, v]) => `${k}=${v}`),
 	];
 	return lines.join('\n') + '\n';
