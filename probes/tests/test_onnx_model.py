@@ -94,6 +94,24 @@ def test_fixed_batch_is_reported_and_measured_at_its_size(files, probe):
                for e in run.of_type("log"))
 
 
+def test_fixed_batch_at_another_size_names_the_batch(files, probe):
+    run = probe(config(files / "fixed.onnx", batchSize=1))
+    assert run.error["code"] == "bad-input-shape"
+    assert "--batch-size 4" in run.error["hint"]
+
+
+def test_int8_calibrates_on_real_samples_keyed_by_input_name(files, probe, tmp_path):
+    import numpy as np
+
+    samples = tmp_path / "images.npz"
+    np.savez(samples, image=np.random.default_rng(0).standard_normal((6, 3, 32, 32)).astype(np.float32))
+    run = probe(config(files / "dyn.onnx", batchSize=2, quantization="int8",
+                       model={"path": str(files / "dyn.onnx"), "samples": str(samples)}), timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.result["calibration"] == {"data": "samples", "batches": 3, "rows": 6}
+    assert run.result["check"]["data"] == "samples"
+
+
 def test_token_model_with_two_inputs(files, probe):
     info = inspect(files / "tokens.onnx", seqLen=24)
     assert info["inputKind"] == "tokens"
