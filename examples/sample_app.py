@@ -21,7 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet50", help="built-in model name (default resnet50)")
+    parser.add_argument("--model", default=None,
+                        help="built-in model name (default resnet50), or an .onnx file (default: GT_MODEL when set)")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long to serve (default 15)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up batches (default 3)")
     parser.add_argument("--runtime-dir", default=None,
@@ -36,7 +37,7 @@ def main() -> int:
     if args.runtime_dir:
         sys.path.insert(0, os.path.abspath(args.runtime_dir))
     # Before torch: under torchrun each worker pins itself to its CPUs as this imports.
-    from graviton_tune_runtime import batch_size, optimize  # noqa: E402
+    from graviton_tune_runtime import batch_size, call_model, model_path, onnx_inputs, optimize  # noqa: E402
 
     import torch  # noqa: E402
     from graviton_tune_probe import zoo  # noqa: E402
@@ -47,26 +48,31 @@ def main() -> int:
 
         dist.init_process_group("gloo")
     torch.manual_seed(0)
-    model = getattr(zoo, args.model)().eval()
-    batch = torch.randn(batch_size(), 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    name = args.model or model_path() or "resnet50"
+    if name.lower().endswith(".onnx"):
+        # The file itself, fed as measured: inputs from its graph (names, shapes, types).
+        model, batch = name, onnx_inputs(name, batch_size())
+    else:
+        model = getattr(zoo, name)().eval()
+        batch = torch.randn(batch_size(), 3, 224, 224, generator=torch.Generator().manual_seed(0))
     served = optimize(model, batch)
     for _ in range(max(1, args.warmup)):
-        served(batch)
+        call_model(served, batch)
 
     if world > 1:
         dist.barrier()  # every worker starts (and stops) serving over the same window
     samples = 0
     start = time.perf_counter()
     while time.perf_counter() - start < args.seconds:
-        served(batch)
-        samples += batch.shape[0]
+        call_model(served, batch)
+        samples += batch_size()
     elapsed = time.perf_counter() - start
     rate = torch.tensor([samples / elapsed], dtype=torch.float64)
     if world > 1:
         dist.all_reduce(rate)
         dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"samplesPerSecond": rate.item(), "workers": world, "batchSize": batch.shape[0]}), flush=True)
+        print(json.dumps({"samplesPerSecond": rate.item(), "workers": world, "batchSize": batch_size()}), flush=True)
     return 0
 
 

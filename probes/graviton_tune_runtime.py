@@ -34,6 +34,15 @@ Variables (all optional; unset means the plain fp32 eager default):
     GT_WORKERS             processes under torchrun; with LOCAL_RANK set, each is pinned
     GT_THREADS_PER_WORKER  threads per process (OMP_NUM_THREADS wins when set)
     GT_CPU_LIST            CPUs the workers share, e.g. 0-7 (default: this process's affinity)
+    GT_ORT_OPTIONS         onnxruntime only: the ONNX Runtime session as measured, "default" (a
+                           plain SessionOptions(), ONNX Runtime's own defaults) or key=value
+                           pairs joined by "," on top of those defaults: intra_op_num_threads,
+                           inter_op_num_threads ("threads" = GT_THREADS_PER_WORKER),
+                           execution_mode (sequential|parallel), graph_optimization_level
+                           (disabled|basic|extended|all), any other key with a "." is a session
+                           config entry. Unset: the helper's tuned session (see prepare_onnxruntime)
+    GT_MODEL               optional: the model file the app serves (an .onnx file for the ONNX
+                           walk); read it with model_path()
 
 On onnxruntime and openvino, bf16 (GT_AUTOCAST or GT_FP32_PRECISION) means what it meant
 when measured: OpenVINO's INFERENCE_PRECISION_HINT=bf16 (f32 otherwise, set explicitly);
@@ -72,7 +81,7 @@ __all__ = [
     "optimize", "batch_size", "settings", "pin_worker", "OptimizedModel", "ConfigError", "BackendError",
     "prepare_int8", "prepare_onnxruntime", "prepare_openvino", "tidy_for_quantization",
     "split_inputs", "call_model", "named_tensors", "batch_rows", "rebatch", "load_samples", "token_inputs",
-    "load_pretrained",
+    "load_pretrained", "onnx_inputs", "model_path",
 ]
 
 
@@ -185,7 +194,28 @@ def settings(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
         "workers": _int(env, "GT_WORKERS", 1),
         "threads": threads,
         "cpu_list": _cpu_list(_env(env, "GT_CPU_LIST")),
+        "ort_options": _ort_options(_env(env, "GT_ORT_OPTIONS")),
     }
+
+
+def _ort_options(text: Optional[str]) -> Optional[Dict[str, str]]:
+    """GT_ORT_OPTIONS: None when unset, {} for "default", else the key=value pairs."""
+    if text is None:
+        return None
+    if text.strip() == "default":
+        return {}
+    out: Dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"GT_ORT_OPTIONS={text!r}: expected default or key=value pairs joined by ','")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def model_path(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """GT_MODEL: the model file the winner was measured on (None when unset)."""
+    return _env(os.environ if environ is None else environ, "GT_MODEL")
 
 
 def batch_size(environ: Optional[Mapping[str, str]] = None) -> int:
@@ -396,6 +426,115 @@ def token_inputs(model: Any, batch_size: int, seq_len: int = 128, seed: int = 0)
     if "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) > 0:
         inputs["token_type_ids"] = torch.zeros(shape, dtype=torch.int64)
     return inputs
+
+
+# ---------------------------------------------------------------- inputs of an .onnx file
+
+# ONNX TensorProto element types graviton-tune can fill, as torch dtypes.
+_ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 6: "int32", 7: "int64", 9: "bool"}
+# Token ids without an embedding table to read the vocabulary from stay below this.
+DEFAULT_TOKEN_RANGE = 100
+
+
+def onnx_input_specs(path: str) -> List[Dict[str, Any]]:
+    """The graph inputs of an .onnx file: name, dims (an int, or the symbol's name or None
+    where the dimension is symbolic), dtype, and for integer inputs read by an embedding
+    (a Gather on a weight table) the vocabulary size. BackendError when it does not load."""
+    try:
+        import onnx
+    except ImportError:
+        raise BackendError("missing-package", "reading an .onnx file needs the onnx package", PIP_ORT) from None
+    try:
+        graph = onnx.load(path, load_external_data=False).graph
+    except Exception as err:
+        raise BackendError("model-load-failed", f"{path} is not a readable ONNX model ({_short(err, 200)})",
+                           "export it again with torch.onnx.export, and check it with "
+                           "python -c \"import onnx; onnx.checker.check_model('MODEL.onnx')\"") from None
+    tables = {init.name: list(init.dims) for init in graph.initializer}
+    specs = []
+    for value in graph.input:
+        if value.name in tables:
+            continue
+        tensor = value.type.tensor_type
+        dtype = _ONNX_DTYPES.get(tensor.elem_type)
+        if dtype is None:
+            raise BackendError("onnx-inputs", f"{path}: input {value.name!r} has element type "
+                               f"{tensor.elem_type}, which graviton-tune cannot fill",
+                               "give example_inputs(batch_size) in a .py factory instead")
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+                for d in tensor.shape.dim]
+        vocab = None
+        for node in graph.node:
+            if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] == value.name \
+                    and tables.get(node.input[0]):
+                vocab = int(tables[node.input[0]][0])
+                break
+        specs.append({"name": value.name, "dims": dims, "dtype": dtype, "vocab": vocab})
+    if not specs:
+        raise BackendError("onnx-inputs", f"{path}: the graph has no inputs to feed", None)
+    return specs
+
+
+def onnx_fixed_batch(specs: Sequence[Mapping[str, Any]]) -> Optional[int]:
+    """The batch size the file fixes (its inputs' first dimension), or None when dynamic."""
+    firsts = [spec["dims"][0] for spec in specs if spec["dims"]]
+    fixed = [d for d in firsts if isinstance(d, int)]
+    return fixed[0] if fixed and len(fixed) == len(firsts) else None
+
+
+def _onnx_shape(spec: Mapping[str, Any], batch_size: int, seq_len: Optional[int],
+                input_shape: Optional[Sequence[int]], notes: List[str]) -> List[int]:
+    dims = list(spec["dims"])
+    if not dims:
+        return []
+    shape = [int(batch_size)]
+    given = list(input_shape) if input_shape is not None and len(input_shape) == len(dims) - 1 else None
+    for i, dim in enumerate(dims[1:]):
+        if isinstance(dim, int):
+            shape.append(dim)
+        elif given is not None:
+            shape.append(int(given[i]))
+        elif spec["dtype"] in ("int64", "int32", "bool") and i == len(dims) - 2:
+            length = int(seq_len or 128)  # token models: the sequence is the last dimension
+            notes.append(f"{spec['name']}: {dim or 'a symbolic dimension'} = {length} tokens"
+                         + ("" if seq_len else " (--seq-len to change)"))
+            shape.append(length)
+        else:
+            per_sample = ",".join(str(d) if isinstance(d, int) else "N" for d in dims[1:])
+            raise BackendError(
+                "needs-input-shape",
+                f"input {spec['name']!r} has a symbolic dimension {dim or '?'} ({per_sample} per sample) "
+                "that cannot be guessed",
+                f"give the per-sample shape of {spec['name']!r} with --input-shape, e.g. --input-shape "
+                + ",".join(str(d) if isinstance(d, int) else "224" for d in dims[1:]))
+    return shape
+
+
+def onnx_inputs(path: str, batch_size: int, seq_len: Optional[int] = None,
+                input_shape: Optional[Sequence[int]] = None, seed: int = 0,
+                notes: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Seeded inputs for an .onnx file, keyed by its input names, as graviton-tune measured
+    it: float inputs from a normal distribution; integer ids inside the vocabulary of the
+    embedding that reads them (else below DEFAULT_TOKEN_RANGE), attention masks of ones,
+    token type ids of zeros. Symbolic dimensions: the batch is batch_size, the last one
+    of an integer input is seq_len tokens (default 128), the others come from
+    input_shape (per sample, without the batch) or raise BackendError naming the input."""
+    gen = torch.Generator().manual_seed(int(seed))
+    said = [] if notes is None else notes
+    out: Dict[str, Any] = {}
+    for spec in onnx_input_specs(path):
+        shape = _onnx_shape(spec, batch_size, seq_len, input_shape, said)
+        dtype = getattr(torch, spec["dtype"])
+        name = spec["name"].lower()
+        if spec["dtype"] == "bool" or "mask" in name:
+            out[spec["name"]] = torch.ones(shape, dtype=dtype)
+        elif not dtype.is_floating_point:
+            high = 2 if "type" in name else (spec["vocab"] or DEFAULT_TOKEN_RANGE)
+            out[spec["name"]] = torch.zeros(shape, dtype=dtype) if "type" in name else \
+                torch.randint(0, high, shape, generator=gen, dtype=dtype)
+        else:
+            out[spec["name"]] = torch.randn(shape, generator=gen, dtype=torch.float32).to(dtype)
+    return out
 
 
 # Hugging Face Auto classes by the ending of config.architectures[0]; anything else
@@ -1265,6 +1404,46 @@ def _ort_quantize(src: str, example: Any, options: Optional[Mapping[str, Any]], 
         ) from None
 
 
+
+_ORT_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+               "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+_ORT_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
+
+
+def _ort_session_options(ort: Any, entries: Optional[Mapping[str, str]], threads: int) -> Tuple[Any, str]:
+    """The SessionOptions as measured. entries None: the tuned session graviton-tune has
+    always used for exported models (intra-op threads = threads, one inter-op thread,
+    sequential, all graph optimisations). A mapping ({} = ONNX Runtime's defaults): a
+    plain SessionOptions() with each entry applied on top (GT_ORT_OPTIONS)."""
+    opts = ort.SessionOptions()
+    if entries is None:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        return opts, f"{threads} intra-op threads, sequential, graph optimisation all"
+    shown = []
+    for key, value in entries.items():
+        try:
+            if key in ("intra_op_num_threads", "inter_op_num_threads"):
+                setattr(opts, key, threads if value == "threads" else int(value))
+            elif key == "execution_mode":
+                opts.execution_mode = getattr(ort.ExecutionMode, _ORT_MODES[value])
+            elif key == "graph_optimization_level":
+                opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _ORT_LEVELS[value])
+            elif "." in key:
+                opts.add_session_config_entry(key, value)
+            else:
+                raise KeyError(key)
+        except (KeyError, ValueError):
+            raise ConfigError(f"ONNX Runtime session option {key}={value}: not understood (keys: "
+                              "intra_op_num_threads, inter_op_num_threads, execution_mode, "
+                              "graph_optimization_level, or a config entry with a '.')") from None
+        shown.append(f"{key}={threads if value == 'threads' else value}")
+    return opts, ("ONNX Runtime's default session" + (" with " + ", ".join(shown) if shown else "")
+                  + " (GT_ORT_OPTIONS)")
+
+
 def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapping[str, Any]] = None,
                         log: Optional[Log] = None, phase: Optional[Phase] = None) -> Callable[[Any], Any]:
     """ONNX Runtime on the CPU execution provider, for an nn.Module or an .onnx path.
@@ -1299,11 +1478,7 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
         path = _ort_quantize(path, example, options, workdir.name, say, step)
 
     threads = _threads(options)
-    session_options = ort.SessionOptions()
-    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session_options.intra_op_num_threads = threads
-    session_options.inter_op_num_threads = 1
-    session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session_options, described = _ort_session_options(ort, _opt(options, "ort_options"), threads)
     if _is_arm64() and _bf16_requested(options):
         if _cpu_has_bf16():
             session_options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "1")
@@ -1328,8 +1503,7 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
             "check the model with: python -m onnxruntime.tools.check_onnx_model_mobile_usability "
             "MODEL.onnx, or upgrade: pip install --upgrade onnxruntime",
         ) from None
-    say(f"ONNX Runtime {ort.__version__}: CPUExecutionProvider, {threads} intra-op threads, "
-        "graph optimisation all")
+    say(f"ONNX Runtime {ort.__version__}: CPUExecutionProvider, {described}")
 
     type_map = {"tensor(float)": "float32", "tensor(double)": "float64",
                 "tensor(float16)": "float16", "tensor(int64)": "int64",

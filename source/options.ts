@@ -26,7 +26,7 @@ export class UsageError extends Error {}
 export type Command =
 	| {kind: 'help'}
 	| {kind: 'version'}
-	| {kind: 'detect'; json: boolean; root?: string; python?: string}
+	| {kind: 'detect'; json: boolean; root?: string; python?: string; model?: ModelSpec}
 	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean; system: boolean}
 	| {kind: 'probe'; json: boolean; python?: string; model: ModelSpec; probe: ProbeFlags}
 	| {kind: 'tune'; auto: boolean; tune: TuneFlags}
@@ -119,7 +119,7 @@ type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
 const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
-	detect: ['json', 'root', 'python'],
+	detect: ['json', 'root', 'python', ...modelFlags.filter(flag => flag !== 'samples')],
 	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
 	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
 	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
@@ -248,7 +248,7 @@ export function parseCommand(argv: string[]): Command {
 		if (values.html !== undefined && values.html.trim() === '') throw new UsageError('--html: expected a file name, e.g. --html compare.html');
 		return {kind: 'compare', reports: extra, html: values.html, json: values.json ?? false};
 	}
-	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python};
+	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python, ...(values.model === undefined ? {} : {model: parseModel(values)})};
 	if (command === 'setup') {
 		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false, system: values.system ?? false};
 	}
@@ -266,7 +266,8 @@ export function parseCommand(argv: string[]): Command {
 				fp32Precision: oneOf('fp32-precision', values['fp32-precision'], ['bf16'] as const) ?? null,
 				compile: values.compile ?? false,
 				quantization: oneOf('quantization', values.quantization, ['int8'] as const) ?? null,
-				backend: oneOf('backend', values.backend, ['torch', 'onnxruntime', 'openvino'] as const) ?? 'torch',
+				// An .onnx file runs on ONNX Runtime unless told otherwise (PyTorch cannot run it).
+				backend: oneOf('backend', values.backend, ['torch', 'onnxruntime', 'openvino'] as const) ?? (/\.onnx$/i.test(model.path ?? '') ? 'onnxruntime' : 'torch'),
 				workers: positiveNumber('workers', values.workers, true) ?? 1,
 				threads: positiveNumber('threads', values.threads, true) ?? null,
 				seconds: positiveNumber('seconds', values.seconds) ?? 10,

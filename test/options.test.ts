@@ -14,7 +14,10 @@ function usageError(argv: string[]): string {
 describe('each command takes only its own flags', () => {
 	it('detect refuses tuning and probe flags, naming where they belong', () => {
 		expect(usageError(['detect', '--budget', '5m'])).toBe('--budget does not apply to `graviton-tune detect`; it belongs to `graviton-tune [--auto]`');
-		expect(usageError(['detect', '--model', 'resnet50'])).toBe('--model does not apply to `graviton-tune detect`; it belongs to `graviton-tune probe` and `graviton-tune [--auto]`');
+		expect(usageError(['detect', '--batch-size', '4'])).toBe('--batch-size does not apply to `graviton-tune detect`; it belongs to `graviton-tune probe`');
+		// --model judges the recipes for that model (an .onnx file's own walk).
+		expect(parseCommand(['detect', '--model', 'net.onnx'])).toMatchObject({kind: 'detect', model: {path: 'net.onnx'}});
+		expect(parseCommand(['probe', '--model', 'net.onnx'])).toMatchObject({kind: 'probe', probe: {backend: 'onnxruntime'}});
 	});
 
 	it('setup refuses probe flags; tuning refuses setup flags', () => {

@@ -295,6 +295,20 @@ describe('your own model', () => {
 		expect(flags.model).toEqual({path: './my-bert', seqLen: 64, samples: 's.pt'}); // --samples and --seq-len carry over
 	});
 
+	it('takes an .onnx file: no factory question; a symbolic dimension asks the input shape, naming the input', () => {
+		let s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './net.onnx'});
+		expect(s).toMatchObject({screen: 'rechecking', model: {path: './net.onnx'}});
+		const symbolic = {ok: false as const, code: 'needs-input-shape', message: "./net.onnx: input 'image' has a symbolic dimension h (3,N,N per sample) that cannot be guessed", hint: "give the per-sample shape of 'image' with --input-shape, e.g. --input-shape 3,224,224"};
+		s = reduce(s, {type: 'prepared', prepared: {...prepared(), model: symbolic}});
+		expect(s.own?.field).toBe('inputShape');
+		expect(s.own?.error).toMatch(/input 'image' has a symbolic dimension/);
+		s = run(s, {type: 'own-answer', value: '3,96,96'});
+		expect(s.model).toEqual({path: './net.onnx', inputShape: [3, 96, 96]});
+		const onnx = {ok: true as const, info: {label: './net.onnx', kind: 'onnx', inputKind: 'image' as const, inputs: [], evaluate: false, samples: null, fixedBatch: null}, notes: []};
+		s = reduce(s, {type: 'prepared', prepared: {...prepared(), model: onnx}});
+		expect(s.screen).toBe('recipes');
+	});
+
 	it('is remembered and offered first next time', () => {
 		let s = run(initialState(options()), {type: 'prepared', prepared: prepared()}, {type: 'own-model'}, {type: 'own-answer', value: './my-bert'}, {type: 'prepared', prepared: {...prepared(), model: ok}}, {type: 'recipes-done'}, {type: 'budget-chosen', seconds: 120});
 		const saved = preferencesToSave(s);

@@ -77,6 +77,7 @@ def _options(cfg: Any) -> Dict[str, Any]:
         "quantization": _get(cfg, "quantization", "none"),
         "channels_last": bool(_get(cfg, "channelsLast", False)),
         "seed": int(_get(cfg, "seed", 0)),
+        "ort_options": _get(cfg, "sessionOptions"),
     }
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .protocol import ProbeError
 
@@ -84,6 +84,7 @@ class ProbeConfig(_CamelAccess):
     backend: str = "torch"
     workers: int = 1
     threads_per_worker: Optional[int] = None
+    session_options: Optional[Dict[str, str]] = None  # ONNX Runtime's session (GT_ORT_OPTIONS)
     cpu_list: Optional[List[int]] = None
     budget_seconds: float = 10.0
     warmup_iterations: int = 3
@@ -188,6 +189,11 @@ def parse_config(text: str) -> Tuple[ProbeConfig, List[str]]:
     cfg.backend = _choice(raw, "backend", BACKENDS, "torch")
     cfg.workers = _pos_int(raw, "workers", 1)
     cfg.threads_per_worker = _pos_int(raw, "threadsPerWorker", None)
+    session = raw.get("sessionOptions")
+    if session is not None:
+        if not isinstance(session, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in session.items()):
+            raise _bad("sessionOptions", f"must map option names to strings, got {session!r}")
+        cfg.session_options = dict(session)
     cfg.check = _flag(raw, "check", True)
     cfg.evaluate = _flag(raw, "evaluate", True)
 

@@ -6,7 +6,8 @@ It loads the model as a probe does, makes its input for two batch sizes (1 and 2
 example_inputs must follow batch_size), runs one fp32 eager forward, reads the real
 samples when given, and reports on stdout one line:
   {"type":"model","label":…,"kind":"python"|"huggingface"|…,"inputKind":"image"|"tokens"|"other",
-   "inputs":[{"name":…,"shape":[…],"dtype":…}],"evaluate":true|false,"samples":rows|null}
+   "inputs":[{"name":…,"shape":[…],"dtype":…}],"evaluate":true|false,"samples":rows|null,
+   "fixedBatch":N|null (an .onnx file whose batch axis is fixed)}
 or the probe's usual {"type":"error","code":…,"message":…,"hint":…} (exit code 2).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 import graviton_tune_runtime as rt
 
 from .config import ProbeConfig
-from .models import load_model
+from .models import load_model, onnx_fixed_batch
 from .protocol import ProbeError, emit, emit_error, first_line
 
 
@@ -54,7 +55,8 @@ def inspect(cfg: ProbeConfig) -> int:
                 raise explain_forward_failure(loaded, one, err) from None
         emit("model", label=loaded.label, kind=loaded.kind, inputKind=input_kind(inputs),
              inputs=describe(one), evaluate=loaded.evaluate is not None,
-             samples=loaded.sample_rows() if loaded.samples is not None else None)
+             samples=loaded.sample_rows() if loaded.samples is not None else None,
+             fixedBatch=onnx_fixed_batch(loaded.onnx_path) if loaded.onnx_path else None)
         return 0
     except ProbeError as err:
         emit_error(err)

@@ -203,10 +203,9 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
             raise ProbeError("onnx-needs-onnx-backend", f"{spec.path} is an ONNX model: PyTorch cannot run it",
                              "measure it with the onnxruntime or openvino backend, or give the PyTorch model "
                              "(.py factory, TorchScript or .pt2) instead")
-        if shape is None:
-            shape, found_dtype = _onnx_input(path)
-            dtype = dtype or found_dtype
         module, kind = None, "onnx"
+        example_inputs = _onnx_example_inputs(path, spec)
+        shape = None  # the graph's own inputs: names, shapes and types (--input-shape fills symbolic dims)
     elif ext == ".py":
         module, user_module = _load_python(path, spec.factory or "build_model")
         kind = "python"
@@ -349,22 +348,25 @@ def _load_exported(path: str) -> Tuple[Any, Optional[torch.Tensor]]:
     return program.module(), example  # exported modules are already in inference form: no .eval()
 
 
-def _onnx_input(path: str) -> Tuple[Optional[List[int]], Optional[str]]:
-    """Read the first graph input's shape (less the batch dimension) when it is static."""
+def _onnx_example_inputs(path: str, spec: ModelSpec) -> Callable[[int], Any]:
+    """example_inputs for an .onnx file, from its graph (runtime helper's onnx_inputs: the
+    deployed app makes its inputs the same way). Problems surface now, naming the input."""
+    def make(batch_size: int, notes: Optional[List[str]] = None) -> Any:
+        return rt.onnx_inputs(path, batch_size, spec.seq_len, spec.input_shape, seed=torch.initial_seed(), notes=notes)
+
+    notes: List[str] = []
     try:
-        import onnx
-        graph = onnx.load(path, load_external_data=False).graph
-    except Exception:
-        return None, None
-    initializers = {init.name for init in graph.initializer}
-    for inp in graph.input:
-        if inp.name in initializers:
-            continue
-        tensor = inp.type.tensor_type
-        dims = [d.dim_value for d in tensor.shape.dim][1:]
-        dtype = {1: "float32", 7: "int64"}.get(tensor.elem_type)
-        return (dims if dims and all(d > 0 for d in dims) else None), dtype
-    return None, None
+        make(1, notes)
+    except rt.BackendError as err:
+        raise ProbeError(err.code, f"{spec.path}: {err.message}" if err.code != "model-load-failed" else err.message,
+                         err.hint) from None
+    for note in notes:
+        emit("log", level="info", message=f"ONNX input {note}")
+    return make
+
+
+def onnx_fixed_batch(path: str) -> Optional[int]:
+    return rt.onnx_fixed_batch(rt.onnx_input_specs(path))
 
 
 class OutputPicker:

@@ -291,10 +291,13 @@ class Probe:
         try:
             output = session.run(None, feeds)
         except Exception as err:
+            fixed = rt.onnx_fixed_batch(rt.onnx_input_specs(loaded.onnx_path))
+            rows = rt.batch_rows(x)[0][1]
+            hint = (f"the file fixes its batch axis at {fixed}: measure it with --batch-size {fixed}"
+                    if fixed is not None and rows != fixed else "give the per-sample input shape with --input-shape")
             raise ProbeError("bad-input-shape",
                              f"the ONNX model failed on its input ({', '.join(f'{n} {list(t.shape)}' for n, t in tensors)}): "
-                             f"{first_line(err)}",
-                             "give the per-sample input shape with --input-shape") from None
+                             f"{first_line(err)}", hint) from None
         outputs = [torch.from_numpy(o) for o in output]
         return (outputs[0] if len(outputs) == 1 else self.picker(outputs)).float()
 

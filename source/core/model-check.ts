@@ -24,6 +24,8 @@ export interface ModelInfo {
 	evaluate: boolean;
 	/** Rows of real samples (--samples), or null. */
 	samples: number | null;
+	/** An .onnx file whose batch axis is fixed: that batch size; else null (absent before issue 10). */
+	fixedBatch?: number | null;
 }
 
 export type ModelCheck =

@@ -84,6 +84,13 @@ export function modelVariables(config: ProbeConfig): Array<[string, string]> {
 		['GT_WORKERS', String(config.workers)],
 		['GT_THREADS_PER_WORKER', String(config.threadsPerWorker)],
 	];
+	// ONNX Runtime's session as measured (an .onnx model starts from its defaults).
+	if (config.backend === 'onnxruntime' && config.sessionOptions) {
+		const entries = Object.entries(config.sessionOptions).map(([k, v]) => `${k}=${v}`);
+		vars.push(['GT_ORT_OPTIONS', entries.length ? entries.join(',') : 'default']);
+	}
+	// The .onnx file itself is what the app serves (graviton_tune_runtime.model_path()).
+	if (config.model.path && /\.onnx$/i.test(config.model.path)) vars.push(['GT_MODEL', path.resolve(config.model.path)]);
 	// Workers were measured pinned inside this set; the helper pins them the same way.
 	if (config.cpuList && config.cpuList.length > 0) vars.push(['GT_CPU_LIST', compactCpuList(config.cpuList)]);
 	return vars;
@@ -158,7 +165,9 @@ export function renderEnvFile(input: {result: WalkResult; detection: Detection; 
 		commentLine('Process environment (read at process start).'),
 		...runtime.map(([k, v]) => `${k}=${v}`),
 		'',
-		commentLine('Model-level choices, applied by graviton_tune_runtime.optimize(model, example_input).'),
+		commentLine(model.some(([k]) => k === 'GT_MODEL')
+			? 'Model-level choices, applied by graviton_tune_runtime: batch = onnx_inputs(model_path(), batch_size()); model = optimize(model_path(), batch).'
+			: 'Model-level choices, applied by graviton_tune_runtime.optimize(model, example_input).'),
 		...model.map(([k, v]) => `${k}=${v}`),
 	];
 	return lines.join('\n') + '\n';

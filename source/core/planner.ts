@@ -35,6 +35,13 @@ export interface WalkOptions {
 	signal?: AbortSignal;
 	/** Clock in milliseconds (injectable for tests). */
 	now?: () => number;
+	/** An .onnx file whose batch axis is fixed: the batch it runs at (baseline and every step). */
+	fixedBatch?: number | null;
+}
+
+/** An .onnx file: measured on ONNX Runtime (and OpenVINO), never PyTorch. */
+export function isOnnxModel(model: ModelSpec): boolean {
+	return Boolean(model.path && /\.onnx$/i.test(model.path));
 }
 
 /**
@@ -73,22 +80,35 @@ function costKind(config: ProbeConfig): string {
 	return [config.backend, config.compile ? 'compile' : '', config.quantization ?? '', config.workers > 1 ? 'workers' : ''].filter(Boolean).join('+');
 }
 
-export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList: number[]): Candidate {
+/**
+ * fp32 eager PyTorch at batch 1; for an .onnx file, ONNX Runtime's default CPU session
+ * (fp32, its own thread count) at batch 1, or at the file's batch when its axis is fixed.
+ */
+export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList: number[], fixedBatch: number | null = null): Candidate {
+	const onnx = isOnnxModel(model);
 	const config: ProbeConfig = {
 		model,
-		batchSize: 1,
+		batchSize: fixedBatch ?? 1,
 		channelsLast: false,
 		autocast: null,
 		fp32Precision: null,
 		compile: false,
 		quantization: null,
-		backend: 'torch',
+		backend: onnx ? 'onnxruntime' : 'torch',
 		workers: 1,
 		threadsPerWorker: Math.max(1, usableCpus),
 		cpuList,
 		budgetSeconds: 5,
+		...(onnx ? {sessionOptions: {}} : {}),
 	};
 	return {config, env: {}, recipes: []};
+}
+
+/** How the baseline is named in the log and the decision trail. */
+export function baselineWords(candidate: Candidate): string {
+	const c = candidate.config;
+	if (c.backend === 'onnxruntime') return `ONNX Runtime's default CPU session, fp32, batch ${c.batchSize}`;
+	return `fp32, eager, batch ${c.batchSize}`;
 }
 
 const plainModelOptions = {channelsLast: false, autocast: null, fp32Precision: null, compile: false, quantization: null} as const;
@@ -100,6 +120,9 @@ export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: 
 	// int8) mean nothing there, and the recipe says what it wants on top.
 	const start = switching ? {...base.config, ...plainModelOptions} : base.config;
 	const config: ProbeConfig = {...start, ...(changes.probe ?? {})};
+	// Session options add up step by step, and mean something on ONNX Runtime only.
+	if (base.config.sessionOptions && changes.probe?.sessionOptions) config.sessionOptions = {...base.config.sessionOptions, ...changes.probe.sessionOptions};
+	if (config.backend !== 'onnxruntime') delete config.sessionOptions;
 	if (config.backend !== 'torch') {
 		config.channelsLast = false;
 		config.compile = false;
@@ -149,7 +172,7 @@ export class Walk {
 	) {
 		this.now = opts.now ?? Date.now;
 		this.started = this.now();
-		this.base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList);
+		this.base = baselineCandidate(opts.model, opts.usableCpus, opts.usableCpuList, opts.fixedBatch ?? null);
 	}
 
 	/** The model's evaluate() score on the fp32 eager baseline, when the model has one. */
@@ -163,12 +186,13 @@ export class Walk {
 
 	async run(): Promise<WalkResult | null> {
 		const {opts, base} = this;
-		const baseRecord = await this.probe('baseline', 'Baseline: fp32, eager, batch 1', base, this.baselineBudget(), false, null);
+		const words = baselineWords(base);
+		const baseRecord = await this.probe('baseline', `Baseline: ${words}`, base, this.baselineBudget(), false, null);
 		if (!baseRecord.result) {
 			this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'failed', reason: failureText(baseRecord), samplesPerSecond: null, ratio: null});
 			return null;
 		}
-		this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'baseline', reason: 'fp32 eager, batch 1: the reference every step is compared with', samplesPerSecond: baseRecord.result.samplesPerSecond.median, ratio: 1});
+		this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'baseline', reason: `${words}: the reference every step is compared with${opts.fixedBatch ? ' (the file fixes its batch axis, so batch size is not swept)' : ''}`, samplesPerSecond: baseRecord.result.samplesPerSecond.median, ratio: 1});
 		const latencyIssue = latencyFailure(baseRecord.result, opts.maxLatencyMs);
 		if (latencyIssue) this.emit({type: 'note', level: 'warning', message: `The baseline already misses the latency target: ${latencyIssue}`});
 

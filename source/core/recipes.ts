@@ -103,6 +103,7 @@ const changesSchema = object({
 		compile: boolean,
 		quantization: oneOf('int8', null),
 		backend: oneOf('torch', 'onnxruntime', 'openvino'),
+		sessionOptions: {type: 'map', key: /^[a-z_][a-z0-9_.]*$/, expect: 'an ONNX Runtime session option', of: text(/^[A-Za-z0-9_.-]+$/, 'a value such as "parallel" or "1"')},
 	}),
 	workers: oneOf('sweep'),
 	batchSizes: list({type: 'integer', min: 1}),
@@ -119,6 +120,7 @@ const requiresSchema = object({
 	thp: list(oneOf('always', 'madvise', 'never')),
 	library: oneOf(...Object.keys(libraries)),
 	input: list(oneOf('image', 'tokens')),
+	modelFormat: list(oneOf('torch', 'onnx')),
 	minCpus: {type: 'integer', min: 1},
 });
 
@@ -348,10 +350,18 @@ function resolvePlaceholders(changes: RecipeChanges, allocators: Detection['allo
 
 // ---------------------------------------------------------------- applicability
 
+/** What the walk knows about the model when recipes are judged (unknown without one). */
+export interface ModelFacts {
+	format: 'torch' | 'onnx';
+	/** An .onnx file whose batch axis is fixed: its batch size; else null. */
+	fixedBatch: number | null;
+}
+
 interface Context {
 	detection: Detection;
 	python: PythonEnv | null;
 	inputKind: InputKind | undefined;
+	model: ModelFacts | undefined;
 	/** "Neoverse-N1 (AWS Graviton2)", "Intel Xeon Platinum 8488C". */
 	cpu: string;
 }
@@ -364,8 +374,8 @@ const notApplicable = (reason: string): Verdict => ({status: 'not-applicable', r
 const needs = (reason: string, install: string | null = null): Verdict => ({status: 'needs', reason, install});
 
 /** Each step (non-advisory recipe) with its status, a reason, and the changes for this machine. */
-export function applicability(recipes: Recipe[], detection: Detection, python: PythonEnv | null, opts: {inputKind?: InputKind} = {}): Applicability[] {
-	const ctx: Context = {detection, python, inputKind: opts.inputKind, cpu: describeCpu(detection.cpu)};
+export function applicability(recipes: Recipe[], detection: Detection, python: PythonEnv | null, opts: {inputKind?: InputKind; model?: ModelFacts} = {}): Applicability[] {
+	const ctx: Context = {detection, python, inputKind: opts.inputKind, model: opts.model, cpu: describeCpu(detection.cpu)};
 	return recipes.filter(recipe => recipe.stage !== 'advisory').map(recipe => judge(effectiveRecipe(recipe, detection.cpu.arch), ctx));
 }
 
@@ -379,8 +389,9 @@ function judge(recipe: Recipe, ctx: Context): Applicability {
 	const judged = checks.map(check => ({check, verdict: check(recipe.requires, ctx)}));
 	// A speed-only ISA requirement that is missing makes the step opt-in, not impossible.
 	const optIn = recipe.requires.speedOnlyIsa === true && judged.some(j => isaChecks.has(j.check) && j.verdict?.status === 'not-applicable');
-	const verdicts = judged
-		.map(({check, verdict}) => (optIn && isaChecks.has(check) && verdict?.status === 'not-applicable' ? applies(`only when asked for (--recipes ${recipe.id}): ${verdict.reason}, so it is rarely faster here`) : verdict))
+	// The model's own format comes first: a torch-only step on an .onnx file says just that.
+	const verdicts = [formatCheck(recipe, ctx), ...judged
+		.map(({check, verdict}) => (optIn && isaChecks.has(check) && verdict?.status === 'not-applicable' ? applies(`only when asked for (--recipes ${recipe.id}): ${verdict.reason}, so it is rarely faster here`) : verdict))]
 		.filter((v): v is Verdict => v !== null);
 	// Something no install can fix outranks something an install would fix.
 	for (const status of ['not-applicable', 'needs'] as const) {
@@ -394,6 +405,20 @@ function judge(recipe: Recipe, ctx: Context): Applicability {
 	}
 	const reason = verdicts.map(v => v.reason).join('; ') || 'no special requirements';
 	return {recipe, status: 'applicable', reason, install: null, changes, ...(optIn ? {optIn} : {})};
+}
+
+/** Torch-only recipes say so for an .onnx file; a batch sweep needs a dynamic batch axis. */
+function formatCheck(recipe: Recipe, ctx: Context): Verdict | null {
+	const model = ctx.model;
+	if (!model) return null;
+	const formats = recipe.requires.modelFormat;
+	if (formats && !formats.includes(model.format)) {
+		return notApplicable(model.format === 'onnx' ? 'not applicable to an ONNX model: a step for models that PyTorch runs' : 'only for an .onnx model file; this model runs on PyTorch');
+	}
+	if (recipe.changes.batchSizes && model.fixedBatch !== null) {
+		return notApplicable(`the model file fixes its batch axis at ${model.fixedBatch}: only that batch size runs (export it with a dynamic batch axis to sweep batch sizes)`);
+	}
+	return null;
 }
 
 function archCheck(req: RecipeRequires, ctx: Context): Verdict | null {
@@ -535,7 +560,7 @@ const conditions: Record<AdvisoryWhen, Condition> = {
 
 /** Advice from the advisory recipes whose condition holds on this machine. */
 export function advisories(recipes: Recipe[], detection: Detection, python: PythonEnv | null): Advice[] {
-	const ctx: Context = {detection, python, inputKind: undefined, cpu: describeCpu(detection.cpu)};
+	const ctx: Context = {detection, python, inputKind: undefined, model: undefined, cpu: describeCpu(detection.cpu)};
 	return recipes.flatMap(recipe => {
 		if (recipe.stage !== 'advisory' || !recipe.advisory) return [];
 		const found = conditions[recipe.advisory.when](recipe.advisory, ctx);

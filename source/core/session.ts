@@ -4,13 +4,14 @@
 import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measureLoad, pct, waitForQuiet} from './contention.js';
 import type {QuietWait} from './contention.js';
 import {detectHardware} from './hardware.js';
-import {candidateKey, Walk} from './planner.js';
+import {candidateKey, isOnnxModel, Walk} from './planner.js';
 import type {Measure} from './planner.js';
 import {inspectModel, recipeInputKind} from './model-check.js';
 import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
 import {findPython, inspectPython} from './python-env.js';
 import {advisories, applicability, loadRecipes} from './recipes.js';
+import type {ModelFacts} from './recipes.js';
 import {fingerprint, Settings} from './settings.js';
 import {defaultCheckThresholds, defaultCompareOptions} from './stats.js';
 import type {CheckThresholds} from './stats.js';
@@ -40,6 +41,11 @@ export function inputKind(model: ModelSpec): 'image' | 'tokens' {
 	return 'image';
 }
 
+/** What recipes are judged against: the model's format and, for an .onnx file, a fixed batch axis. */
+export function modelFacts(spec: ModelSpec, check?: ModelCheck | null): ModelFacts {
+	return {format: isOnnxModel(spec) ? 'onnx' : 'torch', fixedBatch: check?.ok ? check.info.fixedBatch ?? null : null};
+}
+
 export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 	const detection = await detectHardware(opts.root ? {root: opts.root} : {});
 	const found = await findPython({python: opts.python});
@@ -50,7 +56,7 @@ export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 	return {
 		detection,
 		python,
-		applicability: applicability(recipes, detection, python, {inputKind: kind}),
+		applicability: applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(opts.model, model)}),
 		advice: advisories(recipes, detection, python),
 		model,
 	};
@@ -188,6 +194,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			budgetSeconds: opts.budgetSeconds,
 			usableCpuList: detection.usableCpuList,
 			usableCpus: detection.usableCpus,
+			fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
 			steps: selectSteps(prepared.applicability, opts.recipes),
 			maxLatencyMs: opts.maxLatencyMs,
 			thresholds: opts.thresholds ?? defaultCheckThresholds,

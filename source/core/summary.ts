@@ -13,6 +13,10 @@ export function describeCandidate(candidate: Candidate): string {
 	if (c.compile) parts.push('compile');
 	if (c.quantization) parts.push(c.quantization);
 	if (c.backend !== 'torch') parts.push(c.backend);
+	if (c.backend === 'onnxruntime' && c.sessionOptions) {
+		const entries = Object.entries(c.sessionOptions).map(([k, v]) => `${k}=${v}`);
+		parts.push(entries.length ? `session ${entries.join(' ')}` : 'default session');
+	}
 	parts.push(`${c.workers} worker${c.workers === 1 ? '' : 's'} x ${c.threadsPerWorker} thread${c.threadsPerWorker === 1 ? '' : 's'}`);
 	for (const [key, value] of Object.entries(candidate.env)) {
 		if (key === 'OMP_NUM_THREADS') continue;

@@ -127,8 +127,14 @@ export interface ProbeConfig {
 	backend: Backend;
 	/** 1 = one process; N > 1 = torchrun with N pinned workers. */
 	workers: number;
-	/** torch.set_num_threads per worker. */
+	/** torch.set_num_threads per worker (ONNX Runtime and OpenVINO: their thread count). */
 	threadsPerWorker: number;
+	/**
+	 * onnxruntime only: the session as measured, on top of ONNX Runtime's defaults ({} = a
+	 * plain SessionOptions()); "threads" as a thread count means threadsPerWorker. Absent:
+	 * the runtime helper's tuned session. Travels as GT_ORT_OPTIONS.
+	 */
+	sessionOptions?: Record<string, string>;
 	/** CPU ids the workers may use (the usable set); workers split it between them. */
 	cpuList?: number[];
 	/** Seconds of timed measurement at most (warm-up not included). */
@@ -244,7 +250,7 @@ export interface RecipeChanges {
 	/** Environment variables for the probe and the launch script. Values may use ${tcmalloc} / ${jemalloc}. */
 	env?: Record<string, string>;
 	/** Probe options merged into ProbeConfig. */
-	probe?: Partial<Pick<ProbeConfig, 'channelsLast' | 'autocast' | 'fp32Precision' | 'compile' | 'quantization' | 'backend'>>;
+	probe?: Partial<Pick<ProbeConfig, 'channelsLast' | 'autocast' | 'fp32Precision' | 'compile' | 'quantization' | 'backend' | 'sessionOptions'>>;
 	/** Launcher shape: several pinned workers under torchrun. */
 	workers?: 'sweep';
 	/** Batch sizes to sweep. */
@@ -276,6 +282,8 @@ export interface RecipeRequires {
 	input?: Array<'image' | 'tokens'>;
 	/** Needs more than one usable CPU. */
 	minCpus?: number;
+	/** The model formats it applies to: a PyTorch model (torch) or an .onnx file (onnx). Absent: both. */
+	modelFormat?: Array<'torch' | 'onnx'>;
 }
 
 export interface Recipe {

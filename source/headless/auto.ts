@@ -109,7 +109,7 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 	for (const a of prepared.advice) err(`advice: ${a.title}: ${a.message}${a.command ? ` (${a.command})` : ''}`);
 	if (prepared.model?.ok) {
 		const {info, notes} = prepared.model;
-		err(`Model: ${info.label} (${info.kind}), inputs ${info.inputs.map(i => `${i.name} [${i.shape.join(', ')}] ${i.dtype}`).join(', ')}`);
+		err(`Model: ${info.label} (${info.kind}), inputs ${info.inputs.map(i => `${i.name} [${i.shape.join(', ')}] ${i.dtype}`).join(', ')}${info.fixedBatch ? `; the file fixes its batch axis at ${info.fixedBatch}, so it is measured at that batch and batch sizes are not swept` : ''}`);
 		for (const note of notes) err(`  ${note}`);
 		err(info.samples !== null ? `  real samples: ${info.samples} rows (int8 calibration and the output check use them)` : '  no --samples: the output check and int8 calibration use seeded random inputs');
 		if (info.evaluate) err('  evaluate(model) found: lossy steps must keep its score (see --max-accuracy-drop)');

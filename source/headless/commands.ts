@@ -8,7 +8,8 @@ import {detectHardware, HardwareError} from '../core/hardware.js';
 import {runProbe} from '../core/probe-runner.js';
 import {findPython, inspectPython, setupVenv} from '../core/python-env.js';
 import {advisories, applicability, formatApplicability, loadRecipes} from '../core/recipes.js';
-import {inputKind, probeTimeoutSeconds} from '../core/session.js';
+import {inspectModel, recipeInputKind} from '../core/model-check.js';
+import {inputKind, modelFacts, probeTimeoutSeconds} from '../core/session.js';
 import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
@@ -58,7 +59,15 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 	// The live machine's load now (another machine's, from --root, cannot be read).
 	const load = cmd.root ? null : await currentLoad(detection.usableCpuList, signal);
 	const recipes = await loadRecipes();
-	const list = applicability(recipes, detection, python, {inputKind: inputKind({name: 'resnet50'})});
+	// With --model, the recipes are judged for that model (looked at once, as a walk would).
+	const check = cmd.model && python?.interpreter && python.torch ? await inspectModel(python.interpreter, cmd.model, {signal}) : null;
+	if (check && !check.ok) {
+		err(`graviton-tune detect: --model ${cmd.model!.path ?? cmd.model!.name}: ${check.message}${check.hint ? `\n  fix: ${check.hint}` : ''}`);
+		return exitCodes.usage;
+	}
+	const model = cmd.model ?? {name: 'resnet50'};
+	const kind = check?.ok ? recipeInputKind(check.info) : inputKind(model);
+	const list = applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(model, check)});
 	const advice = advisories(recipes, detection, python);
 	if (cmd.json) {
 		out(JSON.stringify({
@@ -75,7 +84,9 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 	out('');
 	out(python ? describePython(python) : 'Python      not inspected (--root describes another machine)');
 	out('');
-	out('Recipes (for an image model; token models skip channels_last)');
+	out(cmd.model
+		? `Recipes for ${cmd.model.path ?? cmd.model.name}${check?.ok ? ` (${check.info.kind}, ${check.info.inputKind} inputs${check.info.fixedBatch ? `, batch fixed at ${check.info.fixedBatch}` : ''})` : ''}`
+		: 'Recipes (for an image model run by PyTorch; token models skip channels_last; --model FILE judges them for your model, an .onnx file included)');
 	out(formatApplicability(list));
 	if (advice.length) {
 		out('');
