@@ -142,7 +142,7 @@ describe('exit codes', () => {
 	it('2 before any probe for a path that does not exist, and for example_inputs of the wrong batch size', async () => {
 		const missing = await run(['--auto', '--model', path.join(tmp, 'nope.py'), '--out', path.join(tmp, 'never')]);
 		expect(missing.exitCode).toBe(2);
-		expect(missing.stderr).toMatch(/model file not found: .*nope\.py\n {2}fix: check the path given with --model/);
+		expect(missing.stderr).toMatch(/--model .*nope\.py: cannot read the model file: no such file.*\n {2}fix: check the path given with --model/);
 		const model = path.join(tmp, 'wrong_batch.py');
 		writeFileSync(model, 'import torch\ndef build_model():\n    return torch.nn.Linear(4, 2)\ndef example_inputs(batch_size):\n    return torch.randn(3, 4)\n');
 		const wrong = await run(['--auto', '--model', model, '--out', path.join(tmp, 'never')]);

@@ -106,7 +106,7 @@ async function modelFileProblem(tune: TuneFlags): Promise<string | null> {
 		await access(file, constants.R_OK);
 		(await open(file, 'r')).close();
 	} catch (error) {
-		return `--model ${file}: cannot read the model file: ${unreadable(error)}`;
+		return `--model ${file}: cannot read the model file: ${unreadable(error)}\n  fix: check the path given with --model (a .py file, TorchScript, .pt2, .onnx, or a save_pretrained folder)`;
 	}
 	return null;
 }
