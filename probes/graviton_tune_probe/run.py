@@ -326,8 +326,6 @@ class Probe:
                 emit("log", level="warning", message="channelsLast ignored: no input is a 4-D float tensor (an image)")
         if cfg.compile:
             # The runtime helper's compile (freezing, weight prepack, the Arm guards), as deployed.
-            import graviton_tune_runtime as rt
-
             model = rt._compile(model, lambda message, level="info": emit("log", level=level, message=message))
         return model, x
 
