@@ -206,7 +206,10 @@ build() {
 	mkdir -p "$cache"
 	exec 9>"$cache/.lock"
 	flock 9
-	[ -f "$repo/dist/cli.js" ] || (cd "$repo" && npm run build >/dev/null)
+	# The image's setup runs the repository's dist/: build it when the source is newer.
+	if [ ! -f "$repo/dist/cli.js" ] || [ -n "$(find "$repo/source" -newer "$repo/dist/cli.js" -print -quit)" ]; then
+		(cd "$repo" && npm run build >/dev/null)
+	fi
 	local started=$SECONDS
 	[ -f "$dir/ready" ] || build_image "$dir"
 	[ "$(cat "$dir/setup" 2>/dev/null)" = "$(setup_key)" ] || setup_inside "$dir"

@@ -6,6 +6,7 @@
 import {execa} from 'execa';
 import path from 'node:path';
 import {beforeAll, describe, expect, it} from 'vitest';
+import {defaultTorchSpec} from '../../source/core/python-env.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const script = path.join(repo, 'scripts/arm-emulation.sh');
@@ -20,6 +21,18 @@ async function inArm(cpu: string, command: string[], timeoutMs = 600_000) {
 function jsonLines(text: string): any[] {
 	return text.split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line));
 }
+
+describe('the tool\'s setup inside the emulated machine', () => {
+	it('installed the torch pinned for aarch64, a CPU build without NVIDIA wheels', async () => {
+		const code = 'import json, torch, importlib.metadata as m; print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "nvidia": sorted(d.metadata["Name"] for d in m.distributions() if d.metadata["Name"].lower().startswith(("nvidia", "cuda")))}))';
+		const run = await inArm('graviton3', [venvPython, '-c', code]);
+		expect(run.exitCode, run.all).toBe(0);
+		const found = JSON.parse(run.stdout.trim().split('\n').pop()!);
+		expect(found.torch.split('+')[0]).toBe(defaultTorchSpec('arm64').split('==')[1]);
+		expect(found.cuda).toBeNull();
+		expect(found.nvidia).toEqual([]);
+	}, 600_000);
+});
 
 const status = (detect: any, id: string) => detect.recipes.find((r: any) => r.id === id);
 
