@@ -8,7 +8,7 @@ import path from 'node:path';
 import {describeCost, findPrice, runCost} from './cost.js';
 import type {RunCost} from './cost.js';
 import {contendedProbes, contendedSummary} from './contention.js';
-import {compactCpuList} from './describe.js';
+import {optionVariables} from './contract.js';
 import {headlineFigures} from './headline.js';
 import {renderReportHtml} from './report-html.js';
 import {accuracyNote, describeCandidate, formatRate} from './summary.js';
@@ -71,29 +71,9 @@ export function assertPortableEnv(key: string, value: string): void {
 	);
 }
 
-/** The model-level choices, as the runtime helper reads them (GT_*). */
+/** The model-level choices, as the runtime helper reads them (GT_*): derived from the contract. */
 export function modelVariables(config: ProbeConfig): Array<[string, string]> {
-	const vars: Array<[string, string]> = [
-		['GT_BATCH_SIZE', String(config.batchSize)],
-		['GT_CHANNELS_LAST', config.channelsLast ? '1' : '0'],
-		['GT_AUTOCAST', config.autocast ?? 'none'],
-		['GT_FP32_PRECISION', config.fp32Precision ?? 'none'],
-		['GT_COMPILE', config.compile ? '1' : '0'],
-		['GT_QUANTIZATION', config.quantization ?? 'none'],
-		['GT_BACKEND', config.backend],
-		['GT_WORKERS', String(config.workers)],
-		['GT_THREADS_PER_WORKER', String(config.threadsPerWorker)],
-	];
-	// ONNX Runtime's session as measured (an .onnx model starts from its defaults).
-	if (config.backend === 'onnxruntime' && config.sessionOptions) {
-		const entries = Object.entries(config.sessionOptions).map(([k, v]) => `${k}=${v}`);
-		vars.push(['GT_ORT_OPTIONS', entries.length ? entries.join(',') : 'default']);
-	}
-	// The .onnx file itself is what the app serves (graviton_tune_runtime.model_path()).
-	if (config.model.path && /\.onnx$/i.test(config.model.path)) vars.push(['GT_MODEL', path.resolve(config.model.path)]);
-	// Workers were measured pinned inside this set; the helper pins them the same way.
-	if (config.cpuList && config.cpuList.length > 0) vars.push(['GT_CPU_LIST', compactCpuList(config.cpuList)]);
-	return vars;
+	return optionVariables(config);
 }
 
 /**
