@@ -112,12 +112,12 @@ function fmtRatio(value: number): string {
 /** One line of figures: baseline → winner, speedup, and the back-to-back check. */
 export function describeFigures(result: WalkResult): string[] {
 	// The back-to-back verification is the figure to quote; the walk's own when there is none.
-	const base = result.verification?.baseline ?? result.baseline.result;
-	const best = result.verification?.best ?? result.best.result;
+	const h = headlineFigures(result);
+	const best = h.best;
 	const lines = [
-		`baseline ${formatRate(base.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} samples/s (${fmtRatio(result.best.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}`,
+		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} samples/s (${fmtRatio(h.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}`,
 	];
-	if (result.verification) lines.push('measured back to back at the end of the walk');
+	lines.push(h.verified ? 'measured back to back at the end of the walk' : 'the walk\'s own figures (not measured again at the end)');
 	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');
 	const busy = contendedProbes(result).length;
 	if (busy > 0) lines.push(`WARNING: ${busy} probe${busy === 1 ? ' was' : 's were'} measured while other processes used these CPUs; see report.md`);
@@ -636,14 +636,19 @@ function decisionLine(decision: Decision): string {
 }
 
 function winnerSection(report: Report): string[] {
-	const base = report.baseline.result.samplesPerSecond.median;
-	const best = report.best.result;
+	// The verified pair when there is one (headline.ts), never the walk's winner against the verified ratio.
+	const h = headlineFigures(report);
+	const best = h.best;
 	const lines = [
 		'## Winner',
 		'',
-		`**${formatRate(best.samplesPerSecond.median)} samples/s** against a baseline of ${formatRate(base)} (${fmtRatio(report.best.speedup)}), p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}.`,
+		`**${formatRate(best.samplesPerSecond.median)} samples/s** against a baseline of ${formatRate(h.baseline.samplesPerSecond.median)} (${fmtRatio(h.speedup)}), p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}.`,
 	];
-	if (report.verification) lines.push(`Measured back to back at the end: ${fmtRatio(report.verification.speedup)}.`);
+	lines.push(
+		h.verified
+			? 'Baseline and winner measured back to back at the end of the walk (the table below has the walk\'s own figures).'
+			: 'The walk\'s own figures: the winner was not measured again against the baseline at the end.',
+	);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
 	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
 	if (report.contendedNote) lines.push('', `**Warning: the machine was busy.** ${report.contendedNote}`);

@@ -1,6 +1,7 @@
 // A tuning session: detect the machine, find Python, decide which recipes apply, run
 // the walk with real probes, and emit one typed event stream. Both faces (Ink and
 // headless) consume only these events and the returned values.
+import {headlineFigures} from './headline.js';
 import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measureLoad, pct, waitForQuiet} from './contention.js';
 import type {QuietWait} from './contention.js';
 import {detectHardware} from './hardware.js';
@@ -214,8 +215,8 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	if (result && !result.interrupted) {
 		settings?.recordBest(print.key, print.label, {
 			at: new Date().toISOString(),
-			samplesPerSecond: (result.verification?.best ?? result.best.result).samplesPerSecond.median,
-			speedup: result.best.speedup,
+			samplesPerSecond: headlineFigures(result).best.samplesPerSecond.median,
+			speedup: headlineFigures(result).speedup,
 			recipes: result.best.candidate.recipes,
 		});
 	}

@@ -2,6 +2,7 @@
 // log, the Ink screen, the env-file header and the reports, so they tell one story.
 import path from 'node:path';
 import {describeOptions} from './contract.js';
+import {headlineFigures} from './headline.js';
 import type {Candidate, ProbeConfig, WalkResult} from './types.js';
 
 /** "batch 8, channels_last, bf16 autocast, compile, 2 workers x 1 thread, libtcmalloc.so.4": the contract's words, then the environment. */
@@ -39,7 +40,7 @@ export interface AccuracyNote {
 
 /** How the winner's accuracy was checked, in one sentence for every face and file. */
 export function accuracyNote(result: WalkResult): AccuracyNote {
-	const best = result.verification?.best ?? result.best.result;
+	const best = headlineFigures(result).best;
 	const check = best.check ?? result.best.result.check;
 	const lossy = isLossy(result.best.candidate.config);
 	const data = check?.data ?? null;

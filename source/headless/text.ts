@@ -1,7 +1,8 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
 import {contendedSummary, describeContention} from '../core/contention.js';
-import {accuracyNote, describeCandidate} from '../core/summary.js';
+import {headlineFigures} from '../core/headline.js';
+import {accuracyNote, describeCandidate, formatRate} from '../core/summary.js';
 import type {Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
 
 export {describeCandidate};
@@ -72,7 +73,8 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					const r = e.result;
 					write('');
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
-					write(`      ${(r.verification?.best ?? r.best.result).samplesPerSecond.median.toFixed(1)} samples/s, ${r.best.speedup.toFixed(2)}× the baseline (${(r.verification?.baseline ?? r.baseline.result).samplesPerSecond.median.toFixed(1)} samples/s)${r.verification ? ', verified back to back' : ''}`);
+					const h = headlineFigures(r);
+					write(`      ${formatRate(h.best.samplesPerSecond.median)} samples/s, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} samples/s)${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
 					write(`      ${accuracyNote(r).text}`);
 					const busy = contendedSummary(r);
 					if (busy) write(`warning: ${busy}`);
