@@ -3,27 +3,21 @@
 import {parseArgs} from 'node:util';
 import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/outputs.js';
 import {DEFAULT_QUIET_WAIT_SECONDS} from './core/contention.js';
+import {GravitonTuneError} from './core/errors.js';
 import {OptionValueError, optionFlagsForParseArgs, optionFlagsHelp, optionsFromFlags} from './core/contract.js';
 import type {OptionValues} from './core/contract.js';
+import type {TuneOptions} from './core/tune-options.js';
 import type {Backend, ModelSpec} from './core/types.js';
 
-export const exitCodes = {
-	ok: 0,
-	/** Internal error: a bug; the message says where. */
-	internal: 1,
-	usage: 2,
-	/** No Python, no torch, an unreadable machine description, or a malformed recipe file. */
-	environment: 3,
-	/** The baseline (and so every comparison) failed. */
-	probesFailed: 4,
-	/** Results measured, but the output files could not be written. */
-	outputFailed: 5,
-	/** --auto: the machine stayed busy (other processes on the probes' CPUs) longer than --quiet-wait. */
-	busy: 6,
-	interrupted: 130,
-} as const;
+// The exit codes live with the error taxonomy (core/errors.ts); re-exported for the faces.
+export {exitCodes} from './core/errors.js';
 
-export class UsageError extends Error {}
+export class UsageError extends GravitonTuneError {
+	constructor(message: string) {
+		super('usage', message, 'graviton-tune --help');
+		this.name = 'UsageError';
+	}
+}
 
 export type Command =
 	| {kind: 'help'}
@@ -37,27 +31,8 @@ export type Command =
 /** `graviton-tune probe`: the options given as flags (source/core/contract.ts declares them), the backend resolved, and --env. */
 export type ProbeFlags = Partial<OptionValues> & {backend: Backend; env: Record<string, string>};
 
-export interface TuneFlags {
-	model: ModelSpec;
-	budgetSeconds: number;
-	out: string;
-	json: boolean;
-	maxLatencyMs: number | null;
-	recipes?: string[];
-	python?: string;
-	app: string[];
-	launchScript?: string;
-	resume: boolean;
-	minCosine: number;
-	minTop1: number;
-	/** Largest relative drop of evaluate()'s score from fp32 eager for a lossy step (0.01 = 1%). */
-	maxAccuracyDrop: number;
-	yes: boolean;
-	/** The instance's hourly price, for cost per million inferences; null: look it up by instance type. */
-	pricePerHour: number | null;
-	/** Longest wait for a quiet machine before a contended probe is measured again. */
-	quietWaitSeconds: number;
-}
+/** What `graviton-tune [--auto]` was asked: core/tune-options.ts declares it (core never imports the CLI). */
+export type TuneFlags = TuneOptions;
 
 const flags = {
 	help: {type: 'boolean', short: 'h'},

@@ -490,7 +490,7 @@ describe('cancellation, headless', () => {
 				expect(r.stderr).toMatch(/^Deploy: /m);
 			}
 		} else {
-			expect(r.exitCode, r.stderr).toBe(130);
+			expect(r.exitCode, String(r.stderr)).toBe(130);
 			expect(existsSync(dirs.out)).toBe(false);
 		}
 		completeOrAbsent(dirs.out);

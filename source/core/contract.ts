@@ -9,6 +9,7 @@
 // Adding an option: one entry here, `npm run contract` (regenerates the two JSON files),
 // and the Python code that acts on it.
 import path from 'node:path';
+import {GravitonTuneError} from './errors.js';
 
 export type OptionType = 'int' | 'float' | 'bool' | 'string' | 'enum' | 'cpu-list' | 'map';
 /**
@@ -275,7 +276,12 @@ export function optionVariables(config: OptionValues & {model: {path?: string}})
 
 // ---------------------------------------------------------------- flags
 
-export class OptionValueError extends Error {}
+export class OptionValueError extends GravitonTuneError {
+	constructor(message: string) {
+		super('usage', message);
+		this.name = 'OptionValueError';
+	}
+}
 
 /** parseArgs' declaration of the probe flags. */
 export function optionFlagsForParseArgs(): Record<string, {type: 'string' | 'boolean'}> {

@@ -2,6 +2,7 @@
 // per-architecture variants, and says for each one whether it applies to this machine,
 // with a reason a person can act on. It never refers to a recipe by id: everything it
 // knows comes from the fields of the Recipe type (ISA flags, libraries, packages…).
+import {GravitonTuneError} from './errors.js';
 import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {Ajv} from 'ajv';
@@ -178,12 +179,12 @@ function isLibrary(name: string): name is Library {
 
 // ---------------------------------------------------------------- loading
 
-export class RecipeError extends Error {
+export class RecipeError extends GravitonTuneError {
 	readonly problems: string[];
 
 	constructor(problems: string[]) {
 		const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;
-		super(`${count} in the recipes:\n${problems.map(p => `  ${p}`).join('\n')}`);
+		super('environment', `${count} in the recipes:\n${problems.map(p => `  ${p}`).join('\n')}`, 'correct the file(s) named above, or reinstall graviton-tune');
 		this.name = 'RecipeError';
 		this.problems = problems;
 	}

@@ -7,7 +7,7 @@ import {headlineFigures} from '../core/headline.js';
 import type {Prepared} from '../core/session.js';
 import type {Preferences} from '../core/settings.js';
 import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
-import {exitCodes} from '../options.js';
+import {exitCodes} from '../core/errors.js';
 import {defaultModelKey, defaultSelection, modelChoices, recipeList, rememberOwnModel, toggleable} from './choices.js';
 
 export type Screen =

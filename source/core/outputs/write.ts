@@ -5,6 +5,7 @@ import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import {GravitonTuneError} from '../errors.js';
 
 export interface OutputFile {
 	name: string;
@@ -40,14 +41,14 @@ export async function backupTo(file: string, base: string): Promise<string> {
 }
 
 /** A write that failed, said with where: "could not write /srv/out/.launch.sh.tmp-…: no space left on device". */
-export class OutputWriteError extends Error {
+export class OutputWriteError extends GravitonTuneError {
 	constructor(
 		readonly file: string,
 		cause: unknown,
 	) {
 		const code = (cause as NodeJS.ErrnoException).code;
 		const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'disk quota exceeded' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (cause as Error).message;
-		super(`${file}: ${why}`);
+		super('output', `${file}: ${why}`);
 		this.name = 'OutputWriteError';
 	}
 }
