@@ -15,7 +15,9 @@ for (const {file, content} of contractFiles()) {
 	let current = null;
 	try {
 		current = readFileSync(target, 'utf8');
-	} catch {}
+	} catch {
+		// Not there yet: it is written below.
+	}
 	if (current === content) continue;
 	if (check) {
 		process.stderr.write(`contract: ${file} is out of date with source/core/contract.ts (run: npm run build && npm run contract)\n`);

@@ -3,7 +3,6 @@
 // Ink summary), it is the verified pair when there is one, never the walk's winner
 // against the verified ratio. The fixture's walk and verification disagree on purpose
 // (the walk: 215 against 32.8; back to back: 212.4 against 25.5, 8.33x).
-import React from 'react';
 import {describe, expect, it} from 'vitest';
 import {buildReport, renderEnvFile, renderReportMarkdown} from '../source/core/outputs.js';
 import {renderReportHtml} from '../source/core/report-html.js';

@@ -104,7 +104,7 @@ async function modelFileProblem(tune: TuneOptions): Promise<string | null> {
 		const info = await stat(file);
 		if (info.isDirectory()) return null; // a saved model folder
 		await access(file, constants.R_OK);
-		(await open(file, 'r')).close();
+		await (await open(file, 'r')).close();
 	} catch (error) {
 		return `--model ${file}: cannot read the model file: ${unreadable(error)}\n  fix: check the path given with --model (a .py file, TorchScript, .pt2, .onnx, or a save_pretrained folder)`;
 	}
@@ -136,7 +136,7 @@ async function launchScriptProblem(file: string): Promise<string | null> {
 
 /** Length of the buffer without a trailing, cut-off UTF-8 sequence. */
 function utf8Boundary(buf: Buffer): number {
-	let end = buf.length;
+	const end = buf.length;
 	for (let back = 1; back <= 3 && end - back >= 0; back++) {
 		const byte = buf[end - back]!;
 		if ((byte & 0xc0) === 0x80) continue;

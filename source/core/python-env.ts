@@ -466,7 +466,7 @@ async function pipUninstall(name: string, context: SetupContext): Promise<void> 
 }
 
 function nameOf(spec: string): string {
-	return spec.split(/[<>=!~;\[\s]/)[0] ?? spec;
+	return spec.split(/[<>=!~;[\s]/)[0] ?? spec;
 }
 
 /**

@@ -11,7 +11,7 @@ import {ENV_FILE_NAME} from './names.js';
 // docker --env-file keeps quotes literally while `source` and systemd strip them, so
 // the only spelling all three read identically is a bare value made of characters
 // that none of them treats specially (no blanks, quotes, $, \, #, ~, globs, ;&|<>()).
-const SAFE_VALUE = /^[A-Za-z0-9_.\/:,@+={}-]*$/;
+const SAFE_VALUE = /^[A-Za-z0-9_./:,@+={}-]*$/;
 const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class EnvValueError extends Error {

@@ -6,7 +6,7 @@ import {commentLine} from './env-file.js';
 import {DEFAULT_APP} from './names.js';
 
 export const PYTHON_WORD = /^(?:[^\s'"\\$`;&|<>()]*\/)?python(?:3(?:\.\d+)?)?$/;
-const SHELL_BARE = /^[A-Za-z0-9_.\/:,=@%+-]+$/;
+const SHELL_BARE = /^[A-Za-z0-9_./:,=@%+-]+$/;
 
 /** Quote one argv element for bash: bare when harmless, else single quotes. */
 export function shellQuote(arg: string): string {
