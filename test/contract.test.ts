@@ -1,8 +1,10 @@
 // The contract (source/core/contract.ts) is the one declaration of the options: the
 // files generated from it are committed and must match it, and what derives from it
 // (env file variables, flags, words, the recipe schema) follows it.
-import {readFile} from 'node:fs/promises';
+import {cp, mkdtemp, readFile, symlink, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa} from 'execa';
 import {describe, expect, it} from 'vitest';
 import {contractJson, OPTIONS, optionDefaults, optionKeys, optionVariables, parseOptionText, plainModelOptions} from '../source/core/contract.js';
 import {contractFiles} from '../source/core/contract-files.js';
@@ -90,5 +92,24 @@ describe('the contract', () => {
 		expect(usage(['probe', '--seconds', '0'])).toBe('--seconds 0: expected a positive number');
 		expect(parseOptionText(OPTIONS.cpuList, '0-2,5')).toEqual([0, 1, 2, 5]);
 		expect(parseOptionText(OPTIONS.sessionOptions, 'a=1,b.c=x')).toEqual({a: '1', 'b.c': 'x'});
+	});
+});
+
+describe('a recipe file that breaks the schema', () => {
+	it('stops the CLI with one line naming the file and the field, exit 3, no stack trace', async () => {
+		// A copy of the built package, one recipe edited by hand: autocast is not an option value.
+		const pkg = await mkdtemp(path.join(tmpdir(), 'gt-contract-'));
+		for (const part of ['dist', 'recipes', 'probes', 'package.json']) await cp(path.join(root, part), path.join(pkg, part), {recursive: true});
+		await symlink(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
+		const file = path.join(pkg, 'recipes', 'bf16-autocast.json');
+		const recipe = JSON.parse(await readFile(file, 'utf8'));
+		recipe.changes.probe.autocast = 'fp16';
+		await writeFile(file, JSON.stringify(recipe, null, '\t'));
+		const r = await execa('node', [path.join(pkg, 'dist', 'cli.js'), 'detect', '--root', path.join(root, 'test', 'fixtures', 'trees', 'graviton3')], {reject: false, stdin: 'ignore'});
+		expect(r.exitCode).toBe(3);
+		expect(r.stderr).toContain('recipes/bf16-autocast.json: field "changes.probe.autocast" must be one of bf16, null');
+		expect(r.stderr).toContain('fix: correct the file(s) named above');
+		expect(r.stderr).not.toMatch(/^\s+at /m);
+		expect(r.stderr).not.toMatch(/internal error/);
 	});
 });
