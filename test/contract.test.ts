@@ -48,18 +48,14 @@ describe('the contract', () => {
 	});
 
 	it('the env file variables follow the declaration: order, spelling, and what applies to the backend', () => {
-		expect(optionVariables(config({channelsLast: true, autocast: 'bf16', cpuList: [0, 1, 2, 3]}))).toEqual([
-			['GT_BATCH_SIZE', '1'],
-			['GT_CHANNELS_LAST', '1'],
-			['GT_AUTOCAST', 'bf16'],
-			['GT_FP32_PRECISION', 'none'],
-			['GT_COMPILE', '0'],
-			['GT_QUANTIZATION', 'none'],
-			['GT_BACKEND', 'torch'],
-			['GT_WORKERS', '1'],
-			['GT_THREADS_PER_WORKER', '2'],
-			['GT_CPU_LIST', '0-3'],
-		]);
+		const vars = optionVariables(config({channelsLast: true, autocast: 'bf16', cpuList: [0, 1, 2, 3]}));
+		// Every deployable option of a torch configuration, in declaration order (session options are ONNX Runtime's).
+		const declared = optionKeys.map(key => OPTIONS[key]).filter(spec => spec.env && !('backends' in spec)).map(spec => spec.env);
+		expect(vars.map(([key]) => key)).toEqual(declared);
+		for (const pair of [['GT_BATCH_SIZE', '1'], ['GT_CHANNELS_LAST', '1'], ['GT_AUTOCAST', 'bf16'], ['GT_FP32_PRECISION', 'none'], ['GT_COMPILE', '0'], ['GT_BACKEND', 'torch'], ['GT_THREADS_PER_WORKER', '2'], ['GT_CPU_LIST', '0-3']]) {
+			expect(vars).toContainEqual(pair);
+		}
+		expect(vars.slice(0, 2)).toEqual([['GT_BATCH_SIZE', '1'], ['GT_CHANNELS_LAST', '1']]);
 		// Session options mean something on ONNX Runtime only.
 		expect(optionVariables(config({sessionOptions: {}})).map(([k]) => k)).not.toContain('GT_ORT_OPTIONS');
 		expect(optionVariables(config({backend: 'onnxruntime', sessionOptions: {}}))).toContainEqual(['GT_ORT_OPTIONS', 'default']);
