@@ -87,14 +87,15 @@ host_tools() {
 }
 
 # ------------------------------------------------------------------ the image
-# The image is keyed on its recipe: the build function and the values it uses. Editing
-# how commands are run does not rebuild it; the tool's setup is re-run in place when the
-# packages it installs (torch's pin, the extras in source/core/python-env.ts) change
-# (setup is additive: it installs only what is missing).
+# The image is keyed on its recipe: the build function, the values it uses and what the
+# tool's setup installs (SETUP_PINS in source/core/python-env.ts: torch's pin and the
+# extras). Change any of them and the next build makes a fresh image (pip downgrading
+# torch in place would leave the old wheels' libraries behind); editing how commands are
+# run does not rebuild it.
+setup_key() { sed -n '/^export const SETUP_PINS/,/^};/p' "$repo/source/core/python-env.ts" | sha256sum | cut -c1-16; }
 key() {
-	{ declare -f build_image; echo "$suite $mirror $node_package $packages"; } | sha256sum | cut -c1-16
+	{ declare -f build_image setup_inside; echo "$suite $mirror $node_package $packages $(setup_key)"; } | sha256sum | cut -c1-16
 }
-setup_key() { grep -E '^export const DEFAULT_(TORCH_SPEC|EXTRAS) ' "$repo/source/core/python-env.ts" | sha256sum | cut -c1-16; }
 image() { echo "$cache/$(key)/rootfs"; }
 
 # Runs "$@" inside a private mount namespace, so every mount below vanishes with it.

@@ -109,7 +109,7 @@ function find(list: Applicability[], id: string): Applicability {
 	return found;
 }
 
-const judge = (d: Detection, py: PythonEnv | null = python(), inputKind?: 'image' | 'tokens') =>
+const judge = (d: Detection, py: PythonEnv | null = python(), inputKind?: 'image' | 'tokens' | 'other') =>
 	applicability(recipes, d, py, inputKind ? {inputKind} : {});
 
 // ---------------------------------------------------------------- loading
@@ -375,8 +375,10 @@ describe('applicability', () => {
 	it('channels_last is not applicable for token models', () => {
 		const a = find(judge(graviton3(), python(), 'tokens'), 'channels-last');
 		expect(a.status).toBe('not-applicable');
-		expect(a.reason).toBe('only for image models; this model takes tokens');
+		expect(a.reason).toBe('only for image models; this model takes token ids');
 		expect(find(judge(graviton3(), python(), 'image'), 'channels-last').status).toBe('applicable');
+		// A model of plain feature vectors is neither: said as such, not called tokens.
+		expect(find(judge(graviton3(), python(), 'other'), 'channels-last').reason).toBe('only for image models; this model takes inputs that are neither images nor token ids');
 	});
 
 	it('workers are not applicable with one usable CPU', () => {

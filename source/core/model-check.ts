@@ -65,6 +65,6 @@ export async function inspectModel(python: string, model: ModelSpec, options: {s
 }
 
 /** The recipes' input kind: channels_last is for image models. */
-export function recipeInputKind(info: ModelInfo): 'image' | 'tokens' {
-	return info.inputKind === 'image' ? 'image' : 'tokens';
+export function recipeInputKind(info: ModelInfo): 'image' | 'tokens' | 'other' {
+	return info.inputKind;
 }

@@ -261,14 +261,14 @@ export interface SetupOptions {
 	dir?: string;
 	/** Optional packages, each installed in its own pip call. */
 	extras?: string[];
-	/** Default "torch==2.13.0"; null leaves torch alone (tests, or a torch the user manages). */
+	/** Default defaultTorchSpec() (by machine, see SETUP_PINS); null leaves torch alone (tests, or a torch the user manages). */
 	torchSpec?: string | null;
 	/** Try torchvision (default true); it is removed again when it does not import. */
 	torchvision?: boolean;
 	/**
 	 * Extra index for torch and torchvision only, e.g. https://download.pytorch.org/whl/cpu:
 	 * on x86_64, PyPI's torch is the CUDA build (GBs of CUDA libraries); this index has
-	 * CPU-only wheels. On aarch64, PyPI's wheels are already CPU builds.
+	 * CPU-only wheels. On aarch64 the default pin is already a CPU build (see SETUP_PINS).
 	 */
 	indexUrl?: string;
 	/** Extra arguments for every pip install (e.g. --no-index --find-links DIR). */
@@ -309,8 +309,32 @@ export class SetupError extends GravitonTuneError {
 	}
 }
 
-export const DEFAULT_TORCH_SPEC = 'torch==2.13.0';
-export const DEFAULT_EXTRAS = ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'nncf', 'transformers', 'torchao'];
+/**
+ * What `setup` installs, by machine. x86_64: torch 2.13.0. aarch64: torch 2.9.1, because
+ * PyPI's later aarch64 wheels (2.13.0 among them) are CUDA builds that pull ~3 GB of NVIDIA
+ * libraries onto a CPU server, while 2.9.1's is the CPU build with the Arm Compute Library
+ * (723 MB in a venv); torchao 0.15 is the release that pairs with it. torchvision follows
+ * torch (pip picks the build that pins the installed torch). Change a pin here and the
+ * emulated Arm image (scripts/arm-emulation.sh) rebuilds.
+ */
+export const SETUP_PINS = {
+	x64: {torch: 'torch==2.13.0', extras: ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'nncf', 'transformers', 'torchao']},
+	arm64: {torch: 'torch==2.9.1', extras: ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'nncf', 'transformers', 'torchao==0.15.0']},
+};
+
+function pinsFor(arch: string): (typeof SETUP_PINS)['x64'] {
+	return arch === 'arm64' ? SETUP_PINS.arm64 : SETUP_PINS.x64;
+}
+
+/** torch's pin for this machine (or the one named). */
+export function defaultTorchSpec(arch: string = process.arch): string {
+	return pinsFor(arch).torch;
+}
+
+/** The optional packages for this machine (or the one named), each installed on its own. */
+export function defaultExtras(arch: string = process.arch): string[] {
+	return pinsFor(arch).extras;
+}
 
 /** Written once the venv exists and pip works in it; also remembers what did not work. */
 const STAMP_FILE = 'graviton-tune-venv.json';
@@ -549,8 +573,8 @@ export async function setupVenv(options: SetupOptions = {}): Promise<SetupReport
 	if (options.signal?.aborted) throw new SetupError('cancelled', 'setup was cancelled');
 
 	report.created = await ensureVenv(context);
-	const torchSpec = options.torchSpec === undefined ? DEFAULT_TORCH_SPEC : options.torchSpec;
-	const extras = options.extras ?? DEFAULT_EXTRAS;
+	const torchSpec = options.torchSpec === undefined ? defaultTorchSpec() : options.torchSpec;
+	const extras = options.extras ?? defaultExtras();
 	const wantsTorchvision = options.torchvision ?? true;
 	const specs = [...(torchSpec ? [torchSpec] : []), ...(wantsTorchvision ? ['torchvision'] : []), ...extras];
 	const before = (await checkRequirements(specs, context)) ?? new Map<string, RequirementStatus>();

@@ -27,7 +27,7 @@ import type {
 
 type Library = keyof Detection['allocators'];
 type AdvisoryWhen = NonNullable<Recipe['advisory']>['when'];
-type InputKind = 'image' | 'tokens';
+type InputKind = 'image' | 'tokens' | 'other';
 
 // ---------------------------------------------------------------- vocabulary
 
@@ -320,6 +320,9 @@ const notApplicable = (reason: string): Verdict => ({status: 'not-applicable', r
 const needs = (reason: string, install: string | null = null): Verdict => ({status: 'needs', reason, install});
 
 /** Each step (non-advisory recipe) with its status, a reason, and the changes for this machine. */
+/** How a reason names what a model takes. */
+const INPUT_WORDS: Record<InputKind, string> = {image: 'images', tokens: 'token ids', other: 'inputs that are neither images nor token ids'};
+
 export function applicability(recipes: Recipe[], detection: Detection, python: PythonEnv | null, opts: {inputKind?: InputKind; model?: ModelFacts} = {}): Applicability[] {
 	const ctx: Context = {detection, python, inputKind: opts.inputKind, model: opts.model, cpu: describeCpu(detection.cpu)};
 	return recipes.filter(recipe => recipe.stage !== 'advisory').map(recipe => judge(effectiveRecipe(recipe, detection.cpu.arch), ctx));
@@ -400,7 +403,7 @@ function anyOf(labels: string[], present: boolean[], ctx: Context): Verdict {
 function inputCheck(req: RecipeRequires, ctx: Context): Verdict | null {
 	// Without a model yet, the input kind is unknown: the recipe stays on offer.
 	if (!req.input || !ctx.inputKind || req.input.includes(ctx.inputKind)) return null;
-	return notApplicable(`only for ${req.input.join(' or ')} models; this model takes ${ctx.inputKind}`);
+	return notApplicable(`only for ${req.input.join(' or ')} models; this model takes ${INPUT_WORDS[ctx.inputKind]}`);
 }
 
 function cpusCheck(req: RecipeRequires, ctx: Context): Verdict | null {

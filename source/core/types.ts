@@ -249,7 +249,7 @@ export interface RecipeRequires {
 	/** An allocator library that must be on disk. */
 	library?: 'tcmalloc' | 'jemalloc';
 	/** Model input kinds it makes sense for ("image" models take NCHW float input). */
-	input?: Array<'image' | 'tokens'>;
+	input?: Array<'image' | 'tokens' | 'other'>;
 	/** Needs more than one usable CPU. */
 	minCpus?: number;
 	/** The model formats it applies to: a PyTorch model (torch) or an .onnx file (onnx). Absent: both. */
