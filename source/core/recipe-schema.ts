@@ -19,6 +19,9 @@ export const STAGES = all<RecipeStage>()(['batch', 'memory', 'precision', 'runti
 export const ISA_FLAGS = all<keyof IsaFlags>()(['bf16', 'i8mm', 'sve', 'sve2', 'avx512', 'avx512bf16', 'vnni', 'amx']);
 export const ARCHS = all<Arch>()(['aarch64', 'x86_64']);
 export const LIBRARIES = all<NonNullable<Recipe['requires']['library']>>()(['tcmalloc', 'jemalloc']);
+export const INPUT_KINDS = all<NonNullable<Recipe['requires']['input']>[number]>()(['image', 'tokens', 'other']);
+export const THP_MODES = all<NonNullable<Recipe['requires']['thp']>[number]>()(['always', 'madvise', 'never']);
+export const MODEL_FORMATS = all<NonNullable<Recipe['requires']['modelFormat']>[number]>()(['torch', 'onnx']);
 export const ADVISORIES = all<NonNullable<Recipe['advisory']>['when']>()(['torch-older-than', 'thp-never', 'allocator-missing', 'quota-below-cpus']);
 
 // The description of a string with a pattern says what it must be: the loader quotes it.
@@ -55,10 +58,10 @@ function requiresSchema(): Json {
 		speedOnlyIsa: boolean,
 		packages: list(text('^[A-Za-z0-9_.-]+$', 'a Python package name')),
 		torch: versionText,
-		thp: list(oneOf(['always', 'madvise', 'never'])),
+		thp: list(oneOf(THP_MODES)),
 		library: oneOf(LIBRARIES),
-		input: list(oneOf(['image', 'tokens'])),
-		modelFormat: list(oneOf(['torch', 'onnx'])),
+		input: list(oneOf(INPUT_KINDS)),
+		modelFormat: list(oneOf(MODEL_FORMATS)),
 		minCpus: {type: 'integer', minimum: 1},
 	});
 }
