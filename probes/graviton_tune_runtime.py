@@ -1175,7 +1175,6 @@ def _feeder(inputs: Sequence[Tuple[Any, Any]], example: Any, say: Log) -> Callab
     without one is filled for the first tensor's shape (integer only: attention masks
     with ones, others such as token_type_ids with zeros).
     """
-    import numpy as np
 
     ours = [name for name, _ in named_tensors(example)]
     _, example_kwargs = split_inputs(example)

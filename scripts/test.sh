@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: system libraries, chromium for the HTML
 # pages, graviton-tune's own Python venv (made by the tool's `setup` command, as a user
-# would), then vitest and pytest. Safe to re-run: every step skips what is already done.
+# would), then lint and type checks, then vitest and pytest. Safe to re-run: every step skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -f dist/cli.js ] || npm run build
+# Always rebuilt: the CLI tests run dist/, and the contract's generated files are checked from it.
+npm run build
 bash scripts/setup-system.sh
 bash scripts/setup-browser.sh
 node dist/cli.js setup
 venv_python=$(node dist/cli.js setup --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).python))')
-"$venv_python" -m pip install -q pytest
+"$venv_python" -m pip install -q pytest ruff
+
+# Lint and type checks first: eslint (typescript-eslint, the core layering rule) and tsc
+# over source and tests, the files generated from source/core/contract.ts up to date,
+# and ruff over the Python side (ruff.toml).
+npm run lint
+node scripts/contract.mjs --check
+"$venv_python" -m ruff check
 
 # The HTML pages' browser tests are required here (skipped in a bare `npx vitest run` without chromium).
 GT_REQUIRE_BROWSER=1 npx vitest run

@@ -3,6 +3,7 @@
 // Ink only for interactive runs. One AbortController is the cancellation signal for
 // everything: Ctrl+C aborts the session, probes' process groups are killed, then exit.
 import process from 'node:process';
+import {exitCodeOf, GravitonTuneError} from './core/errors.js';
 import {exitCodes, helpText, parseCommand, UsageError} from './options.js';
 import type {Command} from './options.js';
 
@@ -13,7 +14,7 @@ async function main(argv: string[]): Promise<number> {
 	} catch (error) {
 		if (error instanceof UsageError) {
 			process.stderr.write(`graviton-tune: ${error.message}\nTry: graviton-tune --help\n`);
-			return exitCodes.usage;
+			return exitCodeOf(error);
 		}
 		throw error;
 	}
@@ -106,11 +107,11 @@ main(process.argv.slice(2)).then(
 		process.exitCode = code;
 	},
 	(error: unknown) => {
-		// A recipe file someone edited is a broken installation, not a bug: its name and
-		// the problem, never a stack trace. (By name: cli.tsx loads no core module up front.)
-		if (error instanceof Error && error.name === 'RecipeError') {
-			process.stderr.write(`graviton-tune: ${error.message}\nfix: correct the file(s) named above, or reinstall graviton-tune\n`);
-			process.exitCode = exitCodes.environment;
+		// An error the tool expects (a recipe file someone edited, an unreadable machine, a
+		// full disk…) is said with its fix and its kind's exit code, never a stack trace.
+		if (error instanceof GravitonTuneError) {
+			process.stderr.write(`graviton-tune: ${error.message}\n${error.hint ? `fix: ${error.hint}\n` : ''}`);
+			process.exitCode = exitCodeOf(error);
 			return;
 		}
 		process.stderr.write(`graviton-tune: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);

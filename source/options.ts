@@ -3,25 +3,21 @@
 import {parseArgs} from 'node:util';
 import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/outputs.js';
 import {DEFAULT_QUIET_WAIT_SECONDS} from './core/contention.js';
-import type {ModelSpec} from './core/types.js';
+import {GravitonTuneError} from './core/errors.js';
+import {OptionValueError, optionFlagsForParseArgs, optionFlagsHelp, optionsFromFlags} from './core/contract.js';
+import type {OptionValues} from './core/contract.js';
+import type {TuneOptions} from './core/tune-options.js';
+import type {Backend, ModelSpec} from './core/types.js';
 
-export const exitCodes = {
-	ok: 0,
-	/** Internal error: a bug; the message says where. */
-	internal: 1,
-	usage: 2,
-	/** No Python, no torch, an unreadable machine description, or a malformed recipe file. */
-	environment: 3,
-	/** The baseline (and so every comparison) failed. */
-	probesFailed: 4,
-	/** Results measured, but the output files could not be written. */
-	outputFailed: 5,
-	/** --auto: the machine stayed busy (other processes on the probes' CPUs) longer than --quiet-wait. */
-	busy: 6,
-	interrupted: 130,
-} as const;
+// The exit codes live with the error taxonomy (core/errors.ts); re-exported for the faces.
+export {exitCodes} from './core/errors.js';
 
-export class UsageError extends Error {}
+export class UsageError extends GravitonTuneError {
+	constructor(message: string) {
+		super('usage', message, 'graviton-tune --help');
+		this.name = 'UsageError';
+	}
+}
 
 export type Command =
 	| {kind: 'help'}
@@ -32,41 +28,11 @@ export type Command =
 	| {kind: 'tune'; auto: boolean; tune: TuneFlags}
 	| {kind: 'compare'; reports: string[]; html?: string; json: boolean};
 
-export interface ProbeFlags {
-	batchSize: number;
-	channelsLast: boolean;
-	autocast: 'bf16' | null;
-	fp32Precision: 'bf16' | null;
-	compile: boolean;
-	quantization: 'int8' | null;
-	backend: 'torch' | 'onnxruntime' | 'openvino';
-	workers: number;
-	threads: number | null;
-	seconds: number;
-	env: Record<string, string>;
-}
+/** `graviton-tune probe`: the options given as flags (source/core/contract.ts declares them), the backend resolved, and --env. */
+export type ProbeFlags = Partial<OptionValues> & {backend: Backend; env: Record<string, string>};
 
-export interface TuneFlags {
-	model: ModelSpec;
-	budgetSeconds: number;
-	out: string;
-	json: boolean;
-	maxLatencyMs: number | null;
-	recipes?: string[];
-	python?: string;
-	app: string[];
-	launchScript?: string;
-	resume: boolean;
-	minCosine: number;
-	minTop1: number;
-	/** Largest relative drop of evaluate()'s score from fp32 eager for a lossy step (0.01 = 1%). */
-	maxAccuracyDrop: number;
-	yes: boolean;
-	/** The instance's hourly price, for cost per million inferences; null: look it up by instance type. */
-	pricePerHour: number | null;
-	/** Longest wait for a quiet machine before a contended probe is measured again. */
-	quietWaitSeconds: number;
-}
+/** What `graviton-tune [--auto]` was asked: core/tune-options.ts declares it (core never imports the CLI). */
+export type TuneFlags = TuneOptions;
 
 const flags = {
 	help: {type: 'boolean', short: 'h'},
@@ -96,17 +62,7 @@ const flags = {
 	extras: {type: 'string'},
 	system: {type: 'boolean'},
 	'quiet-wait': {type: 'string'},
-	// probe
-	'batch-size': {type: 'string'},
-	'channels-last': {type: 'boolean'},
-	autocast: {type: 'string'},
-	'fp32-precision': {type: 'string'},
-	compile: {type: 'boolean'},
-	quantization: {type: 'string'},
-	backend: {type: 'string'},
-	workers: {type: 'string'},
-	threads: {type: 'string'},
-	seconds: {type: 'string'},
+	// probe (its configuration options come from the contract, below)
 	env: {type: 'string', multiple: true},
 	'price-per-hour': {type: 'string'},
 	html: {type: 'string'},
@@ -114,14 +70,17 @@ const flags = {
 
 const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'bert_base', 'toy'];
 
-type FlagName = keyof typeof flags;
+/** The probe's option flags, as the contract declares them (batch-size, channels-last, …). */
+const optionFlags = optionFlagsForParseArgs();
+const allFlags = {...flags, ...optionFlags};
+type FlagName = keyof typeof flags | (string & {});
 type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
 const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python', ...modelFlags.filter(flag => flag !== 'samples')],
 	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
-	probe: ['json', 'python', ...modelFlags, 'batch-size', 'channels-last', 'autocast', 'fp32-precision', 'compile', 'quantization', 'backend', 'workers', 'threads', 'seconds', 'env'],
+	probe: ['json', 'python', ...modelFlags, ...Object.keys(optionFlags), 'env'],
 	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
 	compare: ['json', 'html'],
 };
@@ -223,7 +182,8 @@ export function splitCommand(text: string): string[] {
 export function parseCommand(argv: string[]): Command {
 	let parsed;
 	try {
-		parsed = parseArgs({args: argv, options: flags, allowPositionals: true, strict: true});
+		// The contract's flags are typed loosely (their names come from a table); the fixed ones keep their types.
+		parsed = parseArgs({args: argv, options: allFlags as typeof flags, allowPositionals: true, strict: true});
 	} catch (error) {
 		throw new UsageError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
 	}
@@ -236,7 +196,7 @@ export function parseCommand(argv: string[]): Command {
 	}
 	if (extra.length > 0 && sub !== 'compare') throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
 	const command = (sub ?? 'tune') as CommandName;
-	const given = (Object.keys(values) as FlagName[]).filter(name => values[name] !== undefined);
+	const given = (Object.keys(values) as FlagName[]).filter(name => (values as Record<string, unknown>)[name] !== undefined);
 	const stray = given.find(name => !flagsOf[command].includes(name));
 	if (stray) {
 		const owners = (Object.keys(flagsOf) as CommandName[]).filter(c => flagsOf[c].includes(stray)).map(c => (c === 'tune' ? '`graviton-tune [--auto]`' : `\`graviton-tune ${c}\``));
@@ -254,23 +214,22 @@ export function parseCommand(argv: string[]): Command {
 	}
 	const model = parseModel(values);
 	if (command === 'probe') {
+		let options: Partial<OptionValues>;
+		try {
+			options = optionsFromFlags(values);
+		} catch (error) {
+			if (error instanceof OptionValueError) throw new UsageError(error.message);
+			throw error;
+		}
 		return {
 			kind: 'probe',
 			json: values.json ?? false,
 			python: values.python,
 			model,
 			probe: {
-				batchSize: positiveNumber('batch-size', values['batch-size'], true) ?? 1,
-				channelsLast: values['channels-last'] ?? false,
-				autocast: oneOf('autocast', values.autocast, ['bf16'] as const) ?? null,
-				fp32Precision: oneOf('fp32-precision', values['fp32-precision'], ['bf16'] as const) ?? null,
-				compile: values.compile ?? false,
-				quantization: oneOf('quantization', values.quantization, ['int8'] as const) ?? null,
+				...options,
 				// An .onnx file runs on ONNX Runtime unless told otherwise (PyTorch cannot run it).
-				backend: oneOf('backend', values.backend, ['torch', 'onnxruntime', 'openvino'] as const) ?? (/\.onnx$/i.test(model.path ?? '') ? 'onnxruntime' : 'torch'),
-				workers: positiveNumber('workers', values.workers, true) ?? 1,
-				threads: positiveNumber('threads', values.threads, true) ?? null,
-				seconds: positiveNumber('seconds', values.seconds) ?? 10,
+				backend: options.backend ?? (/\.onnx$/i.test(model.path ?? '') ? 'onnxruntime' : 'torch'),
 				env: parseEnv(values.env),
 			},
 		};
@@ -297,6 +256,22 @@ export function parseCommand(argv: string[]): Command {
 			quietWaitSeconds: values['quiet-wait'] ? parseDuration(values['quiet-wait'], '--quiet-wait') : DEFAULT_QUIET_WAIT_SECONDS,
 		},
 	};
+}
+
+/** Flags two spaces apart, on lines of at most 80 columns, indented like the other option lists. */
+function wrapFlags(items: string[]): string {
+	const lines: string[] = [];
+	let line = '';
+	for (const item of items) {
+		if (line && `      ${line}  ${item}`.length > 80) {
+			lines.push(`      ${line}`);
+			line = item;
+		} else {
+			line = line ? `${line}  ${item}` : item;
+		}
+	}
+	if (line) lines.push(`      ${line}`);
+	return lines.join('\n');
 }
 
 export const helpText = `graviton-tune — find the fastest PyTorch CPU inference setup, measured on this machine
@@ -354,9 +329,7 @@ Tuning options
                           (us-east-1, Linux) by instance type, else unknown
 
 Probe options (graviton-tune probe)
-      --batch-size N  --channels-last  --autocast bf16  --fp32-precision bf16
-      --compile  --quantization int8  --backend torch|onnxruntime|openvino
-      --workers N  --threads N  --seconds S  --env KEY=VALUE (repeatable)
+${wrapFlags([...optionFlagsHelp(), '--env KEY=VALUE (repeatable)'])}
 
 Setup options (graviton-tune setup)
       --torch-index URL   extra package index for torch (x86 CPU-only wheels:

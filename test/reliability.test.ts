@@ -357,7 +357,7 @@ describe('faults in probes', () => {
 		expect(outcome.failure.hint).toBe('fix it');
 		expect(outcome.failure.stderrTail).toContain('RuntimeError: boom');
 		expect(logs).toEqual(['UserWarning: slow path']);
-		for (const text of [outcome.failure.message, outcome.failure.hint ?? '', outcome.failure.stderrTail, ...logs]) expect(text).not.toMatch(/[\u001b\u0007\u009b]/);
+		for (const text of [outcome.failure.message, outcome.failure.hint ?? '', outcome.failure.stderrTail, ...logs]) expect(text).not.toMatch(/[\u001b\u0007\u009b]/); // eslint-disable-line no-control-regex -- looking for escapes is the point
 	});
 
 	const memoryCgroups = '/sys/fs/cgroup/memory';
@@ -490,7 +490,7 @@ describe('cancellation, headless', () => {
 				expect(r.stderr).toMatch(/^Deploy: /m);
 			}
 		} else {
-			expect(r.exitCode, r.stderr).toBe(130);
+			expect(r.exitCode, String(r.stderr)).toBe(130);
 			expect(existsSync(dirs.out)).toBe(false);
 		}
 		completeOrAbsent(dirs.out);
@@ -615,7 +615,7 @@ describe('untrusted text in the launch script and env file', () => {
 			expect(existsSync(path.join(where, 'PWNED2'))).toBe(false);
 		}
 		// Every line of the env file is a comment, blank, or a bare KEY=VALUE.
-		for (const line of files['graviton-tune.env'].split('\n')) expect(line).toMatch(/^(#.*|[A-Z_][A-Z0-9_]*=[A-Za-z0-9_.\/:,@+={}-]*|)$/);
+		for (const line of files['graviton-tune.env'].split('\n')) expect(line).toMatch(/^(#.*|[A-Z_][A-Z0-9_]*=[A-Za-z0-9_./:,@+={}-]*|)$/);
 		expect(files['graviton-tune.env']).toContain('ünï.py');
 	});
 

@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest';
 import {budgetChoices, defaultModelKey, defaultSelection, modelChoices, recipeList, windowAround} from '../source/ui/choices.js';
 import {bestSoFar, defaultModel, exitCode, headline, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
 import type {Action, Options, State} from '../source/ui/state.js';
+import type {DeliveryPlan} from '../source/core/deliver.js';
 import type {SessionEvent} from '../source/core/types.js';
 import {applicability, candidate, prepared, probeRecord, python, walkResult} from './helpers/render.js';
 
@@ -193,7 +194,8 @@ describe('endings', () => {
 	});
 
 	it('planned → confirm → written is 0; declined is 0; a write failure is 5', () => {
-		const plan = {dir: '/tmp/out', files: [{name: 'graviton-tune.env', content: ''}], patch: null};
+		// The reducer never reads the plan's input (the effects do): left out here.
+		const plan = {dir: '/tmp/out', files: [{name: 'graviton-tune.env', content: ''}], patch: null} as Omit<DeliveryPlan, 'input'> as DeliveryPlan;
 		const delivered = {written: ['/tmp/out/graviton-tune.env'], backups: [], patched: null, files: {env: '/tmp/out/graviton-tune.env', launch: '/tmp/out/launch.sh', report: '/tmp/out/report.json', reportMarkdown: '/tmp/out/report.md', reportHtml: '/tmp/out/report.html'}};
 		const summary = run(runningState(), {type: 'session-returned', result: walkResult(), aborted: false});
 		expect(summary.screen).toBe('planning');

@@ -57,12 +57,13 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 	const gate = deferred();
 	const calls = {prepare: 0, preparedFor: [] as unknown[], runSession: [] as SessionOptions[], plan: [] as DeliveryInput[], commit: [] as DeliveryPlan[]};
 	const out = '/srv/app/graviton-tune-out';
-	const plan: DeliveryPlan = {
+	// The screens never read the plan's input (commitDelivery does, and is faked here).
+	const plan = {
 		dir: out,
 		files: ['graviton-tune.env', 'launch.sh', 'report.json', 'report.md'].map(name => ({name, content: ''})),
 		patch: null,
 		...opts.plan,
-	};
+	} as DeliveryPlan;
 	const delivered: Delivered = {
 		written: plan.files.map(f => path.join(out, f.name)),
 		backups: [],

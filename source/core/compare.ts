@@ -3,6 +3,7 @@
 // models are grouped (their figures do not compare across models), a folder without a
 // report (a failed or interrupted run) and a report of a schema this version does not
 // read are listed as not compared, each with the reason. Nothing here writes.
+import {GravitonTuneError} from './errors.js';
 import {readFile, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {barsSvg, scatterSvg} from './charts.js';
@@ -53,7 +54,12 @@ export interface Comparison {
 }
 
 /** A path that does not exist at all is the user's typo, not a failed run. */
-export class CompareInputError extends Error {}
+export class CompareInputError extends GravitonTuneError {
+	constructor(message: string) {
+		super('usage', message);
+		this.name = 'CompareInputError';
+	}
+}
 
 type Loaded = {ok: true; file: string; report: Report} | {ok: false; reason: string};
 

@@ -5,6 +5,7 @@
 // included: on a VM it is time the hypervisor gave to someone else), the probe tree's
 // own from /proc/PID/stat; what the CPUs did beyond the tree (and graviton-tune itself)
 // went to others. Both count in the same clock ticks (USER_HZ).
+import {GravitonTuneError} from './errors.js';
 import {readdirSync, readFileSync} from 'node:fs';
 import type {Contention, ProbeEvent, WalkResult, ProbeRecord} from './types.js';
 
@@ -286,12 +287,12 @@ export function contendedSummary(result: Pick<WalkResult, 'probes'>): string | n
 }
 
 /** The machine stayed busy longer than --quiet-wait: --auto gives up (exit code `busy`). */
-export class BusyMachineError extends Error {
+export class BusyMachineError extends GravitonTuneError {
 	constructor(
 		message: string,
 		readonly lastShare: number | null,
 	) {
-		super(message);
+		super('busy', message);
 		this.name = 'BusyMachineError';
 	}
 }

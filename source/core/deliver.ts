@@ -8,12 +8,12 @@ import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, patchFileInPlace, renderOutputFiles, 
 import type {OutputFile} from './outputs.js';
 import type {Prepared} from './session.js';
 import type {WalkResult} from './types.js';
-import type {TuneFlags} from '../options.js';
+import type {TuneOptions} from './tune-options.js';
 
 export interface DeliveryInput {
 	result: WalkResult;
 	prepared: Prepared;
-	tune: TuneFlags;
+	tune: TuneOptions;
 	startedAt: Date;
 }
 
@@ -36,7 +36,7 @@ export interface Delivered {
 }
 
 /** The options worth recording in report.json (what a rerun would need). */
-function reportOptions(tune: TuneFlags): Record<string, unknown> {
+function reportOptions(tune: TuneOptions): Record<string, unknown> {
 	const {yes: _yes, json: _json, ...rest} = tune;
 	return rest;
 }
@@ -96,7 +96,7 @@ function unreadable(error: unknown): string {
 }
 
 /** The model file must be there and readable before a walk starts (its contents are the probe's to judge). */
-async function modelFileProblem(tune: TuneFlags): Promise<string | null> {
+async function modelFileProblem(tune: TuneOptions): Promise<string | null> {
 	const file = tune.model.path;
 	// "module:attr" and other non-file forms are not this check's business.
 	if (!file || file.includes(':')) return null;
@@ -104,7 +104,7 @@ async function modelFileProblem(tune: TuneFlags): Promise<string | null> {
 		const info = await stat(file);
 		if (info.isDirectory()) return null; // a saved model folder
 		await access(file, constants.R_OK);
-		(await open(file, 'r')).close();
+		await (await open(file, 'r')).close();
 	} catch (error) {
 		return `--model ${file}: cannot read the model file: ${unreadable(error)}\n  fix: check the path given with --model (a .py file, TorchScript, .pt2, .onnx, or a save_pretrained folder)`;
 	}
@@ -136,7 +136,7 @@ async function launchScriptProblem(file: string): Promise<string | null> {
 
 /** Length of the buffer without a trailing, cut-off UTF-8 sequence. */
 function utf8Boundary(buf: Buffer): number {
-	let end = buf.length;
+	const end = buf.length;
 	for (let back = 1; back <= 3 && end - back >= 0; back++) {
 		const byte = buf[end - back]!;
 		if ((byte & 0xc0) === 0x80) continue;
@@ -147,7 +147,7 @@ function utf8Boundary(buf: Buffer): number {
 }
 
 /** What would stop the walk being used, found before it rather than after: the model file, the outputs. */
-export async function outputProblem(tune: TuneFlags): Promise<string | null> {
+export async function outputProblem(tune: TuneOptions): Promise<string | null> {
 	const model = await modelFileProblem(tune);
 	if (model) return model;
 	if (tune.launchScript) {

@@ -1,5 +1,6 @@
 // Human output for `graviton-tune detect`: one summary line a person can paste into a
 // ticket, then a few aligned lines. Plain text, no colours, fits 80 columns.
+import {compactCpuList} from './contract.js';
 import type {Detection, IsaFlags} from './types.js';
 
 const WIDTH = 80;
@@ -68,18 +69,7 @@ function cloudText(d: Detection): string {
 	return `${names[d.cloud.provider]}${d.cloud.instanceType ? ` ${d.cloud.instanceType}` : ''}`;
 }
 
-/** [0,1,2,3,8] → "0-3,8": the kernel's own notation (any order, duplicates ignored). */
-export function compactCpuList(cpus: number[]): string {
-	const ids = [...new Set(cpus)].sort((a, b) => a - b);
-	const ranges: string[] = [];
-	for (let i = 0; i < ids.length; ) {
-		let j = i;
-		while (j + 1 < ids.length && ids[j + 1] === ids[j]! + 1) j++;
-		ranges.push(i === j ? `${ids[i]}` : `${ids[i]}-${ids[j]}`);
-		i = j + 1;
-	}
-	return ranges.join(',') || 'none';
-}
+export {compactCpuList};
 
 function trimNumber(n: number): string {
 	return Number.isInteger(n) ? String(n) : n.toFixed(2).replace(/0+$/, '');

@@ -2,16 +2,17 @@
 // captured tree (--root DIR) so that a fleet owner can look at someone else's box.
 // Facts and heuristics come from /work/shared/facts/cpu.md; every heuristic guess is
 // said out loud in `platformGuess` or `notes`, never passed off as a fact.
+import {GravitonTuneError} from './errors.js';
 import {promises as fs} from 'node:fs';
 import path from 'node:path';
 import type {CpuInfo, Detection, IsaFlags} from './types.js';
 
-export class HardwareError extends Error {
+export class HardwareError extends GravitonTuneError {
 	/** Stable code: root-missing, root-not-directory, no-cpuinfo, cpuinfo-unreadable, cpuinfo-empty. */
 	code: string;
 
 	constructor(code: string, message: string) {
-		super(message);
+		super('environment', message);
 		this.name = 'HardwareError';
 		this.code = code;
 	}

@@ -4,6 +4,7 @@
 // decisions are unit-testable with scripted results and the session wires real probes.
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
+import {plainModelOptions} from './contract.js';
 import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
 import type {
@@ -110,8 +111,6 @@ export function baselineWords(candidate: Candidate): string {
 	if (c.backend === 'onnxruntime') return `ONNX Runtime's default CPU session, fp32, batch ${c.batchSize}`;
 	return `fp32, eager, batch ${c.batchSize}`;
 }
-
-const plainModelOptions = {channelsLast: false, autocast: null, fp32Precision: null, compile: false, quantization: null} as const;
 
 /** Apply a recipe's changes on top of a candidate (pure). */
 export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: string, changesOf?: (id: string) => RecipeChanges | undefined): Candidate {

@@ -119,12 +119,14 @@ async function sweep(pid: number, tag: string): Promise<void> {
  * terminal as commands.
  */
 export function plainText(text: string): string {
+	/* eslint-disable no-control-regex -- matching control characters is what this function is for */
 	return text
 		.replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g, '') // OSC … BEL/ST
 		.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '') // CSI
 		.replace(/\u001b[@-Z\\-_]/g, '') // other two-byte escapes
 		.replace(/\u009b[0-?]*[ -/]*[@-~]/g, '') // 8-bit CSI
 		.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '');
+	/* eslint-enable no-control-regex */
 }
 
 /** Splits a byte stream into lines; a final line without a newline comes out on flush. */

@@ -2,6 +2,7 @@
 // environment when the user has none. The probes measure inside the user's PyTorch
 // environment, so the interpreter is found the way the user would expect (explicit flag,
 // then the active virtualenv), and the managed venv is a fallback we can create.
+import {GravitonTuneError} from './errors.js';
 import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -297,13 +298,13 @@ export interface SetupReport {
 
 export type SetupErrorCode = 'no-python' | 'venv-failed' | 'not-a-venv' | 'cancelled';
 
-export class SetupError extends Error {
+export class SetupError extends GravitonTuneError {
 	constructor(
 		readonly code: SetupErrorCode,
 		message: string,
-		readonly hint: string | null = null,
+		hint: string | null = null,
 	) {
-		super(message);
+		super(code === 'cancelled' ? 'interrupted' : 'environment', message, hint);
 		this.name = 'SetupError';
 	}
 }
@@ -489,7 +490,7 @@ async function pipUninstall(name: string, context: SetupContext): Promise<void> 
 }
 
 function nameOf(spec: string): string {
-	return spec.split(/[<>=!~;\[\s]/)[0] ?? spec;
+	return spec.split(/[<>=!~;[\s]/)[0] ?? spec;
 }
 
 /**

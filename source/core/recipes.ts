@@ -2,9 +2,13 @@
 // per-architecture variants, and says for each one whether it applies to this machine,
 // with a reason a person can act on. It never refers to a recipe by id: everything it
 // knows comes from the fields of the Recipe type (ISA flags, libraries, packages…).
+import {GravitonTuneError} from './errors.js';
 import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
+import {Ajv} from 'ajv';
+import type {ErrorObject, ValidateFunction} from 'ajv';
 import {wrapWords} from './describe.js';
+import {recipeSchema} from './recipe-schema.js';
 import {recipesDir} from './paths.js';
 import type {
 	Advice,
@@ -73,127 +77,66 @@ const t64Since: Record<string, string> = {ubuntu: '24.04', debian: '13'};
 const thpFile = '/sys/kernel/mm/transparent_hugepage/enabled';
 const placeholder = /\$\{(\w+)\}/g;
 
-// ---------------------------------------------------------------- validation schema
+// ---------------------------------------------------------------- validation
 
-type Schema =
-	| {type: 'text'; pattern?: RegExp; expect?: string}
-	| {type: 'boolean'}
-	| {type: 'integer'; min: number}
-	| {type: 'oneOf'; values: ReadonlyArray<string | null>}
-	| {type: 'list'; of: Schema}
-	| {type: 'map'; key: RegExp; expect: string; of: Schema}
-	| {type: 'object'; fields: Readonly<Record<string, Schema>>; required: readonly string[]};
+// The shape is checked against recipes/recipe.schema.json's source (recipe-schema.ts) by
+// ajv; its errors are said as one line each, naming the field, in the words below.
+let validator: ValidateFunction | null = null;
 
-const text = (pattern?: RegExp, expect?: string): Schema => ({type: 'text', ...(pattern ? {pattern, expect} : {})});
-const oneOf = (...values: Array<string | null>): Schema => ({type: 'oneOf', values});
-const list = (of: Schema): Schema => ({type: 'list', of});
-const object = (fields: Record<string, Schema>, required: string[] = []): Schema => ({type: 'object', fields, required});
-const boolean: Schema = {type: 'boolean'};
-
-const idText = text(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'lowercase words joined by "-", like "bf16-autocast"');
-const versionText = text(/^\d+(\.\d+)*$/, 'a version such as "2.3"');
-const isaFlag = oneOf(...Object.keys(isaLabels));
-
-const changesSchema = object({
-	env: {type: 'map', key: /^[A-Za-z_][A-Za-z0-9_]*$/, expect: 'an environment variable name', of: text()},
-	probe: object({
-		channelsLast: boolean,
-		autocast: oneOf('bf16', null),
-		fp32Precision: oneOf('bf16', null),
-		compile: boolean,
-		quantization: oneOf('int8', null),
-		backend: oneOf('torch', 'onnxruntime', 'openvino'),
-		sessionOptions: {type: 'map', key: /^[a-z_][a-z0-9_.]*$/, expect: 'an ONNX Runtime session option', of: text(/^[A-Za-z0-9_.-]+$/, 'a value such as "parallel" or "1"')},
-	}),
-	workers: oneOf('sweep'),
-	batchSizes: list({type: 'integer', min: 1}),
-});
-
-const requiresSchema = object({
-	arch: list(oneOf(...archs)),
-	isa: list(isaFlag),
-	anyIsa: list(isaFlag),
-	features: list(text(/^[a-z0-9_]+$/, 'a kernel CPU flag such as "asimddp"')),
-	speedOnlyIsa: boolean,
-	packages: list(text(/^[A-Za-z0-9_.-]+$/, 'a Python package name')),
-	torch: versionText,
-	thp: list(oneOf('always', 'madvise', 'never')),
-	library: oneOf(...Object.keys(libraries)),
-	input: list(oneOf('image', 'tokens')),
-	modelFormat: list(oneOf('torch', 'onnx')),
-	minCpus: {type: 'integer', min: 1},
-});
-
-const variantSchema = object({changes: changesSchema, requires: requiresSchema, why: text()});
-
-const adviceWhen: Record<AdvisoryWhen, true> = {
-	'torch-older-than': true,
-	'thp-never': true,
-	'allocator-missing': true,
-	'quota-below-cpus': true,
-};
-
-const recipeSchema = object(
-	{
-		id: idText,
-		title: text(),
-		stage: oneOf(...Object.keys(stageOrder)),
-		why: text(),
-		source: text(),
-		changes: changesSchema,
-		requires: requiresSchema,
-		risks: object({accuracy: text(), memory: text(), other: text()}),
-		lossy: boolean,
-		variants: object(Object.fromEntries(archs.map(arch => [arch, variantSchema]))),
-		after: list(idText),
-		advisory: object({when: oneOf(...Object.keys(adviceWhen)), minTorch: versionText}, ['when']),
-	},
-	['id', 'title', 'stage', 'why', 'source', 'changes', 'requires', 'risks', 'lossy'],
-);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-	return value !== null && typeof value === 'object' && !Array.isArray(value);
+function validateShape(raw: unknown): string[] {
+	validator ??= new Ajv({allErrors: true, verbose: true, strict: true}).compile(recipeSchema());
+	if (validator(raw)) return [];
+	const problems = (validator.errors ?? []).flatMap(error => describeSchemaError(error));
+	return [...new Set(problems)];
 }
 
-const fieldName = (parent: string, key: string): string => (parent ? `${parent}.${key}` : key);
-
-/** Problems with `value` against `schema`, as `field "…" …` sentences. */
-function check(value: unknown, schema: Schema, field: string): string[] {
-	const bad = (what: string) => [`field "${field}" ${what}`];
-	switch (schema.type) {
-		case 'text':
-			if (typeof value !== 'string' || value.trim() === '') return bad('must be a non-empty string');
-			return schema.pattern && !schema.pattern.test(value) ? bad(`must be ${schema.expect}`) : [];
-		case 'boolean':
-			return typeof value === 'boolean' ? [] : bad('must be true or false');
-		case 'integer':
-			return Number.isInteger(value) && (value as number) >= schema.min ? [] : bad(`must be a whole number, at least ${schema.min}`);
-		case 'oneOf':
-			return schema.values.includes(value as string | null) ? [] : bad(`must be one of ${schema.values.map(String).join(', ')}`);
-		case 'list':
-			if (!Array.isArray(value)) return bad('must be a list');
-			return value.flatMap((item, i) => check(item, schema.of, `${field}[${i}]`));
-		case 'map':
-			if (!isRecord(value)) return bad('must be an object');
-			return Object.entries(value).flatMap(([key, item]) =>
-				schema.key.test(key) ? check(item, schema.of, fieldName(field, key)) : [`field "${fieldName(field, key)}": the name must be ${schema.expect}`],
-			);
-		case 'object':
-			return checkObject(value, schema, field);
-	}
+/** "/changes/batchSizes/0" → "changes.batchSizes[0]". */
+function fieldOf(pointer: string): string {
+	return pointer
+		.split('/')
+		.slice(1)
+		.map(part => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+		.reduce((field, part) => (/^\d+$/.test(part) ? `${field}[${part}]` : field ? `${field}.${part}` : part), '');
 }
 
-function checkObject(value: unknown, schema: Extract<Schema, {type: 'object'}>, field: string): string[] {
-	if (!isRecord(value)) return [`field "${field}" must be an object`];
-	const known = Object.keys(schema.fields);
-	const problems = Object.keys(value)
-		.filter(key => !known.includes(key))
-		.map(key => `field "${fieldName(field, key)}" is unknown (known: ${known.join(', ')})`);
-	for (const key of schema.required) if (!(key in value)) problems.push(`field "${fieldName(field, key)}" is missing`);
-	for (const [key, sub] of Object.entries(schema.fields)) {
-		if (key in value) problems.push(...check(value[key], sub, fieldName(field, key)));
+function describeSchemaError(error: ErrorObject): string[] {
+	const field = fieldOf(error.instancePath);
+	const named = (f: string) => (f ? `field "${f}"` : 'the file');
+	const at = named(field);
+	const schema = error.parentSchema as {description?: string; type?: string; minimum?: number} | undefined;
+	const params = error.params as Record<string, unknown>;
+	switch (error.keyword) {
+		case 'required':
+			return [`${named(field ? `${field}.${String(params['missingProperty'])}` : String(params['missingProperty']))} is missing`];
+		case 'additionalProperties': {
+			const key = String(params['additionalProperty']);
+			const known = Object.keys((error.parentSchema as {properties?: object}).properties ?? {}).filter(k => k !== '$schema');
+			return [`${named(field ? `${field}.${key}` : key)} is unknown (known: ${known.join(', ')})`];
+		}
+		case 'propertyNames':
+			return [];
+		case 'pattern':
+			if (error.propertyName !== undefined) {
+				const key = error.propertyName;
+				return [`${named(field ? `${field}.${key}` : key)}: the name must be ${schema?.description ?? `like ${String(params['pattern'])}`}`];
+			}
+			return [`${at} must be ${schema?.description ?? 'a non-empty string'}`];
+		case 'minLength':
+			return [`${at} must be a non-empty string`];
+		case 'enum':
+			return [`${at} must be one of ${(params['allowedValues'] as unknown[]).map(String).join(', ')}`];
+		case 'minimum':
+		case 'exclusiveMinimum':
+			return [`${at} must be ${schema?.type === 'integer' ? 'a whole number' : 'a number'}, ${error.keyword === 'minimum' ? 'at least' : 'above'} ${String(params['limit'])}`];
+		case 'type': {
+			const type = String(params['type']);
+			if (type === 'integer') return [`${at} must be a whole number${schema?.minimum !== undefined ? `, at least ${schema.minimum}` : ''}`];
+			const words: Record<string, string> = {boolean: 'true or false', string: 'a non-empty string', array: 'a list', object: 'an object', number: 'a number'};
+			return [`${at} must be ${words[type] ?? type}`];
+		}
+		default:
+			return [`${at} ${error.message ?? 'is invalid'}`];
 	}
-	return problems;
 }
 
 /** Rules that span fields of one recipe; run only once its shape is right. */
@@ -236,12 +179,12 @@ function isLibrary(name: string): name is Library {
 
 // ---------------------------------------------------------------- loading
 
-export class RecipeError extends Error {
+export class RecipeError extends GravitonTuneError {
 	readonly problems: string[];
 
 	constructor(problems: string[]) {
 		const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;
-		super(`${count} in the recipes:\n${problems.map(p => `  ${p}`).join('\n')}`);
+		super('environment', `${count} in the recipes:\n${problems.map(p => `  ${p}`).join('\n')}`, 'correct the file(s) named above, or reinstall graviton-tune');
 		this.name = 'RecipeError';
 		this.problems = problems;
 	}
@@ -274,7 +217,8 @@ async function recipeFiles(dir: string): Promise<string[]> {
 	} catch (error) {
 		throw new RecipeError([`${dir}: cannot read the recipes directory (${(error as NodeJS.ErrnoException).code ?? String(error)})`]);
 	}
-	const files = names.filter(name => name.endsWith('.json')).sort();
+	// recipe.schema.json sits beside the recipes (their "$schema"), and is not one.
+	const files = names.filter(name => name.endsWith('.json') && !name.endsWith('.schema.json')).sort();
 	if (files.length === 0) throw new RecipeError([`${dir}: no recipe files (*.json)`]);
 	return files.map(name => path.join(dir, name));
 }
@@ -286,9 +230,11 @@ async function loadRecipe(file: string): Promise<{recipe: Recipe} | {problems: s
 	} catch (error) {
 		return {problems: [`not valid JSON (${(error as Error).message})`]};
 	}
-	const shape = check(raw, recipeSchema, '');
-	if (shape.length) return {problems: shape.map(p => p.replace('field ""', 'the file'))};
-	const recipe = {...(raw as Recipe), file};
+	const shape = validateShape(raw);
+	if (shape.length) return {problems: shape};
+	// "$schema" is for editors; the recipe itself does not carry it.
+	const {$schema: _schema, ...fields} = raw as Recipe & {$schema?: string};
+	const recipe = {...fields, file};
 	const cross = crossChecks(recipe, path.basename(file, '.json'));
 	return cross.length ? {problems: cross} : {recipe};
 }

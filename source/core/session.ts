@@ -1,6 +1,7 @@
 // A tuning session: detect the machine, find Python, decide which recipes apply, run
 // the walk with real probes, and emit one typed event stream. Both faces (Ink and
 // headless) consume only these events and the returned values.
+import {headlineFigures} from './headline.js';
 import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measureLoad, pct, waitForQuiet} from './contention.js';
 import type {QuietWait} from './contention.js';
 import {detectHardware} from './hardware.js';
@@ -12,7 +13,8 @@ import {runProbe} from './probe-runner.js';
 import {findPython, inspectPython} from './python-env.js';
 import {advisories, applicability, loadRecipes} from './recipes.js';
 import type {ModelFacts} from './recipes.js';
-import {fingerprint, Settings} from './settings.js';
+import {fingerprint} from './settings.js';
+import type {Settings} from './settings.js';
 import {defaultCheckThresholds, defaultCompareOptions} from './stats.js';
 import type {CheckThresholds} from './stats.js';
 import type {Advice, Applicability, Candidate, Detection, ModelSpec, ProbeRecord, PythonEnv, SessionEvent, WalkResult} from './types.js';
@@ -214,8 +216,8 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	if (result && !result.interrupted) {
 		settings?.recordBest(print.key, print.label, {
 			at: new Date().toISOString(),
-			samplesPerSecond: (result.verification?.best ?? result.best.result).samplesPerSecond.median,
-			speedup: result.best.speedup,
+			samplesPerSecond: headlineFigures(result).best.samplesPerSecond.median,
+			speedup: headlineFigures(result).speedup,
 			recipes: result.best.candidate.recipes,
 		});
 	}

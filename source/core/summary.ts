@@ -1,23 +1,13 @@
 // How a configuration and a throughput read to a person. One wording for the stderr
 // log, the Ink screen, the env-file header and the reports, so they tell one story.
 import path from 'node:path';
+import {describeOptions} from './contract.js';
+import {headlineFigures} from './headline.js';
 import type {Candidate, ProbeConfig, WalkResult} from './types.js';
 
-/** "batch 8, channels_last, bf16 autocast, compile, 2 workers x 1 thread, libtcmalloc.so.4". */
+/** "batch 8, channels_last, bf16 autocast, compile, 2 workers x 1 thread, libtcmalloc.so.4": the contract's words, then the environment. */
 export function describeCandidate(candidate: Candidate): string {
-	const c = candidate.config;
-	const parts = [`batch ${c.batchSize}`];
-	if (c.channelsLast) parts.push('channels_last');
-	if (c.autocast) parts.push(`${c.autocast} autocast`);
-	if (c.fp32Precision) parts.push(`fp32 math as ${c.fp32Precision}`);
-	if (c.compile) parts.push('compile');
-	if (c.quantization) parts.push(c.quantization);
-	if (c.backend !== 'torch') parts.push(c.backend);
-	if (c.backend === 'onnxruntime' && c.sessionOptions) {
-		const entries = Object.entries(c.sessionOptions).map(([k, v]) => `${k}=${v}`);
-		parts.push(entries.length ? `session ${entries.join(' ')}` : 'default session');
-	}
-	parts.push(`${c.workers} worker${c.workers === 1 ? '' : 's'} x ${c.threadsPerWorker} thread${c.threadsPerWorker === 1 ? '' : 's'}`);
+	const parts = describeOptions(candidate.config);
 	for (const [key, value] of Object.entries(candidate.env)) {
 		if (key === 'OMP_NUM_THREADS') continue;
 		parts.push(key === 'LD_PRELOAD' ? value.split(':').map((lib) => path.basename(lib)).join('+') : `${key}=${value}`);
@@ -50,7 +40,7 @@ export interface AccuracyNote {
 
 /** How the winner's accuracy was checked, in one sentence for every face and file. */
 export function accuracyNote(result: WalkResult): AccuracyNote {
-	const best = result.verification?.best ?? result.best.result;
+	const best = headlineFigures(result).best;
 	const check = best.check ?? result.best.result.check;
 	const lossy = isLossy(result.best.candidate.config);
 	const data = check?.data ?? null;

@@ -1,6 +1,7 @@
 // Shared contracts between the core modules, the headless face and the Ink face.
 // Everything here is plain data: it crosses process boundaries as JSON
 // (probe configs and events) and ends up in report.json.
+import type {BackendName, OptionValues, RecipeOptionValues} from './contract.js';
 
 // ---------------------------------------------------------------- hardware
 
@@ -109,45 +110,14 @@ export interface ModelSpec {
 	samples?: string;
 }
 
-export type Backend = 'torch' | 'onnxruntime' | 'openvino';
+export type Backend = BackendName;
 
-/** One configuration to measure. Environment knobs travel separately, as process env. */
-export interface ProbeConfig {
-	model: ModelSpec;
-	batchSize: number;
-	channelsLast: boolean;
-	/** torch.autocast("cpu", dtype) around inference. */
-	autocast: 'bf16' | null;
-	/** x86 route to bf16 math for fp32 models: torch.backends.mkldnn.*.fp32_precision. */
-	fp32Precision: 'bf16' | null;
-	/** torch.compile(backend="inductor") with freezing and weight prepack on. */
-	compile: boolean;
-	/** int8 through PT2E with the CPU's inductor quantizer (or NNCF for OpenVINO). */
-	quantization: 'int8' | null;
-	backend: Backend;
-	/** 1 = one process; N > 1 = torchrun with N pinned workers. */
-	workers: number;
-	/** torch.set_num_threads per worker (ONNX Runtime and OpenVINO: their thread count). */
-	threadsPerWorker: number;
-	/**
-	 * onnxruntime only: the session as measured, on top of ONNX Runtime's defaults ({} = a
-	 * plain SessionOptions()); "threads" as a thread count means threadsPerWorker. Absent:
-	 * the runtime helper's tuned session. Travels as GT_ORT_OPTIONS.
-	 */
-	sessionOptions?: Record<string, string>;
-	/** CPU ids the workers may use (the usable set); workers split it between them. */
-	cpuList?: number[];
-	/** Seconds of timed measurement at most (warm-up not included). */
-	budgetSeconds: number;
-	warmupIterations?: number;
-	/** Stop measuring once the 95% CI half-width / median is below this (default 0.02). */
-	targetRelativeCi?: number;
-	seed?: number;
-	/** Compare against the fp32 eager reference (default true). */
-	check?: boolean;
-	/** Run the model file's evaluate(model), when it has one (default true). */
-	evaluate?: boolean;
-}
+/**
+ * One configuration to measure: the model plus every option declared in
+ * source/core/contract.ts (batch size, channels_last, … threads, CPUs, measurement).
+ * Environment knobs travel separately, as process env.
+ */
+export type ProbeConfig = {model: ModelSpec} & OptionValues;
 
 export type ProbePhase = 'load' | 'export' | 'quantize' | 'compile' | 'reference' | 'warmup' | 'measure' | 'evaluate';
 
@@ -249,8 +219,8 @@ export type RecipeStage = 'batch' | 'memory' | 'precision' | 'runtime' | 'compil
 export interface RecipeChanges {
 	/** Environment variables for the probe and the launch script. Values may use ${tcmalloc} / ${jemalloc}. */
 	env?: Record<string, string>;
-	/** Probe options merged into ProbeConfig. */
-	probe?: Partial<Pick<ProbeConfig, 'channelsLast' | 'autocast' | 'fp32Precision' | 'compile' | 'quantization' | 'backend' | 'sessionOptions'>>;
+	/** Probe options merged into ProbeConfig: those the contract marks recipe-settable. */
+	probe?: RecipeOptionValues;
 	/** Launcher shape: several pinned workers under torchrun. */
 	workers?: 'sweep';
 	/** Batch sizes to sweep. */

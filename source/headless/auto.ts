@@ -23,20 +23,20 @@ function jsonLine(value: unknown): void {
 
 /** The last line of --json output: what a provisioning script needs to know. */
 export function resultLine(result: WalkResult, files: Record<string, string> | null, cost: RunCost | null = null) {
-	const best = result.verification?.best ?? result.best.result;
-	const baseline = result.verification?.baseline ?? result.baseline.result;
+	const h = headlineFigures(result);
+	const {best, baseline} = h;
 	return {
 		type: 'result',
 		baseline: {samplesPerSecond: baseline.samplesPerSecond.median, config: result.baseline.candidate.config, env: result.baseline.candidate.env},
 		best: {
 			samplesPerSecond: best.samplesPerSecond.median,
-			speedup: result.best.speedup,
+			speedup: h.speedup,
 			config: result.best.candidate.config,
 			env: result.best.candidate.env,
 			recipes: result.best.candidate.recipes,
 			latencyMs: best.latencyMs,
 		},
-		verified: result.verification !== null,
+		verified: h.verified,
 		probes: result.probes.map(p => ({
 			stepId: p.stepId,
 			title: p.title,

@@ -2,6 +2,7 @@
 // with --json), progress and problems on stderr, documented exit codes.
 import process from 'node:process';
 import {currentLoad, describeLoad} from '../core/contention.js';
+import {optionDefaults} from '../core/contract.js';
 import {describeDetection} from '../core/describe.js';
 import {installSystemLibraries} from '../core/system-libraries.js';
 import {detectHardware, HardwareError} from '../core/hardware.js';
@@ -144,21 +145,17 @@ export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, si
 		err(`graviton-tune: ${python.problem?.message ?? 'no usable Python'}\n  fix: ${python.problem?.hint ?? 'graviton-tune setup'}`);
 		return exitCodes.environment;
 	}
-	const p = cmd.probe;
-	const config: ProbeConfig = {
+	const {env, ...given} = cmd.probe;
+	const workers = given.workers ?? 1;
+	// The contract's defaults, then what the flags said; threads and CPUs follow from this machine.
+	const config = {
+		...optionDefaults(),
+		...given,
 		model: cmd.model,
-		batchSize: p.batchSize,
-		channelsLast: p.channelsLast,
-		autocast: p.autocast,
-		fp32Precision: p.fp32Precision,
-		compile: p.compile,
-		quantization: p.quantization,
-		backend: p.backend,
-		workers: p.workers,
-		threadsPerWorker: p.threads ?? Math.max(1, Math.floor(detection.usableCpus / p.workers)),
-		cpuList: detection.usableCpuList,
-		budgetSeconds: p.seconds,
-	};
+		threadsPerWorker: given.threadsPerWorker ?? Math.max(1, Math.floor(detection.usableCpus / workers)),
+		cpuList: given.cpuList ?? detection.usableCpuList,
+	} as ProbeConfig;
+	const p = {env};
 	err(`graviton-tune probe: ${python.interpreter}, torch ${python.torch.version}`);
 	let lastProgress = 0;
 	const outcome = await runProbe(config, {

@@ -1,36 +1,13 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
-import {contendedSummary, describeContention} from '../core/contention.js';
-import {accuracyNote, describeCandidate} from '../core/summary.js';
-import type {Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
+import {contendedSummary} from '../core/contention.js';
+import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/text.js';
+import {headlineFigures} from '../core/headline.js';
+import {accuracyNote, describeCandidate, formatRate} from '../core/summary.js';
+import type {SessionEvent} from '../core/types.js';
 
-export {describeCandidate};
-
-export function formatDuration(seconds: number): string {
-	if (seconds < 90) return `${Math.round(seconds)}s`;
-	const m = Math.floor(seconds / 60);
-	const s = Math.round(seconds % 60);
-	return s ? `${m}m${String(s).padStart(2, '0')}s` : `${m}m`;
-}
-
-export function formatResult(r: ProbeResult): string {
-	const s = r.samplesPerSecond;
-	const half = ((s.ciHigh - s.ciLow) / 2 / s.median) * 100;
-	const check = r.check ? `, cosine ${r.check.cosine.toFixed(4)}${r.check.top1Agreement === null ? '' : `, top-1 ${(r.check.top1Agreement * 100).toFixed(0)}%`}` : '';
-	const on = r.check?.data === 'samples' ? ` on ${r.check.rows ?? '?'} real samples` : '';
-	const score = r.score === undefined ? '' : `, evaluate() ${r.score.toPrecision(4)}`;
-	const busy = r.contention?.contended ? ` — CONTENDED: ${describeContention(r.contention)}` : '';
-	return `${s.median.toFixed(1)} samples/s ±${half.toFixed(1)}%, p99 ${r.latencyMs.p99.toFixed(1)} ms/batch${check}${on}${score}${busy}`;
-}
-
-export function formatFailure(f: ProbeFailure): string {
-	return `failed (${f.code}): ${f.message}${f.hint ? `\n      hint: ${f.hint}` : ''}`;
-}
-
-export function formatDecision(d: Decision): string {
-	const verb = {baseline: 'baseline', kept: 'kept', dropped: 'dropped', failed: 'failed', skipped: 'skipped'}[d.outcome];
-	return `${verb}: ${d.reason}`;
-}
+// The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
+export {describeCandidate, formatDecision, formatDuration, formatFailure, formatResult};
 
 /** A text renderer with a little state (progress is printed at most every few seconds). */
 export function createTextRenderer(write: (line: string) => void): (e: SessionEvent) => void {
@@ -72,7 +49,8 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					const r = e.result;
 					write('');
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
-					write(`      ${(r.verification?.best ?? r.best.result).samplesPerSecond.median.toFixed(1)} samples/s, ${r.best.speedup.toFixed(2)}× the baseline (${(r.verification?.baseline ?? r.baseline.result).samplesPerSecond.median.toFixed(1)} samples/s)${r.verification ? ', verified back to back' : ''}`);
+					const h = headlineFigures(r);
+					write(`      ${formatRate(h.best.samplesPerSecond.median)} samples/s, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} samples/s)${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
 					write(`      ${accuracyNote(r).text}`);
 					const busy = contendedSummary(r);
 					if (busy) write(`warning: ${busy}`);

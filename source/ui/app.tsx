@@ -5,7 +5,7 @@ import {useCallback, useReducer} from 'react';
 import type {Dispatch} from 'react';
 import type {Preferences} from '../core/settings.js';
 import type {ModelSpec} from '../core/types.js';
-import type {TuneFlags} from '../options.js';
+import type {TuneOptions} from '../core/tune-options.js';
 import {History} from './components/history.js';
 import type {UiDeps} from './deps.js';
 import {useExit} from './hooks/use-exit.js';
@@ -24,7 +24,7 @@ import {allocatorMissing, initialState, reduce} from './state.js';
 import type {Action, State} from './state.js';
 
 export interface AppProps {
-	tune: TuneFlags;
+	tune: TuneOptions;
 	controller: AbortController;
 	deps: UiDeps;
 	onExit: (code: number) => void;

@@ -8,13 +8,13 @@ import {RecipeError} from '../core/recipes.js';
 import {inputKind, prepare, runSession} from '../core/session.js';
 import {openSettings} from '../core/settings.js';
 import {installSystemLibraries} from '../core/system-libraries.js';
-import {exitCodes} from '../options.js';
-import type {TuneFlags} from '../options.js';
+import {exitCodes} from '../core/errors.js';
+import type {TuneOptions} from '../core/tune-options.js';
 import {App} from './app.js';
 import type {UiDeps} from './deps.js';
 
 /** Preferences are a convenience: an unusable config directory must not stop tuning. */
-export async function runInteractive(tune: TuneFlags, controller: AbortController): Promise<number> {
+export async function runInteractive(tune: TuneOptions, controller: AbortController): Promise<number> {
 	if (!process.stdin.isTTY) {
 		// Never prompt without a terminal: name the flag that does the same headless.
 		process.stderr.write('graviton-tune: stdin is not a terminal, so there is nobody to ask.\nPass --auto to run headless: graviton-tune --auto --budget 10m\n');

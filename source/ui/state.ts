@@ -3,10 +3,11 @@
 // live in hooks/use-session-effects.ts and only dispatch here; everything a screen
 // shows is either in this state or derived from it by the selectors below.
 import type {Delivered, DeliveryPlan} from '../core/deliver.js';
+import {headlineFigures} from '../core/headline.js';
 import type {Prepared} from '../core/session.js';
 import type {Preferences} from '../core/settings.js';
 import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
-import {exitCodes} from '../options.js';
+import {exitCodes} from '../core/errors.js';
 import {defaultModelKey, defaultSelection, modelChoices, recipeList, rememberOwnModel, toggleable} from './choices.js';
 
 export type Screen =
@@ -460,11 +461,10 @@ export function elapsedSeconds(run: RunState, now: number): number {
 	return run.startedAt === null ? 0 : Math.max(0, (now - run.startedAt) / 1000);
 }
 
-/** The figures the summary tells: verified back to back when available. */
+/** The figures the summary tells, as numbers: core/headline.ts decides which (verified back to back when available). */
 export function headline(result: WalkResult): {baseline: number; best: number; speedup: number; verified: boolean} {
-	const baseline = (result.verification?.baseline ?? result.baseline.result).samplesPerSecond.median;
-	const best = (result.verification?.best ?? result.best.result).samplesPerSecond.median;
-	return {baseline, best, speedup: result.best.speedup, verified: result.verification !== null};
+	const h = headlineFigures(result);
+	return {baseline: h.baseline.samplesPerSecond.median, best: h.best.samplesPerSecond.median, speedup: h.speedup, verified: h.verified};
 }
 
 /** What to remember for next time. */

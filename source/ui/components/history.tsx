@@ -7,7 +7,7 @@ import type {RunCost} from '../../core/cost.js';
 import {headlineFigures} from '../../core/headline.js';
 import type {Prepared} from '../../core/session.js';
 import type {WalkResult} from '../../core/types.js';
-import {formatDuration} from '../../headless/text.js';
+import {formatDuration} from '../../core/text.js';
 import {useColumns} from '../hooks/use-columns.js';
 import type {LogEntry, State} from '../state.js';
 import {LogLine} from './log-line.js';

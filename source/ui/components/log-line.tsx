@@ -3,7 +3,7 @@ import {Box, Text} from 'ink';
 import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
 import {describeContention} from '../../core/contention.js';
 import {describeCandidate} from '../../core/summary.js';
-import {formatFailure} from '../../headless/text.js';
+import {formatFailure} from '../../core/text.js';
 import type {LogEntry} from '../state.js';
 import {plusMinus, rate, times} from '../text.js';
 

@@ -7,6 +7,7 @@ import type {RunCost} from '../../core/cost.js';
 import {contendedSummary} from '../../core/contention.js';
 import type {WalkResult} from '../../core/types.js';
 import {accuracyNote, describeCandidate} from '../../core/summary.js';
+import {headlineFigures} from '../../core/headline.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 
@@ -29,7 +30,7 @@ export function keptTitles(result: WalkResult): string[] {
 export function ResultSummary({result, cost = null}: {result: WalkResult; cost?: RunCost | null}) {
 	const h = headline(result);
 	const kept = keptTitles(result);
-	const best = result.verification?.best ?? result.best.result;
+	const best = headlineFigures(result).best;
 	const busy = contendedSummary(result);
 	return (
 		<Box flexDirection="column" marginTop={1}>

@@ -2,14 +2,14 @@
 // waits on work starts it here once, and the outcome comes back as an action.
 import {useEffect} from 'react';
 import type {Dispatch} from 'react';
-import type {TuneFlags} from '../../options.js';
+import type {TuneOptions} from '../../core/tune-options.js';
 import type {UiDeps} from '../deps.js';
 import {preferencesToSave} from '../state.js';
 import type {Action, State} from '../state.js';
 
 export interface EffectContext {
 	deps: UiDeps;
-	tune: TuneFlags;
+	tune: TuneOptions;
 	controller: AbortController;
 }
 
@@ -79,7 +79,7 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 				const {prepared, model, result} = state;
 				if (!prepared || !model || !result) break;
 				const startedAt = new Date(state.run.startedAt ?? Date.now());
-				const chosen: TuneFlags = {...tune, model, budgetSeconds: state.budgetSeconds, recipes: state.selected};
+				const chosen: TuneOptions = {...tune, model, budgetSeconds: state.budgetSeconds, recipes: state.selected};
 				deps.planDelivery({result, prepared, tune: chosen, startedAt}).then(
 					plan => dispatch({type: 'planned', plan}),
 					(error: unknown) => dispatch({type: 'plan-failed', message: message(error)}),

@@ -3,7 +3,7 @@
 // are above it, in <Static>; this part stays a handful of lines.
 import {Box, Text} from 'ink';
 import {describeCandidate} from '../../core/summary.js';
-import {formatDuration} from '../../headless/text.js';
+import {formatDuration} from '../../core/text.js';
 import {useNow} from '../hooks/use-now.js';
 import {bestSoFar, elapsedSeconds} from '../state.js';
 import type {LiveStep, RunState} from '../state.js';

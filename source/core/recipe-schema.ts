@@ -1,0 +1,98 @@
+// The JSON Schema of a recipe file (recipes/recipe.schema.json, which every recipe names
+// in "$schema" so an editor checks it as it is typed). Built here: changes.probe takes
+// exactly the options source/core/contract.ts marks recipe-settable, so a new option is
+// accepted by recipes without touching this file. recipes.ts validates against it (ajv)
+// and says each problem as one line naming the file and the field.
+import {OPTIONS, recipeOptionKeys, valueSchema} from './contract.js';
+import type {OptionSpec} from './contract.js';
+import type {Arch, IsaFlags, Recipe, RecipeStage} from './types.js';
+
+type Json = Record<string, unknown>;
+
+/** Every member of a union, or a type error naming the missing ones. */
+const all =
+	<T extends string>() =>
+	<const L extends readonly T[]>(list: L & ([Exclude<T, L[number]>] extends [never] ? unknown : {missing: Exclude<T, L[number]>})): L =>
+		list;
+
+export const STAGES = all<RecipeStage>()(['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend', 'advisory']);
+export const ISA_FLAGS = all<keyof IsaFlags>()(['bf16', 'i8mm', 'sve', 'sve2', 'avx512', 'avx512bf16', 'vnni', 'amx']);
+export const ARCHS = all<Arch>()(['aarch64', 'x86_64']);
+export const LIBRARIES = all<NonNullable<Recipe['requires']['library']>>()(['tcmalloc', 'jemalloc']);
+export const INPUT_KINDS = all<NonNullable<Recipe['requires']['input']>[number]>()(['image', 'tokens', 'other']);
+export const THP_MODES = all<NonNullable<Recipe['requires']['thp']>[number]>()(['always', 'madvise', 'never']);
+export const MODEL_FORMATS = all<NonNullable<Recipe['requires']['modelFormat']>[number]>()(['torch', 'onnx']);
+export const ADVISORIES = all<NonNullable<Recipe['advisory']>['when']>()(['torch-older-than', 'thp-never', 'allocator-missing', 'quota-below-cpus']);
+
+// The description of a string with a pattern says what it must be: the loader quotes it.
+const text = (pattern?: string, expect?: string): Json => ({type: 'string', minLength: 1, pattern: pattern ?? '\\S', ...(expect ? {description: expect} : {})});
+const list = (items: Json): Json => ({type: 'array', items});
+const oneOf = (values: readonly unknown[]): Json => ({enum: [...values]});
+const object = (properties: Record<string, Json>, required: string[] = []): Json => ({type: 'object', properties, required, additionalProperties: false});
+const boolean: Json = {type: 'boolean'};
+
+const idText = text('^[a-z0-9]+(-[a-z0-9]+)*$', 'lowercase words joined by "-", like "bf16-autocast"');
+const versionText = text('^\\d+(\\.\\d+)*$', 'a version such as "2.3"');
+const isaFlag = oneOf(ISA_FLAGS);
+
+function changesSchema(): Json {
+	const probe = Object.fromEntries(recipeOptionKeys.map(key => [key, valueSchema(OPTIONS[key] as OptionSpec)]));
+	return object({
+		env: {
+			type: 'object',
+			propertyNames: {pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable name'},
+			additionalProperties: text(),
+		},
+		probe: {...object(probe), description: 'probe options (source/core/contract.ts): the ones a recipe may set'},
+		workers: oneOf(['sweep']),
+		batchSizes: list({type: 'integer', minimum: 1}),
+	});
+}
+
+function requiresSchema(): Json {
+	return object({
+		arch: list(oneOf(ARCHS)),
+		isa: list(isaFlag),
+		anyIsa: list(isaFlag),
+		features: list(text('^[a-z0-9_]+$', 'a kernel CPU flag such as "asimddp"')),
+		speedOnlyIsa: boolean,
+		packages: list(text('^[A-Za-z0-9_.-]+$', 'a Python package name')),
+		torch: versionText,
+		thp: list(oneOf(THP_MODES)),
+		library: oneOf(LIBRARIES),
+		input: list(oneOf(INPUT_KINDS)),
+		modelFormat: list(oneOf(MODEL_FORMATS)),
+		minCpus: {type: 'integer', minimum: 1},
+	});
+}
+
+/** The recipe file's JSON Schema (draft-07, which editors and ajv read alike). */
+export function recipeSchema(): Json {
+	const variant = object({changes: changesSchema(), requires: requiresSchema(), why: text()});
+	return {
+		$schema: 'http://json-schema.org/draft-07/schema#',
+		$id: 'https://github.com/graviton-tune/graviton-tune/recipes/recipe.schema.json',
+		title: 'graviton-tune recipe',
+		description: 'One tuning step: what it changes, what it requires, why. Generated from source/core/contract.ts and source/core/recipe-schema.ts (npm run contract); do not edit by hand.',
+		...object(
+			{
+				$schema: {type: 'string'},
+				id: idText,
+				title: text(),
+				stage: oneOf(STAGES),
+				why: text(),
+				source: text(),
+				changes: changesSchema(),
+				requires: requiresSchema(),
+				risks: object({accuracy: text(), memory: text(), other: text()}),
+				lossy: boolean,
+				variants: object(Object.fromEntries(ARCHS.map(arch => [arch, variant]))),
+				after: list(idText),
+				advisory: object({when: oneOf(ADVISORIES), minTorch: versionText}, ['when']),
+				// Expected gain and cost per CPU class (issue 12): free-form here.
+				expected: {type: 'object'},
+			},
+			['id', 'title', 'stage', 'why', 'source', 'changes', 'requires', 'risks', 'lossy'],
+		),
+	};
+}
