@@ -35,7 +35,8 @@ Error codes: bad-usage, bad-config, needs-torchrun, bad-cpu-list, too-few-cpus,
 unknown-model, model-not-found, unsupported-model-file, model-load-failed,
 factory-failed, needs-input-shape, missing-package, onnx-needs-onnx-backend,
 backend-unavailable, bad-input-shape, bad-output, compile-failed, forward-failed,
-check-shape-mismatch, out-of-memory, internal (plus the codes backends_extra raises).
+check-shape-mismatch, out-of-memory, internal (plus the runtime helper's BackendError
+and ConfigError codes, passed on as they are: see graviton_tune_runtime.py).
 """
 from __future__ import annotations
 
@@ -51,9 +52,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import torch
-
 import graviton_tune_runtime as rt
+import torch
 
 from . import check as output_check
 from . import measure as measuring
@@ -61,7 +61,6 @@ from .config import ProbeConfig, environ
 from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
 from .workers import Identity, Team, as_probe_error, is_out_of_memory
-
 
 # The output check on real samples runs on at most this many batches of them.
 MAX_CHECK_BATCHES = 16
