@@ -2054,7 +2054,10 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
         return optimized
 
     if isinstance(model, torch.nn.Module):
-        model.eval()
+        try:
+            model.eval()
+        except NotImplementedError:
+            pass  # a torch.export module: already in inference form, and it refuses eval()
     if cfg["quantization"] == "int8":
         if example_input is None:
             raise ValueError("GT_QUANTIZATION=int8 needs example_input: optimize(model, example_input)")
