@@ -2,8 +2,9 @@
 
 It builds a built-in model the way the probe does (same definitions, random weights),
 applies the measured choices with graviton_tune_runtime.optimize(), serves batches of
-GT_BATCH_SIZE for a fixed time and prints one JSON line: samples/s, summed over all
-torchrun workers when launch.sh started several.
+GT_BATCH_SIZE for a fixed time and prints one JSON line: samples/s over the window
+(samplesPerSecond) and from the median batch time (medianSamplesPerSecond, the statistic
+graviton-tune reports), each summed over all torchrun workers when launch.sh started several.
 
     graviton-tune --auto --app "python examples/sample_app.py --runtime-dir graviton-tune-out"
     graviton-tune-out/launch.sh --model resnet50 --seconds 20
@@ -23,6 +24,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None,
                         help="built-in model name (default resnet50), or an .onnx file (default: GT_MODEL when set)")
+    parser.add_argument("--input-shape", default="3,224,224",
+                        help="one sample's shape for a built-in model, without the batch (default 3,224,224)")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long to serve (default 15)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up batches (default 3)")
     parser.add_argument("--runtime-dir", default=None,
@@ -37,7 +40,7 @@ def main() -> int:
     if args.runtime_dir:
         sys.path.insert(0, os.path.abspath(args.runtime_dir))
     # Before torch: under torchrun each worker pins itself to its CPUs as this imports.
-    from graviton_tune_runtime import batch_size, call_model, model_path, onnx_inputs, optimize  # noqa: E402
+    from graviton_tune_runtime import batch_size, call_model, model_path, onnx_inputs, optimize  # noqa: E402, I001
 
     import torch  # noqa: E402
     from graviton_tune_probe import zoo  # noqa: E402
@@ -54,25 +57,30 @@ def main() -> int:
         model, batch = name, onnx_inputs(name, batch_size())
     else:
         model = getattr(zoo, name)().eval()
-        batch = torch.randn(batch_size(), 3, 224, 224, generator=torch.Generator().manual_seed(0))
+        shape = [int(d) for d in args.input_shape.split(",")]
+        batch = torch.randn(batch_size(), *shape, generator=torch.Generator().manual_seed(0))
     served = optimize(model, batch)
     for _ in range(max(1, args.warmup)):
         call_model(served, batch)
 
     if world > 1:
         dist.barrier()  # every worker starts (and stops) serving over the same window
-    samples = 0
+    samples, durations = 0, []
     start = time.perf_counter()
     while time.perf_counter() - start < args.seconds:
+        began = time.perf_counter()
         call_model(served, batch)
+        durations.append(time.perf_counter() - began)
         samples += batch_size()
     elapsed = time.perf_counter() - start
-    rate = torch.tensor([samples / elapsed], dtype=torch.float64)
+    median = sorted(durations)[len(durations) // 2]
+    rates = torch.tensor([samples / elapsed, batch_size() / median], dtype=torch.float64)
     if world > 1:
-        dist.all_reduce(rate)
+        dist.all_reduce(rates)
         dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"samplesPerSecond": rate.item(), "workers": world, "batchSize": batch_size()}), flush=True)
+        print(json.dumps({"samplesPerSecond": rates[0].item(), "medianSamplesPerSecond": rates[1].item(),
+                          "workers": world, "batchSize": batch_size()}), flush=True)
     return 0
 
 

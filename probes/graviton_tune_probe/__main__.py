@@ -50,13 +50,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ProbeError("needs-torchrun", f"workers is {cfg.workers}: several workers run under torchrun",
                              f"python -m torch.distributed.run --standalone --nproc-per-node {cfg.workers} "
                              "-m graviton_tune_probe run --config ...")
-        cpus = workers.cpu_slice(cfg.cpu_list, identity.world, identity.rank)
-        workers.pin(cpus)
     except ProbeError as err:
         protocol.emit_error(err)
         return 2
     try:
+        cpus = workers.pin(cfg)
         from .run import run_probe
+    except ProbeError as err:
+        protocol.emit_error(err)
+        return 2
     except ImportError as err:
         if err.name == "torch":
             protocol.emit_error(ProbeError("missing-package", "PyTorch is not installed in this Python",

@@ -1,6 +1,6 @@
 """The backends beyond plain eager/compiled PyTorch: int8 (PT2E), ONNX Runtime, OpenVINO.
 
-Public functions (run.py calls them; each returns a callable that takes the model's inputs
+Public functions (each returns a callable that takes the model's inputs
 as the example does (a tensor, positional tensors, or keyword tensors) and returns the
 model's first output as a torch float32 tensor):
 
@@ -14,11 +14,13 @@ Preparation emits `phase` events (export, quantize, compile) and `log` events fo
 choice worth knowing. Compilation that happens lazily (torch.compile in the int8 path)
 lands in the caller's first calls, that is its warm-up.
 
-This module is only an adapter. The implementations live in graviton_tune_runtime.py
-(prepare_int8, prepare_onnxruntime, prepare_openvino there), the helper users deploy next
-to graviton-tune.env, so that what the probe measures is exactly what optimize() serves.
-Read the routes, and why, in those functions' docstrings. Here: the ProbeConfig becomes the
-runtime's options mapping, its log/phase callbacks become protocol events, and its
+This module is only an adapter, for calling one backend alone with a ProbeConfig (its
+tests do). The probe itself measures through the runtime helper's optimize() (run.py),
+which calls the same implementations: prepare_int8, prepare_onnxruntime, prepare_openvino
+in graviton_tune_runtime.py, the helper users deploy next to graviton-tune.env. Read the
+routes, and why, in those functions' docstrings. Here: the ProbeConfig becomes the
+runtime's options mapping (through the GT_* variables and the helper's settings(), as
+optimize() reads them), its log/phase callbacks become protocol events, and its
 BackendError (also when a returned callable fails on its first call) becomes ProbeError
 with the same code, message and hint.
 
@@ -38,11 +40,13 @@ Error codes (ProbeError.code), stable:
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Dict, List, Optional
 
 import graviton_tune_runtime as rt
 from graviton_tune_runtime import BackendError
 
+from .config import ProbeConfig, environ, parse_config
 from .protocol import ProbeError
 
 # Re-exported for readers of this module; the values live in the runtime helper.
@@ -56,29 +60,14 @@ PIP_NNCF = rt.PIP_NNCF
 Emit = Callable[..., None]
 
 
-def _get(cfg: Any, key: str, default: Any = None) -> Any:
-    if cfg is None:
-        return default
-    try:
-        value = cfg.get(key, default)
-    except AttributeError:
-        value = getattr(cfg, key, default)
-    return default if value is None else value
-
-
 def _options(cfg: Any) -> Dict[str, Any]:
-    """The ProbeConfig as the runtime's options mapping (the keys of its settings())."""
-    threads = _get(cfg, "threadsPerWorker")
-    return {
-        "batch_size": _get(cfg, "batchSize", 1),
-        "threads": threads if isinstance(threads, int) and threads > 0 else None,
-        "autocast": _get(cfg, "autocast", "none"),
-        "fp32_precision": _get(cfg, "fp32Precision", "none"),
-        "quantization": _get(cfg, "quantization", "none"),
-        "channels_last": bool(_get(cfg, "channelsLast", False)),
-        "seed": int(_get(cfg, "seed", 0)),
-        "ort_options": _get(cfg, "sessionOptions"),
-    }
+    """The ProbeConfig (or a dict with its camelCase keys) as the runtime's options mapping:
+    the helper's settings() of its GT_* variables, plus the seed."""
+    if not isinstance(cfg, ProbeConfig):
+        cfg, _ = parse_config(json.dumps(dict(cfg or {})))
+    options = rt.settings(environ(cfg))
+    options["seed"] = cfg.seed
+    return options
 
 
 def _threads(cfg: Any) -> int:

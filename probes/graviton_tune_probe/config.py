@@ -5,6 +5,14 @@ Every field has a default so a person can also run a probe by hand with a short
 config such as '{"model": {"name": "resnet18"}}'. Anything malformed becomes a
 `bad-config` error naming the field, never a traceback.
 
+The options a deployment carries (batch size, channels_last, autocast, … : everything
+the env file spells as GT_*) are declared once, in probes/graviton_tune_contract.json:
+their types, defaults, choices and minimums come from there, as they do for the runtime
+helper's settings() and for the env file graviton-tune writes. `environ()` spells a
+configuration as those GT_* variables, which is how the probe hands it to the runtime
+helper's optimize(), exactly as a deployed app gets it. What only the probe has (the
+measuring budget, the seed, the check) is parsed here.
+
 `ProbeConfig` also answers camelCase attribute names and dict-style lookups
 (`cfg.batchSize`, `cfg["batchSize"]`, `cfg.get("batchSize")`), so code written
 against the JSON contract (the extra backends) reads it either way.
@@ -19,8 +27,28 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .protocol import ProbeError
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
+CONTRACT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "graviton_tune_contract.json")
+with open(CONTRACT_FILE, encoding="utf-8") as _handle:
+    CONTRACT: Dict[str, Any] = json.load(_handle)
+# The options by their JSON key (ProbeConfig's camelCase names).
+OPTIONS: Dict[str, Dict[str, Any]] = {option["key"]: option for option in CONTRACT["options"]}
+
 INPUT_DTYPES = ("float32", "int64")
+
+
+def _probe_value(option: Dict[str, Any], value: Any) -> Any:
+    """The contract's spelling of "off" as the probe holds it: an enum's "none" is None."""
+    if option["type"] == "enum" and value == "none":
+        return None
+    return value
+
+
+def _default(key: str, fallback: Any = None) -> Any:
+    option = OPTIONS.get(key)
+    return fallback if option is None else _probe_value(option, option["default"])
+
+
+BACKENDS = tuple(OPTIONS["backend"]["choices"]) if "backend" in OPTIONS else ("torch", "onnxruntime", "openvino")
 
 
 def _snake(name: str) -> str:
@@ -75,17 +103,19 @@ class ModelSpec(_CamelAccess):
 @dataclass
 class ProbeConfig(_CamelAccess):
     model: ModelSpec = field(default_factory=ModelSpec)
-    batch_size: int = 1
-    channels_last: bool = False
-    autocast: Optional[str] = None
-    fp32_precision: Optional[str] = None
-    compile: bool = False
-    quantization: Optional[str] = None
-    backend: str = "torch"
-    workers: int = 1
-    threads_per_worker: Optional[int] = None
-    session_options: Optional[Dict[str, str]] = None  # ONNX Runtime's session (GT_ORT_OPTIONS)
-    cpu_list: Optional[List[int]] = None
+    # The deployment's options: defaults from the contract.
+    batch_size: int = _default("batchSize", 1)
+    channels_last: bool = _default("channelsLast", False)
+    autocast: Optional[str] = _default("autocast")
+    fp32_precision: Optional[str] = _default("fp32Precision")
+    compile: bool = _default("compile", False)
+    quantization: Optional[str] = _default("quantization")
+    backend: str = _default("backend", "torch")
+    workers: int = _default("workers", 1)
+    threads_per_worker: Optional[int] = _default("threadsPerWorker")
+    session_options: Optional[Dict[str, str]] = _default("sessionOptions")  # ONNX Runtime's session (GT_ORT_OPTIONS)
+    cpu_list: Optional[List[int]] = _default("cpuList")
+    # The probe's own.
     budget_seconds: float = 10.0
     warmup_iterations: int = 3
     target_relative_ci: float = 0.02
@@ -108,15 +138,6 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _pos_int(raw: dict, key: str, default: Optional[int]) -> Optional[int]:
-    value = raw.get(key, default)
-    if value is None:
-        return None
-    if not _is_int(value) or value < 1:
-        raise _bad(key, f"must be a positive integer, got {value!r}")
-    return value
 
 
 def _choice(raw: dict, key: str, allowed: Tuple[Any, ...], default: Any) -> Any:
@@ -165,6 +186,79 @@ def _model(raw: Any) -> ModelSpec:
     return spec
 
 
+def _option(raw: dict, option: Dict[str, Any]) -> Any:
+    """One contract option from the JSON configuration, validated by its declared type."""
+    key, kind = option["key"], option["type"]
+    value = _probe_value(option, raw.get(key, option["default"]))
+    if value is None:
+        if option["default"] is None or (kind == "enum" and "none" in option["choices"]):
+            return None
+        raise _bad(key, f"must not be null (default: {option['default']!r})")
+    if kind in ("int", "float"):
+        low = option.get("min")
+        if not (_is_int(value) if kind == "int" else _is_number(value)) or (low is not None and value < low):
+            what = "a positive integer" if kind == "int" and low == 1 else \
+                f"{'an integer' if kind == 'int' else 'a number'}{'' if low is None else f' of at least {low}'}"
+            raise _bad(key, f"must be {what}, got {value!r}")
+        return value if kind == "int" else float(value)
+    if kind == "bool":
+        return _flag(raw, key, option["default"])
+    if kind == "enum":
+        allowed = tuple(None if c == "none" else c for c in option["choices"])
+        return _choice({key: value}, key, allowed, None)
+    if kind == "cpu-list":
+        if (not isinstance(value, list) or not value or not all(_is_int(c) and c >= 0 for c in value)
+                or len(set(value)) != len(value)):
+            raise _bad(key, f"must be a non-empty list of distinct CPU ids, got {value!r}")
+        return list(value)
+    if kind == "map":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise _bad(key, f"must map option names to strings, got {value!r}")
+        return dict(value)
+    if not isinstance(value, str) or not value:
+        raise _bad(key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _compact(cpus: List[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2,5" (the kernel's cpu-list spelling)."""
+    parts: List[str] = []
+    ordered = sorted(cpus)
+    start = None
+    for i, cpu in enumerate(ordered):
+        start = cpu if start is None else start
+        if i + 1 == len(ordered) or ordered[i + 1] != cpu + 1:
+            parts.append(str(start) if start == cpu else f"{start}-{cpu}")
+            start = None
+    return ",".join(parts)
+
+
+def environ(cfg: "ProbeConfig") -> Dict[str, str]:
+    """The configuration as the GT_* variables of graviton-tune's env file (unset ones left
+    out): what the runtime helper reads, in the probe as in a deployed app."""
+    out: Dict[str, str] = {}
+    for key, option in OPTIONS.items():
+        if key == "model":
+            path = cfg.model.path
+            value: Any = os.path.abspath(path) if path and path.lower().endswith(".onnx") else None
+        else:
+            value = getattr(cfg, _snake(key), None)
+        if value is None:
+            if option["type"] == "enum" and "none" in option["choices"]:
+                out[option["env"]] = "none"
+            continue
+        kind = option["type"]
+        if kind == "bool":
+            out[option["env"]] = "1" if value else "0"
+        elif kind == "cpu-list":
+            out[option["env"]] = _compact(value)
+        elif kind == "map":
+            out[option["env"]] = ",".join(f"{k}={v}" for k, v in value.items()) or "default"
+        else:
+            out[option["env"]] = str(value)
+    return out
+
+
 def parse_config(text: str) -> Tuple[ProbeConfig, List[str]]:
     """Parse the JSON text of a ProbeConfig. Returns the config and warnings (unknown keys)."""
     try:
@@ -180,29 +274,12 @@ def parse_config(text: str) -> Tuple[ProbeConfig, List[str]]:
                          "pass --config '<json object>' or --config @file.json")
 
     cfg = ProbeConfig(model=_model(raw.get("model")))
-    cfg.batch_size = _pos_int(raw, "batchSize", 1)
-    cfg.channels_last = _flag(raw, "channelsLast", False)
-    cfg.autocast = _choice(raw, "autocast", (None, "bf16"), None)
-    cfg.fp32_precision = _choice(raw, "fp32Precision", (None, "bf16"), None)
-    cfg.compile = _flag(raw, "compile", False)
-    cfg.quantization = _choice(raw, "quantization", (None, "int8"), None)
-    cfg.backend = _choice(raw, "backend", BACKENDS, "torch")
-    cfg.workers = _pos_int(raw, "workers", 1)
-    cfg.threads_per_worker = _pos_int(raw, "threadsPerWorker", None)
-    session = raw.get("sessionOptions")
-    if session is not None:
-        if not isinstance(session, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in session.items()):
-            raise _bad("sessionOptions", f"must map option names to strings, got {session!r}")
-        cfg.session_options = dict(session)
+    names = {f.name for f in fields(ProbeConfig)}
+    for key, option in OPTIONS.items():
+        if key != "model" and _snake(key) in names:
+            setattr(cfg, _snake(key), _option(raw, option))
     cfg.check = _flag(raw, "check", True)
     cfg.evaluate = _flag(raw, "evaluate", True)
-
-    cpus = raw.get("cpuList")
-    if cpus is not None:
-        if (not isinstance(cpus, list) or not cpus or not all(_is_int(c) and c >= 0 for c in cpus)
-                or len(set(cpus)) != len(cpus)):
-            raise _bad("cpuList", f"must be a non-empty list of distinct CPU ids, got {cpus!r}")
-        cfg.cpu_list = list(cpus)
 
     budget = raw.get("budgetSeconds", 10.0)
     if not _is_number(budget) or budget <= 0:

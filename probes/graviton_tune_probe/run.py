@@ -1,15 +1,23 @@
 """One probe: load the model, compute the reference, apply the configuration, warm up,
 measure, check, and report, as JSON lines on stdout.
 
+What is measured is what is served, by construction: the configuration is applied by the
+runtime helper's optimize() (graviton_tune_runtime.py, the file graviton-tune copies next
+to the user's code), from the GT_* variables the env file will hold (config.environ), and
+the timed loop calls what optimize() returns with the input as the app has it, the way
+an app calls it (call_model). The grad mode, the channels_last conversion of inputs and
+autocast are the served model's own, not the probe's. Only the fp32 reference is computed
+here, on the unmodified model.
+
 Events (field names exactly as emitted; see ProbeEvent in source/core/types.ts):
   {"type":"start","pid":…,"python":"3.11.7","torch":"2.13.0+cpu","threads":2[,"rank":0,"world":2]}
   {"type":"phase","phase":"load"}                   a phase begins
   {"type":"phase","phase":"load","seconds":0.41}    the same phase ends, with its duration
       phases, in order, each only when it happens: load, reference, export, quantize,
-      compile (for torch.compile and int8: the first warm-up call, where inductor
-      compiles), warmup, measure. The extra backends (backends_extra.py: int8, ONNX
-      Runtime, OpenVINO) announce their own export/quantize/compile phases with the
-      begin event only; a reader should treat the next phase's begin as their end.
+      compile (torch.compile and int8: the first call, where inductor compiles; ONNX
+      Runtime and OpenVINO: the session and its first call), warmup, measure. The
+      phases inside optimize() (export, quantize, compile) are announced by the runtime
+      helper and closed here, each when the next begins or optimize() returns.
   {"type":"progress","samplesPerSecond":…,"iterations":…,"elapsedSeconds":…,"relativeCi":…|null}
       during measure, at most 4 per second; with several workers, rank 0's rate
       times the number of workers (an estimate: the result has the real sum)
@@ -27,11 +35,11 @@ Error codes: bad-usage, bad-config, needs-torchrun, bad-cpu-list, too-few-cpus,
 unknown-model, model-not-found, unsupported-model-file, model-load-failed,
 factory-failed, needs-input-shape, missing-package, onnx-needs-onnx-backend,
 backend-unavailable, bad-input-shape, bad-output, compile-failed, forward-failed,
-check-shape-mismatch, out-of-memory, internal (plus the codes backends_extra raises).
+check-shape-mismatch, out-of-memory, internal (plus the runtime helper's BackendError
+and ConfigError codes, passed on as they are: see graviton_tune_runtime.py).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -44,17 +52,15 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import torch
-
 import graviton_tune_runtime as rt
+import torch
 
 from . import check as output_check
 from . import measure as measuring
-from .config import ProbeConfig
+from .config import ProbeConfig, environ
 from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
 from .workers import Identity, Team, as_probe_error, is_out_of_memory
-
 
 # The output check on real samples runs on at most this many batches of them.
 MAX_CHECK_BATCHES = 16
@@ -87,7 +93,7 @@ class Prepared:
 
     def __init__(self) -> None:
         self.call: Callable[[Any], Any] = lambda x: None  # input (any form) -> output
-        self.model: Callable[..., Any] = lambda *a, **k: None  # the configured model, called as the user calls it
+        self.model: Callable[..., Any] = lambda *a, **k: None  # what optimize() returned, called as the app calls it
         self.input: Any = None
         self.reference: Optional[torch.Tensor] = None
         self.check: Optional[dict] = None
@@ -96,6 +102,28 @@ class Prepared:
         self.references: List[torch.Tensor] = []
         self.setup_seconds = 0.0
         self.warmup_seconds = 0.0
+
+
+class _PhaseClock:
+    """The phases optimize() announces (begin only), as protocol events with their durations:
+    each one ends when the next begins, or when end() is called."""
+
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {}
+        self._open: Optional[Tuple[str, float]] = None
+
+    def begin(self, name: str) -> None:
+        self.end()
+        emit("phase", phase=name)
+        self._open = (name, time.perf_counter())
+
+    def end(self) -> None:
+        if self._open is not None:
+            name, started = self._open
+            seconds = time.perf_counter() - started
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            emit("phase", phase=name, seconds=seconds)
+            self._open = None
 
 
 class Probe:
@@ -141,11 +169,11 @@ class Probe:
             else:
                 self._smoke_test(loaded, out.input)  # catch a wrong input shape with a clear error anyway
             reference_seconds = time.perf_counter() - t0
-        model, run_input = self._configure(loaded, out.input)
+        model, compile_seconds = self._configure(loaded, out.input)
         out.model = model
-        out.input = run_input
         call = self._invoker(model)
-        output, out.warmup_seconds = self._warm_up(call, run_input)
+        output, warmup_seconds = self._warm_up(call, out.input, first_call_done=compile_seconds is not None)
+        out.warmup_seconds = (compile_seconds or 0.0) + warmup_seconds
         if out.reference is not None:
             out.check = self._check(out, call, output)
         out.call = call
@@ -165,31 +193,18 @@ class Probe:
             check = output_check.compare(out.reference, self.picker(output).float())
             rows = rt.batch_rows(out.input)[0][1] or 0
             return {**check, "data": "random", "rows": rows}
-        outputs = []
-        with self._context():
-            for batch in out.check_batches:
-                outputs.append(self.picker(call(self._like_run_input(batch))).float())
+        outputs = [self.picker(call(batch)).float() for batch in out.check_batches]
         check = output_check.compare_batches(out.references, outputs)
         return {**check, "data": "samples", "rows": len(out.check_batches) * self.cfg.batch_size}
-
-    def _like_run_input(self, inputs: Any) -> Any:
-        """A check batch in the layout the configured model was given (channels_last)."""
-        if self.cfg.channels_last and self.cfg.backend == "torch" and self.cfg.quantization is None:
-            return rt._images_channels_last(inputs)
-        return inputs
 
     def _evaluate(self, prepared: Prepared) -> Optional[float]:
         """The user's evaluate(model) -> float on the configured model, when the model file has one."""
         loaded = prepared.loaded
         if loaded is None or loaded.evaluate is None or not self.cfg.evaluate:
             return None
-        probe = self
 
         def model(*args: Any, **kwargs: Any) -> Any:
-            if probe.cfg.channels_last and probe.cfg.backend == "torch" and probe.cfg.quantization is None:
-                args, kwargs = rt._images_channels_last(args), rt._images_channels_last(kwargs)
-            with probe._context():
-                return prepared.model(*args, **kwargs)
+            return prepared.model(*args, **kwargs)
 
         model.batch_size = self.cfg.batch_size  # type: ignore[attr-defined]  # shape-specialised backends need it
 
@@ -301,33 +316,24 @@ class Probe:
         outputs = [torch.from_numpy(o) for o in output]
         return (outputs[0] if len(outputs) == 1 else self.picker(outputs)).float()
 
-    def _configure(self, loaded: LoadedModel, x: Any):
-        """Apply the configuration's knobs; returns the configured model (called as the
-        user calls it) and the input it takes."""
-        cfg = self.cfg
-        # The extra backends announce their own phases (export, quantize, compile) and
-        # apply channelsLast themselves.
+    def _configure(self, loaded: LoadedModel, x: Any) -> Tuple[Callable[..., Any], Optional[float]]:
+        """The served model: the runtime helper's optimize(), as an app calls it, with the GT_*
+        variables of this configuration. Returns it and the seconds of its compile phase
+        (None when optimize() made no first call: eager PyTorch)."""
         calibration = self._calibration(loaded)
-        if cfg.backend in ("onnxruntime", "openvino"):
-            prepare = getattr(_backends_extra(cfg.backend), f"prepare_{cfg.backend}")
-            return prepare(loaded.onnx_path or loaded.module, x, cfg, emit, calibration), x
-        model = loaded.module
-        if cfg.fp32_precision == "bf16":
-            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-            torch.backends.mkldnn.conv.fp32_precision = "bf16"
-        if cfg.quantization == "int8":
-            return _backends_extra("int8").prepare_int8(model, x, cfg, emit, calibration), x
-        if cfg.channels_last:
-            if any(rt._is_image(t) for _, t in rt.named_tensors(x)):
-                if isinstance(model, torch.nn.Module):
-                    model = model.to(memory_format=torch.channels_last)
-                x = rt._images_channels_last(x)
-            else:
-                emit("log", level="warning", message="channelsLast ignored: no input is a 4-D float tensor (an image)")
-        if cfg.compile:
-            # The runtime helper's compile (freezing, weight prepack, the Arm guards), as deployed.
-            model = rt._compile(model, lambda message, level="info": emit("log", level=level, message=message))
-        return model, x
+        clock = _PhaseClock()
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("GT_")}, **environ(self.cfg)}
+        try:
+            served = rt.optimize(loaded.onnx_path or loaded.module, x, env, calibration,
+                                 log=lambda message, level="info": emit("log", level=level, message=message),
+                                 phase=clock.begin)
+        except rt.BackendError as err:
+            raise ProbeError(err.code, err.message, err.hint) from None
+        except rt.ConfigError as err:
+            raise ProbeError(err.code, err.message, err.hint) from None
+        finally:
+            clock.end()
+        return served, clock.seconds.get("compile")
 
     def _calibration(self, loaded: LoadedModel) -> Optional[List[Any]]:
         """int8 calibrates on the real samples (in batches of the measured size) when given."""
@@ -337,29 +343,14 @@ class Probe:
         self.calibrated = {"data": "samples", "batches": len(batches), "rows": len(batches) * self.cfg.batch_size}
         return batches
 
-    def _context(self) -> contextlib.ExitStack:
-        """inference_mode always; bf16 autocast around PyTorch models when asked."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        if self.cfg.autocast == "bf16" and self.cfg.backend == "torch":
-            stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
-        return stack
-
-    def _warm_up(self, call: Callable, x: Any) -> Tuple[Any, float]:
-        """Warm-up iterations; with torch.compile the first one compiles, reported as phase 'compile'.
-
-        Returns the last output (checked against the reference) and the seconds spent."""
-        cfg = self.cfg
-        remaining, output = cfg.warmup_iterations, None
+    def _warm_up(self, call: Callable, x: Any, first_call_done: bool) -> Tuple[Any, float]:
+        """Warm-up iterations (optimize()'s own first call, where inductor compiles, counts as
+        one). Returns the last output (checked against the reference) and the seconds spent."""
+        remaining = self.cfg.warmup_iterations - (1 if first_call_done else 0)
         started = time.perf_counter()
-        with self._context():
-            if cfg.backend == "torch" and (cfg.compile or cfg.quantization == "int8"):  # int8 runs compiled
-                with self._phase("compile"):
-                    _, output = self._warm_calls(call, x, 1, "compile-failed")
-                remaining -= 1
-            if remaining > 0:
-                with self._phase("warmup"):
-                    _, output = self._warm_calls(call, x, remaining, "forward-failed")
+        with self._phase("warmup"):
+            # At least one: its output is the one checked.
+            _, output = self._warm_calls(call, x, max(1, remaining), "forward-failed")
         return output, time.perf_counter() - started
 
     def _warm_calls(self, call: Callable, x: Any, n: int, code: str):
@@ -381,7 +372,7 @@ class Probe:
 
     def _measure(self, prepared: Prepared) -> measuring.Measurement:
         progress = self._progress if self.team.leader else None
-        with self._phase("measure"), self._context():
+        with self._phase("measure"):
             return measuring.measure(prepared.call, prepared.input, self.cfg.batch_size, self.cfg.budget_seconds,
                                      self.cfg.target_relative_ci, progress, fixed_window=self.team.world > 1)
 
@@ -466,15 +457,6 @@ def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> 
                       for name, t in rt.named_tensors(x))
     return ProbeError("bad-input-shape", f"the model failed on its input ({shown}): "
                       f"{type(err).__name__}: {first_line(err)}", hint)
-
-
-def _backends_extra(what: str):
-    try:
-        from . import backends_extra
-    except ImportError as err:
-        raise ProbeError("backend-unavailable", f"{what} is not available in this version of the probe ({err})",
-                         "measure with the torch backend and without int8") from None
-    return backends_extra
 
 
 def run_probe(cfg: ProbeConfig, identity: Identity, cpus: Optional[List[int]], warnings: List[str]) -> int:

@@ -8,10 +8,11 @@ and every worker runs the same probe. This module is what differs between them:
 - Identity: RANK / WORLD_SIZE from torchrun's environment; without them the probe
   is one process (a Team of one, so run.py has a single code path).
 - Pinning: each worker takes its own contiguous, equal slice of cpuList (default:
-  the CPUs this process may use, sorted) and pins itself with sched_setaffinity.
-  This happens before torch is imported, because the OpenMP runtime reads its
-  places (OMP_PLACES / OMP_PROC_BIND) from the affinity it sees when it loads;
-  pinned later, threads could stay bound to another worker's cores.
+  the CPUs this process may use, sorted) and pins itself, through the runtime
+  helper's pin_worker (the one a deployed worker runs, see pin()). This happens
+  before torch is imported, because the OpenMP runtime reads its places
+  (OMP_PLACES / OMP_PROC_BIND) from the affinity it sees when it loads; pinned
+  later, threads could stay bound to another worker's cores.
 - Agreement: after each stage every worker reports ok-or-error to all the others
   (all_gather_object over gloo). One failing worker therefore never leaves the
   others waiting in a collective: all stop, and rank 0 tells the story.
@@ -55,48 +56,25 @@ def identity_from_env() -> Identity:
     return Identity(rank, max(1, world))
 
 
-def cpu_slice(cpu_list: Optional[List[int]], world: int, rank: int) -> Optional[List[int]]:
-    """This worker's CPUs: an equal contiguous slice of cpu_list (None: leave affinity alone).
+def pin(cfg: Any) -> Optional[List[int]]:
+    """Pin this worker as a deployed one is pinned: the configuration goes into this process's
+    environment as the GT_* variables graviton-tune's env file would hold, then the runtime
+    helper is imported, which pins the worker before it imports torch (pin_worker, with the
+    read-back check), exactly as in an app that imports it first. Returns the CPUs (None:
+    not pinned); a CPU list the process cannot use is a ProbeError naming the CPUs."""
+    from .config import environ
 
-    A single process is pinned only when a cpu_list was given. CPUs left over when the
-    list does not divide evenly stay unused: equal workers make the sum meaningful.
-    Whether the process may run there is checked by pin(), not against the affinity
-    it was started with: a parent may have narrowed that (torchrun under
-    OMP_PROC_BIND binds its own main thread, and its workers inherit that mask).
-    """
-    if cpu_list is None and world == 1:
-        return None
-    cpus = list(cpu_list) if cpu_list is not None else sorted(os.sched_getaffinity(0))
-    per_worker = len(cpus) // world
-    if per_worker == 0:
-        raise ProbeError("too-few-cpus", f"{world} workers need at least {world} CPUs, cpuList has {len(cpus)}",
-                         "use fewer workers")
-    return cpus[rank * per_worker:(rank + 1) * per_worker]
+    for key in [k for k in os.environ if k.startswith("GT_")]:
+        del os.environ[key]  # a stale variable must not steer the helper
+    os.environ.update(environ(cfg))
+    if "LOCAL_RANK" not in os.environ and "RANK" in os.environ:
+        os.environ["LOCAL_RANK"] = os.environ["RANK"]  # --standalone: one node, the same numbers
+    import graviton_tune_runtime as rt  # pins on import, before torch loads
 
-
-def pin(cpus: Optional[List[int]]) -> None:
-    """Run this process on exactly these CPUs, or say which of them it may not use."""
-    if cpus is None:
-        return
     try:
-        os.sched_setaffinity(0, cpus)
-        missing = sorted(set(cpus) - os.sched_getaffinity(0))
-    except OSError:
-        missing = sorted(cpus)
-    if missing:
-        raise ProbeError("bad-cpu-list", f"cpuList has CPUs this process may not use: {_ranges(missing)}",
-                         "pass only CPUs from the usable set (see `graviton-tune detect`)")
-
-
-def _ranges(cpus: List[int]) -> str:
-    parts, start = [], None
-    for i, cpu in enumerate(cpus):
-        if start is None:
-            start = cpu
-        if i + 1 == len(cpus) or cpus[i + 1] != cpu + 1:
-            parts.append(str(start) if start == cpu else f"{start}-{cpu}")
-            start = None
-    return ",".join(parts)
+        return rt.pin_worker()  # again, to hear about a failure the import kept quiet
+    except rt.ConfigError as err:
+        raise ProbeError(err.code, err.message, err.hint) from None
 
 
 def as_probe_error(exc: BaseException) -> ProbeError:

@@ -102,7 +102,7 @@ export const OPTIONS = {
 		describe: (v: string) => (v === 'torch' ? null : v),
 	},
 	sessionOptions: {
-		type: 'map', python: 'session_options', env: 'GT_ORT_OPTIONS', flag: null, level: 'model',
+		type: 'map', python: 'ort_options', env: 'GT_ORT_OPTIONS', flag: null, level: 'model',
 		default: null, optional: true, recipe: true, backends: ['onnxruntime'],
 		description: 'ONNX Runtime\'s session as measured, on top of its defaults ({} = a plain SessionOptions(), "threads" as a value = the threads per worker); absent: the runtime helper\'s tuned session',
 		describe: (v: Record<string, string> | undefined) => {
@@ -118,7 +118,7 @@ export const OPTIONS = {
 		describe: (v: number, c: AnyConfig) => `${plural(v, 'worker')} x ${plural(c['threadsPerWorker'] as number, 'thread')}`,
 	},
 	threadsPerWorker: {
-		type: 'int', python: 'threads_per_worker', env: 'GT_THREADS_PER_WORKER', flag: '--threads', metavar: 'N', level: 'process',
+		type: 'int', python: 'threads', env: 'GT_THREADS_PER_WORKER', flag: '--threads', metavar: 'N', level: 'process',
 		default: null, min: 1,
 		description: 'threads per worker (torch.set_num_threads; ONNX Runtime and OpenVINO: their thread count); default: the usable CPUs / workers',
 	},
@@ -258,9 +258,25 @@ export function envValue(spec: OptionSpec, value: unknown): string | null {
 }
 
 /**
+ * The served model file: not a configuration option (it is part of the model's
+ * description), but a GT_* variable the env file writes for an .onnx model and the
+ * runtime helper reads (model_path()), so it is declared here once too.
+ */
+export const SERVED_MODEL = {
+	key: 'model',
+	env: 'GT_MODEL',
+	python: 'model_path',
+	type: 'string',
+	default: null,
+	flag: '--model',
+	level: 'model',
+	description: 'the model file the app serves (an .onnx file for the ONNX walk)',
+} as const;
+
+/**
  * The deployable choices as GT_* variables, in declaration order (the runtime helper
- * reads them). The served model file (GT_MODEL) is not an option: it follows them when
- * the model is an .onnx file, which is what the app then loads.
+ * reads them). The served model file (SERVED_MODEL) follows them when the model is an
+ * .onnx file, which is what the app then loads.
  */
 export function optionVariables(config: OptionValues & {model: {path?: string}}): Array<[string, string]> {
 	const vars: Array<[string, string]> = [];
@@ -270,7 +286,7 @@ export function optionVariables(config: OptionValues & {model: {path?: string}})
 		const value = envValue(spec, config[key]);
 		if (value !== null) vars.push([spec.env, value]);
 	}
-	if (config.model.path && /\.onnx$/i.test(config.model.path)) vars.push(['GT_MODEL', path.resolve(config.model.path)]);
+	if (config.model.path && /\.onnx$/i.test(config.model.path)) vars.push([SERVED_MODEL.env, path.resolve(config.model.path)]);
 	return vars;
 }
 
@@ -397,30 +413,35 @@ export function valueSchema(spec: OptionSpec): Record<string, unknown> {
 
 export const CONTRACT_VERSION = 1;
 
-/** The declaration as plain JSON, for the Python side (probes/graviton_tune_contract.json). */
+/**
+ * The declaration as plain JSON, for the Python side (probes/graviton_tune_contract.json):
+ * the options a deployment carries as GT_* variables (probe-only options stay in TS),
+ * spelled as the env file spells them (an enum that may be off has "none" among its
+ * choices and as its default), then the served model file. The runtime helper's
+ * settings() keys are the `python` names.
+ */
 export function contractJson(): {version: number; generatedFrom: string; options: Array<Record<string, unknown>>} {
-	return {
-		version: CONTRACT_VERSION,
-		generatedFrom: 'source/core/contract.ts (npm run contract); do not edit by hand',
-		options: optionKeys.map(key => {
-			const spec = specOf(key) as OptionSpec & OptionBase;
-			return {
-				key,
-				env: spec.env,
-				python: spec.python,
-				type: spec.type,
-				default: spec.default,
-				choices: spec.type === 'enum' ? [...spec.choices] : null,
-				nullable: spec.type === 'enum' ? 'nullable' in spec : spec.default === null,
-				min: spec.type === 'int' || spec.type === 'float' ? spec.min : null,
-				exclusiveMin: spec.type === 'int' || spec.type === 'float' ? (spec.exclusiveMin ?? false) : false,
-				flag: spec.flag,
-				level: spec.level,
-				optional: spec.optional ?? false,
-				recipe: spec.recipe ?? false,
-				backends: spec.backends ? [...spec.backends] : null,
-				description: spec.description,
-			};
-		}),
-	};
+	const options: Array<Record<string, unknown>> = optionKeys.flatMap(key => {
+		const spec = specOf(key) as OptionSpec & OptionBase;
+		if (!spec.env) return [];
+		const offable = spec.type === 'enum' && 'nullable' in spec;
+		return [{
+			key,
+			env: spec.env,
+			python: spec.python,
+			type: spec.type,
+			default: offable && spec.default === null ? 'none' : spec.default,
+			choices: spec.type === 'enum' ? [...(offable ? ['none'] : []), ...spec.choices] : null,
+			min: spec.type === 'int' || spec.type === 'float' ? spec.min : null,
+			exclusiveMin: spec.type === 'int' || spec.type === 'float' ? (spec.exclusiveMin ?? false) : false,
+			flag: spec.flag,
+			level: spec.level,
+			optional: spec.optional ?? false,
+			recipe: spec.recipe ?? false,
+			backends: spec.backends ? [...spec.backends] : null,
+			description: spec.description,
+		}];
+	});
+	options.push({...SERVED_MODEL, choices: null, min: null, exclusiveMin: false, optional: true, recipe: false, backends: null});
+	return {version: CONTRACT_VERSION, generatedFrom: 'source/core/contract.ts (npm run contract); do not edit by hand', options};
 }

@@ -1,0 +1,97 @@
+"""The deliverable graviton_tune_runtime.py is the bundle of graviton_tune_runtime_src/ and
+the contract: fresh, one self-contained file, the package's public API."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBES = Path(__file__).resolve().parent.parent
+REPO = PROBES.parent
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
+def test_the_committed_bundle_is_fresh():
+    done = subprocess.run(["node", str(REPO / "scripts" / "bundle-runtime.mjs"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_bundle_alone_is_the_helper(tmp_path):
+    # Copied next to an app, without the probes folder: it imports, and it carries the contract.
+    shutil.copy(PROBES / "graviton_tune_runtime.py", tmp_path / "graviton_tune_runtime.py")
+    script = (
+        "import json, graviton_tune_runtime as rt, sys\n"
+        "print(json.dumps({'file': rt.__file__, 'all': sorted(rt.__all__), 'contract': rt.CONTRACT,\n"
+        "                  'settings': rt.settings({'GT_BATCH_SIZE': '4', 'GT_CPU_LIST': '0-1,3'}),\n"
+        "                  'missing': [n for n in rt.__all__ if not hasattr(rt, n)]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["file"] == str(tmp_path / "graviton_tune_runtime.py")
+    assert seen["missing"] == []
+    assert seen["contract"] == json.loads((PROBES / "graviton_tune_contract.json").read_text())
+    assert seen["settings"]["batch_size"] == 4 and seen["settings"]["cpu_list"] == [0, 1, 3]
+    sys.path.insert(0, str(PROBES))
+    import graviton_tune_runtime_src as package
+
+    assert seen["all"] == sorted(package.__all__)
+    for name in ("optimize", "settings", "batch_size", "model_path", "onnx_inputs", "call_model", "pin_worker",
+                 "load_samples", "token_inputs", "load_pretrained", "prepare_input"):
+        assert name in seen["all"]
+
+
+def test_settings_follow_the_contract():
+    sys.path.insert(0, str(PROBES))
+    import graviton_tune_runtime as rt
+
+    contract = json.loads((PROBES / "graviton_tune_contract.json").read_text())
+    names = {option["python"] for option in contract["options"]}
+    assert set(rt.settings({})) == names
+    for option in contract["options"]:
+        assert rt.settings({})[option["python"]] == option["default"], option["key"]
+        if option["type"] == "enum":
+            with pytest.raises(rt.ConfigError, match=option["env"]):
+                rt.settings({option["env"]: "nonsense"})
+            assert rt.settings({option["env"]: option["choices"][-1].upper()})[option["python"]] == option["choices"][-1]
+        if option["type"] == "int" and option["min"] is not None:
+            with pytest.raises(rt.ConfigError, match=f"{option['env']}.*expected {option['min']} or more"):
+                rt.settings({option["env"]: str(option["min"] - 1)})
+
+
+def test_the_probe_hands_its_configuration_over_as_the_env_file_spells_it():
+    # config.environ() is what the probe gives optimize(); settings() must read back every option.
+    sys.path.insert(0, str(PROBES))
+    import graviton_tune_runtime as rt
+    from graviton_tune_probe.config import environ, parse_config
+
+    cfg, _ = parse_config(json.dumps({
+        "model": {"path": "/models/net.onnx"}, "batchSize": 8, "channelsLast": True, "autocast": "bf16",
+        "fp32Precision": None, "compile": True, "quantization": "int8", "backend": "onnxruntime", "workers": 2,
+        "threadsPerWorker": 3, "cpuList": [0, 1, 2, 5], "sessionOptions": {"intra_op_num_threads": "threads"}}))
+    read = rt.settings(environ(cfg))
+    assert read == {"batch_size": 8, "channels_last": True, "autocast": "bf16", "fp32_precision": "none",
+                    "compile": True, "quantization": "int8", "backend": "onnxruntime", "workers": 2, "threads": 3,
+                    "cpu_list": [0, 1, 2, 5], "ort_options": {"intra_op_num_threads": "threads"},
+                    "model_path": "/models/net.onnx"}
+    assert environ(cfg)["GT_CPU_LIST"] == "0-2,5"
+    defaults, _ = parse_config("{}")
+    assert rt.settings(environ(defaults)) == rt.settings({})
+
+
+def test_pinning_says_what_is_wrong():
+    sys.path.insert(0, str(PROBES))
+    import graviton_tune_runtime as rt
+
+    with pytest.raises(rt.ConfigError) as info:
+        rt.worker_cpus({"GT_WORKERS": "3", "GT_CPU_LIST": "0-1", "LOCAL_RANK": "0"})
+    assert info.value.code == "too-few-cpus"
+    assert rt.worker_cpus({"GT_WORKERS": "2", "GT_CPU_LIST": "0-4", "LOCAL_RANK": "1"}) == [2, 3]
+    assert rt.worker_cpus({"GT_WORKERS": "2", "GT_CPU_LIST": "0-3"}) is None  # outside torchrun
+    assert rt.worker_cpus({"GT_WORKERS": "1"}) is None

@@ -1,0 +1,125 @@
+// What was measured is what is served (issue 9): for each kind of winner, the probe measures
+// the configuration, the real writer produces graviton-tune.env, launch.sh and the runtime
+// helper for it, and launch.sh runs examples/sample_app.py (an app that uses the helper as
+// the README says). The app's samples/s must be within 5% of the probe's.
+//
+// Both figures are the same statistic: batch size over the median time of one call of what
+// optimize() returned (summed over workers). A shared 2-CPU machine is noisy, so the probe
+// and the app are measured alternately (probe, app, probe, app, probe, app) and the best of
+// each is compared: a burst of load from elsewhere lowers one run, not the comparison.
+// On a machine that other work keeps busy (a load average well above its CPUs) single
+// runs still swing by 20% and more; the figures are printed for every run.
+//
+// A 5% bound on timings is a benchmark's kind of claim, and it flakes on a machine that
+// other work (or this suite's other files) keeps busy, so it runs when asked for, alone:
+// npm run test:served (GRAVITON_TUNE_SERVED_CHECK=1). Not part of npm test yet.
+import {existsSync} from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {execa} from 'execa';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {renderEnvFile, renderLaunchScript, runtimeHelperSource} from '../source/core/outputs.js';
+import {managedPython} from '../source/core/paths.js';
+import {isTuningVariable, runProbe} from '../source/core/probe-runner.js';
+import type {Candidate, ProbeConfig, WalkResult} from '../source/core/types.js';
+import {detection, walk} from './helpers/report-fixture.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const python = managedPython();
+const haveTorch = existsSync(python);
+const cpus = os.availableParallelism();
+const TOLERANCE = 0.05;
+const ROUNDS = 3;
+const SECONDS = 1.5;
+
+const base: ProbeConfig = {
+	model: {name: 'toy'},
+	batchSize: 4,
+	channelsLast: false,
+	autocast: null,
+	fp32Precision: null,
+	compile: false,
+	quantization: null,
+	backend: 'torch',
+	workers: 1,
+	// One thread per process: OpenMP threads that wait for a descheduled sibling would turn
+	// other tenants' load on this shared 2-CPU machine into noise larger than 5%.
+	threadsPerWorker: 1,
+	budgetSeconds: SECONDS,
+	cpuList: Array.from({length: cpus}, (_, i) => i),
+};
+
+const winners: Array<{kind: string; config: Partial<ProbeConfig>}> = [
+	{kind: 'eager bf16 with channels_last', config: {channelsLast: true, autocast: 'bf16'}},
+	{kind: 'torch.compile', config: {compile: true}},
+	{kind: 'PT2E int8', config: {quantization: 'int8'}},
+	{kind: 'ONNX Runtime', config: {backend: 'onnxruntime'}},
+	{kind: 'OpenVINO int8', config: {backend: 'openvino', quantization: 'int8'}},
+	{kind: 'two pinned workers', config: {workers: 2}},
+];
+
+/** The finished walk the writer gets: the fixture's, with this configuration as the winner. */
+function walkWith(candidate: Candidate): WalkResult {
+	const w = walk({model: candidate.config.model});
+	return {...w, best: {...w.best, candidate}, verification: null};
+}
+
+/** The environment a user's shell gives launch.sh: without tuning variables (the env file sets those). */
+function cleanEnv(): Record<string, string> {
+	const env: Record<string, string> = {};
+	for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !isTuningVariable(k) && k !== 'PYTHONPATH') env[k] = v;
+	return env;
+}
+
+async function probeRate(config: ProbeConfig): Promise<number> {
+	const outcome = await runProbe(config, {python, cwd: repo});
+	if (!outcome.ok) throw new Error(`probe failed: ${JSON.stringify(outcome.failure).slice(0, 2000)}`);
+	return outcome.result.samplesPerSecond.median;
+}
+
+async function appRate(launch: string): Promise<number> {
+	const run = await execa('bash', [launch], {cwd: repo, env: cleanEnv(), extendEnv: false, reject: false, all: true, timeout: 600_000});
+	if (run.exitCode !== 0) throw new Error(`launch.sh failed (${run.exitCode}): ${run.all?.slice(-3000)}`);
+	const line = run.stdout.trim().split('\n').pop()!;
+	return (JSON.parse(line) as {medianSamplesPerSecond: number}).medianSamplesPerSecond;
+}
+
+const asked = process.env['GRAVITON_TUNE_SERVED_CHECK'] === '1';
+
+describe.skipIf(!asked || !haveTorch || cpus < 2)('the files reproduce the figure the probe measured', () => {
+	let out: string;
+	const figures: string[] = [];
+	beforeAll(async () => {
+		out = await fs.mkdtemp(path.join(os.tmpdir(), 'gt-served-'));
+	});
+	afterAll(async () => {
+		console.log(['served (app through launch.sh) against measured (probe), samples/s, best of ' + ROUNDS + ' alternated runs:', ...figures].join('\n'));
+		await fs.rm(out, {recursive: true, force: true});
+	});
+
+	it.each(winners)('$kind', async ({kind, config: over}) => {
+		const config: ProbeConfig = {...base, ...over};
+		const dir = path.join(out, kind.replace(/\W+/g, '-'));
+		await fs.mkdir(dir);
+		const candidate: Candidate = {config, env: {}, recipes: []};
+		const app = [python, path.join(repo, 'examples', 'sample_app.py'), '--runtime-dir', dir, '--model', 'toy', '--input-shape', '3,64,64', '--seconds', String(SECONDS)];
+		await fs.writeFile(path.join(dir, 'graviton-tune.env'), renderEnvFile({result: walkWith(candidate), detection: detection(), model: 'toy', date: new Date()}));
+		await fs.writeFile(path.join(dir, 'launch.sh'), renderLaunchScript({best: candidate, app, envFileName: 'graviton-tune.env'}), {mode: 0o755});
+		await fs.writeFile(path.join(dir, 'graviton_tune_runtime.py'), await runtimeHelperSource());
+
+		const measured: number[] = [];
+		const served: number[] = [];
+		for (let round = 0; round < ROUNDS; round++) {
+			measured.push(await probeRate(config));
+			served.push(await appRate(path.join(dir, 'launch.sh')));
+		}
+		const probe = Math.max(...measured);
+		const appBest = Math.max(...served);
+		const ratio = appBest / probe;
+		figures.push(`  ${kind}: probe ${measured.map((r) => r.toFixed(0)).join(', ')}; app ${served.map((r) => r.toFixed(0)).join(', ')}; best app/probe ${ratio.toFixed(3)}; load average ${os.loadavg()[0]!.toFixed(1)}`);
+		console.log(figures.at(-1));
+		expect(Math.abs(ratio - 1), `${kind}: app ${appBest.toFixed(1)} against probe ${probe.toFixed(1)} samples/s`).toBeLessThanOrEqual(TOLERANCE);
+	}, 900_000);
+});
