@@ -82,7 +82,8 @@ type Schema =
 	| {type: 'oneOf'; values: ReadonlyArray<string | null>}
 	| {type: 'list'; of: Schema}
 	| {type: 'map'; key: RegExp; expect: string; of: Schema}
-	| {type: 'object'; fields: Readonly<Record<string, Schema>>; required: readonly string[]};
+	| {type: 'object'; fields: Readonly<Record<string, Schema>>; required: readonly string[]}
+	| {type: 'any-object'};
 
 const text = (pattern?: RegExp, expect?: string): Schema => ({type: 'text', ...(pattern ? {pattern, expect} : {})});
 const oneOf = (...values: Array<string | null>): Schema => ({type: 'oneOf', values});
@@ -147,6 +148,8 @@ const recipeSchema = object(
 		variants: object(Object.fromEntries(archs.map(arch => [arch, variantSchema]))),
 		after: list(idText),
 		advisory: object({when: oneOf(...Object.keys(adviceWhen)), minTorch: versionText}, ['when']),
+		// Free-form here; source/core/expected.ts reads what it understands (gain, cost per CPU class).
+		expected: {type: 'any-object'},
 	},
 	['id', 'title', 'stage', 'why', 'source', 'changes', 'requires', 'risks', 'lossy'],
 );
@@ -180,6 +183,8 @@ function check(value: unknown, schema: Schema, field: string): string[] {
 			);
 		case 'object':
 			return checkObject(value, schema, field);
+		case 'any-object':
+			return isRecord(value) ? [] : bad('must be an object');
 	}
 }
 
