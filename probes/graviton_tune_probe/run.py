@@ -50,6 +50,7 @@ import graviton_tune_runtime as rt
 
 from . import check as output_check
 from . import measure as measuring
+from . import paired
 from .config import ProbeConfig
 from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
@@ -109,6 +110,8 @@ class Probe:
 
     def run(self) -> None:
         prepared = self.team.step(self._prepare)
+        if paired.requested():  # a warm probe measuring on command (paired.py)
+            return paired.serve(self, prepared)
         self.team.barrier()  # everyone starts measuring together
         measurement = self.team.step(self._measure, prepared)
         figures = self.team.gather(self._figure(prepared, measurement))
