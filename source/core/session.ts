@@ -5,6 +5,7 @@ import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measur
 import type {QuietWait} from './contention.js';
 import {cpuClass} from './expected.js';
 import {detectHardware} from './hardware.js';
+import {describeRates, matmulRatesFor} from './limits.js';
 import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel, Walk} from './planner.js';
 import type {Measure, PairedMeasure} from './planner.js';
@@ -199,13 +200,21 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	};
 	const observed = settings?.machine(print.key)?.observed;
 
+	// The distance to the limit: this CPU's matmul rates, measured once per machine (a few
+	// seconds, taken from this walk's budget) and kept in the history.
+	const flopsPerSample = prepared.model?.ok ? prepared.model.info.flopsPerSample ?? null : null;
+	const ratesStarted = Date.now();
+	const rates = flopsPerSample ? await matmulRatesFor(detection, python, settings, {signal: opts.signal}) : null;
+	const ratesSeconds = (Date.now() - ratesStarted) / 1000;
+	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once (${Math.round(ratesSeconds)} s; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+
 	const walk = new Walk(
 		{
 			cpuClass: cpuClass(detection.cpu),
 			...(observed ? {observed} : {}),
 			paired,
 			model: opts.model,
-			budgetSeconds: opts.budgetSeconds,
+			budgetSeconds: Math.max(30, opts.budgetSeconds - ratesSeconds),
 			usableCpuList: detection.usableCpuList,
 			usableCpus: detection.usableCpus,
 			fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
@@ -225,6 +234,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		if (error instanceof BusyMachineError) emit({type: 'session-end', result: null, error: error.message});
 		throw error;
 	}
+	if (result && rates && flopsPerSample) result.limits = {rates, flopsPerSample};
 	if (result && !result.interrupted) {
 		settings?.recordObserved(print.key, print.label, observedFigures(result, prepared.applicability));
 		settings?.recordBest(print.key, print.label, {

@@ -390,6 +390,8 @@ export interface WalkResult {
 	decisions: Decision[];
 	interrupted: boolean;
 	elapsedSeconds: number;
+	/** This machine's matmul rates and the model's operations per sample (source/core/limits.ts), when both are known. */
+	limits?: {rates: {at: string; threads: number; fp32?: number; bf16?: number; int8?: number}; flopsPerSample: number} | null;
 }
 
 export type SessionEvent =

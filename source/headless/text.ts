@@ -1,6 +1,7 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
 import {contendedSummary, describeContention} from '../core/contention.js';
+import {limitsNote} from '../core/limits.js';
 import {accuracyNote, describeCandidate} from '../core/summary.js';
 import type {Decision, ProbeFailure, ProbeResult, SessionEvent} from '../core/types.js';
 
@@ -74,6 +75,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					write(`      ${(r.verification?.best ?? r.best.result).samplesPerSecond.median.toFixed(1)} samples/s, ${r.best.speedup.toFixed(2)}× the baseline (${(r.verification?.baseline ?? r.baseline.result).samplesPerSecond.median.toFixed(1)} samples/s)${r.verification ? ', verified back to back' : ''}`);
 					write(`      ${accuracyNote(r).text}`);
+					for (const line of limitsNote(r, r.limits)?.lines ?? []) write(`      ${line}`);
 					const busy = contendedSummary(r);
 					if (busy) write(`warning: ${busy}`);
 				} else if (e.error) {
