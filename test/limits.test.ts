@@ -5,7 +5,9 @@ import {describe, expect, it} from 'vitest';
 import {limitShare, limitsNote, measureMatmulRates, precisionOf} from '../source/core/limits.js';
 import {inspectModel} from '../source/core/model-check.js';
 import {managedPython} from '../source/core/paths.js';
-import {walk} from './helpers/report-fixture.js';
+import {buildReport, renderReportMarkdown} from '../source/core/outputs.js';
+import {renderReportHtml} from '../source/core/report-html.js';
+import {detection, python as fixturePython, walk} from './helpers/report-fixture.js';
 
 const python = existsSync(managedPython()) ? managedPython() : 'python3';
 
@@ -34,6 +36,19 @@ describe('the share of the matmul rate', () => {
 		const near = limitsNote(run, {rates: {at: '', threads: 2, fp32: 1, int8: 20}, flopsPerSample: flops})!;
 		expect(near.implication).toMatch(/further gains need int8/);
 		expect(limitsNote(run, null)).toBeNull();
+	});
+});
+
+describe('every file says it the same way', () => {
+	it('report.json, report.md and report.html carry the note computed once', () => {
+		const run = {...walk(), limits: {rates: {at: '', threads: 2, fp32: 68}, flopsPerSample: 3.63e9}};
+		const report = buildReport({result: run, detection: detection(), python: fixturePython, model: {name: 'resnet18'}, options: {}, startedAt: new Date(), generatedAt: new Date(), pricePerHour: null});
+		const note = limitsNote(run, run.limits)!;
+		expect(report.limits).toEqual(note);
+		expect(renderReportMarkdown(report)).toContain(`Distance to the limit: ${note.lines.join('; ')}.`);
+		expect(renderReportHtml(report)).toContain('<p id="limits"><strong>Distance to the limit:</strong>');
+		// A report written before issue 12 (no rates) says nothing about it.
+		expect(buildReport({result: walk(), detection: detection(), python: fixturePython, model: {name: 'resnet18'}, options: {}, startedAt: new Date(), generatedAt: new Date(), pricePerHour: null}).limits).toBeNull();
 	});
 });
 
