@@ -48,8 +48,8 @@ const quick = values.quick!;
 const settings = {
 	model: values.model ?? (quick ? 'toy' : 'resnet50'),
 	transformer: values.transformer ?? (quick ? '' : 'bert_base'),
-	short: parseDuration(values.short ?? (quick ? '40s' : '3m'), '--short'),
-	long: parseDuration(values.long ?? (quick ? '75s' : '10m'), '--long'),
+	short: parseDuration(values.short ?? (quick ? '50s' : '3m'), '--short'),
+	long: parseDuration(values.long ?? (quick ? '90s' : '10m'), '--long'),
 	reruns: Number(values.reruns ?? 3),
 	oracleModel: values['oracle-model'] ?? (quick ? 'toy' : 'resnet18'),
 	oracleWalk: parseDuration(values['oracle-walk'] ?? (quick ? '40s' : '5m'), '--oracle-walk'),

@@ -4,12 +4,13 @@
 // BENCHMARKS.md; every figure here is measured, never assumed.
 import {execa} from 'execa';
 import path from 'node:path';
-import {limitsNote} from '../core/limits.js';
+import {limitsNote, matmulKey} from '../core/limits.js';
 import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../core/planner.js';
 import {runProbe} from '../core/probe-runner.js';
 import {prepare, runSession, selectSteps} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
 import {Settings} from '../core/settings.js';
+import type {MatmulRates} from '../core/settings.js';
 import {describeCandidate} from '../core/summary.js';
 import type {Applicability, Candidate, ModelSpec, ProbeResult, SessionEvent, WalkResult} from '../core/types.js';
 
@@ -31,19 +32,27 @@ export interface WalkRun {
 	limits: string[];
 }
 
+let knownRates: MatmulRates | null = null;
+
 /** One headless walk with its own fresh history (so no run reuses another's figures). */
 export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: number, home: string, prepared?: Prepared): Promise<WalkRun> {
 	const ready = prepared ?? await prepare({model});
 	log(`${label}: the walk on ${model.name ?? model.path}, budget ${budgetSeconds} s`);
 	const started = Date.now();
 	let last = '';
-	const result = await runSession(ready, {model, budgetSeconds, maxLatencyMs: null, resume: false, settings: new Settings(home), ...(benchOptions.quietWaitSeconds === undefined ? {} : {quietWaitSeconds: benchOptions.quietWaitSeconds})}, (e: SessionEvent) => {
+	// A fresh history per walk (no walk reuses another's figures), but the machine's matmul
+	// rates are the machine's: measured by the first walk, handed to the others.
+	const settings = new Settings(home);
+	const key = matmulKey(ready.detection, ready.python);
+	if (knownRates) settings.recordMatmulRates(key, 'bench', knownRates);
+	const result = await runSession(ready, {model, budgetSeconds, maxLatencyMs: null, resume: false, settings, ...(benchOptions.quietWaitSeconds === undefined ? {} : {quietWaitSeconds: benchOptions.quietWaitSeconds})}, (e: SessionEvent) => {
 		if (e.type === 'decision') {
 			last = `  ${e.decision.title}: ${e.decision.outcome}${e.decision.samplesPerSecond ? ` (${e.decision.samplesPerSecond.toFixed(1)})` : ''}`;
 			log(last);
 		}
 	});
 	const wallSeconds = (Date.now() - started) / 1000;
+	knownRates ??= settings.matmulRates(key) ?? null;
 	const figure = result ? (result.verification?.best ?? result.best.result).samplesPerSecond.median : null;
 	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} samples/s, ${result.best.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
 	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : []};
