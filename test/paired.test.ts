@@ -35,7 +35,7 @@ describe('a paired comparison of two warm probes (real torch, toy model)', () =>
 		const out = await pairedCompare(base(), base(), {python, seconds: 6, pairs: 8, onNote: n => notes.push(n)});
 		expect(notes).toEqual([]);
 		expect(out).not.toBeNull();
-		expect(out!.pairs).toBe(8);
+		expect(out!.pairs).toBeGreaterThanOrEqual(6);
 		expect(out!.low).toBeLessThan(1);
 		expect(out!.high).toBeGreaterThan(1);
 		expect(out!.candidate.samplesPerSecond.median).toBeGreaterThan(0);

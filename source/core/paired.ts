@@ -138,7 +138,7 @@ export async function pairedCompare(incumbent: Candidate, candidate: Candidate, 
 	if (incumbent.config.workers > 1 || candidate.config.workers > 1) return null;
 	const readyMs = opts.readyTimeoutMs ?? 15 * 60_000;
 	const pairs = Math.max(3, opts.pairs ?? 8);
-	const window = Math.max(0.3, opts.seconds / (2 * pairs));
+	let window = Math.max(0.3, opts.seconds / (2 * pairs));
 	const a = new WarmProbe(incumbent, opts);
 	const b = new WarmProbe(candidate, opts);
 	const fail = (why: string) => {
@@ -152,14 +152,21 @@ export async function pairedCompare(incumbent: Candidate, candidate: Candidate, 
 			if (!ready || ready.type === 'error') return fail(`${name}: ${ready ? String(ready['message']) : `not ready (${probe.stderr.trim().split('\n').at(-1) ?? 'no output'})`}`);
 		}
 		const ratios: number[] = [];
+		let fewest = Infinity;
 		const windowOf = async (probe: WarmProbe): Promise<number | null> => {
 			probe.send({cmd: 'window', seconds: window});
 			const line = await probe.next(['window'], window * 1000 + 60_000);
 			const rate = line?.type === 'window' ? Number(line['samplesPerSecond']) : NaN;
+			if (line?.type === 'window') fewest = Math.min(fewest, Number(line['iterations']) || 0);
 			return rate > 0 ? rate : null;
 		};
+		const spent = Date.now();
 		for (let i = 0; i < pairs; i++) {
 			if (opts.signal?.aborted) return null;
+			// A slow model fits only a call or two in a short window: longer windows, fewer
+			// pairs (at least 3), within the same time.
+			if (i === 1 && fewest < 5) window = Math.min(window * 4, opts.seconds / 6);
+			if (i >= 3 && (Date.now() - spent) / 1000 + 2 * window > opts.seconds * 1.5) break;
 			// ABBA: A B, B A, A B, … so a drift in time weighs on both sides alike.
 			const first = i % 2 === 0 ? a : b;
 			const second = first === a ? b : a;

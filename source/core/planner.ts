@@ -552,7 +552,7 @@ export class Walk {
 		const available = this.remainingSeconds() - this.verificationReserve(incumbent, [candidate]);
 		// The two processes start side by side: the dearer start-up counts, plus the windows.
 		const startup = Math.max(this.overheadOf(incumbent), this.overheadOf(candidate));
-		const windows = Math.min(4 * maxProbeSeconds, available - startup);
+		const windows = Math.min(4 * maxProbeSeconds, (available - startup) * 0.4);
 		return windows >= 4 * minProbeSeconds ? windows : null;
 	}
 
