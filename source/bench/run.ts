@@ -166,7 +166,7 @@ async function main(): Promise<void> {
 		'Figures measured by `npm run bench` (source/bench/run.ts, source/bench/walks.ts); only what was',
 		'measured, on the machine named below. Compare ratios within one run, not across runs.',
 		'',
-		`- Command: \`${command}\` (from a fresh clone: \`npm ci && npm run build && npx graviton-tune setup && ${command}\`; sized for 45 minutes on 2 vCPUs)`,
+		`- Command: \`${command}\` (from a fresh clone: \`npm ci && npm run build && npx graviton-tune setup && ${command}\`${quick ? '' : '; sized for 45 minutes on 2 vCPUs'})`,
 		`- Date: ${started.toISOString()}; took ${((Date.now() - started.getTime()) / 60000).toFixed(1)} min`,
 		`- Machine: ${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch.version}`,
 		...(quick ? ['- **--quick**: a smoke test of the harness on a toy model with tiny budgets; the figures say nothing about the tool.'] : []),
