@@ -40,11 +40,16 @@ const {values} = parseArgs({
 		'oracle-walk': {type: 'string'},
 		'oracle-time': {type: 'string'},
 		seconds: {type: 'string'},
+		rounds: {type: 'string'},
 		output: {type: 'string'},
 	},
 });
 const quick = values.quick!;
-/** Defaults sized so the whole run fits 45 minutes on a 2-vCPU machine (see BENCHMARKS.md). */
+/**
+ * Defaults sized so the whole run fits 45 minutes on a 2-vCPU machine: resnet50 3 × 3 min
+ * + 10 min, bert_base 3 + 10 min, the oracle's walk 4 min and its combinations 4 min, one
+ * side-by-side round (~4 min with two compiles), overhead and model checks (~2 min).
+ */
 const settings = {
 	model: values.model ?? (quick ? 'toy' : 'resnet50'),
 	transformer: values.transformer ?? (quick ? '' : 'bert_base'),
@@ -52,8 +57,9 @@ const settings = {
 	long: parseDuration(values.long ?? (quick ? '90s' : '10m'), '--long'),
 	reruns: Number(values.reruns ?? 3),
 	oracleModel: values['oracle-model'] ?? (quick ? 'toy' : 'resnet18'),
-	oracleWalk: parseDuration(values['oracle-walk'] ?? (quick ? '40s' : '5m'), '--oracle-walk'),
-	oracleTime: parseDuration(values['oracle-time'] ?? (quick ? '60s' : '6m'), '--oracle-time'),
+	oracleWalk: parseDuration(values['oracle-walk'] ?? (quick ? '40s' : '4m'), '--oracle-walk'),
+	oracleTime: parseDuration(values['oracle-time'] ?? (quick ? '60s' : '4m'), '--oracle-time'),
+	rounds: Number(values.rounds ?? 1),
 	seconds: Number(values.seconds ?? (quick ? 3 : 10)),
 	output: values.output ?? (quick ? path.join(os.tmpdir(), 'graviton-tune-bench-quick.md') : path.join(packageRoot, 'BENCHMARKS.md')),
 };
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
 	log(`2. Oracle on ${settings.oracleModel}`);
 	const orc: OracleRun = await oracle({name: settings.oracleModel}, settings.oracleWalk, settings.oracleTime, settings.seconds, fresh());
 
-	log('3. Side by side, fresh probes, two rounds: baseline, manual walk, the long walk\'s winner, the short walk\'s winner');
+	log(`3. Side by side, fresh probes, ${settings.rounds} round(s): baseline, manual walk, the long walk's winner, the short walk's winner`);
 	const result = long.result ?? main1.result;
 	if (!result) throw new Error('the walks failed at their baseline');
 	const base = result.baseline.candidate;
@@ -125,7 +131,7 @@ async function main(): Promise<void> {
 		recipes: ['published manual walk'],
 	};
 	const rounds: Array<{baseline: ProbeResult | null; manual: ProbeResult | null; long: ProbeResult | null; short: ProbeResult | null}> = [];
-	for (let round = 1; round <= 2; round++) {
+	for (let round = 1; round <= settings.rounds; round++) {
 		rounds.push({
 			baseline: await measureFresh(`round ${round} baseline`, base, python, settings.seconds),
 			manual: await measureFresh(`round ${round} manual walk`, manual, python, settings.seconds),
@@ -206,7 +212,7 @@ async function main(): Promise<void> {
 		...rounds.map((r, i) => `| ${i + 1} | ${fmt(r.baseline)} | ${fmt(r.manual)} | ${fmt(r.long)} | ${fmt(r.short)} | ${ratio(r.long, r.manual)} | ${ratio(r.long, r.baseline)} | ${ratio(r.short, r.long)} |`),
 		'',
 		'Deployed files reproduce the figure: `launch.sh` (sourcing graviton-tune.env) running',
-		`\`examples/sample_app.py\` for ${appSeconds} s gave ${app_.samplesPerSecond.toFixed(1)} samples/s with ${app_.workers} worker(s)${longFigure ? `, ${((app_.samplesPerSecond / longFigure) * 100).toFixed(0)}% of the winner's probe figure (${longFigure.toFixed(1)}, mean of the two rounds)` : ''}.`,
+		`\`examples/sample_app.py\` for ${appSeconds} s gave ${app_.samplesPerSecond.toFixed(1)} samples/s with ${app_.workers} worker(s)${longFigure ? `, ${((app_.samplesPerSecond / longFigure) * 100).toFixed(0)}% of the winner's probe figure (${longFigure.toFixed(1)}, mean of ${settings.rounds} round(s))` : ''}.`,
 		'',
 		'## The tool\'s own overhead',
 		'',
