@@ -139,7 +139,7 @@ export async function matmulRatesFor(detection: Detection, python: PythonEnv, se
 	const key = matmulKey(detection, python);
 	const known = settings?.matmulRates(key);
 	if (known) return known;
-	const rates = await measureMatmulRates(python.interpreter, Math.max(1, detection.usableCpus), {seconds: 1, ...options});
+	const rates = await measureMatmulRates(python.interpreter, Math.max(1, detection.usableCpus), {seconds: 0.5, ...options});
 	if (rates) settings?.recordMatmulRates(key, `${detection.cpu.modelName ?? detection.cpu.arch}, ${detection.usableCpus} CPUs, torch ${python.torch.version}: matmul rates`, rates);
 	return rates;
 }

@@ -200,13 +200,14 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	};
 	const observed = settings?.machine(print.key)?.observed;
 
-	// The distance to the limit: this CPU's matmul rates, measured once per machine (a few
-	// seconds, taken from this walk's budget) and kept in the history.
+	// The distance to the limit: this CPU's matmul rates, measured once per machine and kept
+	// in the history. Like the model check, a one-off calibration before the walk's budget
+	// starts (a few seconds, said in a note), not a part of the walk.
 	const flopsPerSample = prepared.model?.ok ? prepared.model.info.flopsPerSample ?? null : null;
 	const ratesStarted = Date.now();
 	const rates = flopsPerSample ? await matmulRatesFor(detection, python, settings, {signal: opts.signal}) : null;
 	const ratesSeconds = (Date.now() - ratesStarted) / 1000;
-	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once (${Math.round(ratesSeconds)} s; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once, before the walk's budget starts (${Math.round(ratesSeconds)} s; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
 
 	const walk = new Walk(
 		{
@@ -214,7 +215,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			...(observed ? {observed} : {}),
 			paired,
 			model: opts.model,
-			budgetSeconds: Math.max(30, opts.budgetSeconds - ratesSeconds),
+			budgetSeconds: opts.budgetSeconds,
 			usableCpuList: detection.usableCpuList,
 			usableCpus: detection.usableCpus,
 			fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
