@@ -19,13 +19,14 @@ import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {DEFAULT_QUIET_WAIT_SECONDS} from '../core/contention.js';
 import {commitDelivery, planDelivery} from '../core/deliver.js';
+import {describeRates} from '../core/limits.js';
 import {packageRoot} from '../core/paths.js';
 import {prepare} from '../core/session.js';
 import {describeCandidate} from '../core/summary.js';
 import type {Candidate, ProbeResult} from '../core/types.js';
 import type {TuneFlags} from '../options.js';
 import {parseDuration} from '../options.js';
-import {benchOptions, cliPath, log, measureFresh, oracle, overhead, walkOnce} from './walks.js';
+import {benchOptions, cliPath, log, measureFresh, oracle, overhead, primeRates, walkOnce} from './walks.js';
 import type {OracleRun, WalkRun} from './walks.js';
 
 const {values} = parseArgs({
@@ -102,6 +103,9 @@ async function main(): Promise<void> {
 
 	log('5. Overhead first, while nothing else runs');
 	const over = await overhead(cliPath, python);
+	// The matmul rates once, before the walks: their times are the walks' own.
+	const rates = await primeRates(prepared);
+	log(`  matmul rates: ${rates ? describeRates(rates) : 'not measured'}`);
 
 	log(`1. Short and long answers on ${settings.model}${settings.transformer ? ` and ${settings.transformer}` : ''}`);
 	const short: WalkRun[] = [];
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
 		'',
 		`- Command: \`${command}\` (from a fresh clone: \`npm ci && npm run build && npx graviton-tune setup && ${command}\`${quick ? '' : '; sized for 45 minutes on 2 vCPUs'})`,
 		`- Date: ${started.toISOString()}; took ${((Date.now() - started.getTime()) / 60000).toFixed(1)} min`,
-		`- Machine: ${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch.version}`,
+		`- Machine: ${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch.version}; matmul rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`,
 		...(quick ? ['- **--quick**: a smoke test of the harness on a toy model with tiny budgets; the figures say nothing about the tool.'] : []),
 		'',
 		'## Targets',

@@ -4,7 +4,7 @@
 // BENCHMARKS.md; every figure here is measured, never assumed.
 import {execa} from 'execa';
 import path from 'node:path';
-import {limitsNote, matmulKey} from '../core/limits.js';
+import {limitsNote, matmulKey, matmulRatesFor} from '../core/limits.js';
 import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../core/planner.js';
 import {runProbe} from '../core/probe-runner.js';
 import {prepare, runSession, selectSteps} from '../core/session.js';
@@ -33,6 +33,12 @@ export interface WalkRun {
 }
 
 let knownRates: MatmulRates | null = null;
+
+/** The machine's matmul rates, measured once before any walk, so no walk's time includes that calibration. */
+export async function primeRates(prepared: Prepared): Promise<MatmulRates | null> {
+	knownRates ??= await matmulRatesFor(prepared.detection, prepared.python, undefined);
+	return knownRates;
+}
 
 /** One headless walk with its own fresh history (so no run reuses another's figures). */
 export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: number, home: string, prepared?: Prepared): Promise<WalkRun> {
