@@ -1,8 +1,9 @@
 // The walk's keep/drop decisions, with scripted measurements (no processes): the
 // decisions are pure given the figures, and the figures are what we script.
 import {describe, expect, it} from 'vitest';
-import {applyChanges, baselineCandidate, candidateKey, Walk, workerCounts} from '../source/core/planner.js';
-import type {Measure, WalkOptions} from '../source/core/planner.js';
+import {applyChanges, baselineCandidate, candidateKey, orderByValue, planForBudget, Walk, workerCounts} from '../source/core/planner.js';
+import type {Measure, PairedMeasure, WalkOptions} from '../source/core/planner.js';
+import {loadRecipes} from '../source/core/recipes.js';
 import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/stats.js';
 import type {Applicability, Candidate, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';
 
@@ -65,6 +66,8 @@ function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): Walk
 		thresholds: {minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.01},
 		compare: {minGain: 0.02},
 		now: () => clock.ms,
+		// These tests cover the catalogue's stage order; the walk by value is tested below.
+		ordering: 'stages',
 		...extra,
 	};
 }
@@ -359,5 +362,91 @@ describe('the walk', () => {
 		}, {signal: controller.signal});
 		expect(calls).toHaveLength(1);
 		expect(r!.interrupted).toBe(true);
+	});
+});
+
+describe('the walk by expected gain per second', () => {
+	const withExpected = (a: Applicability, byCpu: NonNullable<Recipe['expected']>['byCpu']): Applicability => ({...a, recipe: {...a.recipe, expected: {byCpu}}});
+	const batch = step('batch-size', 'batch', {batchSizes: [1, 2, 4, 8, 16]});
+	const channels = withExpected(step('channels-last', 'memory', {probe: {channelsLast: true}}), {default: {gain: null, costSeconds: 8, source: 'none'}});
+	const alloc = withExpected(step('tcmalloc', 'runtime', {env: {LD_PRELOAD: '/lib/libtcmalloc.so.4'}}), {default: {gain: [0.9, 1.1], costSeconds: 6, source: 'noise'}});
+	const thp = withExpected(step('thp', 'runtime', {env: {THP_MEM_ALLOC_ENABLE: '1'}}), {default: {gain: [1, 1.03], costSeconds: 6, source: 'none'}});
+	const compile = withExpected(step('torch-compile', 'compile', {probe: {compile: true}}), {'x86-avx2': {gain: [1.2, 1.5], costSeconds: 40, source: 'measured'}, default: {gain: [1, 1.5], costSeconds: 40, source: 'blog'}});
+	const openvino = withExpected(step('openvino', 'backend', {probe: {backend: 'openvino'}}), {default: {gain: null, costSeconds: 30, source: 'none'}});
+
+	it('orders structural steps by expected gain per second and environment knobs last', () => {
+		const order = orderByValue([alloc, thp, channels, openvino, compile, batch], 'x86-avx2').map(p => p.step.recipe.id);
+		expect(order).toEqual(['torch-compile', 'channels-last', 'openvino', 'thp', 'tcmalloc']);
+		// This machine's history can turn the order round: compile measured here at 0.9× twice.
+		const observed = {'torch-compile': {ratio: 0.9, costSeconds: 40, count: 2}};
+		const refined = orderByValue([channels, compile], 'x86-avx2', observed).map(p => p.step.recipe.id);
+		expect(refined).toEqual(['channels-last', 'torch-compile']);
+	});
+
+	it('reads the expected figures from the real recipes for each CPU class', async () => {
+		const recipes = await loadRecipes();
+		const steps = recipes.filter(r => r.stage !== 'advisory').map(r => ({recipe: r, status: 'applicable' as const, reason: '', install: null, changes: r.changes}));
+		const avx2 = orderByValue(steps, 'x86-avx2').map(p => p.step.recipe.id);
+		expect(avx2.indexOf('torch-compile')).toBeLessThan(avx2.indexOf('channels-last'));
+		expect(avx2.indexOf('torch-compile')).toBeLessThan(avx2.indexOf('tcmalloc'));
+		// Other runtimes are named among what matters most on AVX2 (a wide range, no figure yet): before channels_last.
+		expect(avx2.indexOf('openvino')).toBeLessThan(avx2.indexOf('channels-last'));
+		const envOnly = ['tcmalloc', 'jemalloc', 'thp', 'lru-cache', 'omp-placement'];
+		expect(avx2.slice(-envOnly.length).sort()).toEqual([...envOnly].sort());
+		expect(avx2.indexOf('tcmalloc')).toBeLessThan(avx2.indexOf('jemalloc')); // "after" still holds
+		const bf16Cpu = orderByValue(steps, 'x86-avx512-bf16').map(p => p.step.recipe.id);
+		expect(bf16Cpu.indexOf('openvino-int8')).toBeLessThan(bf16Cpu.indexOf('torch-compile'));
+		expect(bf16Cpu.indexOf('bf16-autocast')).toBeLessThan(bf16Cpu.indexOf('torch-compile'));
+		for (const r of recipes.filter(r => r.stage !== 'advisory')) expect(r.expected?.byCpu?.['default'], r.id).toBeDefined();
+	});
+
+	it('a short budget gets a plan of what fits by value, not the long plan cut off', () => {
+		const ordered = orderByValue([alloc, thp, channels, openvino, compile], 'x86-avx2');
+		// 55 s: compile (40) and channels_last (8) first by value, then a cheap knob still fits; openvino (30) does not.
+		const {plan, later} = planForBudget(ordered, 55);
+		expect(plan.map(p => p.step.recipe.id)).toEqual(['torch-compile', 'channels-last', 'thp']);
+		expect(later.map(p => p.step.recipe.id)).toEqual(['openvino', 'tcmalloc']);
+		expect(plan.reduce((s, p) => s + p.costSeconds, 0)).toBeLessThanOrEqual(55);
+	});
+
+	it('picks a batch quickly, measures the valuable step first, refines batch on it, polishes last', async () => {
+		const {r, calls, events} = await walk([alloc, channels, compile, batch], c => {
+			let s = 10 * Math.min(c.config.batchSize, 8) ** 0.5;
+			if (c.config.compile) s *= c.config.batchSize >= 16 ? 1.6 : 1.35;
+			if (c.env['LD_PRELOAD']) s *= 1.001;
+			return result(s);
+		}, {ordering: 'value', cpuClass: 'x86-avx2'});
+		const titles = r!.decisions.map(d => d.title);
+		expect(titles.slice(0, 4)).toEqual(['Baseline', 'Batch size 8 (quick pick)', 'torch-compile', 'channels-last']);
+		expect(titles).toContain('Batch size 16 (again, on the tuned configuration)');
+		expect(titles.at(-1)).toBe('tcmalloc');
+		expect(r!.best.candidate.config).toMatchObject({batchSize: 16, compile: true});
+		expect(calls.filter(c => c.config.batchSize === 2 || c.config.batchSize === 4)).toHaveLength(0); // no ladder
+		expect(events.some(e => e.type === 'note' && /^Plan for the 600 s budget, by expected gain per second: torch-compile \(expected 1.20–1.50×/.test(e.message))).toBe(true);
+	});
+
+	it('in 2 minutes, with compile dear, still measures compile and verifies within the budget', async () => {
+		const {r} = await walk([alloc, thp, channels, openvino, compile, batch], c => result(10 * (c.config.compile ? 1.4 : 1) * (c.config.batchSize > 1 ? 2 : 1)),
+			{ordering: 'value', cpuClass: 'x86-avx2', budgetSeconds: 120}, c => (c.config.compile ? 20 : c.config.backend === 'openvino' ? 25 : 3));
+		expect(r!.decisions.find(d => d.recipeId === 'torch-compile')!.outcome).toBe('kept');
+		expect(r!.verification).not.toBeNull();
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(120);
+	});
+
+	it('decides a close call on the paired ratio, and says so', async () => {
+		const paired = (ratio: number, low: number, high: number): PairedMeasure => async () => ({
+			ratio, low, high, pairs: 6, candidate: result(10 * ratio), incumbent: result(10),
+		});
+		// +3% with overlapping intervals: close; the paired interval includes 1.
+		const fn = (c: Candidate) => result(c.env['LD_PRELOAD'] ? 10.3 : 10, {half: 0.5});
+		const same = await walk([alloc], fn, {ordering: 'value', paired: paired(1.01, 0.99, 1.03)});
+		const d1 = same.r!.decisions.find(d => d.recipeId === 'tcmalloc')!;
+		expect(d1.outcome).toBe('dropped');
+		expect(d1.reason).toMatch(/^paired \+1\.0% \(95% interval -1\.0% to \+3\.0%, 6 alternating pairs\): not a real gain/);
+		const real = await walk([alloc], fn, {ordering: 'value', paired: paired(1.04, 1.03, 1.05)});
+		const d2 = real.r!.decisions.find(d => d.recipeId === 'tcmalloc')!;
+		expect(d2.outcome).toBe('kept');
+		expect(d2.reason).toMatch(/paired \+4\.0% .*: a real gain/);
+		expect(d2.reason).not.toMatch(/confidence intervals apart/);
 	});
 });

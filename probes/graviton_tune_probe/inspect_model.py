@@ -7,7 +7,8 @@ example_inputs must follow batch_size), runs one fp32 eager forward, reads the r
 samples when given, and reports on stdout one line:
   {"type":"model","label":…,"kind":"python"|"huggingface"|…,"inputKind":"image"|"tokens"|"other",
    "inputs":[{"name":…,"shape":[…],"dtype":…}],"evaluate":true|false,"samples":rows|null,
-   "fixedBatch":N|null (an .onnx file whose batch axis is fixed)}
+   "fixedBatch":N|null (an .onnx file whose batch axis is fixed),
+   "flopsPerSample":F|null (torch's FlopCounterMode, one forward at batch 1; limits.py)}
 or the probe's usual {"type":"error","code":…,"message":…,"hint":…} (exit code 2).
 """
 from __future__ import annotations
@@ -53,10 +54,13 @@ def inspect(cfg: ProbeConfig) -> int:
             except Exception as err:
                 from .run import explain_forward_failure  # the probe's wording for it
                 raise explain_forward_failure(loaded, one, err) from None
+        from .limits import count_flops  # the model's operations per sample (limits.py)
+        flops = count_flops(loaded.module, one, rt.call_model) if loaded.module is not None else None
         emit("model", label=loaded.label, kind=loaded.kind, inputKind=input_kind(inputs),
              inputs=describe(one), evaluate=loaded.evaluate is not None,
              samples=loaded.sample_rows() if loaded.samples is not None else None,
-             fixedBatch=onnx_fixed_batch(loaded.onnx_path) if loaded.onnx_path else None)
+             fixedBatch=onnx_fixed_batch(loaded.onnx_path) if loaded.onnx_path else None,
+             flopsPerSample=flops)
         return 0
     except ProbeError as err:
         emit_error(err)

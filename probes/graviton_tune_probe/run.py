@@ -57,6 +57,7 @@ import torch
 
 from . import check as output_check
 from . import measure as measuring
+from . import paired
 from .config import ProbeConfig, environ
 from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
@@ -137,6 +138,8 @@ class Probe:
 
     def run(self) -> None:
         prepared = self.team.step(self._prepare)
+        if paired.requested():  # a warm probe measuring on command (paired.py)
+            return paired.serve(self, prepared)
         self.team.barrier()  # everyone starts measuring together
         measurement = self.team.step(self._measure, prepared)
         figures = self.team.gather(self._figure(prepared, measurement))

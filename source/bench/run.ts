@@ -1,11 +1,17 @@
 // npm run bench: the figures that matter, measured side by side in one run, written to
 // BENCHMARKS.md with the command that produced them.
-//  1. the headless walk on a model (default resnet50) within a budget;
-//  2. baseline, the published manual walk's best step (batch 8, channels_last, bf16
-//     autocast, tcmalloc, THP, compile) and the walk's winner, measured back to back,
-//     twice over, in fresh probes;
-//  3. the written files: launch.sh running examples/sample_app.py, whose samples/s is
-//     compared with the winner's figure.
+//  1. the walk's answers on resnet50 and a transformer (bert_base): a 3-minute budget
+//     against a 10-minute one, and the 3-minute walk run again (three in all: the spread
+//     of their winners); each winner's share of this CPU's matmul rate;
+//  2. an oracle: combinations of the applicable recipes on resnet18 (all of them, or a
+//     large seeded random sample within a time cap) measured in the same run, against a
+//     walk's winner measured first and last among them;
+//  3. baseline, the published manual walk's best step (batch 8, channels_last, bf16
+//     autocast, tcmalloc, THP, compile) and the 10-minute winner, back to back, twice;
+//  4. the written files: launch.sh running examples/sample_app.py;
+//  5. the tool's own overhead: time to the first frame, `detect --json`, probe start-up.
+// --quick: the same sections on the toy model with tiny budgets (a smoke test of the
+// harness, a few minutes; written to a temporary file unless --output says otherwise).
 import {execa} from 'execa';
 import {mkdtempSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
@@ -13,60 +19,114 @@ import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {DEFAULT_QUIET_WAIT_SECONDS} from '../core/contention.js';
 import {commitDelivery, planDelivery} from '../core/deliver.js';
+import {describeRates} from '../core/limits.js';
 import {packageRoot} from '../core/paths.js';
-import {runProbe} from '../core/probe-runner.js';
-import {prepare, runSession} from '../core/session.js';
-import {Settings} from '../core/settings.js';
-import type {Candidate, ProbeResult, SessionEvent} from '../core/types.js';
-import {createTextRenderer, describeCandidate} from '../headless/text.js';
+import {prepare} from '../core/session.js';
+import {describeCandidate} from '../core/summary.js';
+import type {Candidate, ProbeResult} from '../core/types.js';
 import type {TuneFlags} from '../options.js';
 import {parseDuration} from '../options.js';
+import {benchOptions, cliPath, log, measureFresh, oracle, overhead, primeRates, walkOnce} from './walks.js';
+import type {OracleRun, WalkRun} from './walks.js';
 
 const {values} = parseArgs({
 	options: {
-		model: {type: 'string', default: 'resnet50'},
-		budget: {type: 'string', default: '10m'},
-		seconds: {type: 'string', default: '15'},
-		output: {type: 'string', default: path.join(packageRoot, 'BENCHMARKS.md')},
+		quick: {type: 'boolean', default: false},
+		model: {type: 'string'},
+		transformer: {type: 'string'},
+		short: {type: 'string'},
+		long: {type: 'string'},
+		reruns: {type: 'string'},
+		'oracle-model': {type: 'string'},
+		'oracle-walk': {type: 'string'},
+		'oracle-time': {type: 'string'},
+		seconds: {type: 'string'},
+		rounds: {type: 'string'},
+		output: {type: 'string'},
 	},
 });
-const model = {name: values.model!};
-const measureSeconds = Number(values.seconds);
-const log = (line: string) => process.stderr.write(`${line}\n`);
+const quick = values.quick!;
+/**
+ * Defaults sized so the whole run fits 45 minutes on a 2-vCPU machine: resnet50 3 × 3 min
+ * + 10 min, bert_base 3 + 10 min, the oracle's walk 4 min and its combinations 4 min, one
+ * side-by-side round (~4 min with two compiles), overhead and model checks (~2 min).
+ */
+const settings = {
+	model: values.model ?? (quick ? 'toy' : 'resnet50'),
+	transformer: values.transformer ?? (quick ? '' : 'bert_base'),
+	short: parseDuration(values.short ?? (quick ? '50s' : '3m'), '--short'),
+	long: parseDuration(values.long ?? (quick ? '90s' : '10m'), '--long'),
+	reruns: Number(values.reruns ?? 3),
+	oracleModel: values['oracle-model'] ?? (quick ? 'toy' : 'resnet18'),
+	oracleWalk: parseDuration(values['oracle-walk'] ?? (quick ? '40s' : '4m'), '--oracle-walk'),
+	oracleTime: parseDuration(values['oracle-time'] ?? (quick ? '60s' : '4m'), '--oracle-time'),
+	rounds: Number(values.rounds ?? 1),
+	seconds: Number(values.seconds ?? (quick ? 3 : 10)),
+	output: values.output ?? (quick ? path.join(os.tmpdir(), 'graviton-tune-bench-quick.md') : path.join(packageRoot, 'BENCHMARKS.md')),
+};
 
-async function measure(label: string, c: Candidate, python: string): Promise<ProbeResult | null> {
-	log(`  ${label}: ${describeCandidate(c)}`);
-	const outcome = await runProbe({...c.config, budgetSeconds: measureSeconds}, {python, env: c.env, timeoutMs: 20 * 60_000});
-	if (!outcome.ok) {
-		log(`    failed: ${outcome.failure.message}`);
-		return null;
-	}
-	log(`    ${outcome.result.samplesPerSecond.median.toFixed(1)} samples/s`);
-	return outcome.result;
-}
+if (quick) benchOptions.quietWaitSeconds = 0;
 
 const fmt = (r: ProbeResult | null) => (r ? r.samplesPerSecond.median.toFixed(1) : 'failed');
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** A target, marked met or missed, with by how much. */
+function target(name: string, value: number | null, goal: number, unit: 'ratio' | 'spread', why = ''): string {
+	if (value === null) return `- ${name}: not measured (a walk or probe failed)${why ? `; ${why}` : ''}`;
+	const met = unit === 'spread' ? value <= goal : value >= goal;
+	const shown = unit === 'spread' ? `${pct(value)} (target at most ${pct(goal)})` : `${pct(value)} (target at least ${pct(goal)})`;
+	const by = met ? '' : unit === 'spread' ? `, over by ${pct(value - goal)}` : `, short by ${pct(goal - value)}`;
+	return `- ${name}: **${met ? 'met' : 'missed'}**, ${shown}${by}${!met && why ? `; ${why}` : ''}`;
+}
+
+function walkRow(w: WalkRun): string {
+	const r = w.result;
+	return `| ${w.label} | ${w.budgetSeconds} s | ${w.wallSeconds.toFixed(0)} s | ${r ? describeCandidate(r.best.candidate) : 'failed'} | ${w.samplesPerSecond?.toFixed(1) ?? '-'} | ${w.speedup?.toFixed(2) ?? '-'}× | ${w.limits[1]?.replace(/^best: /, '') ?? '-'} |`;
+}
+
+/** Why a short answer fell short: what the long walk kept that the short one did not reach. */
+function whyShort(short: WalkRun, long: WalkRun): string {
+	const kept = (w: WalkRun) => new Set(w.result?.best.candidate.recipes ?? []);
+	const missing = [...kept(long)].filter(id => !kept(short).has(id));
+	const skipped = short.result?.decisions.filter(d => d.outcome === 'skipped').map(d => d.recipeId ?? d.title) ?? [];
+	return missing.length ? `the long walk kept ${missing.join(', ')}, which the short one ${missing.some(id => skipped.includes(id)) ? 'had no time for' : 'did not keep'}` : 'both kept the same recipes: the difference is batch size or noise';
+}
 
 async function main(): Promise<void> {
 	const started = new Date();
+	const home = mkdtempSync(path.join(os.tmpdir(), 'gt-bench-'));
+	const fresh = () => mkdtempSync(path.join(home, 'h-'));
+	const model = {name: settings.model};
 	const prepared = await prepare({model});
 	const python = prepared.python.interpreter;
 	if (!python || !prepared.python.torch) throw new Error(`no usable Python with torch: ${prepared.python.problem?.hint ?? 'graviton-tune setup'}`);
-	const home = mkdtempSync(path.join(os.tmpdir(), 'gt-bench-'));
 
-	log(`1. The walk on ${model.name}, budget ${values.budget}`);
-	const text = createTextRenderer(line => log(`  ${line}`));
-	const walkStart = Date.now();
-	const result = await runSession(prepared, {
-		model,
-		budgetSeconds: parseDuration(values.budget!),
-		maxLatencyMs: null,
-		resume: false,
-		settings: new Settings(home),
-	}, (e: SessionEvent) => text(e));
-	if (!result) throw new Error('the walk failed at its baseline');
-	const walkSeconds = (Date.now() - walkStart) / 1000;
+	log('5. Overhead first, while nothing else runs');
+	const over = await overhead(cliPath, python);
+	// The matmul rates once, before the walks: their times are the walks' own.
+	const rates = await primeRates(prepared);
+	log(`  matmul rates: ${rates ? describeRates(rates) : 'not measured'}`);
 
+	log(`1. Short and long answers on ${settings.model}${settings.transformer ? ` and ${settings.transformer}` : ''}`);
+	const short: WalkRun[] = [];
+	const main1 = await walkOnce(`${settings.model}, ${settings.short} s`, model, settings.short, fresh(), prepared);
+	short.push(main1);
+	const long = await walkOnce(`${settings.model}, ${settings.long} s`, model, settings.long, fresh(), prepared);
+	for (let i = 2; i <= settings.reruns; i++) short.push(await walkOnce(`${settings.model}, ${settings.short} s (run ${i})`, model, settings.short, fresh(), prepared));
+	const transformerRuns: WalkRun[] = [];
+	if (settings.transformer) {
+		const tmodel = {name: settings.transformer};
+		const tprep = await prepare({model: tmodel});
+		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.short} s`, tmodel, settings.short, fresh(), tprep));
+		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.long} s`, tmodel, settings.long, fresh(), tprep));
+	}
+
+	log(`2. Oracle on ${settings.oracleModel}`);
+	const orc: OracleRun = await oracle({name: settings.oracleModel}, settings.oracleWalk, settings.oracleTime, settings.seconds, fresh());
+
+	log(`3. Side by side, fresh probes, ${settings.rounds} round(s): baseline, manual walk, the long walk's winner, the short walk's winner`);
+	const result = long.result ?? main1.result;
+	if (!result) throw new Error('the walks failed at their baseline');
 	const base = result.baseline.candidate;
 	const tcmalloc = prepared.detection.allocators.tcmalloc;
 	const manual: Candidate = {
@@ -74,61 +134,105 @@ async function main(): Promise<void> {
 		env: {...(tcmalloc ? {LD_PRELOAD: tcmalloc} : {}), THP_MEM_ALLOC_ENABLE: '1'},
 		recipes: ['published manual walk'],
 	};
-	const winner = result.best.candidate;
-
-	log('2. Side by side, fresh probes, two rounds');
-	const rounds: Array<{baseline: ProbeResult | null; manual: ProbeResult | null; winner: ProbeResult | null}> = [];
-	for (let round = 1; round <= 2; round++) {
+	const rounds: Array<{baseline: ProbeResult | null; manual: ProbeResult | null; long: ProbeResult | null; short: ProbeResult | null}> = [];
+	for (let round = 1; round <= settings.rounds; round++) {
 		rounds.push({
-			baseline: await measure(`round ${round} baseline`, base, python),
-			manual: await measure(`round ${round} manual walk`, manual, python),
-			winner: await measure(`round ${round} walk's winner`, winner, python),
+			baseline: await measureFresh(`round ${round} baseline`, base, python, settings.seconds),
+			manual: await measureFresh(`round ${round} manual walk`, manual, python, settings.seconds),
+			long: long.result ? await measureFresh(`round ${round} long winner`, long.result.best.candidate, python, settings.seconds) : null,
+			short: main1.result ? await measureFresh(`round ${round} short winner`, main1.result.best.candidate, python, settings.seconds) : null,
 		});
 	}
 
-	log('3. The written files: launch.sh running examples/sample_app.py');
+	log('4. The written files: launch.sh running examples/sample_app.py');
 	const out = path.join(home, 'out');
-	const appSeconds = 20;
+	const appSeconds = quick ? 5 : 20;
 	const app = [python, path.join(packageRoot, 'examples', 'sample_app.py'), '--runtime-dir', out, '--model', model.name];
 	const tune: TuneFlags = {model, budgetSeconds: 0, out, json: false, maxLatencyMs: null, app, resume: false, minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.01, yes: true, pricePerHour: null, quietWaitSeconds: DEFAULT_QUIET_WAIT_SECONDS};
 	await commitDelivery(await planDelivery({result, prepared, tune, startedAt: started}));
 	const launched = await execa('bash', [path.join(out, 'launch.sh'), '--seconds', String(appSeconds)], {env: cleanEnv(), extendEnv: false});
 	const app_ = JSON.parse(launched.stdout.trim().split('\n').at(-1)!) as {samplesPerSecond: number; workers: number};
-	const winnerFigure = rounds.map(r => r.winner?.samplesPerSecond.median ?? 0).reduce((a, b) => a + b, 0) / rounds.length;
-	log(`  launch.sh: ${app_.samplesPerSecond.toFixed(1)} samples/s (${app_.workers} workers) vs probe ${winnerFigure.toFixed(1)}`);
+	const mean = (xs: Array<number | null | undefined>) => {
+		const ok = xs.filter((x): x is number => typeof x === 'number');
+		return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
+	};
+	const longFigure = mean(rounds.map(r => r.long?.samplesPerSecond.median));
+	const shortFigure = mean(rounds.map(r => r.short?.samplesPerSecond.median));
+
+	// Targets, from figures measured side by side in this run.
+	const shortShare = shortFigure !== null && longFigure !== null ? shortFigure / longFigure : null;
+	const oracleShare = orc.winnerFigure !== null && orc.oracle ? orc.winnerFigure / orc.oracle.samplesPerSecond : null;
+	const rerunFigures = short.map(w => w.samplesPerSecond).filter((x): x is number => x !== null);
+	const spread = rerunFigures.length >= 2 ? (Math.max(...rerunFigures) - Math.min(...rerunFigures)) / Math.max(...rerunFigures) : null;
+	const overBudget = [...short, long, ...transformerRuns].map(w => w.wallSeconds - w.budgetSeconds);
+	const worstOver = overBudget.length ? Math.max(...overBudget) : null;
 
 	const ratio = (a: ProbeResult | null, b: ProbeResult | null) => (a && b ? (a.samplesPerSecond.median / b.samplesPerSecond.median).toFixed(2) : 'n/a');
+	const ms = (x: number | null) => (x === null ? 'n/a' : `${(x / 1000).toFixed(2)} s`);
+	const command = `npm run bench --${quick ? ' --quick' : ''}${values.model ? ` --model ${values.model}` : ''}${values.short ? ` --short ${values.short}` : ''}${values.long ? ` --long ${values.long}` : ''}`;
 	const lines = [
 		'# Benchmarks',
 		'',
-		'Figures measured by `npm run bench` (source/bench/run.ts); only what was measured, on the',
-		'machine named below. This machine is noisy: compare ratios within one run, not across runs.',
+		'Figures measured by `npm run bench` (source/bench/run.ts, source/bench/walks.ts); only what was',
+		'measured, on the machine named below. Compare ratios within one run, not across runs.',
 		'',
-		`## ${model.name}: the walk against the published manual walk`,
+		`- Command: \`${command}\` (from a fresh clone: \`npm ci && npm run build && npx graviton-tune setup && ${command}\`${quick ? '' : '; sized for 45 minutes on 2 vCPUs'})`,
+		`- Date: ${started.toISOString()}; took ${((Date.now() - started.getTime()) / 60000).toFixed(1)} min`,
+		`- Machine: ${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch.version}; matmul rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`,
+		...(quick ? ['- **--quick**: a smoke test of the harness on a toy model with tiny budgets; the figures say nothing about the tool.'] : []),
 		'',
-		`- Command: \`npm run bench -- --model ${model.name} --budget ${values.budget} --seconds ${measureSeconds}\``,
-		`- Date: ${started.toISOString()}`,
-		`- Machine: ${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch.version}`,
-		`- The walk took ${walkSeconds.toFixed(0)} s (budget ${values.budget}); its winner: ${describeCandidate(winner)}`,
+		'## Targets',
+		'',
+		target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.model}, side by side)`, shortShare, 0.9, 'ratio', main1.result && long.result ? whyShort(main1, long) : ''),
+		target(`the walk's winner against the oracle (${settings.oracleModel}, ${orc.measured.length} of ${orc.possible} combinations, walk budget ${settings.oracleWalk} s)`, oracleShare, 0.95, 'ratio', orc.oracle ? `the oracle's best: ${describeCandidate(orc.oracle.candidate)}` : ''),
+		target(`${short.length} runs of the ${settings.short} s walk, spread of their winners`, spread, 0.05, 'spread', 'the winners differ in configuration or the machine drifted between runs'),
+		worstOver === null ? '- every answer within its budget: not measured' : worstOver <= 0
+			? `- every answer within its budget: **met** (the closest ended ${(-worstOver).toFixed(0)} s before its budget)`
+			: `- every answer within its budget: **missed**, by ${worstOver.toFixed(0)} s at worst (the final verification, or a probe stopped at its deadline, ran past the budget)`,
+		'',
+		'## Short and long answers',
+		'',
+		'| walk | budget | took | winner | samples/s (verified) | speedup | share of the matmul rate |',
+		'|---|---|---|---|---|---|---|',
+		...[...short, long, ...transformerRuns].map(walkRow),
+		'',
+		...(main1.limits.length ? ['Distance to the limit, the short walk on ' + settings.model + ':', '', ...main1.limits.map(l => `- ${l}`), ''] : []),
+		...(long.limits.length ? ['Distance to the limit, the long walk on ' + settings.model + ':', '', ...long.limits.map(l => `- ${l}`), ''] : []),
+		`## Oracle: ${settings.oracleModel}`,
+		'',
+		`The walk (${settings.oracleWalk} s) chose ${orc.walk.result ? describeCandidate(orc.walk.result.best.candidate) : 'nothing (failed)'}; measured first and last among the combinations, ${orc.winnerFigure?.toFixed(1) ?? 'n/a'} samples/s (mean).`,
+		`${orc.measured.length} of ${orc.possible} combinations measured (${settings.seconds} s each, seeded random order, within ${settings.oracleTime} s); the best: ${orc.oracle ? `${describeCandidate(orc.oracle.candidate)}, ${orc.oracle.samplesPerSecond.toFixed(1)} samples/s` : 'none'}.`,
+		'',
+		'| combination | samples/s |',
+		'|---|---|',
+		...orc.measured.slice().sort((a, b) => (b.samplesPerSecond ?? -1) - (a.samplesPerSecond ?? -1)).map(m => `| ${describeCandidate(m.candidate)} | ${m.samplesPerSecond?.toFixed(1) ?? 'failed'} |`),
+		'',
+		`## ${settings.model}: the walk against the published manual walk`,
+		'',
 		`- Manual walk's best step: ${describeCandidate(manual)}`,
 		'',
-		'Side by side, each a fresh probe of ' + measureSeconds + ' s, samples/s (median):',
+		`Side by side, each a fresh probe of ${settings.seconds} s, samples/s (median):`,
 		'',
-		'| round | baseline (fp32, batch 1) | manual walk | walk winner | winner / manual | winner / baseline |',
-		'|---|---|---|---|---|---|',
-		...rounds.map((r, i) => `| ${i + 1} | ${fmt(r.baseline)} | ${fmt(r.manual)} | ${fmt(r.winner)} | ${ratio(r.winner, r.manual)} | ${ratio(r.winner, r.baseline)} |`),
+		'| round | baseline (fp32, batch 1) | manual walk | long winner | short winner | long / manual | long / baseline | short / long |',
+		'|---|---|---|---|---|---|---|---|',
+		...rounds.map((r, i) => `| ${i + 1} | ${fmt(r.baseline)} | ${fmt(r.manual)} | ${fmt(r.long)} | ${fmt(r.short)} | ${ratio(r.long, r.manual)} | ${ratio(r.long, r.baseline)} | ${ratio(r.short, r.long)} |`),
 		'',
 		'Deployed files reproduce the figure: `launch.sh` (sourcing graviton-tune.env) running',
-		`\`examples/sample_app.py\` for ${appSeconds} s gave ${app_.samplesPerSecond.toFixed(1)} samples/s with ${app_.workers} worker(s),`,
-		`${((app_.samplesPerSecond / winnerFigure) * 100).toFixed(0)}% of the winner's probe figure (${winnerFigure.toFixed(1)}, mean of the two rounds).`,
+		`\`examples/sample_app.py\` for ${appSeconds} s gave ${app_.samplesPerSecond.toFixed(1)} samples/s with ${app_.workers} worker(s)${longFigure ? `, ${((app_.samplesPerSecond / longFigure) * 100).toFixed(0)}% of the winner's probe figure (${longFigure.toFixed(1)}, mean of ${settings.rounds} round(s))` : ''}.`,
 		'',
-		'The walk\'s decisions:',
+		'## The tool\'s own overhead',
 		'',
-		...result.decisions.map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} samples/s)` : ''} — ${d.reason}`),
+		`- Time to the first frame of the interactive screen (under script(1)): ${ms(over.firstFrameMs)}`,
+		`- \`graviton-tune detect --json\`: ${ms(over.detectJsonMs)}`,
+		`- A probe's start-up (spawn to its start event, torch imported): ${ms(over.probeStartMs)}; to its result (toy model, 1 s measured): ${ms(over.probeResultMs)}`,
+		'',
+		`## The ${settings.long} s walk's decisions on ${settings.model}`,
+		'',
+		...(long.result?.decisions ?? []).map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} samples/s)` : ''} — ${d.reason}`),
 		'',
 	];
-	writeFileSync(values.output!, lines.join('\n'));
-	log(`Wrote ${values.output}`);
+	writeFileSync(settings.output, lines.join('\n'));
+	log(`Wrote ${settings.output}`);
 }
 
 /** The environment of a fresh login: no tuning variables inherited from this shell. */

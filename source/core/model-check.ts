@@ -26,6 +26,8 @@ export interface ModelInfo {
 	samples: number | null;
 	/** An .onnx file whose batch axis is fixed: that batch size; else null (absent before issue 10). */
 	fixedBatch?: number | null;
+	/** Floating-point operations of one sample's forward (torch's flop counter), null when not counted. */
+	flopsPerSample?: number | null;
 }
 
 export type ModelCheck =

@@ -5,6 +5,8 @@
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
 import {plainModelOptions} from './contract.js';
+import {DEFAULT_COST_SECONDS, expectationOf, midGain, valuePerSecond} from './expected.js';
+import type {CpuClass, Expectation, Observed} from './expected.js';
 import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
 import type {
@@ -38,6 +40,94 @@ export interface WalkOptions {
 	now?: () => number;
 	/** An .onnx file whose batch axis is fixed: the batch it runs at (baseline and every step). */
 	fixedBatch?: number | null;
+	/**
+	 * 'value' (default): a quick batch pick, then the steps by expected gain per second of
+	 * budget (recipes' `expected` figures for cpuClass, refined by `observed`), environment
+	 * knobs last, planned to fit the budget. 'stages': the catalogue's stage order, every
+	 * step in turn until the budget is spent.
+	 */
+	ordering?: 'value' | 'stages';
+	/** The CPU class the recipes' expected figures are read for (default: 'default'). */
+	cpuClass?: CpuClass;
+	/** What this machine measured per recipe id for this model before (the history). */
+	observed?: Record<string, Observed>;
+	/**
+	 * Close calls measured alternately in two warm processes (the session's paired
+	 * comparison); absent: re-measured in fresh processes, pooled.
+	 */
+	paired?: PairedMeasure;
+}
+
+/** A paired comparison's outcome: the ratio candidate / incumbent and its 95% interval, pair by pair. */
+export interface PairedOutcome {
+	ratio: number;
+	low: number;
+	high: number;
+	pairs: number;
+	/** The candidate's and the incumbent's pooled figures, for the trail. */
+	candidate: ProbeResult;
+	incumbent: ProbeResult;
+}
+
+/** Two warm processes measured in alternating windows within `seconds`; null when it could not run. */
+export type PairedMeasure = (stepId: string, title: string, incumbent: Candidate, candidate: Candidate, seconds: number) => Promise<PairedOutcome | null>;
+
+/** A step of the plan: its recipe and what it is expected to bring and cost here. */
+export interface PlannedStep {
+	step: Applicability;
+	expectation: Expectation;
+	/** Seconds one probe is expected to cost on this model (the recipe's cost scaled by what the baseline cost). */
+	costSeconds: number;
+	/** Expected log gain per second. */
+	value: number;
+	/** Only environment variables: a polish, measured last. */
+	envOnly: boolean;
+}
+
+/** Environment-only steps (allocators, THP, caches, OpenMP placement) change no model option. */
+export function isEnvOnly(changes: RecipeChanges): boolean {
+	return !changes.probe && !changes.workers && !changes.batchSizes && Object.keys(changes.env ?? {}).length > 0;
+}
+
+/**
+ * The walk's order by value: structural steps (another runtime, compile, int8, precision,
+ * layout, workers) by expected log gain per second, then environment knobs by the same.
+ * Ties keep the catalogue order. `scale`: this model's probe cost relative to the recipes'
+ * reference (ResNet-50, 2 vCPUs).
+ */
+export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Record<string, Observed> = {}, scale = 1): PlannedStep[] {
+	const planned = steps.filter(s => s.recipe.stage !== 'batch').map((step, index) => {
+		const expectation = expectationOf(step.recipe, cls, observed[step.recipe.id]);
+		const costSeconds = expectation.costSeconds * scale;
+		return {planned: {step, expectation, costSeconds, value: valuePerSecond(expectation, costSeconds), envOnly: isEnvOnly(step.changes)}, index};
+	});
+	planned.sort((a, b) => Number(a.planned.envOnly) - Number(b.planned.envOnly) || b.planned.value - a.planned.value || a.index - b.index);
+	// A recipe that must follow others of its stage (jemalloc after tcmalloc) still does.
+	const ordered: PlannedStep[] = [];
+	const pending = planned.map(p => p.planned);
+	while (pending.length) {
+		const i = pending.findIndex(p => (p.step.recipe.after ?? []).every(id => !pending.some(q => q.step.recipe.id === id)));
+		ordered.push(...pending.splice(i < 0 ? 0 : i, 1));
+	}
+	return ordered;
+}
+
+/**
+ * Which of the ordered steps fit `seconds`: taken by value per second while they fit (a
+ * cheap step may still fit after a dear one did not), then put back in walk order. What
+ * does not fit is left for whatever time remains at the end.
+ */
+export function planForBudget(ordered: PlannedStep[], seconds: number): {plan: PlannedStep[]; later: PlannedStep[]} {
+	const byValue = [...ordered].sort((a, b) => b.value - a.value);
+	const chosen = new Set<PlannedStep>();
+	let left = seconds;
+	for (const p of byValue) {
+		if (p.costSeconds <= left) {
+			chosen.add(p);
+			left -= p.costSeconds;
+		}
+	}
+	return {plan: ordered.filter(p => chosen.has(p)), later: ordered.filter(p => !chosen.has(p))};
 }
 
 /** An .onnx file: measured on ONNX Runtime (and OpenVINO), never PyTorch. */
@@ -208,15 +298,12 @@ export class Walk {
 		const baseline: Best = {candidate: base, result: baseRecord.result, measuredAt: this.probes.length};
 		let best: Best = baseline;
 		const batchStep = opts.steps.find(s => s.recipe.stage === 'batch');
-		for (const stage of stageOrder) {
+		if ((opts.ordering ?? 'value') === 'value') best = await this.byValue(best, batchStep);
+		else for (const stage of stageOrder) {
 			const before = best;
 			for (const step of opts.steps.filter(s => s.recipe.stage === stage)) {
 				if (this.aborted()) break;
-				best = stage === 'batch'
-					? await this.batchSweep(best, step)
-					: step.changes.workers === 'sweep'
-						? await this.workerSweep(best, step)
-						: (await this.tryStep(best, step, applyChanges(best.candidate, step.changes, step.recipe.id, this.changesOf), step.recipe.title)).best;
+				best = stage === 'batch' ? await this.batchSweep(best, step) : await this.runStep(best, step);
 			}
 			// Compiled and quantized models often want larger batches than eager fp32 did:
 			// when such a stage changed the configuration, sweep batch sizes again on it.
@@ -239,6 +326,86 @@ export class Walk {
 	}
 
 	// ------------------------------------------------------------ steps
+
+	/** One non-batch step on top of the current best. */
+	private async runStep(best: Best, step: Applicability): Promise<Best> {
+		return step.changes.workers === 'sweep'
+			? await this.workerSweep(best, step)
+			: (await this.tryStep(best, step, applyChanges(best.candidate, step.changes, step.recipe.id, this.changesOf), step.recipe.title)).best;
+	}
+
+	/**
+	 * The walk by value: a quick batch pick (one or two sizes, not the ladder), the steps
+	 * expected to bring most per second of budget, a batch refinement on what they made,
+	 * environment knobs last. The plan is made for the budget: what does not fit is named
+	 * and tried only if time is left at the end.
+	 */
+	private async byValue(best: Best, batchStep: Applicability | undefined): Promise<Best> {
+		const {opts} = this;
+		const sweepBatch = batchStep && !opts.fixedBatch;
+		if (sweepBatch && !this.aborted()) best = await this.quickBatch(best, batchStep);
+		// The recipes' costs are for ResNet-50 on 2 vCPUs (an eager probe ~12 s): scale them
+		// by what the baseline's probes cost here.
+		const scale = Math.min(4, Math.max(0.1, (this.overheadOf(this.base) + 2 * minProbeSeconds) / DEFAULT_COST_SECONDS));
+		const ordered = orderByValue(opts.steps, opts.cpuClass ?? 'default', opts.observed ?? {}, scale);
+		const refineCost = sweepBatch ? 2 * (this.overheadOf(best.candidate) + minProbeSeconds) : 0;
+		const available = this.remainingSeconds() - this.verificationReserve(best.candidate, []) - refineCost;
+		const {plan, later} = planForBudget(ordered, available);
+		const name = (p: PlannedStep) => `${p.step.recipe.title} (${describeGain(p.expectation)}, ~${Math.round(p.costSeconds)} s)`;
+		this.emit({type: 'note', level: 'info', message: `Plan for the ${Math.round(opts.budgetSeconds)} s budget, by expected gain per second: ${plan.map(name).join('; ') || 'nothing more fits'}.${later.length ? ` If time is left: ${later.map(p => p.step.recipe.title).join(', ')}.` : ''}`});
+		const structural = plan.filter(p => !p.envOnly);
+		const polish = plan.filter(p => p.envOnly);
+		const before = best;
+		for (const p of structural) {
+			if (this.aborted()) break;
+			best = await this.runStep(best, p.step);
+		}
+		// Compiled, quantized or converted models often want other batches than eager fp32 did.
+		if (sweepBatch && best !== before && !this.aborted()) best = await this.refineBatch(best, batchStep);
+		for (const p of polish) {
+			if (this.aborted()) break;
+			best = await this.runStep(best, p.step);
+		}
+		for (const p of later) {
+			if (this.aborted()) break;
+			best = await this.runStep(best, p.step);
+		}
+		return best;
+	}
+
+	/** One coarse batch size (8, or the middle of the recipe's sizes); a smaller one if that was not faster. */
+	private async quickBatch(best: Best, step: Applicability): Promise<Best> {
+		const sizes = (step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32]).filter(b => b > best.candidate.config.batchSize).sort((a, b) => a - b);
+		if (!sizes.length) return best;
+		const coarse = sizes.includes(8) ? 8 : sizes[Math.floor(sizes.length / 2)]!;
+		const outcome = await this.tryBatch(best, step, coarse, ' (quick pick)');
+		if (outcome.kept || this.aborted()) return outcome.best;
+		const smaller = sizes.filter(b => b < coarse);
+		return smaller.length ? (await this.tryBatch(outcome.best, step, smaller[Math.floor((smaller.length - 1) / 2)]!, ' (quick pick)')).best : outcome.best;
+	}
+
+	/** Around the current batch: double while it pays, else try half. */
+	private async refineBatch(best: Best, step: Applicability): Promise<Best> {
+		const sizes = step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32];
+		let grew = false;
+		for (;;) {
+			const next = sizes.filter(b => b > best.candidate.config.batchSize).sort((a, b) => a - b)[0];
+			if (next === undefined || this.aborted()) break;
+			const outcome = await this.tryBatch(best, step, next, ' (again, on the tuned configuration)');
+			best = outcome.best;
+			if (!outcome.kept) break;
+			grew = true;
+		}
+		const lower = sizes.filter(b => b < best.candidate.config.batchSize).sort((a, b) => b - a)[0];
+		if (!grew && lower !== undefined && !this.aborted()) best = (await this.tryBatch(best, step, lower, ' (again, on the tuned configuration)')).best;
+		return best;
+	}
+
+	private async tryBatch(best: Best, step: Applicability, size: number, suffix: string): Promise<{best: Best; kept: boolean}> {
+		const next = applyChanges(best.candidate, {}, step.recipe.id);
+		next.config = {...next.config, batchSize: size};
+		return this.tryStep(best, step, next, `Batch size ${size}${suffix}`);
+	}
 
 	/** Larger batches while throughput keeps really improving (and latency fits). */
 	private async batchSweep(best: Best, step: Applicability, suffix = ''): Promise<Best> {
@@ -324,6 +491,26 @@ export class Walk {
 				cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
 			}
 		}
+		if (cmp.verdict === 'close' && this.opts.paired) {
+			// A close call, within what the machine varies between processes and over
+			// minutes: measure candidate and incumbent alternately in the same minutes, two
+			// warm processes, and decide on the ratio taken pair by pair (drift cancels).
+			const seconds = this.pairedSeconds(current.candidate, next);
+			const outcome = seconds === null ? null : await this.opts.paired(`${stepId}-paired`, `Paired: ${title} against the current best`, current.candidate, next, seconds);
+			if (outcome) {
+				const said = `paired ${pct(outcome.ratio)} (95% interval ${pct(outcome.low)} to ${pct(outcome.high)}, ${outcome.pairs} alternating pairs)`;
+				const failsNow = this.accuracyFailure(outcome.candidate) ?? latencyFailure(outcome.candidate, this.opts.maxLatencyMs);
+				if (failsNow) {
+					this.decide({...base, outcome: 'dropped', reason: `${failsNow} (when measured paired)`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
+					return unchanged(current);
+				}
+				const real = outcome.low > 1 && outcome.ratio >= 1 + this.opts.compare.minGain;
+				this.decide({...base, outcome: real ? 'kept' : 'dropped', reason: real ? `${said}: a real gain` : outcome.low > 1 ? `${said}: real but below the ${Math.round(this.opts.compare.minGain * 100)}% worth a change` : `${said}: not a real gain`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
+				if (!real) return unchanged(current);
+				// Both figures from the same minutes: the candidate's is the reference from here on.
+				return kept({candidate: next, result: outcome.candidate, measuredAt: this.probes.length});
+			}
+		}
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
 			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2});
@@ -359,6 +546,15 @@ export class Walk {
 		return unchanged(current);
 	}
 
+	/** Seconds of alternating windows a paired comparison may take (both warm processes start first), or null. */
+	private pairedSeconds(incumbent: Candidate, candidate: Candidate): number | null {
+		const available = this.remainingSeconds() - this.verificationReserve(incumbent, [candidate]);
+		// The two processes start side by side: the dearer start-up counts, plus the windows.
+		const startup = Math.max(this.overheadOf(incumbent), this.overheadOf(candidate));
+		const windows = Math.min(4 * maxProbeSeconds, (available - startup) * 0.4);
+		return windows >= 4 * minProbeSeconds ? windows : null;
+	}
+
 	/**
 	 * The current best measured again, when the budget allows. When the machine's speed
 	 * has moved beyond the noise, says so and returns the fresh figure; else the old one.
@@ -374,6 +570,10 @@ export class Walk {
 		const moved = apart(before, now) || apart(now, before);
 		// Not moved: both figures describe the same machine, and two processes average out.
 		if (!moved) return {candidate: current.candidate, result: {...record.result, samplesPerSecond: poolIntervals(before, now)}, measuredAt: this.probes.length};
+		// The machine drifts over minutes: later steps, compared with figures minutes old,
+		// must clear part of that drift too (the refresh corrects the rest).
+		const drift = Math.abs(now.median - before.median) / before.median;
+		this.noise = Math.max(this.noise, Math.min(0.05, drift / 4));
 		this.emit({type: 'note', level: 'warning', message: `This machine's speed moved: the current best now measures ${now.median.toFixed(1)} samples/s (was ${before.median.toFixed(1)}); later steps are compared with the new figure.`});
 		return {candidate: current.candidate, result: record.result, measuredAt: this.probes.length};
 	}
@@ -489,6 +689,14 @@ export class Walk {
 	private aborted(): boolean {
 		return this.opts.signal?.aborted ?? false;
 	}
+}
+
+const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
+
+function describeGain(e: Expectation): string {
+	const [lo, hi] = e.gain;
+	const range = Math.abs(hi - lo) < 0.005 ? `${midGain(e.gain).toFixed(2)}×` : `${lo.toFixed(2)}–${hi.toFixed(2)}×`;
+	return e.known ? `expected ${range}` : `unknown here, prior ${range}`;
 }
 
 function round(x: number): number {

@@ -63,6 +63,7 @@ function headlineSection(report: Report): string[] {
 	];
 	out.push(`<p id="accuracy"${report.accuracy?.lossy && report.accuracy.data !== 'samples' && report.accuracy.score === null ? ' class="warn"' : ''}><strong>Accuracy:</strong> ${esc(report.accuracy?.text ?? 'not recorded in this report')}</p>`);
 	if (cost) out.push(`<p id="cost" class="muted">${inlineCode(describeCost(cost))}.</p>`);
+	if (report.limits) out.push(`<p id="limits"><strong>Distance to the limit:</strong> ${esc(report.limits.lines.join('; '))}.</p>`);
 	if (!h.verified) out.push('<p class="warn">The winner was not measured again against the baseline at the end: the figures are the walk\'s own.</p>');
 	if (report.interrupted) out.push('<p class="warn">The walk was interrupted: this is the best configuration measured so far.</p>');
 	if (report.contendedNote) out.push(`<p class="warn" id="contended"><strong>The machine was busy.</strong> ${esc(report.contendedNote)}</p>`);

@@ -4,9 +4,12 @@
 import {headlineFigures} from './headline.js';
 import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measureLoad, pct, waitForQuiet} from './contention.js';
 import type {QuietWait} from './contention.js';
+import {cpuClass} from './expected.js';
 import {detectHardware} from './hardware.js';
+import {describeRates, matmulRatesFor} from './limits.js';
+import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel, Walk} from './planner.js';
-import type {Measure} from './planner.js';
+import type {Measure, PairedMeasure} from './planner.js';
 import {inspectModel, recipeInputKind} from './model-check.js';
 import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
@@ -190,8 +193,29 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		return record;
 	};
 
+	// Close calls: both sides in two warm processes, alternating windows in the same minutes.
+	const paired: PairedMeasure = async (stepId, title, incumbent, candidate, seconds) => {
+		emit({type: 'note', level: 'info', message: `${title}: a close call, measured paired (two warm processes, alternating windows, ${Math.round(seconds)} s).`});
+		const outcome = await pairedCompare(incumbent, candidate, {python: interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message})});
+		if (outcome && outcome.candidate.contention?.contended) return null;
+		return outcome;
+	};
+	const observed = settings?.machine(print.key)?.observed;
+
+	// The distance to the limit: this CPU's matmul rates, measured once per machine and kept
+	// in the history. Like the model check, a one-off calibration before the walk's budget
+	// starts (a few seconds, said in a note), not a part of the walk.
+	const flopsPerSample = prepared.model?.ok ? prepared.model.info.flopsPerSample ?? null : null;
+	const ratesStarted = Date.now();
+	const rates = flopsPerSample ? await matmulRatesFor(detection, python, settings, {signal: opts.signal}) : null;
+	const ratesSeconds = (Date.now() - ratesStarted) / 1000;
+	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once, before the walk's budget starts (${Math.round(ratesSeconds)} s; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+
 	const walk = new Walk(
 		{
+			cpuClass: cpuClass(detection.cpu),
+			...(observed ? {observed} : {}),
+			paired,
 			model: opts.model,
 			budgetSeconds: opts.budgetSeconds,
 			usableCpuList: detection.usableCpuList,
@@ -213,7 +237,9 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		if (error instanceof BusyMachineError) emit({type: 'session-end', result: null, error: error.message});
 		throw error;
 	}
+	if (result && rates && flopsPerSample) result.limits = {rates, flopsPerSample};
 	if (result && !result.interrupted) {
+		settings?.recordObserved(print.key, print.label, observedFigures(result, prepared.applicability));
 		settings?.recordBest(print.key, print.label, {
 			at: new Date().toISOString(),
 			samplesPerSecond: headlineFigures(result).best.samplesPerSecond.median,
@@ -225,4 +251,17 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const error = result || opts.signal?.aborted ? null : 'the baseline probe failed: nothing to compare with';
 	emit({type: 'session-end', result, error});
 	return result;
+}
+
+/** Per recipe: the ratio its (last) step measured over the incumbent and what its probe cost; batch steps are left out. */
+export function observedFigures(result: WalkResult, list: Applicability[]): Record<string, {ratio: number; costSeconds: number}> {
+	const figures: Record<string, {ratio: number; costSeconds: number}> = {};
+	for (const d of result.decisions) {
+		const stage = list.find(a => a.recipe.id === d.recipeId)?.recipe.stage;
+		if (!d.recipeId || stage === 'batch' || d.ratio === null || !(d.ratio > 0) || (d.outcome !== 'kept' && d.outcome !== 'dropped')) continue;
+		const probe = result.probes.find(p => p.stepId === d.stepId);
+		if (!probe || probe.durationMs <= 0) continue;
+		figures[d.recipeId] = {ratio: d.ratio, costSeconds: probe.durationMs / 1000};
+	}
+	return figures;
 }

@@ -25,6 +25,19 @@ export interface MachineHistory {
 	updatedAt: string;
 	results: Record<string, StoredResult>;
 	best?: {at: string; samplesPerSecond: number; speedup: number; recipes: string[]};
+	/** Per recipe id: what its step brought (ratio over the incumbent) and cost here, over the walks (the planner's history). */
+	observed?: Record<string, {ratio: number; costSeconds: number; count: number}>;
+	/** This machine's matmul rates (GFLOP/s per precision), measured once (source/core/limits.ts). */
+	matmul?: MatmulRates;
+}
+
+export interface MatmulRates {
+	at: string;
+	threads: number;
+	/** GFLOP/s (int8: GOP/s) for each precision that ran; absent: not supported here. */
+	fp32?: number;
+	bf16?: number;
+	int8?: number;
 }
 
 interface Store {
@@ -148,6 +161,40 @@ export class Settings {
 		entry.results[candidateKey] = {at: now, result};
 		entry.updatedAt = now;
 		this.store.set('history', {...history, [key]: entry});
+	}
+
+	/** Each recipe's figure from one walk, folded into the running (geometric) mean. */
+	recordObserved(key: string, label: string, figures: Record<string, {ratio: number; costSeconds: number}>): void {
+		this.write(() => {
+			const history = this.store.get('history');
+			const entry = history[key] ?? {label, updatedAt: new Date().toISOString(), results: {}};
+			const observed = {...(entry.observed ?? {})};
+			for (const [id, f] of Object.entries(figures)) {
+				if (!(f.ratio > 0)) continue;
+				const old = observed[id];
+				const count = (old?.count ?? 0) + 1;
+				observed[id] = old
+					? {ratio: Math.exp((Math.log(old.ratio) * old.count + Math.log(f.ratio)) / count), costSeconds: (old.costSeconds * old.count + f.costSeconds) / count, count}
+					: {ratio: f.ratio, costSeconds: f.costSeconds, count};
+			}
+			entry.observed = observed;
+			this.store.set('history', {...history, [key]: entry});
+		});
+	}
+
+	/** Matmul rates are a property of the machine, not of a model: kept under their own key. */
+	matmulRates(machineKey: string): MatmulRates | undefined {
+		return this.machine(`matmul:${machineKey}`)?.matmul;
+	}
+
+	recordMatmulRates(machineKey: string, label: string, rates: MatmulRates): void {
+		this.write(() => {
+			const history = this.store.get('history');
+			const key = `matmul:${machineKey}`;
+			const entry = history[key] ?? {label, updatedAt: rates.at, results: {}};
+			entry.matmul = rates;
+			this.store.set('history', {...history, [key]: entry});
+		});
 	}
 
 	recordBest(key: string, label: string, best: NonNullable<MachineHistory['best']>): void {

@@ -276,8 +276,23 @@ export interface Recipe {
 	after?: string[];
 	/** Advisory recipes only: the condition that triggers the advice. */
 	advisory?: {when: 'torch-older-than' | 'thp-never' | 'allocator-missing' | 'quota-below-cpus'; minTorch?: string};
+	/** What the step is expected to bring and cost, per CPU class (source/core/expected.ts reads it). */
+	expected?: RecipeExpected;
 	/** The file it was loaded from. */
 	file?: string;
+}
+
+/** One CPU class's expectation: gain factor range (null: unknown), probe cost, where it comes from. */
+export interface ExpectedFigure {
+	gain: [number, number] | null;
+	costSeconds: number | null;
+	source: string;
+}
+
+export interface RecipeExpected {
+	meaning?: string;
+	/** Keys: "default", "x86-avx2", "x86-avx512", "x86-avx512-bf16", "x86-amx", "graviton2", "graviton3", "graviton4". */
+	byCpu?: Record<string, ExpectedFigure>;
 }
 
 export type ApplicabilityStatus = 'applicable' | 'not-applicable' | 'needs';
@@ -345,6 +360,8 @@ export interface WalkResult {
 	decisions: Decision[];
 	interrupted: boolean;
 	elapsedSeconds: number;
+	/** This machine's matmul rates and the model's operations per sample (source/core/limits.ts), when both are known. */
+	limits?: {rates: {at: string; threads: number; fp32?: number; bf16?: number; int8?: number}; flopsPerSample: number} | null;
 }
 
 export type SessionEvent =

@@ -6,6 +6,7 @@ import type {RunCost} from '../core/cost.js';
 import {BusyMachineError, contendedProbes, contendedSummary} from '../core/contention.js';
 import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {headlineFigures} from '../core/headline.js';
+import {limitsNote} from '../core/limits.js';
 import {HardwareError} from '../core/hardware.js';
 import {prepare, runSession} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
@@ -37,6 +38,8 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			latencyMs: best.latencyMs,
 		},
 		verified: h.verified,
+		/** Share of this CPU's matmul rate, baseline and winner, and what it implies (source/core/limits.ts); null when unknown. */
+		limits: limitsNote(result, result.limits),
 		probes: result.probes.map(p => ({
 			stepId: p.stepId,
 			title: p.title,

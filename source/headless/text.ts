@@ -5,6 +5,7 @@ import {formatDecision, formatDuration, formatFailure, formatResult} from '../co
 import {headlineFigures} from '../core/headline.js';
 import {accuracyNote, describeCandidate, formatRate} from '../core/summary.js';
 import type {SessionEvent} from '../core/types.js';
+import {limitsNote} from '../core/limits.js';
 
 // The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
 export {describeCandidate, formatDecision, formatDuration, formatFailure, formatResult};
@@ -52,6 +53,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					const h = headlineFigures(r);
 					write(`      ${formatRate(h.best.samplesPerSecond.median)} samples/s, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} samples/s)${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
 					write(`      ${accuracyNote(r).text}`);
+					for (const line of limitsNote(r, r.limits)?.lines ?? []) write(`      ${line}`);
 					const busy = contendedSummary(r);
 					if (busy) write(`warning: ${busy}`);
 				} else if (e.error) {

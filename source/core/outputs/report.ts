@@ -5,6 +5,8 @@ import {describeCost, findPrice, runCost} from '../cost.js';
 import type {RunCost} from '../cost.js';
 import {contendedSummary} from '../contention.js';
 import {headlineFigures} from '../headline.js';
+import {limitsNote} from '../limits.js';
+import type {LimitsNote} from '../limits.js';
 import {accuracyNote, describeCandidate, formatRate} from '../summary.js';
 import type {AccuracyNote} from '../summary.js';
 import {toolVersion} from '../version.js';
@@ -51,6 +53,8 @@ export interface Report {
 	elapsedSeconds: number;
 	/** Cost per million inferences, baseline and winner, from the headline figures; absent in reports written before it existed. */
 	cost?: RunCost;
+	/** The distance to the limit (source/core/limits.ts): share of this CPU's matmul rate, baseline and winner; absent before issue 12. */
+	limits?: LimitsNote | null;
 	/** Set when decisions rest on probes that shared their CPUs with other processes (each probe's result.contention says how much). */
 	contendedNote: string | null;
 	/** Names of the files written beside report.json. */
@@ -126,6 +130,7 @@ export function buildReport(input: RunFacts & {
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
 		cost: runCost(headlineFigures(result), findPrice(input.detection.cloud, input.pricePerHour)),
+		limits: limitsNote(result, result.limits),
 		contendedNote: contendedSummary(result),
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
 	};
@@ -179,6 +184,7 @@ function winnerSection(report: Report): string[] {
 	);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
 	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
+	if (report.limits) lines.push('', `Distance to the limit: ${report.limits.lines.join('; ')}.`);
 	if (report.contendedNote) lines.push('', `**Warning: the machine was busy.** ${report.contendedNote}`);
 	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, `- Accuracy: ${report.accuracy.text}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');

@@ -5,6 +5,7 @@ import type {ReactNode} from 'react';
 import {describeCost} from '../../core/cost.js';
 import type {RunCost} from '../../core/cost.js';
 import {contendedSummary} from '../../core/contention.js';
+import {limitsNote} from '../../core/limits.js';
 import type {WalkResult} from '../../core/types.js';
 import {accuracyNote, describeCandidate} from '../../core/summary.js';
 import {headlineFigures} from '../../core/headline.js';
@@ -32,6 +33,7 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 	const kept = keptTitles(result);
 	const best = headlineFigures(result).best;
 	const busy = contendedSummary(result);
+	const limits = limitsNote(result, result.limits);
 	return (
 		<Box flexDirection="column" marginTop={1}>
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
@@ -42,6 +44,7 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
 			<Row label="accuracy" wrap="wrap">{accuracyNote(result).text}</Row>
+			{limits ? <Row label="limit" wrap="wrap">{limits.lines.join('; ')}</Row> : null}
 			{busy ? <Text color="yellow" wrap="wrap">warning: the machine was busy. {busy}</Text> : null}
 		</Box>
 	);

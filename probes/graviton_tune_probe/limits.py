@@ -1,0 +1,109 @@
+"""The distance to the limit: what this CPU does for a large matrix multiply, per
+precision, and how many operations one sample of the model costs.
+
+`python -m graviton_tune_probe.limits --threads N [--seconds S]` prints one line:
+  {"type":"matmul","threads":N,"fp32":GFLOP/s,"bf16":GFLOP/s|null,"int8":GOP/s|null,
+   "notes":[why a precision was left out, …]}
+Only precisions the CPU runs natively are measured: bf16 needs the CPU's bf16 support
+(oneDNN's own check; on x86 AVX-512 BF16 or AMX, on Arm the bf16 flag), int8 runs
+torch._int_mm where it works (on CPUs without int8 dot products it is measured anyway,
+and says so). count_flops() is called by inspect_model.py: a forward under torch's
+FlopCounterMode, at batch 1 (a multiply-add counts 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+
+def count_flops(module: Any, inputs: Any, call: Callable[[Any, Any], Any]) -> Optional[float]:
+    """Floating-point operations of one forward at these inputs (batch 1), or None when the counter fails."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            call(module, inputs)
+        total = counter.get_total_flops()
+        return float(total) if total > 0 else None
+    except Exception:  # noqa: BLE001 - a count is a bonus, never a failure of the check
+        return None
+
+
+def _rate(run: Callable[[], Any], ops: float, seconds: float) -> float:
+    run()  # warm: packing, thread pool
+    n, start = 0, time.perf_counter()
+    while True:
+        run()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and n >= 3:
+            return ops * n / elapsed / 1e9
+
+
+def bf16_supported() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def matmul_rates(threads: int, seconds: float = 2.0, n: int = 2048) -> Dict[str, Any]:
+    torch.set_num_threads(threads)
+    notes: List[str] = []
+    out: Dict[str, Any] = {"type": "matmul", "threads": torch.get_num_threads(), "size": n}
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g)
+    b = torch.randn(n, n, generator=g)
+    ops = 2.0 * n ** 3
+    with torch.inference_mode():
+        out["fp32"] = _rate(lambda: torch.mm(a, b), ops, seconds)
+        if bf16_supported():
+            ab, bb = a.bfloat16(), b.bfloat16()
+            out["bf16"] = _rate(lambda: torch.mm(ab, bb), ops, seconds)
+        else:
+            out["bf16"] = None
+            notes.append("bf16: no native bf16 matrix support on this CPU (oneDNN's check)")
+        try:
+            # Where int8 has no fast kernel, _int_mm at 2048 takes tens of seconds a call:
+            # grow the size from 256 only while a call stays short.
+            m = 256
+            while True:
+                ai = torch.randint(-128, 127, (m, m), dtype=torch.int8, generator=g)
+                bi = torch.randint(-128, 127, (m, m), dtype=torch.int8, generator=g)
+                t0 = time.perf_counter()
+                torch._int_mm(ai, bi)
+                took = time.perf_counter() - t0
+                if m >= n or took * 8 > seconds / 4:
+                    break
+                m *= 2
+            out["int8"] = _rate(lambda: torch._int_mm(ai, bi), 2.0 * m ** 3, seconds)
+            out["int8Size"] = m
+            if out["int8"] < out["fp32"]:
+                notes.append("int8: torch._int_mm runs slower than fp32 here (no fast int8 kernel for it on this CPU)")
+        except Exception as err:  # noqa: BLE001
+            out["int8"] = None
+            notes.append(f"int8: torch._int_mm does not run here ({type(err).__name__})")
+    out["notes"] = notes
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graviton_tune_probe.limits")
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--size", type=int, default=2048)
+    args = parser.parse_args(argv)
+    try:
+        print(json.dumps(matmul_rates(args.threads, args.seconds, args.size)), flush=True)
+        return 0
+    except Exception as err:  # noqa: BLE001
+        print(json.dumps({"type": "error", "code": "matmul-failed", "message": f"{type(err).__name__}: {err}"}), flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+// The distance to the limit: one computation (source/core/limits.ts) for every face, and a
+// real matmul-rate probe and flop count on this machine.
+import {existsSync} from 'node:fs';
+import {describe, expect, it} from 'vitest';
+import {limitShare, limitsNote, measureMatmulRates, precisionOf} from '../source/core/limits.js';
+import {inspectModel} from '../source/core/model-check.js';
+import {managedPython} from '../source/core/paths.js';
+import {buildReport, renderReportMarkdown} from '../source/core/outputs.js';
+import {renderReportHtml} from '../source/core/report-html.js';
+import {detection, python as fixturePython, walk} from './helpers/report-fixture.js';
+
+const python = existsSync(managedPython()) ? managedPython() : 'python3';
+
+describe('the share of the matmul rate', () => {
+	const rates = {at: '', threads: 2, fp32: 40, int8: 0.8};
+
+	it('compares with the rate of the precision the configuration computes in, or fp32 where that is faster', () => {
+		expect(precisionOf({quantization: 'int8', autocast: null, fp32Precision: null})).toBe('int8');
+		expect(precisionOf({quantization: null, autocast: 'bf16', fp32Precision: null})).toBe('bf16');
+		// 10 samples/s × 2 GFLOP = 20 GFLOP/s of 40: half.
+		expect(limitShare(10, 2e9, rates, 'fp32')!.share).toBeCloseTo(0.5, 10);
+		// int8 without a fast kernel here (0.8 GOP/s): the fp32 rate is the ceiling.
+		const int8 = limitShare(10, 2e9, rates, 'int8')!;
+		expect(int8.ratePrecision).toBe('fp32');
+		expect(int8.share).toBeCloseTo(0.5, 10);
+		expect(limitShare(10, 2e9, {at: '', threads: 2, fp32: 40, bf16: 160}, 'bf16')!.share).toBeCloseTo(0.125, 10);
+	});
+
+	it('says what the share implies, for baseline and winner, from the headline figures', () => {
+		const run = walk(); // baseline and winner, verified (test/helpers/report-fixture.ts)
+		const flops = 1e9;
+		const note = limitsNote(run, {rates: {at: '', threads: 2, fp32: 1000}, flopsPerSample: flops})!;
+		expect(note.lines).toHaveLength(3);
+		expect(note.lines[0]).toMatch(/^baseline: [\d.]+% of this CPU's fp32 matmul rate \(1000 GFLOP\/s\)$/);
+		expect(note.implication).toMatch(/memory bound: batch or fuse/);
+		const near = limitsNote(run, {rates: {at: '', threads: 2, fp32: 1, int8: 20}, flopsPerSample: flops})!;
+		expect(near.implication).toMatch(/further gains need int8/);
+		expect(limitsNote(run, null)).toBeNull();
+	});
+});
+
+describe('every file says it the same way', () => {
+	it('report.json, report.md and report.html carry the note computed once', () => {
+		const run = {...walk(), limits: {rates: {at: '', threads: 2, fp32: 68}, flopsPerSample: 3.63e9}};
+		const report = buildReport({result: run, detection: detection(), python: fixturePython, model: {name: 'resnet18'}, options: {}, startedAt: new Date(), generatedAt: new Date(), pricePerHour: null});
+		const note = limitsNote(run, run.limits)!;
+		expect(report.limits).toEqual(note);
+		expect(renderReportMarkdown(report)).toContain(`Distance to the limit: ${note.lines.join('; ')}.`);
+		expect(renderReportHtml(report)).toContain('<p id="limits"><strong>Distance to the limit:</strong>');
+		// A report written before issue 12 (no rates) says nothing about it.
+		expect(buildReport({result: walk(), detection: detection(), python: fixturePython, model: {name: 'resnet18'}, options: {}, startedAt: new Date(), generatedAt: new Date(), pricePerHour: null}).limits).toBeNull();
+	});
+});
+
+describe('measured on this machine (real torch)', () => {
+	it('the matmul probe gives an fp32 rate, and bf16 only where the CPU has it natively', async () => {
+		const rates = await measureMatmulRates(python, 1, {seconds: 0.5});
+		expect(rates).not.toBeNull();
+		expect(rates!.fp32).toBeGreaterThan(1);
+		const cpuinfo = existsSync('/proc/cpuinfo') ? (await import('node:fs')).readFileSync('/proc/cpuinfo', 'utf8') : '';
+		if (!/\b(avx512_bf16|amx_bf16|bf16)\b/.test(cpuinfo)) expect(rates!.bf16).toBeUndefined();
+	}, 120_000);
+
+	it('the model check counts a model\'s operations per sample', async () => {
+		const check = await inspectModel(python, {name: 'resnet18'});
+		expect(check.ok).toBe(true);
+		// ResNet-18 at 224×224: 1.82 G multiply-adds, 3.6 GFLOP.
+		if (check.ok) expect(check.info.flopsPerSample! / 1e9).toBeCloseTo(3.63, 1);
+	}, 120_000);
+});

@@ -1,0 +1,62 @@
+// Paired comparisons, with real probes on the toy model: two warm processes measured in
+// alternating windows; the decision rests on the ratio's interval taken pair by pair.
+import {existsSync} from 'node:fs';
+import {describe, expect, it} from 'vitest';
+import {pairedCompare, pairedInterval} from '../source/core/paired.js';
+import {baselineCandidate} from '../source/core/planner.js';
+import {managedPython} from '../source/core/paths.js';
+import type {Candidate} from '../source/core/types.js';
+
+const python = existsSync(managedPython()) ? managedPython() : 'python3';
+
+describe('the paired interval', () => {
+	it('is the geometric mean ratio with a t-interval of the log-ratios', () => {
+		const r = pairedInterval([1.1, 1.1, 1.1, 1.1]);
+		expect(r.ratio).toBeCloseTo(1.1, 10);
+		expect(r.low).toBeCloseTo(1.1, 10);
+		const spread = pairedInterval([0.98, 1.03, 1.0, 0.99, 1.02, 1.01]);
+		expect(spread.low).toBeLessThan(1);
+		expect(spread.high).toBeGreaterThan(1);
+		const apart = pairedInterval([1.2, 1.25, 1.18, 1.22]);
+		expect(apart.low).toBeGreaterThan(1.1);
+		expect(pairedInterval([1.5]).low).toBe(0); // one pair says nothing about its spread
+	});
+});
+
+describe('a paired comparison of two warm probes (real torch, toy model)', () => {
+	// One thread per probe on its own CPU, so the two never compete even on a busy 2-CPU machine.
+	const base = (): Candidate => {
+		const c = baselineCandidate({name: 'toy'}, 1, [0]);
+		return {...c, config: {...c.config, threadsPerWorker: 1}};
+	};
+
+	it('the same configuration on both sides: the interval contains 1', async () => {
+		const notes: string[] = [];
+		const out = await pairedCompare(base(), base(), {python, seconds: 6, pairs: 8, onNote: n => notes.push(n)});
+		expect(notes).toEqual([]);
+		expect(out).not.toBeNull();
+		expect(out!.pairs).toBeGreaterThanOrEqual(6);
+		expect(out!.low).toBeLessThan(1);
+		expect(out!.high).toBeGreaterThan(1);
+		expect(out!.candidate.samplesPerSecond.median).toBeGreaterThan(0);
+		expect(out!.incumbent.iterations).toBeGreaterThan(8);
+	}, 120_000);
+
+	it('batch 8 against batch 1: the interval excludes 1', async () => {
+		const faster = base();
+		faster.config = {...faster.config, batchSize: 8};
+		const out = await pairedCompare(base(), faster, {python, seconds: 6, pairs: 6});
+		expect(out).not.toBeNull();
+		expect(out!.low).toBeGreaterThan(1);
+		expect(out!.candidate.batchSize).toBe(8);
+	}, 120_000);
+
+	it('a candidate that cannot be prepared gives no outcome, with a note saying why', async () => {
+		const broken = base();
+		broken.config = {...broken.config, model: {name: 'no_such_model_here'}};
+		const notes: string[] = [];
+		const out = await pairedCompare(base(), broken, {python, seconds: 2, pairs: 3, onNote: n => notes.push(n)});
+		expect(out).toBeNull();
+		expect(notes[0]).toMatch(/candidate/);
+	}, 120_000);
+});
