@@ -32,12 +32,21 @@ describe('the contract', () => {
 	it('the Python copy names every option once, with its GT_* variable and flag', () => {
 		const json = contractJson();
 		expect(json.version).toBe(1);
-		expect(json.options.map(o => o['key'])).toEqual(optionKeys);
-		const envs = json.options.map(o => o['env']).filter(Boolean);
+		// The deployable options (those with a GT_* variable), in declaration order, then the served model file.
+		const deployable = optionKeys.filter(key => OPTIONS[key].env);
+		expect(json.options.map(o => o['key'])).toEqual([...deployable, 'model']);
+		expect(deployable).not.toContain('budgetSeconds');
+		const envs = json.options.map(o => o['env']);
+		expect(envs.every(Boolean)).toBe(true);
 		expect(new Set(envs).size).toBe(envs.length);
 		expect(json.options.find(o => o['key'] === 'batchSize')).toMatchObject({env: 'GT_BATCH_SIZE', python: 'batch_size', type: 'int', default: 1, min: 1, flag: '--batch-size', level: 'model'});
 		expect(json.options.find(o => o['key'] === 'backend')).toMatchObject({type: 'enum', choices: ['torch', 'onnxruntime', 'openvino'], default: 'torch'});
-		for (const o of json.options) expect(['model', 'process', 'probe'], String(o['key'])).toContain(o['level']);
+		// An enum that may be off is spelled as the env file spells it: "none" is a choice and the default.
+		expect(json.options.find(o => o['key'] === 'autocast')).toMatchObject({env: 'GT_AUTOCAST', choices: ['none', 'bf16'], default: 'none'});
+		// The runtime helper's settings() keys.
+		expect(json.options.map(o => o['python'])).toEqual(expect.arrayContaining(['threads', 'ort_options', 'model_path']));
+		expect(json.options.find(o => o['key'] === 'model')).toMatchObject({env: 'GT_MODEL', python: 'model_path', type: 'string'});
+		for (const o of json.options) expect(['model', 'process'], String(o['key'])).toContain(o['level']);
 	});
 
 	it('every recipe file names the schema, so an editor checks it too', async () => {
