@@ -112,6 +112,11 @@ mount_machine() {
 	mount --bind "$repo" "$root/repo"
 	mount -t tmpfs tmpfs "$root/tmp"
 	cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+	# Name lookups of localhost and this host's name must not go to DNS (debootstrap's
+	# minbase writes no /etc/hosts): torchrun's rendezvous resolves both, and without
+	# them the two-worker probe sat for minutes before any worker started.
+	if [ -f /etc/hosts ]; then cp /etc/hosts "$root/etc/hosts"; else printf '127.0.0.1\tlocalhost %s\n::1\tlocalhost\n' "$(hostname)" >"$root/etc/hosts"; fi
+	grep -qw "$(hostname)" "$root/etc/hosts" || printf '127.0.1.1\t%s\n' "$(hostname)" >>"$root/etc/hosts"
 	[ -n "$cpu" ] || cpu=graviton3
 	local tree="$repo/test/fixtures/trees/$cpu" fake="$root/tmp/.machine"
 	mkdir -p "$fake"
