@@ -3,7 +3,7 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {describe, expect, it} from 'vitest';
-import {inspectModel, recipeInputKind} from '../source/core/model-check.js';
+import {inspectModel} from '../source/core/model-check.js';
 import {managedPython, probesDir} from '../source/core/paths.js';
 
 const fixtures = path.join(probesDir, 'tests', 'fixtures');
@@ -15,7 +15,7 @@ describe.skipIf(!realProbe)('inspectModel with the real probe', () => {
 		expect(two.ok).toBe(true);
 		if (!two.ok) return;
 		expect(two.info.inputs.map(i => [i.name, i.shape, i.dtype])).toEqual([['input_0', [1, 16], 'int64'], ['input_1', [1, 16], 'int64']]);
-		expect(recipeInputKind(two.info)).toBe('tokens'); // channels_last is not offered
+		expect(two.info.inputKind).toBe('tokens'); // channels_last is not offered
 		expect(two.info.evaluate).toBe(false);
 		const hurts = await inspectModel(managedPython(), {path: path.join(fixtures, 'int8_hurts.py')});
 		expect(hurts.ok && hurts.info.evaluate).toBe(true);

@@ -66,7 +66,3 @@ export async function inspectModel(python: string, model: ModelSpec, options: {s
 	return {ok: false, code: 'inspect-failed', message: `the model could not be inspected (${why})${tail ? `: ${tail}` : ''}`, hint: 'run `graviton-tune probe` with the same --model options to see the full error'};
 }
 
-/** The recipes' input kind: channels_last is for image models. */
-export function recipeInputKind(info: ModelInfo): 'image' | 'tokens' | 'other' {
-	return info.inputKind;
-}

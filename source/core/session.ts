@@ -10,7 +10,7 @@ import {describeRates, matmulRatesFor} from './limits.js';
 import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel, Walk} from './planner.js';
 import type {Measure, PairedMeasure} from './planner.js';
-import {inspectModel, recipeInputKind} from './model-check.js';
+import {inspectModel} from './model-check.js';
 import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
 import {findPython, inspectPython} from './python-env.js';
@@ -57,7 +57,7 @@ export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 	const python = await inspectPython(found, {signal: opts.signal});
 	const recipes = await loadRecipes();
 	const model = python.interpreter && python.torch ? await inspectModel(python.interpreter, opts.model, {signal: opts.signal}) : null;
-	const kind = model?.ok ? recipeInputKind(model.info) : inputKind(opts.model);
+	const kind = model?.ok ? model.info.inputKind : inputKind(opts.model);
 	return {
 		detection,
 		python,

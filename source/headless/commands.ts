@@ -9,7 +9,7 @@ import {detectHardware, HardwareError} from '../core/hardware.js';
 import {runProbe} from '../core/probe-runner.js';
 import {findPython, inspectPython, setupVenv} from '../core/python-env.js';
 import {advisories, applicability, formatApplicability, loadRecipes} from '../core/recipes.js';
-import {inspectModel, recipeInputKind} from '../core/model-check.js';
+import {inspectModel} from '../core/model-check.js';
 import {inputKind, modelFacts, probeTimeoutSeconds} from '../core/session.js';
 import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
@@ -67,7 +67,7 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 		return exitCodes.usage;
 	}
 	const model = cmd.model ?? {name: 'resnet50'};
-	const kind = check?.ok ? recipeInputKind(check.info) : inputKind(model);
+	const kind = check?.ok ? check.info.inputKind : inputKind(model);
 	const list = applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(model, check)});
 	const advice = advisories(recipes, detection, python);
 	if (cmd.json) {
