@@ -4,7 +4,8 @@ It builds a built-in model the way the probe does (same definitions, random weig
 applies the measured choices with graviton_tune_runtime.optimize(), serves batches of
 GT_BATCH_SIZE for a fixed time and prints one JSON line: samples/s over the window
 (samplesPerSecond) and from the median batch time (medianSamplesPerSecond, the statistic
-graviton-tune reports), each summed over all torchrun workers when launch.sh started several.
+graviton-tune reports), each summed over all torchrun workers when launch.sh started several,
+and each worker's own figures with the CPUs it ran on (perWorker).
 
     graviton-tune --auto --app "python examples/sample_app.py --runtime-dir graviton-tune-out"
     graviton-tune-out/launch.sh --model resnet50 --seconds 20
@@ -74,13 +75,18 @@ def main() -> int:
         samples += batch_size()
     elapsed = time.perf_counter() - start
     median = sorted(durations)[len(durations) // 2]
-    rates = torch.tensor([samples / elapsed, batch_size() / median], dtype=torch.float64)
+    mine = {"rank": int(os.environ.get("RANK", "0")), "cpus": sorted(os.sched_getaffinity(0)),
+            "threads": torch.get_num_threads(), "samplesPerSecond": samples / elapsed,
+            "medianSamplesPerSecond": batch_size() / median}
+    every = [mine]
     if world > 1:
-        dist.all_reduce(rates)
+        every = [None] * world
+        dist.all_gather_object(every, mine)
         dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"samplesPerSecond": rates[0].item(), "medianSamplesPerSecond": rates[1].item(),
-                          "workers": world, "batchSize": batch_size()}), flush=True)
+    if mine["rank"] == 0:
+        print(json.dumps({"samplesPerSecond": sum(w["samplesPerSecond"] for w in every),
+                          "medianSamplesPerSecond": sum(w["medianSamplesPerSecond"] for w in every),
+                          "workers": world, "batchSize": batch_size(), "perWorker": every}), flush=True)
     return 0
 
 
