@@ -7,7 +7,9 @@ precision, and how many operations one sample of the model costs.
 Only precisions the CPU runs natively are measured: bf16 needs the CPU's bf16 support
 (oneDNN's own check; on x86 AVX-512 BF16 or AMX, on Arm the bf16 flag), int8 runs
 torch._int_mm where it works (on CPUs without int8 dot products it is measured anyway,
-and says so). count_flops() is called by inspect_model.py: a forward under torch's
+and says so). Each precision is measured at --size (2048) unless one call of that size
+would be slow (an emulated CPU, a slow int8 path): then at the largest power of two from
+256 whose call stays short, and a note says so. count_flops() is called by inspect_model.py: a forward under torch's
 FlopCounterMode, at batch 1 (a multiply-add counts 2).
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -51,42 +53,61 @@ def bf16_supported() -> bool:
         return False
 
 
+def _quick_size(make: Callable[[int], Callable[[], Any]], seconds: float, n: int, start: int = 256) -> Tuple[int, Callable[[], Any]]:
+    """The largest size from `start`, doubling up to n, whose single call stays short (a
+    32nd of the measuring time), and the call at that size. A fast CPU reaches n at once;
+    a slow path (int8 without fast kernels, an emulated CPU) measures a smaller matrix in
+    seconds rather than spend minutes at n."""
+    m = min(start, n)
+    while True:
+        run = make(m)
+        t0 = time.perf_counter()
+        run()
+        took = time.perf_counter() - t0
+        if m >= n or took * 32 > seconds:
+            return m, run
+        m *= 2
+
+
 def matmul_rates(threads: int, seconds: float = 2.0, n: int = 2048) -> Dict[str, Any]:
     torch.set_num_threads(threads)
     notes: List[str] = []
-    out: Dict[str, Any] = {"type": "matmul", "threads": torch.get_num_threads(), "size": n}
+    out: Dict[str, Any] = {"type": "matmul", "threads": torch.get_num_threads()}
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g)
-    b = torch.randn(n, n, generator=g)
-    ops = 2.0 * n ** 3
+
+    def floats(dtype: torch.dtype) -> Callable[[int], Callable[[], Any]]:
+        def make(m: int) -> Callable[[], Any]:
+            a = torch.randn(m, m, generator=g).to(dtype)
+            b = torch.randn(m, m, generator=g).to(dtype)
+            return lambda: torch.mm(a, b)
+        return make
+
+    def ints(m: int) -> Callable[[], Any]:
+        a = torch.randint(-128, 127, (m, m), dtype=torch.int8, generator=g)
+        b = torch.randint(-128, 127, (m, m), dtype=torch.int8, generator=g)
+        return lambda: torch._int_mm(a, b)
+
+    def rate(make: Callable[[int], Callable[[], Any]]) -> Tuple[float, int]:
+        m, run = _quick_size(make, seconds, n)
+        return _rate(run, 2.0 * m ** 3, seconds), m
+
     with torch.inference_mode():
-        out["fp32"] = _rate(lambda: torch.mm(a, b), ops, seconds)
+        out["fp32"], out["size"] = rate(floats(torch.float32))
         if bf16_supported():
-            ab, bb = a.bfloat16(), b.bfloat16()
-            out["bf16"] = _rate(lambda: torch.mm(ab, bb), ops, seconds)
+            out["bf16"], out["bf16Size"] = rate(floats(torch.bfloat16))
         else:
             out["bf16"] = None
             notes.append("bf16: no native bf16 matrix support on this CPU (oneDNN's check)")
         try:
-            # Where int8 has no fast kernel, _int_mm at 2048 takes tens of seconds a call:
-            # grow the size from 256 only while a call stays short.
-            m = 256
-            while True:
-                ai = torch.randint(-128, 127, (m, m), dtype=torch.int8, generator=g)
-                bi = torch.randint(-128, 127, (m, m), dtype=torch.int8, generator=g)
-                t0 = time.perf_counter()
-                torch._int_mm(ai, bi)
-                took = time.perf_counter() - t0
-                if m >= n or took * 8 > seconds / 4:
-                    break
-                m *= 2
-            out["int8"] = _rate(lambda: torch._int_mm(ai, bi), 2.0 * m ** 3, seconds)
-            out["int8Size"] = m
+            out["int8"], out["int8Size"] = rate(ints)
             if out["int8"] < out["fp32"]:
                 notes.append("int8: torch._int_mm runs slower than fp32 here (no fast int8 kernel for it on this CPU)")
         except Exception as err:  # noqa: BLE001
             out["int8"] = None
             notes.append(f"int8: torch._int_mm does not run here ({type(err).__name__})")
+    for key, label in (("size", "fp32"), ("bf16Size", "bf16")):
+        if out.get(key) is not None and out[key] < n:
+            notes.append(f"{label}: measured at {out[key]}x{out[key]} (a {n}x{n} call would take too long here)")
     out["notes"] = notes
     return out
 

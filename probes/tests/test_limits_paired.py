@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import torch
 
@@ -27,6 +28,31 @@ def test_matmul_rates_measure_fp32_and_name_what_was_left_out():
     if not limits.bf16_supported():
         assert out["bf16"] is None
         assert any(n.startswith("bf16:") for n in out["notes"])
+
+
+def test_matmul_size_grows_only_while_one_call_stays_short():
+    took = []
+
+    def make(m):
+        def call():
+            took.append(m)
+            time.sleep(m / 10000)  # 256: 26 ms, 512: 51 ms, 1024: 102 ms
+        return call
+
+    # A 32nd of 3.2 s is 100 ms: 1024 is the first size past it, so it is the one measured.
+    size, run = limits._quick_size(make, seconds=3.2, n=4096)
+    assert size == 1024 and took == [256, 512, 1024]
+    run()
+    assert took[-1] == 1024
+    # Never past n, and never more than n even when n is below the start.
+    assert limits._quick_size(make, seconds=3.2, n=512)[0] == 512
+    assert limits._quick_size(make, seconds=3.2, n=128)[0] == 128
+
+
+def test_matmul_rates_say_when_they_measured_a_smaller_matrix():
+    out = limits.matmul_rates(threads=1, seconds=0.0001, n=1024)
+    assert out["size"] < 1024
+    assert any(n.startswith("fp32: measured at") for n in out["notes"])
 
 
 class _Team:
