@@ -9,8 +9,9 @@ Only precisions the CPU runs natively are measured: bf16 needs the CPU's bf16 su
 torch._int_mm where it works (on CPUs without int8 dot products it is measured anyway,
 and says so). Each precision is measured at --size (2048) unless one call of that size
 would be slow (an emulated CPU, a slow int8 path): then at the largest power of two from
-256 whose call stays short, and a note says so. count_flops() is called by inspect_model.py: a forward under torch's
-FlopCounterMode, at batch 1 (a multiply-add counts 2).
+256 whose call stays short, and a note says so. count_flops() is called by
+inspect_model.py: a forward under torch's FlopCounterMode, at batch 1 (a multiply-add
+counts 2).
 """
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def matmul_rates(threads: int, seconds: float = 2.0, n: int = 2048) -> Dict[str,
         except Exception as err:  # noqa: BLE001
             out["int8"] = None
             notes.append(f"int8: torch._int_mm does not run here ({type(err).__name__})")
-    for key, label in (("size", "fp32"), ("bf16Size", "bf16")):
+    for key, label in (("size", "fp32"), ("bf16Size", "bf16"), ("int8Size", "int8")):
         if out.get(key) is not None and out[key] < n:
             notes.append(f"{label}: measured at {out[key]}x{out[key]} (a {n}x{n} call would take too long here)")
     out["notes"] = notes
