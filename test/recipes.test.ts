@@ -210,6 +210,23 @@ describe('malformed recipes', () => {
 		expect(found.some(p => p.includes('fine.json'))).toBe(false);
 	});
 
+	it('checks the expected figures: a known CPU class, a [low, high] gain or null, a cost', async () => {
+		const figure = {gain: [1, 1.2], costSeconds: 8, source: 'measured'};
+		const found = await problems(
+			await recipeDir({
+				'ok.json': json('ok', {expected: {byCpu: {'x86-avx2': figure, default: {gain: null, costSeconds: 8, source: 'none'}}}}),
+				'typo.json': json('typo', {expected: {byCpu: {'x86-avx-2': figure}}}),
+				'short-gain.json': json('short-gain', {expected: {byCpu: {default: {...figure, gain: [1.2]}}}}),
+				'no-cost.json': json('no-cost', {expected: {byCpu: {default: {gain: null, source: 'none'}}}}),
+			}),
+		);
+		const all = found.join('\n');
+		expect(all).not.toContain('ok.json');
+		expect(all).toContain('typo.json: field "expected.byCpu.x86-avx-2": the name must be one of x86-amx, x86-avx512-bf16, x86-avx512, x86-avx2, graviton2, graviton3, graviton4, default');
+		expect(found.filter(p => p.includes('short-gain.json'))).toEqual([expect.stringMatching(/short-gain\.json: field "expected\.byCpu\.default\.gain" must be the factor on samples\/s .*\[low, high\]/)]);
+		expect(all).toContain('no-cost.json: field "expected.byCpu.default.costSeconds" is missing');
+	});
+
 	it('the error message lists the problems', async () => {
 		const error = await loadRecipes(await recipeDir({'x.json': json('x', {lossy: 'yes'})})).then(
 			() => new Error('loaded'),

@@ -27,6 +27,12 @@ export function cpuClass(cpu: Pick<CpuInfo, 'arch' | 'isa' | 'core'>): CpuClass 
 export const MODEST_PRIOR: [number, number] = [1.0, 1.05];
 /** A probe's cost when a recipe says nothing (seconds, ResNet-50 on 2 vCPUs, eager). */
 export const DEFAULT_COST_SECONDS = 12;
+/**
+ * The measuring inside a recipe's costSeconds (the rest is start-up, load, compile or
+ * conversion, warm-up): the planner keeps that rest as what a probe of the step costs
+ * beyond its measurement, scaled to this model, and plans its own measuring time.
+ */
+export const REFERENCE_MEASURE_SECONDS = 4;
 
 /** What this machine measured for a recipe on this model before (ratio over the incumbent, probe seconds). */
 export interface Observed {
@@ -77,11 +83,16 @@ export function midGain(gain: [number, number]): number {
 }
 
 /**
- * Value per second: the expected log gain per second of budget. Optimistic on purpose
- * (the middle of the range, leaning to the top): a step that may bring 2× is worth
- * measuring before one that surely brings 1%.
+ * The expected log gain a step is planned with. Optimistic on purpose (the middle of the
+ * range, leaning to the top): a step that may bring 2× is worth measuring before one that
+ * surely brings 1%.
  */
-export function valuePerSecond(e: Expectation, costSeconds = e.costSeconds): number {
+export function hopefulLogGain(e: Expectation): number {
 	const hopeful = Math.exp(0.4 * Math.log(e.gain[0]) + 0.6 * Math.log(e.gain[1]));
-	return Math.log(Math.max(hopeful, 1.0005)) / Math.max(1, costSeconds);
+	return Math.log(Math.max(hopeful, 1.0005));
+}
+
+/** Value per second: the expected log gain per second of budget. */
+export function valuePerSecond(e: Expectation, costSeconds = e.costSeconds): number {
+	return hopefulLogGain(e) / Math.max(1, costSeconds);
 }

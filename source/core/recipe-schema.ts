@@ -5,6 +5,8 @@
 // and says each problem as one line naming the file and the field.
 import {OPTIONS, recipeOptionKeys, valueSchema} from './contract.js';
 import type {OptionSpec} from './contract.js';
+import {REFERENCE_MEASURE_SECONDS} from './expected.js';
+import type {CpuClass} from './expected.js';
 import type {Arch, IsaFlags, Recipe, RecipeStage} from './types.js';
 
 type Json = Record<string, unknown>;
@@ -22,6 +24,7 @@ export const LIBRARIES = all<NonNullable<Recipe['requires']['library']>>()(['tcm
 export const INPUT_KINDS = all<NonNullable<Recipe['requires']['input']>[number]>()(['image', 'tokens', 'other']);
 export const THP_MODES = all<NonNullable<Recipe['requires']['thp']>[number]>()(['always', 'madvise', 'never']);
 export const MODEL_FORMATS = all<NonNullable<Recipe['requires']['modelFormat']>[number]>()(['torch', 'onnx']);
+export const CPU_CLASSES = all<CpuClass>()(['x86-amx', 'x86-avx512-bf16', 'x86-avx512', 'x86-avx2', 'graviton2', 'graviton3', 'graviton4', 'default']);
 export const ADVISORIES = all<NonNullable<Recipe['advisory']>['when']>()(['torch-older-than', 'thp-never', 'allocator-missing', 'quota-below-cpus']);
 
 // The description of a string with a pattern says what it must be: the loader quotes it.
@@ -66,6 +69,32 @@ function requiresSchema(): Json {
 	});
 }
 
+/** What a step is expected to bring and cost, per CPU class (source/core/expected.ts reads it). */
+function expectedSchema(): Json {
+	const figure = object({
+		gain: {
+			type: ['array', 'null'],
+			items: {type: 'number', exclusiveMinimum: 0},
+			minItems: 2,
+			maxItems: 2,
+			description: 'the factor on samples/s when the step is tried on fp32 eager at a suitable batch, [low, high]; null: unknown (a modest prior is used)',
+		},
+		costSeconds: {
+			type: ['number', 'null'],
+			exclusiveMinimum: 0,
+			description: `what one probe of the step costs on a 2-vCPU machine for ResNet-50, start to end (start, load, compile or quantize, warm-up, and about ${REFERENCE_MEASURE_SECONDS} s of measuring); the planner scales the part beyond measuring to the model`,
+		},
+		source: {...text(), description: 'where the figure comes from (a measurement here, a benchmark, a publication)'},
+	}, ['gain', 'costSeconds', 'source']);
+	return object({
+		byCpu: {
+			type: 'object',
+			propertyNames: {enum: [...CPU_CLASSES], description: 'a CPU class (source/core/expected.ts): ' + CPU_CLASSES.join(', ')},
+			additionalProperties: figure,
+		},
+	});
+}
+
 /** The recipe file's JSON Schema (draft-07, which editors and ajv read alike). */
 export function recipeSchema(): Json {
 	const variant = object({changes: changesSchema(), requires: requiresSchema(), why: text()});
@@ -89,8 +118,7 @@ export function recipeSchema(): Json {
 				variants: object(Object.fromEntries(ARCHS.map(arch => [arch, variant]))),
 				after: list(idText),
 				advisory: object({when: oneOf(ADVISORIES), minTorch: versionText}, ['when']),
-				// Expected gain and cost per CPU class (issue 12): free-form here.
-				expected: {type: 'object'},
+				expected: expectedSchema(),
 			},
 			['id', 'title', 'stage', 'why', 'source', 'changes', 'requires', 'risks', 'lossy'],
 		),

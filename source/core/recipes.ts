@@ -123,8 +123,14 @@ function describeSchemaError(error: ErrorObject): string[] {
 			return [`${at} must be ${schema?.description ?? 'a non-empty string'}`];
 		case 'minLength':
 			return [`${at} must be a non-empty string`];
-		case 'enum':
-			return [`${at} must be one of ${(params['allowedValues'] as unknown[]).map(String).join(', ')}`];
+		case 'enum': {
+			const allowed = (params['allowedValues'] as unknown[]).map(String).join(', ');
+			if (error.propertyName !== undefined) return [`${named(field ? `${field}.${error.propertyName}` : error.propertyName)}: the name must be one of ${allowed}`];
+			return [`${at} must be one of ${allowed}`];
+		}
+		case 'minItems':
+		case 'maxItems':
+			return [`${at} must be ${schema?.description ?? `a list of ${error.keyword === 'minItems' ? 'at least' : 'at most'} ${String(params['limit'])}`}`];
 		case 'minimum':
 		case 'exclusiveMinimum':
 			return [`${at} must be ${schema?.type === 'integer' ? 'a whole number' : 'a number'}, ${error.keyword === 'minimum' ? 'at least' : 'above'} ${String(params['limit'])}`];

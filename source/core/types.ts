@@ -2,6 +2,7 @@
 // Everything here is plain data: it crosses process boundaries as JSON
 // (probe configs and events) and ends up in report.json.
 import type {BackendName, OptionValues, RecipeOptionValues} from './contract.js';
+import type {CpuClass} from './expected.js';
 
 // ---------------------------------------------------------------- hardware
 
@@ -290,9 +291,8 @@ export interface ExpectedFigure {
 }
 
 export interface RecipeExpected {
-	meaning?: string;
-	/** Keys: "default", "x86-avx2", "x86-avx512", "x86-avx512-bf16", "x86-amx", "graviton2", "graviton3", "graviton4". */
-	byCpu?: Record<string, ExpectedFigure>;
+	/** Per CPU class (CPU_CLASSES in source/core/recipe-schema.ts); "default" where none fits. */
+	byCpu?: Partial<Record<CpuClass, ExpectedFigure>>;
 }
 
 export type ApplicabilityStatus = 'applicable' | 'not-applicable' | 'needs';
