@@ -409,6 +409,60 @@ describe('the walk by expected gain per second', () => {
 		expect(plan.reduce((s, p) => s + p.costSeconds, 0)).toBeLessThanOrEqual(55);
 	});
 
+	it('plans the most expected gain that fits, not the best value per second first', () => {
+		// The resnet50 case on an avx512_bf16 machine: OpenVINO int8 (3-7×, 60 s) is worth more
+		// than three cheap steps that each bring less per second of it.
+		const autocast = withExpected(step('bf16-autocast', 'precision', {probe: {autocast: 'bf16'}}), {default: {gain: [1.18, 1.68], costSeconds: 10, source: 'measured'}});
+		const ov = withExpected(step('openvino', 'backend', {probe: {backend: 'openvino'}}), {default: {gain: [1.2, 1.8], costSeconds: 30, source: 'measured'}});
+		const ovInt8 = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}), {default: {gain: [3, 7], costSeconds: 60, source: 'measured'}});
+		const bigChannels = withExpected(channels, {default: {gain: [0.96, 1.42], costSeconds: 8, source: 'measured'}});
+		const ordered = orderByValue([bigChannels, autocast, ov, ovInt8, compile], 'default');
+		const byValue = [...ordered].sort((a, b) => b.value - a.value).map(p => p.step.recipe.id);
+		expect(byValue.slice(0, 2)).toEqual(['bf16-autocast', 'openvino-int8']);
+		// 75 s: greedy by value would take autocast, int8, channels_last (78 s does not fit: int8 would be
+		// dropped for compile once channels_last was in); the knapsack keeps int8.
+		const {plan} = planForBudget(ordered, 75);
+		expect(plan.map(p => p.step.recipe.id)).toContain('openvino-int8');
+		expect(plan.reduce((s, p) => s + p.costSeconds, 0)).toBeLessThanOrEqual(75);
+		// Room to verify a winner: int8's own probe once more (56 s beyond its measuring) must fit too.
+		const reserved = planForBudget(ordered, 120, p => p.overheadSeconds, 8);
+		const ids = reserved.plan.map(p => p.step.recipe.id);
+		expect(ids).toContain('openvino-int8');
+		const dearest = Math.max(8, ...reserved.plan.map(p => p.overheadSeconds));
+		expect(reserved.plan.reduce((s, p) => s + p.costSeconds, 0) + dearest).toBeLessThanOrEqual(120);
+		// Without that room (100 s: 60 + 56 does not fit), int8 is left for later and cheaper steps are planned instead.
+		const tight = planForBudget(ordered, 100, p => p.overheadSeconds, 8);
+		expect(tight.plan.map(p => p.step.recipe.id)).not.toContain('openvino-int8');
+		expect(tight.later.map(p => p.step.recipe.id)).toContain('openvino-int8');
+	});
+
+	it('in 3 minutes reaches the dear step the plan chose: the walk reserves what the plan assumed', async () => {
+		const ovInt8 = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}, true), {default: {gain: [3, 7], costSeconds: 60, source: 'measured'}});
+		const ov = withExpected(step('openvino', 'backend', {probe: {backend: 'openvino'}}), {default: {gain: [1.2, 1.8], costSeconds: 30, source: 'measured'}});
+		// Start-up as on resnet50 here: eager 4 s, OpenVINO 16 s, OpenVINO int8 (NNCF) 40 s.
+		const startup = (c: Candidate) => (c.config.quantization ? 40 : c.config.backend === 'openvino' ? 16 : 4);
+		const speed = (c: Candidate) => 20 * (c.config.backend === 'openvino' ? 1.3 : 1) * (c.config.quantization ? 4 : 1) * (c.config.channelsLast ? 1.05 : 1);
+		const {r, events} = await walk([alloc, thp, channels, ov, ovInt8, compile, batch], c => result(speed(c)), {ordering: 'value', cpuClass: 'default', budgetSeconds: 180}, startup);
+		const plan = events.find(e => e.type === 'note' && e.message.startsWith('Plan for the 180 s budget'));
+		expect(plan && plan.type === 'note' && plan.message).toMatch(/OpenVINO|openvino-int8/);
+		const int8 = r!.decisions.find(d => d.recipeId === 'openvino-int8')!;
+		expect(int8.outcome).toBe('kept');
+		expect(r!.best.candidate.config).toMatchObject({backend: 'openvino', quantization: 'int8'});
+		expect(r!.verification).not.toBeNull();
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(180);
+	});
+
+	it('on the tuned configuration, jumps to batch 8 before creeping up from batch 1', async () => {
+		const ovInt8 = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}, true), {default: {gain: [3, 7], costSeconds: 60, source: 'measured'}});
+		// Eager gains nothing from batching; int8 gains 20% at batch 8 and nothing at 2.
+		const fn = (c: Candidate) => result(c.config.quantization ? 100 * (c.config.batchSize >= 8 ? 1.2 : 1) : 20);
+		const {r} = await walk([ovInt8, batch], fn, {ordering: 'value', cpuClass: 'default'});
+		const titles = r!.decisions.map(d => d.title);
+		expect(titles).toContain('Batch size 8 (again, on the tuned configuration)');
+		expect(titles).not.toContain('Batch size 2 (again, on the tuned configuration)');
+		expect(r!.best.candidate.config.batchSize).toBeGreaterThanOrEqual(8);
+	});
+
 	it('picks a batch quickly, measures the valuable step first, refines batch on it, polishes last', async () => {
 		const {r, calls, events} = await walk([alloc, channels, compile, batch], c => {
 			let s = 10 * Math.min(c.config.batchSize, 8) ** 0.5;
@@ -422,7 +476,7 @@ describe('the walk by expected gain per second', () => {
 		expect(titles.at(-1)).toBe('tcmalloc');
 		expect(r!.best.candidate.config).toMatchObject({batchSize: 16, compile: true});
 		expect(calls.filter(c => c.config.batchSize === 2 || c.config.batchSize === 4)).toHaveLength(0); // no ladder
-		expect(events.some(e => e.type === 'note' && /^Plan for the 600 s budget, by expected gain per second: torch-compile \(expected 1.20–1.50×/.test(e.message))).toBe(true);
+		expect(events.some(e => e.type === 'note' && /^Plan for the 600 s budget, the most expected gain that fits \(\d+ s of measuring a step\): torch-compile \(expected 1.20–1.50×/.test(e.message))).toBe(true);
 	});
 
 	it('in 2 minutes, with compile dear, still measures compile and verifies within the budget', async () => {

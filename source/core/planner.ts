@@ -5,7 +5,7 @@
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
 import {plainModelOptions} from './contract.js';
-import {DEFAULT_COST_SECONDS, expectationOf, midGain, valuePerSecond} from './expected.js';
+import {DEFAULT_COST_SECONDS, REFERENCE_MEASURE_SECONDS, expectationOf, hopefulLogGain, midGain, valuePerSecond} from './expected.js';
 import type {CpuClass, Expectation, Observed} from './expected.js';
 import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
@@ -76,13 +76,20 @@ export type PairedMeasure = (stepId: string, title: string, incumbent: Candidate
 export interface PlannedStep {
 	step: Applicability;
 	expectation: Expectation;
-	/** Seconds one probe is expected to cost on this model (the recipe's cost scaled by what the baseline cost). */
+	/** Seconds one probe is expected to cost on this model, start to end (what the walk will reserve for it). */
 	costSeconds: number;
+	/** Of that, what the probe costs beyond its measurement (start, load, compile or conversion, warm-up). */
+	overheadSeconds: number;
+	/** Expected log gain (hopeful: the middle of the range, leaning to the top). */
+	logGain: number;
 	/** Expected log gain per second. */
 	value: number;
 	/** Only environment variables: a polish, measured last. */
 	envOnly: boolean;
 }
+
+/** What a step's probe costs here: its whole time and its overhead, in seconds. */
+export type StepCost = (step: Applicability, expectation: Expectation) => {costSeconds: number; overheadSeconds: number};
 
 /** Environment-only steps (allocators, THP, caches, OpenMP placement) change no model option. */
 export function isEnvOnly(changes: RecipeChanges): boolean {
@@ -92,14 +99,18 @@ export function isEnvOnly(changes: RecipeChanges): boolean {
 /**
  * The walk's order by value: structural steps (another runtime, compile, int8, precision,
  * layout, workers) by expected log gain per second, then environment knobs by the same.
- * Ties keep the catalogue order. `scale`: this model's probe cost relative to the recipes'
- * reference (ResNet-50, 2 vCPUs).
+ * Ties keep the catalogue order. `cost`: what a step's probe costs on this model; by
+ * default the recipe's figure (ResNet-50, 2 vCPUs) times `scale`.
  */
-export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Record<string, Observed> = {}, scale = 1): PlannedStep[] {
+export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Record<string, Observed> = {}, cost: number | StepCost = 1): PlannedStep[] {
+	const costOf: StepCost = typeof cost === 'number'
+		? (_s, e) => ({costSeconds: e.costSeconds * cost, overheadSeconds: Math.max(1, e.costSeconds - REFERENCE_MEASURE_SECONDS) * cost})
+		: cost;
 	const planned = steps.filter(s => s.recipe.stage !== 'batch').map((step, index) => {
 		const expectation = expectationOf(step.recipe, cls, observed[step.recipe.id]);
-		const costSeconds = expectation.costSeconds * scale;
-		return {planned: {step, expectation, costSeconds, value: valuePerSecond(expectation, costSeconds), envOnly: isEnvOnly(step.changes)}, index};
+		const {costSeconds, overheadSeconds} = costOf(step, expectation);
+		const logGain = hopefulLogGain(expectation);
+		return {planned: {step, expectation, costSeconds, overheadSeconds, logGain, value: valuePerSecond(expectation, costSeconds), envOnly: isEnvOnly(step.changes)}, index};
 	});
 	planned.sort((a, b) => Number(a.planned.envOnly) - Number(b.planned.envOnly) || b.planned.value - a.planned.value || a.index - b.index);
 	// A recipe that must follow others of its stage (jemalloc after tcmalloc) still does.
@@ -113,21 +124,55 @@ export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Re
 }
 
 /**
- * Which of the ordered steps fit `seconds`: taken by value per second while they fit (a
- * cheap step may still fit after a dear one did not), then put back in walk order. What
- * does not fit is left for whatever time remains at the end.
+ * Which of the ordered steps to plan in `seconds`: the set with the most expected gain in
+ * all that fits (a 0/1 knapsack over whole seconds), not the best-value steps first: a
+ * dear step worth 5× beats three cheap ones worth 3% each. `reserve`: what verifying a
+ * step's configuration at the end would cost if it wins (its probe once more); the plan
+ * keeps room for the dearest step it takes, never less than `floor` (the current best's).
+ * Returned in walk order; what does not fit is left for whatever time remains at the end.
  */
-export function planForBudget(ordered: PlannedStep[], seconds: number): {plan: PlannedStep[]; later: PlannedStep[]} {
-	const byValue = [...ordered].sort((a, b) => b.value - a.value);
-	const chosen = new Set<PlannedStep>();
-	let left = seconds;
-	for (const p of byValue) {
-		if (p.costSeconds <= left) {
-			chosen.add(p);
-			left -= p.costSeconds;
+export function planForBudget(ordered: PlannedStep[], seconds: number, reserve: (p: PlannedStep) => number = () => 0, floor = 0): {plan: PlannedStep[]; later: PlannedStep[]} {
+	const reserveOf = (p: PlannedStep) => Math.max(floor, reserve(p));
+	let best: {gain: number; chosen: PlannedStep[]} = {gain: -1, chosen: []};
+	// Each possible dearest winner in turn: the best set among the steps no dearer to verify.
+	for (const limit of [...new Set([floor, ...ordered.map(reserveOf)])].sort((a, b) => a - b)) {
+		const items = ordered.filter(p => reserveOf(p) <= limit);
+		const chosen = knapsack(items, seconds - limit);
+		const gain = chosen.reduce((sum, p) => sum + p.logGain, 0);
+		if (gain > best.gain + 1e-9) best = {gain, chosen};
+	}
+	const chosen = new Set(best.chosen);
+	return {plan: ordered.filter(p => chosen.has(p)), later: ordered.filter(p => !chosen.has(p))};
+}
+
+/** The steps with the largest summed log gain whose costs fit `seconds` (whole seconds, dynamic programming). */
+function knapsack(items: PlannedStep[], seconds: number): PlannedStep[] {
+	const capacity = Math.floor(seconds);
+	if (capacity <= 0) return [];
+	const costs = items.map(p => Math.max(1, Math.ceil(p.costSeconds)));
+	if (costs.reduce((a, b) => a + b, 0) <= capacity) return items;
+	const gain = new Float64Array(capacity + 1);
+	const took: Uint8Array[] = [];
+	items.forEach((p, i) => {
+		const row = new Uint8Array(capacity + 1);
+		for (let w = capacity; w >= costs[i]!; w--) {
+			const withIt = gain[w - costs[i]!]! + p.logGain;
+			if (withIt > gain[w]! + 1e-12) {
+				gain[w] = withIt;
+				row[w] = 1;
+			}
+		}
+		took.push(row);
+	});
+	const chosen: PlannedStep[] = [];
+	let w = capacity;
+	for (let i = items.length - 1; i >= 0; i--) {
+		if (took[i]![w]) {
+			chosen.push(items[i]!);
+			w -= costs[i]!;
 		}
 	}
-	return {plan: ordered.filter(p => chosen.has(p)), later: ordered.filter(p => !chosen.has(p))};
+	return chosen;
 }
 
 /** An .onnx file: measured on ONNX Runtime (and OpenVINO), never PyTorch. */
@@ -249,6 +294,15 @@ export class Walk {
 	private readonly base: Candidate;
 	/** Learnt seconds a probe costs beyond its measurement, per costKind. */
 	private readonly overheads = new Map<string, number>();
+	/**
+	 * What the plan expects a probe of a kind not measured yet to cost beyond its
+	 * measurement (from the recipes' figures): the walk reserves the same when it gets there.
+	 */
+	private readonly expectedOverheads = new Map<string, number>();
+	/** The most seconds a step's probe measures for (the walk by value plans it for the budget). */
+	private measureCap = maxProbeSeconds;
+	/** Seconds the rest of the plan needs: re-measurements of close calls leave them alone. */
+	private committed = 0;
 	private stepCounter = 0;
 	private readonly changesOf = (id: string) => this.opts.steps.find(s => s.recipe.id === id)?.changes;
 	/** Relative process-to-process variation, learnt from the repeated baseline. */
@@ -343,34 +397,62 @@ export class Walk {
 	private async byValue(best: Best, batchStep: Applicability | undefined): Promise<Best> {
 		const {opts} = this;
 		const sweepBatch = batchStep && !opts.fixedBatch;
+		// Measuring time is planned too: a short budget measures each step briefly rather
+		// than measuring a few steps long (paired comparisons settle the close calls).
+		this.measureCap = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() / 40));
 		if (sweepBatch && !this.aborted()) best = await this.quickBatch(best, batchStep);
-		// The recipes' costs are for ResNet-50 on 2 vCPUs (an eager probe ~12 s): scale them
-		// by what the baseline's probes cost here.
-		const scale = Math.min(4, Math.max(0.1, (this.overheadOf(this.base) + 2 * minProbeSeconds) / DEFAULT_COST_SECONDS));
-		const ordered = orderByValue(opts.steps, opts.cpuClass ?? 'default', opts.observed ?? {}, scale);
-		const refineCost = sweepBatch ? 2 * (this.overheadOf(best.candidate) + minProbeSeconds) : 0;
-		const available = this.remainingSeconds() - this.verificationReserve(best.candidate, []) - refineCost;
-		const {plan, later} = planForBudget(ordered, available);
+		const ordered = orderByValue(opts.steps, opts.cpuClass ?? 'default', opts.observed ?? {}, this.stepCost(best.candidate));
+		const refineCost = sweepBatch ? 2 * (this.overheadOf(best.candidate) + this.measureCap) : 0;
+		const available = this.remainingSeconds() - this.baselineVerifyCost() - refineCost;
+		const {plan, later} = planForBudget(ordered, available, p => p.overheadSeconds, this.overheadOf(best.candidate));
 		const name = (p: PlannedStep) => `${p.step.recipe.title} (${describeGain(p.expectation)}, ~${Math.round(p.costSeconds)} s)`;
-		this.emit({type: 'note', level: 'info', message: `Plan for the ${Math.round(opts.budgetSeconds)} s budget, by expected gain per second: ${plan.map(name).join('; ') || 'nothing more fits'}.${later.length ? ` If time is left: ${later.map(p => p.step.recipe.title).join(', ')}.` : ''}`});
+		this.emit({type: 'note', level: 'info', message: `Plan for the ${Math.round(opts.budgetSeconds)} s budget, the most expected gain that fits (${Math.round(this.measureCap)} s of measuring a step): ${plan.map(name).join('; ') || 'nothing more fits'}.${later.length ? ` If time is left: ${later.map(p => p.step.recipe.title).join(', ')}.` : ''}`});
 		const structural = plan.filter(p => !p.envOnly);
 		const polish = plan.filter(p => p.envOnly);
+		const costOf = (steps: PlannedStep[]) => steps.reduce((sum, p) => sum + p.costSeconds, 0);
 		const before = best;
-		for (const p of structural) {
+		for (const [i, p] of structural.entries()) {
 			if (this.aborted()) break;
+			this.committed = costOf(structural.slice(i + 1)) + refineCost + costOf(polish);
 			best = await this.runStep(best, p.step);
 		}
 		// Compiled, quantized or converted models often want other batches than eager fp32 did.
+		this.committed = costOf(polish);
 		if (sweepBatch && best !== before && !this.aborted()) best = await this.refineBatch(best, batchStep);
-		for (const p of polish) {
+		for (const [i, p] of polish.entries()) {
 			if (this.aborted()) break;
+			this.committed = costOf(polish.slice(i + 1));
 			best = await this.runStep(best, p.step);
 		}
+		this.committed = 0;
 		for (const p of later) {
 			if (this.aborted()) break;
 			best = await this.runStep(best, p.step);
 		}
 		return best;
+	}
+
+	/**
+	 * What a step's probe is expected to cost on top of `best`: measured for its kind
+	 * (eager, compiled, int8, another runtime, workers), or the recipe's figure beyond its
+	 * measuring, scaled by what this model's eager probes cost against ResNet-50's; plus
+	 * the measuring time planned. The walk reserves the same figure when it gets there.
+	 */
+	private stepCost(best: Candidate): StepCost {
+		const reference = DEFAULT_COST_SECONDS - REFERENCE_MEASURE_SECONDS;
+		const eager = this.overheadOf(this.base);
+		const scale = Math.min(4, Math.max(0.1, eager / reference));
+		return (step, expectation) => {
+			const next = applyChanges(best, step.changes, step.recipe.id, this.changesOf);
+			if (step.changes.workers === 'sweep') next.config = {...next.config, workers: workerCounts(this.opts.usableCpus)[0] ?? 1};
+			const kind = costKind(next.config);
+			if (!this.overheads.has(kind)) {
+				const guess = Math.max(eager, (expectation.costSeconds - REFERENCE_MEASURE_SECONDS) * scale);
+				this.expectedOverheads.set(kind, Math.max(guess, this.expectedOverheads.get(kind) ?? 0));
+			}
+			const overheadSeconds = this.overheadOf(next);
+			return {costSeconds: overheadSeconds + this.measureCap, overheadSeconds};
+		};
 	}
 
 	/** One coarse batch size (8, or the middle of the recipe's sizes); a smaller one if that was not faster. */
@@ -384,20 +466,30 @@ export class Walk {
 		return smaller.length ? (await this.tryBatch(outcome.best, step, smaller[Math.floor((smaller.length - 1) / 2)]!, ' (quick pick)')).best : outcome.best;
 	}
 
-	/** Around the current batch: double while it pays, else try half. */
+	/**
+	 * Batch size again, on the tuned configuration: below 8, 8 first (compiled, int8 and
+	 * converted models often want far larger batches than eager fp32 did), then double
+	 * while it pays; when the first try does not pay, one size on the other side.
+	 */
 	private async refineBatch(best: Best, step: Applicability): Promise<Best> {
-		const sizes = step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32];
+		const sizes = [...(step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32])].sort((a, b) => a - b);
+		const start = best.candidate.config.batchSize;
+		const suffix = ' (again, on the tuned configuration)';
+		const up = sizes.filter(b => b > start);
+		let next: number | undefined = start < 8 && up.includes(8) ? 8 : up[0];
 		let grew = false;
-		for (;;) {
-			const next = sizes.filter(b => b > best.candidate.config.batchSize).sort((a, b) => a - b)[0];
-			if (next === undefined || this.aborted()) break;
-			const outcome = await this.tryBatch(best, step, next, ' (again, on the tuned configuration)');
+		while (next !== undefined && !this.aborted()) {
+			const outcome = await this.tryBatch(best, step, next, suffix);
 			best = outcome.best;
 			if (!outcome.kept) break;
 			grew = true;
+			next = sizes.find(b => b > best.candidate.config.batchSize);
 		}
-		const lower = sizes.filter(b => b < best.candidate.config.batchSize).sort((a, b) => b - a)[0];
-		if (!grew && lower !== undefined && !this.aborted()) best = (await this.tryBatch(best, step, lower, ' (again, on the tuned configuration)')).best;
+		if (grew || this.aborted()) return best;
+		// The jump did not pay: a size between, or below where it started.
+		const between = sizes.filter(b => b > start && b < (next ?? Infinity));
+		const other = between.length ? between[Math.floor(between.length / 2)] : sizes.filter(b => b < start).at(-1);
+		if (other !== undefined) best = (await this.tryBatch(best, step, other, suffix)).best;
 		return best;
 	}
 
@@ -513,7 +605,7 @@ export class Walk {
 		}
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
-			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2});
+			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2, extra: true});
 			if (longer !== null) {
 				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true, this.deadline(current.candidate, [next]));
 				const retry = again.result ? await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true, this.deadline(current.candidate)) : again;
@@ -548,7 +640,7 @@ export class Walk {
 
 	/** Seconds of alternating windows a paired comparison may take (both warm processes start first), or null. */
 	private pairedSeconds(incumbent: Candidate, candidate: Candidate): number | null {
-		const available = this.remainingSeconds() - this.verificationReserve(incumbent, [candidate]);
+		const available = this.remainingSeconds() - this.verificationReserve(incumbent, [candidate]) - this.committed;
 		// The two processes start side by side: the dearer start-up counts, plus the windows.
 		const startup = Math.max(this.overheadOf(incumbent), this.overheadOf(candidate));
 		const windows = Math.min(4 * maxProbeSeconds, (available - startup) * 0.4);
@@ -560,7 +652,7 @@ export class Walk {
 	 * has moved beyond the noise, says so and returns the fresh figure; else the old one.
 	 */
 	private async refresh(current: Best, stepId: string): Promise<Best | null> {
-		const budget = this.probeBudget({next: [current.candidate], best: current.candidate});
+		const budget = this.probeBudget({next: [current.candidate], best: current.candidate, extra: true});
 		if (budget === null || this.aborted()) return null;
 		const record = await this.probe(`${stepId}-refresh`, 'Re-measure current best (has the machine drifted?)', current.candidate, budget, true, this.deadline(current.candidate));
 		if (!record.result) return null;
@@ -600,9 +692,12 @@ export class Walk {
 
 	/** What a probe of this candidate costs beyond its measurement: learnt, or guessed. */
 	private overheadOf(candidate: Candidate): number {
-		const learnt = this.overheads.get(costKind(candidate.config));
+		const kind = costKind(candidate.config);
+		const learnt = this.overheads.get(kind);
 		if (learnt !== undefined) return learnt;
 		const eager = this.overheads.get(costKind({...candidate.config, compile: false, quantization: null, backend: 'torch', workers: 1})) ?? initialOverheadGuess;
+		const planned = this.expectedOverheads.get(kind);
+		if (planned !== undefined) return Math.max(eager, planned);
 		const {config} = candidate;
 		const factor = (config.compile ? overheadFactors.compile : 1)
 			* (config.quantization ? overheadFactors.int8 : 1)
@@ -637,21 +732,22 @@ export class Walk {
 
 	/** Seconds of measurement for the baseline's two probes: nothing is reserved before them. */
 	private baselineBudget(): number {
-		return Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() * 0.25 - initialOverheadGuess));
+		return Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() / 24));
 	}
 
 	/**
 	 * Seconds of measurement for each of the next probes, or null when the budget cannot
 	 * pay for them. Keeps room for the final verification (the baseline and whichever
-	 * candidate may end up best) whatever happens.
+	 * candidate may end up best) whatever happens. `extra`: a probe beyond the plan (a
+	 * re-measurement), which must also leave the rest of the plan its time.
 	 */
-	private probeBudget({next: ahead, best, factor = 1}: {next: Candidate[]; best: Candidate; factor?: number}): number | null {
-		const available = this.remainingSeconds() - this.verificationReserve(best, ahead);
+	private probeBudget({next: ahead, best, factor = 1, extra = false}: {next: Candidate[]; best: Candidate; factor?: number; extra?: boolean}): number | null {
+		const available = this.remainingSeconds() - this.verificationReserve(best, ahead) - (extra ? this.committed : 0);
 		const overheads = ahead.reduce((sum, c) => sum + this.overheadOf(c), 0);
 		const cost = overheads + ahead.length * minProbeSeconds * factor;
 		if (available < cost) return null;
 		const perProbe = (available - overheads) * 0.25;
-		return Math.min(maxProbeSeconds * factor, Math.max(minProbeSeconds * factor, perProbe));
+		return Math.min(Math.min(maxProbeSeconds, this.measureCap) * factor, Math.max(minProbeSeconds * factor, perProbe));
 	}
 
 	// ------------------------------------------------------------ plumbing
