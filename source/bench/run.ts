@@ -23,6 +23,7 @@ import {describeRates} from '../core/limits.js';
 import {packageRoot} from '../core/paths.js';
 import {prepare} from '../core/session.js';
 import {describeCandidate} from '../core/summary.js';
+import {candidateKey} from '../core/planner.js';
 import type {Candidate, ProbeResult} from '../core/types.js';
 import type {TuneFlags} from '../options.js';
 import {parseDuration} from '../options.js';
@@ -134,14 +135,32 @@ async function main(): Promise<void> {
 		env: {...(tcmalloc ? {LD_PRELOAD: tcmalloc} : {}), THP_MEM_ALLOC_ENABLE: '1'},
 		recipes: ['published manual walk'],
 	};
-	const rounds: Array<{baseline: ProbeResult | null; manual: ProbeResult | null; long: ProbeResult | null; short: ProbeResult | null}> = [];
+	const rounds: Array<{baseline: ProbeResult | null; manual: ProbeResult | null; long: ProbeResult | null; short: ProbeResult | null; tLong: ProbeResult | null; tShort: ProbeResult | null}> = [];
+	const [tShortRun, tLongRun] = transformerRuns;
 	for (let round = 1; round <= settings.rounds; round++) {
 		rounds.push({
 			baseline: await measureFresh(`round ${round} baseline`, base, python, settings.seconds),
 			manual: await measureFresh(`round ${round} manual walk`, manual, python, settings.seconds),
 			long: long.result ? await measureFresh(`round ${round} long winner`, long.result.best.candidate, python, settings.seconds) : null,
 			short: main1.result ? await measureFresh(`round ${round} short winner`, main1.result.best.candidate, python, settings.seconds) : null,
+			// The transformer's short and long answers, side by side too.
+			tLong: tLongRun?.result ? await measureFresh(`round ${round} ${settings.transformer} long winner`, tLongRun.result.best.candidate, python, settings.seconds) : null,
+			tShort: tShortRun?.result ? await measureFresh(`round ${round} ${settings.transformer} short winner`, tShortRun.result.best.candidate, python, settings.seconds) : null,
 		});
+	}
+	// The reruns' winners side by side too: each distinct configuration once per round (the
+	// first run's is the short winner above), so their spread is theirs, not the machine's drift.
+	const rerunMeasured = new Map<string, number[]>();
+	if (main1.result) rerunMeasured.set(candidateKey(main1.result.best.candidate), rounds.map(r => r.short?.samplesPerSecond.median).filter((x): x is number => x !== undefined));
+	for (const w of short.slice(1)) {
+		const key = w.result ? candidateKey(w.result.best.candidate) : null;
+		if (!w.result || !key || rerunMeasured.has(key)) continue;
+		const figures: number[] = [];
+		for (let round = 1; round <= settings.rounds; round++) {
+			const r = await measureFresh(`round ${round} ${w.label} winner`, w.result.best.candidate, python, settings.seconds);
+			if (r) figures.push(r.samplesPerSecond.median);
+		}
+		rerunMeasured.set(key, figures);
 	}
 
 	log('4. The written files: launch.sh running examples/sample_app.py');
@@ -161,9 +180,17 @@ async function main(): Promise<void> {
 
 	// Targets, from figures measured side by side in this run.
 	const shortShare = shortFigure !== null && longFigure !== null ? shortFigure / longFigure : null;
+	const tLongFigure = mean(rounds.map(r => r.tLong?.samplesPerSecond.median));
+	const tShortFigure = mean(rounds.map(r => r.tShort?.samplesPerSecond.median));
+	const tShortShare = tShortFigure !== null && tLongFigure !== null ? tShortFigure / tLongFigure : null;
 	const oracleShare = orc.winnerFigure !== null && orc.oracle ? orc.winnerFigure / orc.oracle.samplesPerSecond : null;
-	const rerunFigures = short.map(w => w.samplesPerSecond).filter((x): x is number => x !== null);
-	const spread = rerunFigures.length >= 2 ? (Math.max(...rerunFigures) - Math.min(...rerunFigures)) / Math.max(...rerunFigures) : null;
+	const sideBySide = short.map(w => {
+		const figures = w.result ? rerunMeasured.get(candidateKey(w.result.best.candidate)) : undefined;
+		return figures?.length ? figures.reduce((a, b) => a + b, 0) / figures.length : null;
+	});
+	const rerunFigures = sideBySide.filter((x): x is number => x !== null);
+	const spread = rerunFigures.length >= 2 && rerunFigures.length === short.length ? (Math.max(...rerunFigures) - Math.min(...rerunFigures)) / Math.max(...rerunFigures) : null;
+	const distinct = new Set(short.map(w => (w.result ? candidateKey(w.result.best.candidate) : 'failed'))).size;
 	const overBudget = [...short, long, ...transformerRuns].map(w => w.wallSeconds - w.budgetSeconds);
 	const worstOver = overBudget.length ? Math.max(...overBudget) : null;
 
@@ -184,8 +211,9 @@ async function main(): Promise<void> {
 		'## Targets',
 		'',
 		target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.model}, side by side)`, shortShare, 0.9, 'ratio', main1.result && long.result ? whyShort(main1, long) : ''),
+		...(settings.transformer ? [target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.transformer}, side by side)`, tShortShare, 0.9, 'ratio', tShortRun && tLongRun ? whyShort(tShortRun, tLongRun) : '')] : []),
 		target(`the walk's winner against the oracle (${settings.oracleModel}, ${orc.measured.length} of ${orc.possible} combinations, walk budget ${settings.oracleWalk} s)`, oracleShare, 0.95, 'ratio', orc.oracle ? `the oracle's best: ${describeCandidate(orc.oracle.candidate)}` : ''),
-		target(`${short.length} runs of the ${settings.short} s walk, spread of their winners`, spread, 0.05, 'spread', 'the winners differ in configuration or the machine drifted between runs'),
+		target(`${short.length} runs of the ${settings.short} s walk, spread of their winners (${distinct} distinct configuration${distinct === 1 ? '' : 's'}, measured side by side: ${sideBySide.map(x => x?.toFixed(1) ?? 'n/a').join(', ')} samples/s; as each walk verified them: ${short.map(w => w.samplesPerSecond?.toFixed(1) ?? 'n/a').join(', ')})`, spread, 0.05, 'spread', 'the winners differ in configuration'),
 		worstOver === null ? '- every answer within its budget: not measured' : worstOver <= 0
 			? `- every answer within its budget: **met** (the closest ended ${(-worstOver).toFixed(0)} s before its budget)`
 			: `- every answer within its budget: **missed**, by ${worstOver.toFixed(0)} s at worst (the final verification, or a probe stopped at its deadline, ran past the budget)`,
@@ -216,6 +244,10 @@ async function main(): Promise<void> {
 		'| round | baseline (fp32, batch 1) | manual walk | long winner | short winner | long / manual | long / baseline | short / long |',
 		'|---|---|---|---|---|---|---|---|',
 		...rounds.map((r, i) => `| ${i + 1} | ${fmt(r.baseline)} | ${fmt(r.manual)} | ${fmt(r.long)} | ${fmt(r.short)} | ${ratio(r.long, r.manual)} | ${ratio(r.long, r.baseline)} | ${ratio(r.short, r.long)} |`),
+		...(settings.transformer ? [
+			'',
+			`${settings.transformer}, the same rounds: long winner ${rounds.map(r => fmt(r.tLong)).join(', ')}, short winner ${rounds.map(r => fmt(r.tShort)).join(', ')} samples/s (short / long ${rounds.map(r => ratio(r.tShort, r.tLong)).join(', ')}).`,
+		] : []),
 		'',
 		'Deployed files reproduce the figure: `launch.sh` (sourcing graviton-tune.env) running',
 		`\`examples/sample_app.py\` for ${appSeconds} s gave ${app_.samplesPerSecond.toFixed(1)} samples/s with ${app_.workers} worker(s)${longFigure ? `, ${((app_.samplesPerSecond / longFigure) * 100).toFixed(0)}% of the winner's probe figure (${longFigure.toFixed(1)}, mean of ${settings.rounds} round(s))` : ''}.`,
@@ -226,10 +258,13 @@ async function main(): Promise<void> {
 		`- \`graviton-tune detect --json\`: ${ms(over.detectJsonMs)}`,
 		`- A probe's start-up (spawn to its start event, torch imported): ${ms(over.probeStartMs)}; to its result (toy model, 1 s measured): ${ms(over.probeResultMs)}`,
 		'',
-		`## The ${settings.long} s walk's decisions on ${settings.model}`,
-		'',
-		...(long.result?.decisions ?? []).map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} samples/s)` : ''} — ${d.reason}`),
-		'',
+		...[long, main1, ...transformerRuns].flatMap(w => [
+			`## The walk's decisions: ${w.label}`,
+			'',
+			...(w.plan ? [`${w.plan}`, ''] : []),
+			...(w.result?.decisions ?? []).map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} samples/s)` : ''} — ${d.reason}`),
+			'',
+		]),
 	];
 	writeFileSync(settings.output, lines.join('\n'));
 	log(`Wrote ${settings.output}`);

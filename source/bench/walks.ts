@@ -30,6 +30,8 @@ export interface WalkRun {
 	samplesPerSecond: number | null;
 	speedup: number | null;
 	limits: string[];
+	/** The walk's plan for its budget, as it said it. */
+	plan: string | null;
 }
 
 let knownRates: MatmulRates | null = null;
@@ -46,12 +48,14 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	log(`${label}: the walk on ${model.name ?? model.path}, budget ${budgetSeconds} s`);
 	const started = Date.now();
 	let last = '';
+	let plan: string | null = null;
 	// A fresh history per walk (no walk reuses another's figures), but the machine's matmul
 	// rates are the machine's: measured by the first walk, handed to the others.
 	const settings = new Settings(home);
 	const key = matmulKey(ready.detection, ready.python);
 	if (knownRates) settings.recordMatmulRates(key, 'bench', knownRates);
 	const result = await runSession(ready, {model, budgetSeconds, maxLatencyMs: null, resume: false, settings, ...(benchOptions.quietWaitSeconds === undefined ? {} : {quietWaitSeconds: benchOptions.quietWaitSeconds})}, (e: SessionEvent) => {
+		if (e.type === 'note' && e.message.startsWith('Plan for')) plan = e.message;
 		if (e.type === 'decision') {
 			last = `  ${e.decision.title}: ${e.decision.outcome}${e.decision.samplesPerSecond ? ` (${e.decision.samplesPerSecond.toFixed(1)})` : ''}`;
 			log(last);
@@ -61,7 +65,7 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	knownRates ??= settings.matmulRates(key) ?? null;
 	const figure = result ? (result.verification?.best ?? result.best.result).samplesPerSecond.median : null;
 	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} samples/s, ${result.best.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
-	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : []};
+	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan};
 }
 
 /** A fresh probe of a candidate for `seconds` of measurement; null when it failed. */
