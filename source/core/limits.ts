@@ -68,6 +68,11 @@ function fasterPrecision(rates: MatmulRates, than: number): Precision | null {
 
 export function implication(best: LimitShare, rates: MatmulRates): string {
 	const faster = fasterPrecision(rates, best.rate);
+	// Beyond a ceiling borrowed from another precision: this precision's kernels (a
+	// runtime's own, say) outrun what torch's matmul in it measured, so its ceiling is unknown.
+	if (best.share > 1 && best.ratePrecision !== best.precision) {
+		return `beyond this CPU's ${best.ratePrecision} matmul rate: the ${best.precision} kernels used outrun torch's ${best.precision} matmul here (${rates[best.precision]?.toFixed(0) ?? 'not measured'} G${best.precision === 'int8' ? 'OP' : 'FLOP'}/s), so the ${best.precision} ceiling is not known on this machine`;
+	}
 	if (best.share >= 0.6) {
 		return faster ? `close to this CPU's ${best.ratePrecision} matmul rate: further gains need ${faster}` : `close to this CPU's ${best.ratePrecision} matmul rate, and it has no faster precision: little more to gain on this machine`;
 	}
@@ -81,7 +86,7 @@ const pct = (share: number) => `${share >= 0.095 ? Math.round(share * 100) : (sh
 
 function shareLine(label: string, s: LimitShare): string {
 	const of = s.ratePrecision === s.precision ? `this CPU's ${s.precision} matmul rate` : `this CPU's ${s.ratePrecision} matmul rate (${s.precision} has no faster matmul here)`;
-	return `${label}: ${pct(s.share)} of ${of} (${s.rate.toFixed(0)} G${s.precision === 'int8' ? 'OP' : 'FLOP'}/s)`;
+	return `${label}: ${pct(s.share)} of ${of} (${s.rate.toFixed(0)} G${s.ratePrecision === 'int8' ? 'OP' : 'FLOP'}/s)`;
 }
 
 /** The note for a finished walk (or a report.json), from the headline figures; null without rates or a count. */
