@@ -71,7 +71,7 @@ export function implication(best: LimitShare, rates: MatmulRates): string {
 	// Beyond a ceiling borrowed from another precision: this precision's kernels (a
 	// runtime's own, say) outrun what torch's matmul in it measured, so its ceiling is unknown.
 	if (best.share > 1 && best.ratePrecision !== best.precision) {
-		return `beyond this CPU's ${best.ratePrecision} matmul rate: the ${best.precision} kernels used outrun torch's ${best.precision} matmul here (${rates[best.precision]?.toFixed(0) ?? 'not measured'} G${best.precision === 'int8' ? 'OP' : 'FLOP'}/s), so the ${best.precision} ceiling is not known on this machine`;
+		return `beyond this CPU's ${best.ratePrecision} matmul rate: the ${best.precision} kernels used outrun torch's ${best.precision} matmul here (${rates[best.precision] ? rateText(rates[best.precision]!, best.precision) : 'not measured'}), so the ${best.precision} ceiling is not known on this machine`;
 	}
 	if (best.share >= 0.6) {
 		return faster ? `close to this CPU's ${best.ratePrecision} matmul rate: further gains need ${faster}` : `close to this CPU's ${best.ratePrecision} matmul rate, and it has no faster precision: little more to gain on this machine`;
@@ -82,11 +82,16 @@ export function implication(best: LimitShare, rates: MatmulRates): string {
 	return faster ? `half-way to the ${best.ratePrecision} matmul rate: batching or fusing may still help, and ${faster} has a higher ceiling here` : `half-way to the ${best.ratePrecision} matmul rate: batching or fusing may still help`;
 }
 
+/** A matmul rate in its own unit: GOP/s for int8, GFLOP/s otherwise. */
+export function rateText(rate: number, precision: Precision): string {
+	return `${rate.toFixed(0)} G${precision === 'int8' ? 'OP' : 'FLOP'}/s`;
+}
+
 const pct = (share: number) => `${share >= 0.095 ? Math.round(share * 100) : (share * 100).toFixed(1)}%`;
 
 function shareLine(label: string, s: LimitShare): string {
 	const of = s.ratePrecision === s.precision ? `this CPU's ${s.precision} matmul rate` : `this CPU's ${s.ratePrecision} matmul rate (${s.precision} has no faster matmul here)`;
-	return `${label}: ${pct(s.share)} of ${of} (${s.rate.toFixed(0)} G${s.ratePrecision === 'int8' ? 'OP' : 'FLOP'}/s)`;
+	return `${label}: ${pct(s.share)} of ${of} (${rateText(s.rate, s.ratePrecision)})`;
 }
 
 /** The note for a finished walk (or a report.json), from the headline figures; null without rates or a count. */
@@ -101,7 +106,7 @@ export function limitsNote(run: HeadlineSource & {baseline: {candidate: {config:
 }
 
 export function describeRates(rates: MatmulRates): string {
-	return (['fp32', 'bf16', 'int8'] as const).map(p => `${p} ${rates[p] ? `${rates[p]!.toFixed(0)} G${p === 'int8' ? 'OP' : 'FLOP'}/s` : 'not native here'}`).join(', ');
+	return (['fp32', 'bf16', 'int8'] as const).map(p => `${p} ${rates[p] ? rateText(rates[p]!, p) : 'not native here'}`).join(', ');
 }
 
 /** A key for this machine's rates: the CPU, its flags, the usable CPUs and torch, not the model. */
