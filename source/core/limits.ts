@@ -12,7 +12,9 @@ import {runInGroup} from './process-group.js';
 import type {MatmulRates, Settings} from './settings.js';
 import type {Detection, ProbeConfig, PythonEnv} from './types.js';
 
-export type Precision = 'fp32' | 'bf16' | 'int8';
+/** The precisions whose matmul rate is measured, in the order they are described. */
+export const PRECISIONS = ['fp32', 'bf16', 'int8'] as const;
+export type Precision = typeof PRECISIONS[number];
 
 /** What the limit figure rests on: the machine's rates and the model's operations per sample. */
 export interface LimitsInput {
@@ -106,7 +108,7 @@ export function limitsNote(run: HeadlineSource & {baseline: {candidate: {config:
 }
 
 export function describeRates(rates: MatmulRates): string {
-	return (['fp32', 'bf16', 'int8'] as const).map(p => `${p} ${rates[p] ? rateText(rates[p]!, p) : 'not native here'}`).join(', ');
+	return PRECISIONS.map(p => `${p} ${rates[p] ? rateText(rates[p]!, p) : 'not native here'}`).join(', ');
 }
 
 /** A key for this machine's rates: the CPU, its flags, the usable CPUs and torch, not the model. */
@@ -136,7 +138,7 @@ export async function measureMatmulRates(python: string, threads: number, option
 	const got = line as Record<string, unknown>;
 	const num = (v: unknown) => (typeof v === 'number' && v > 0 ? v : undefined);
 	const rates: MatmulRates = {at: new Date().toISOString(), threads: Number(got['threads']) || threads};
-	for (const p of ['fp32', 'bf16', 'int8'] as const) {
+	for (const p of PRECISIONS) {
 		const v = num(got[p]);
 		if (v !== undefined) rates[p] = v;
 	}
