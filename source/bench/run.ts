@@ -258,7 +258,7 @@ async function main(): Promise<void> {
 		`- \`graviton-tune detect --json\`: ${ms(over.detectJsonMs)}`,
 		`- A probe's start-up (spawn to its start event, torch imported): ${ms(over.probeStartMs)}; to its result (toy model, 1 s measured): ${ms(over.probeResultMs)}`,
 		'',
-		...[long, main1, ...transformerRuns].flatMap(w => [
+		...[long, ...short, ...transformerRuns].flatMap(w => [
 			`## The walk's decisions: ${w.label}`,
 			'',
 			...(w.plan ? [`${w.plan}`, ''] : []),
