@@ -1,7 +1,7 @@
 // Headless --auto end to end, as a provisioning script runs it: the built CLI, stdin from
 // /dev/null, no TTY, real probes on the tiny built-in model. Also every exit code.
 import {execa} from 'execa';
-import {existsSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -11,6 +11,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist', 'cli.js');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'gt-auto-'));
 const configDir = path.join(tmp, 'config');
+// The walks' own temporary folder: the cache of converted models each walk makes there must be gone when it ends.
+const walkTmp = path.join(tmp, 'tmpdir');
+mkdirSync(walkTmp);
+const leftCaches = () => readdirSync(walkTmp).filter(name => name.startsWith('graviton-tune-cache-'));
 
 function run(args: string[], opts: {env?: Record<string, string>; timeout?: number} = {}) {
 	return execa('node', [cli, ...args], {
@@ -36,7 +40,7 @@ describe('graviton-tune --auto', () => {
 	let first: Awaited<ReturnType<typeof run>>;
 
 	beforeAll(async () => {
-		first = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--json', '--price-per-hour', '0.1']);
+		first = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--json', '--price-per-hour', '0.1'], {env: {TMPDIR: walkTmp}});
 	});
 
 	it('walks, writes every file, and ends stdout with the result line', () => {
@@ -62,6 +66,7 @@ describe('graviton-tune --auto', () => {
 		expect(readFileSync(files['env']!, 'utf8')).toMatch(new RegExp(`^GT_BATCH_SIZE=${best.config.batchSize}$`, 'm'));
 		// Progress is for people, on stderr; stdout held JSON only (parsed above).
 		expect(first.stderr).toMatch(/Baseline: fp32, eager, batch 1/);
+		expect(leftCaches()).toEqual([]);
 	});
 
 	it('writes report.html, names it, and costs a million inferences at the given price', () => {
@@ -174,7 +179,7 @@ describe('exit codes', () => {
 		const child = execa('node', [cli, '--auto', '--model', 'toy', '--budget', '60s', '--out', outDir], {
 			stdin: 'ignore',
 			reject: false,
-			env: {GRAVITON_TUNE_CONFIG_DIR: configDir, GRAVITON_TUNE_BUSY_THRESHOLD: '1'},
+			env: {GRAVITON_TUNE_CONFIG_DIR: configDir, GRAVITON_TUNE_BUSY_THRESHOLD: '1', TMPDIR: walkTmp},
 		});
 		let stderr = '';
 		child.stderr!.on('data', (chunk: Buffer) => {
@@ -188,6 +193,7 @@ describe('exit codes', () => {
 		expect(r.exitCode).toBe(130);
 		expect(r.stderr).toMatch(/interrupted; no files written/);
 		expect(existsSync(outDir)).toBe(false);
+		expect(leftCaches()).toEqual([]);
 		const ps = await execa('ps', ['-eo', 'args'], {reject: false});
 		expect(ps.stdout).not.toMatch(/graviton_tune_probe run --config \{"model":\{"name":"toy"/);
 	});

@@ -4,7 +4,7 @@ import {fileURLToPath} from 'node:url';
 import {describe, expect, it} from 'vitest';
 import {managedPython, probesDir} from '../source/core/paths.js';
 import {PROCESS_TAG_VARIABLE} from '../source/core/process-group.js';
-import {buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/probe-runner.js';
+import {PROBE_CACHE_ENV, buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/probe-runner.js';
 import type {ProbeConfig, ProbeEvent, ProbeOutcome} from '../source/core/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -120,6 +120,12 @@ describe('buildProbeEnv', () => {
 		expect(env['PYTHONPATH']).toBe(`/p${path.delimiter}/user/lib`);
 		expect(env['PYTHONUNBUFFERED']).toBe('1');
 		expect(env['OMP_NUM_THREADS']).toBe('2');
+	});
+
+	it("gives the probe the walk's cache folder, which no configuration's environment carries", () => {
+		const env = buildProbeEnv(config, {baseEnv, probesDir: '/p', cacheDir: '/tmp/walk-cache'});
+		expect(env[PROBE_CACHE_ENV]).toBe('/tmp/walk-cache');
+		expect(buildProbeEnv(config, {baseEnv, probesDir: '/p'})[PROBE_CACHE_ENV]).toBeUndefined();
 	});
 
 	it('lets the configuration set OMP_NUM_THREADS, and defaults to the real probes dir', () => {

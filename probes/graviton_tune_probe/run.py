@@ -29,7 +29,9 @@ Events (field names exactly as emitted; see ProbeEvent in source/core/types.ts):
 Timing fields: setupSeconds = load + export/quantize + compile + warm-up (the cost a
 service pays before its first useful answer; the reference, a cost of the check
 only, is left out); warmupSeconds = compile + warm-up (the compile phase is the
-first warm-up call); measureSeconds = the timed window.
+first warm-up call); measureSeconds = the timed window; cachedSeconds = the part of
+setupSeconds (a conversion) kept in GRAVITON_TUNE_CACHE_DIR, which the next probe of
+the same configuration reads back instead (0 when read from there, or nothing kept).
 
 Error codes: bad-usage, bad-config, needs-torchrun, bad-cpu-list, too-few-cpus,
 unknown-model, model-not-found, unsupported-model-file, model-load-failed,
@@ -62,6 +64,11 @@ from .config import ProbeConfig, environ
 from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
 from .workers import Identity, Team, as_probe_error, is_out_of_memory
+
+# A folder the walk gives its probes to keep converted models in (OpenVINO IR): a
+# configuration measured again (a re-check, the final verification, a paired comparison)
+# reads it back instead of converting and quantizing again. Set by graviton-tune's session.
+CACHE_ENV = "GRAVITON_TUNE_CACHE_DIR"
 
 # The output check on real samples runs on at most this many batches of them.
 MAX_CHECK_BATCHES = 16
@@ -103,6 +110,9 @@ class Prepared:
         self.references: List[torch.Tensor] = []
         self.setup_seconds = 0.0
         self.warmup_seconds = 0.0
+        # Seconds of this preparation a later probe of the same configuration skips (a
+        # conversion kept in the walk's cache; 0 when it was read from there or none is kept).
+        self.cached_seconds = 0.0
 
 
 class _PhaseClock:
@@ -172,7 +182,7 @@ class Probe:
             else:
                 self._smoke_test(loaded, out.input)  # catch a wrong input shape with a clear error anyway
             reference_seconds = time.perf_counter() - t0
-        model, compile_seconds = self._configure(loaded, out.input)
+        model, compile_seconds, out.cached_seconds = self._configure(loaded, out.input)
         out.model = model
         call = self._invoker(model)
         output, warmup_seconds = self._warm_up(call, out.input, first_call_done=compile_seconds is not None)
@@ -319,24 +329,27 @@ class Probe:
         outputs = [torch.from_numpy(o) for o in output]
         return (outputs[0] if len(outputs) == 1 else self.picker(outputs)).float()
 
-    def _configure(self, loaded: LoadedModel, x: Any) -> Tuple[Callable[..., Any], Optional[float]]:
+    def _configure(self, loaded: LoadedModel, x: Any) -> Tuple[Callable[..., Any], Optional[float], float]:
         """The served model: the runtime helper's optimize(), as an app calls it, with the GT_*
-        variables of this configuration. Returns it and the seconds of its compile phase
-        (None when optimize() made no first call: eager PyTorch)."""
+        variables of this configuration. Returns it, the seconds of its compile phase (None
+        when optimize() made no first call: eager PyTorch), and the seconds of conversion it
+        kept in the walk's cache (CACHE_ENV), which the next probe of it will not spend."""
         calibration = self._calibration(loaded)
         clock = _PhaseClock()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("GT_")}, **environ(self.cfg)}
         try:
             served = rt.optimize(loaded.onnx_path or loaded.module, x, env, calibration,
                                  log=lambda message, level="info": emit("log", level=level, message=message),
-                                 phase=clock.begin)
+                                 phase=clock.begin, cache_dir=os.environ.get(CACHE_ENV) or None)
         except rt.BackendError as err:
             raise ProbeError(err.code, err.message, err.hint) from None
         except rt.ConfigError as err:
             raise ProbeError(err.code, err.message, err.hint) from None
         finally:
             clock.end()
-        return served, clock.seconds.get("compile")
+        cache = getattr(getattr(served, "runner", None), "cache", None)
+        kept = sum(clock.seconds.get(p, 0.0) for p in ("export", "quantize")) if cache and not cache["hit"] else 0.0
+        return served, clock.seconds.get("compile"), kept
 
     def _calibration(self, loaded: LoadedModel) -> Optional[List[Any]]:
         """int8 calibrates on the real samples (in batches of the measured size) when given."""
@@ -394,6 +407,7 @@ class Probe:
             "durations": measurement.durations,
             "interval": interval.to_json(),
             "setupSeconds": prepared.setup_seconds,
+            "cachedSeconds": prepared.cached_seconds,
             "warmupSeconds": prepared.warmup_seconds,
             "measureSeconds": measurement.seconds,
             "converged": measurement.converged,
@@ -418,6 +432,7 @@ class Probe:
             "iterations": len(durations),
             "batchSize": batch,
             "setupSeconds": max(f["setupSeconds"] for f in figures),
+            "cachedSeconds": max(f["cachedSeconds"] for f in figures),
             "warmupSeconds": max(f["warmupSeconds"] for f in figures),
             "measureSeconds": max(f["measureSeconds"] for f in figures),
             "converged": converged,

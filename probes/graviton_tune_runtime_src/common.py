@@ -21,6 +21,8 @@ from .inputs import _map_tensors, named_tensors
 #     seed            int, seeds the calibration batches (default 0)
 #     calibration     optional list of real inputs (tensors, or tuples of them) to
 #                     calibrate int8 on, instead of the example plus seeded batches
+#     cache_dir       optional folder where OpenVINO keeps the converted (and quantized)
+#                     model, keyed by all it depends on, to read it back next time
 # and two optional callbacks: log(message, level="info"|"warning") for every choice worth
 # knowing, phase(name) when a stage begins ("export", "quantize", "compile").
 

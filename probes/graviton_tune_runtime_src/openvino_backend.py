@@ -1,12 +1,24 @@
 """OpenVINO on "CPU" (conversion, NNCF int8, the precision hint as measured)."""
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from typing import Any, Callable, Dict, Mapping, Optional
 
 import torch
 
 from .base import PIP_NNCF, PIP_OPENVINO, BackendError, Log, Phase, _cpu_has_bf16, _hooks, _opt, _require, _short
-from .common import _bf16_requested, _calibration_label, _calibration_samples, _int8_requested, _one_or_many, _threads
+from .common import (
+    CALIBRATION_BATCHES,
+    _bf16_requested,
+    _calibration_label,
+    _calibration_samples,
+    _int8_requested,
+    _one_or_many,
+    _threads,
+)
 from .graphs import _feeder, _first_call_guard, _Flat, _onnx_path
 from .inputs import call_model, named_tensors
 
@@ -36,6 +48,56 @@ def _openvino_precision(options: Optional[Mapping[str, Any]], core: Any, say: Lo
     return "bf16"
 
 
+def _hash_tensor(h: Any, tensor: torch.Tensor) -> None:
+    h.update(repr((str(tensor.dtype), tuple(tensor.shape))).encode())
+    h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def _cache_key(model_or_path: Any, path: Optional[str], named: list, options: Optional[Mapping[str, Any]],
+               ov: Any, nncf: Any) -> Optional[str]:
+    """What the converted (and, for int8, quantized) model depends on: the OpenVINO and NNCF
+    releases, the model's weights (or its file), the input names, shapes and dtypes, and what
+    int8 calibrated on. None when the model cannot be fingerprinted (then nothing is cached)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr(("v1", ov.__version__, getattr(nncf, "__version__", None) if nncf else None)).encode())
+    h.update(repr([(name, tuple(t.shape), str(t.dtype)) for name, t in named]).encode())
+    try:
+        if path is not None:
+            st = os.stat(path)
+            h.update(repr((os.path.abspath(path), st.st_size, st.st_mtime_ns)).encode())
+        else:
+            for name, tensor in model_or_path.state_dict().items():
+                h.update(name.encode())
+                _hash_tensor(h, tensor)
+        if nncf is not None:
+            given = _opt(options, "calibration")
+            if given is None:  # the example itself and seeded batches like it
+                h.update(repr(("seeded", int(_opt(options, "seed", 0)), CALIBRATION_BATCHES)).encode())
+                for _, t in named:
+                    _hash_tensor(h, t)
+            else:
+                for batch in given:
+                    for _, t in named_tensors(batch):
+                        _hash_tensor(h, t)
+    except Exception:
+        return None
+    return h.hexdigest()
+
+
+def _save_to_cache(ov: Any, ov_model: Any, xml: str) -> None:
+    """Weights kept as they are (save_model would compress them to fp16 by default); the .xml
+    is renamed into place last, so a model found in the cache is always complete."""
+    folder = os.path.dirname(xml)
+    os.makedirs(folder, exist_ok=True)
+    scratch = tempfile.mkdtemp(dir=folder, prefix=".saving-")
+    try:
+        ov.save_model(ov_model, os.path.join(scratch, "model.xml"), compress_to_fp16=False)
+        os.replace(os.path.join(scratch, "model.bin"), xml[:-4] + ".bin")
+        os.replace(os.path.join(scratch, "model.xml"), xml)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping[str, Any]] = None,
                      log: Optional[Log] = None, phase: Optional[Phase] = None) -> Callable[[Any], Any]:
     """OpenVINO on "CPU", for an nn.Module or a model file OpenVINO reads (.onnx, .xml).
@@ -50,6 +112,11 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
     has it, "f32" otherwise. options["quantization"] == "int8": NNCF post-training
     quantization (nncf.quantize) of the converted model, ModelType.TRANSFORMER for token
     (integer) inputs. The callable keeps the compiled model (.compiled_model).
+
+    options["cache_dir"]: a folder where the converted (and quantized) model is kept as
+    OpenVINO IR, keyed by everything it depends on (the weights, input shapes, releases,
+    calibration data): the next preparation of the same model and settings reads it instead
+    of converting and quantizing again. The callable's .cache says {"path", "hit"}.
     """
     say, step = _hooks(log, phase)
     ov = _require("openvino", PIP_OPENVINO, "OpenVINO (openvino)")
@@ -62,9 +129,16 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
 
     core = ov.Core()
     path = _onnx_path(model_or_path)
+    cache_dir = _opt(options, "cache_dir")
+    key = _cache_key(model_or_path, path, named, options, ov, nncf) if cache_dir else None
+    cached = os.path.join(str(cache_dir), f"openvino-{key}.xml") if key else None
+    hit = cached is not None and os.path.exists(cached)
     step("export")
     try:
-        if path is not None:
+        if hit:
+            ov_model = core.read_model(cached)
+            say(f"OpenVINO: the {'quantized' if int8 else 'converted'} model read from the cache ({cached})")
+        elif path is not None:
             ov_model = core.read_model(path)
         else:
             model = model_or_path.eval()
@@ -112,7 +186,7 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
 
     feeds = _feeder(inputs, example, say)
 
-    if int8:
+    if int8 and not hit:
         step("quantize")
         samples = [call_model(feeds, t) for t in _calibration_samples(example, options)]
         kwargs: Dict[str, Any] = {"subset_size": len(samples)}
@@ -128,6 +202,13 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
             ) from None
         say(f"OpenVINO int8: NNCF post-training quantization, {_calibration_label(options, len(samples))}"
             + (", transformer preset" if "model_type" in kwargs else ""))
+
+    if cached is not None and not hit:
+        try:
+            _save_to_cache(ov, ov_model, cached)
+        except Exception as err:
+            say(f"OpenVINO: could not keep the converted model in the cache ({_short(err, 200)})", level="warning")
+            cached = None
 
     threads = _threads(options)
     precision = _openvino_precision(options, core, say)
@@ -156,4 +237,5 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
 
     guarded = _first_call_guard(run, "OpenVINO")
     guarded.compiled_model = compiled  # type: ignore[attr-defined]
+    guarded.cache = {"path": cached, "hit": hit} if cached else None  # type: ignore[attr-defined]
     return guarded

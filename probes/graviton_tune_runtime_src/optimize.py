@@ -36,7 +36,7 @@ def _log_to_logging(message: str, level: str = "info") -> None:
 
 def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[str, str]] = None,
              calibration_data: Optional[Iterable[Any]] = None, *, log: Optional[Log] = None,
-             phase: Optional[Phase] = None) -> OptimizedModel:
+             phase: Optional[Phase] = None, cache_dir: Optional[str] = None) -> OptimizedModel:
     """Apply the GT_* choices to `model` and return a callable that runs it that way.
 
     `example_input` is one batch like the real ones, in the form the model takes: a
@@ -52,6 +52,10 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
     `log(message, level=...)`), and `phase(name)` is told when a stage begins (export,
     quantize, compile); failures raise BackendError (.code, .hint) or ConfigError.
 
+    `cache_dir`: for openvino, a folder to keep the converted (and quantized) model in, so
+    that the next start with the same model, input shapes and settings reads it back
+    instead of converting and quantizing again (keyed by all of these; safe to share).
+
     graviton-tune's probe measures by calling this function and then timing calls of
     what it returns, so this is the code path that was measured.
     """
@@ -62,6 +66,8 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
     backend = cfg["backend"]
     _apply_process_settings(cfg if backend == "torch" else {**cfg, "fp32_precision": "none"})
     options: Dict[str, Any] = {**cfg, "seed": 0}
+    if cache_dir:
+        options["cache_dir"] = cache_dir
     if calibration_data is not None:
         options["calibration"] = list(calibration_data)
 

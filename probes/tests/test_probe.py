@@ -286,6 +286,26 @@ def test_bert_base_runs_on_token_ids(probe):
     assert result["check"]["top1Agreement"] is None  # a hidden state, not logits
 
 
+def test_openvino_int8_probed_again_reads_its_conversion_from_the_walks_cache(probe, tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    env = {"GRAVITON_TUNE_CACHE_DIR": str(tmp_path)}
+    first = probe(config(backend="openvino", quantization="int8", batchSize=2), env=env)
+    assert first.result is not None, (first.events, first.stderr[-2000:])
+    # What the next probe will not spend: the export and quantize phases it kept.
+    kept = sum(e["seconds"] for e in first.of_type("phase") if e["phase"] in ("export", "quantize") and "seconds" in e)
+    assert first.result["cachedSeconds"] == pytest.approx(kept) and kept > 0
+    again = probe(config(backend="openvino", quantization="int8", batchSize=2), env=env)
+    assert again.result is not None, (again.events, again.stderr[-2000:])
+    assert again.result["cachedSeconds"] == 0
+    assert any("read from the cache" in e["message"] for e in again.of_type("log"))
+    assert "quantize" not in {e["phase"] for e in again.of_type("phase")}
+    assert again.result["check"]["cosine"] == pytest.approx(first.result["check"]["cosine"])
+    # Without the walk's folder nothing is kept.
+    bare = probe(config(backend="openvino", quantization="int8", batchSize=2))
+    assert bare.result is not None and bare.result["cachedSeconds"] == 0
+
+
 @pytest.mark.skipif(importlib.util.find_spec("graviton_tune_probe.backends_extra") is None,
                     reason="backends_extra not there yet")
 def test_onnxruntime_backend_on_a_pytorch_model(probe):

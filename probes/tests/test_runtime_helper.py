@@ -218,6 +218,32 @@ def test_openvino_int8_calibrates_on_given_data(caplog):
     assert cosine(optimized(x), eager(tiny_convnet(), x)) > 0.99
 
 
+@needs_ov
+def test_openvino_cache_reads_back_the_same_quantized_model(tmp_path):
+    pytest.importorskip("nncf")
+    x = image_batch(4)
+    env = {"GT_BACKEND": "openvino", "GT_QUANTIZATION": "int8"}
+    first = rt.optimize(tiny_convnet(), x, environ=env, cache_dir=str(tmp_path))
+    assert first.runner.cache["hit"] is False
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 2 and kept[0].endswith(".bin") and kept[1].endswith(".xml")  # no scratch folder left
+    phases = []
+    again = rt.optimize(tiny_convnet(), x, environ=env, cache_dir=str(tmp_path), phase=phases.append)
+    assert again.runner.cache == {"path": first.runner.cache["path"], "hit": True}
+    assert "quantize" not in phases  # read back, not quantized again
+    assert torch.equal(again(x), first(x))  # the same model, weights kept as they were (no fp16 compression)
+    # Other weights, another input shape, or fp32 instead of int8: another entry, never the cached one.
+    other = tiny_convnet()
+    with torch.no_grad():
+        other[0].weight.add_(0.01)
+    assert rt.optimize(other, x, environ=env, cache_dir=str(tmp_path)).runner.cache["hit"] is False
+    assert rt.optimize(tiny_convnet(), image_batch(2), environ=env, cache_dir=str(tmp_path)).runner.cache["hit"] is False
+    assert rt.optimize(tiny_convnet(), x, environ={"GT_BACKEND": "openvino"}, cache_dir=str(tmp_path)).runner.cache["hit"] is False
+    assert len(list(tmp_path.glob("*.xml"))) == 4
+    # Without a cache folder nothing is kept, as an app that does not ask gets it.
+    assert rt.optimize(tiny_convnet(), x, environ=env).runner.cache is None
+
+
 def test_int8_calibration_is_the_probes():
     # Both paths calibrate on the same batches: the example plus seeded ones of its shape.
     x = image_batch(4)

@@ -36,6 +36,8 @@ export interface PairedOptions {
 	signal?: AbortSignal;
 	/** Probe package location (tests). */
 	probesDir?: string;
+	/** The walk's folder for converted models (see RunProbeOptions.cacheDir). */
+	cacheDir?: string;
 	onNote?: (message: string) => void;
 }
 
@@ -55,7 +57,7 @@ class WarmProbe {
 	constructor(candidate: Candidate, opts: PairedOptions) {
 		const config = {...candidate.config, workers: 1};
 		const {file, args} = buildProbeCommand(config, {python: opts.python});
-		const env = {...buildProbeEnv(config, {env: candidate.env, ...(opts.probesDir ? {probesDir: opts.probesDir} : {})}), GRAVITON_TUNE_PAIRED: '1'};
+		const env = {...buildProbeEnv(config, {env: candidate.env, cacheDir: opts.cacheDir, ...(opts.probesDir ? {probesDir: opts.probesDir} : {})}), GRAVITON_TUNE_PAIRED: '1'};
 		this.child = execa(file, args, {env, extendEnv: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true, cancelSignal: opts.signal});
 		const rl = createInterface({input: this.child.stdout!});
 		rl.on('line', text => {

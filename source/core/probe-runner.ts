@@ -31,9 +31,13 @@ export interface RunProbeOptions {
 	graceMs?: number;
 	/** Called with the leader's pid (and the run's process tag) once it runs. */
 	onSpawn?: (pid: number, tag: string) => void;
+	/** The walk's folder for converted models (PROBE_CACHE_ENV): re-probes read them back. */
+	cacheDir?: string;
 }
 
 export const PROBE_MODULE = 'graviton_tune_probe';
+/** Where a probe keeps converted models for the next probe of the same configuration (probes/graviton_tune_probe/run.py, CACHE_ENV). */
+export const PROBE_CACHE_ENV = 'GRAVITON_TUNE_CACHE_DIR';
 
 /**
  * Inherited variables that change what we measure. The probe must see exactly the
@@ -51,13 +55,14 @@ export function isTuningVariable(name: string): boolean {
 
 export function buildProbeEnv(
 	config: ProbeConfig,
-	options: {env?: Record<string, string>; baseEnv?: NodeJS.ProcessEnv; probesDir?: string} = {},
+	options: {env?: Record<string, string>; baseEnv?: NodeJS.ProcessEnv; probesDir?: string; cacheDir?: string} = {},
 ): Record<string, string> {
 	const result: Record<string, string> = {};
 	for (const [name, value] of Object.entries(options.baseEnv ?? process.env)) {
 		if (value !== undefined && !isTuningVariable(name)) result[name] = value;
 	}
 	Object.assign(result, options.env ?? {});
+	if (options.cacheDir) result[PROBE_CACHE_ENV] = options.cacheDir;
 	const probes = options.probesDir ?? defaultProbesDir;
 	const inherited = result['PYTHONPATH'];
 	result['PYTHONPATH'] = inherited ? `${probes}${path.delimiter}${inherited}` : probes;
@@ -169,7 +174,7 @@ export async function runProbe(config: ProbeConfig, options: RunProbeOptions): P
 	let exit: GroupExit;
 	try {
 		exit = await runInGroup(file, args, {
-			env: buildProbeEnv(config, {env: options.env, baseEnv: options.baseEnv}),
+			env: buildProbeEnv(config, {env: options.env, baseEnv: options.baseEnv, cacheDir: options.cacheDir}),
 			cwd: options.cwd,
 			signal: options.signal,
 			timeoutMs,

@@ -1,6 +1,9 @@
 // A tuning session: detect the machine, find Python, decide which recipes apply, run
 // the walk with real probes, and emit one typed event stream. Both faces (Ink and
 // headless) consume only these events and the returned values.
+import {mkdtempSync, rmSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {headlineFigures} from './headline.js';
 import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measureLoad, pct, waitForQuiet} from './contention.js';
 import type {QuietWait} from './contention.js';
@@ -154,6 +157,10 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const quietWaitSeconds = opts.quietWaitSeconds ?? DEFAULT_QUIET_WAIT_SECONDS;
 	const waitQuiet = opts.waitQuiet ?? ((maxSeconds: number) => waitForQuiet({maxSeconds, reading: () => measureLoad(detection.usableCpuList, 1, opts.signal), signal: opts.signal}));
 	let index = 0;
+	// The walk's folder for converted models: a configuration probed again (a re-check, the
+	// final verification, a paired comparison) reads its conversion back. Made when the walk
+	// starts, removed when it ends.
+	const cache: {dir?: string} = {};
 	const measure: Measure = async (stepId, title, candidate, deadlineSeconds, fresh) => {
 		index += 1;
 		const key = candidateKey(candidate);
@@ -178,6 +185,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 				signal: opts.signal,
 				timeoutMs: Math.round(limit * 1000),
 				onEvent: event => emit({type: 'probe', stepId, event}),
+				...(cache.dir ? {cacheDir: cache.dir} : {}),
 			});
 			if (!outcome.ok && outcome.failure.kind === 'timeout' && budgetBound) {
 				outcome = {...outcome, failure: {...outcome.failure, code: 'budget', message: `stopped after ${Math.round(limit)} s: the time budget had no more room for it`, hint: 'a larger --budget gives slow steps (compile, int8, other runtimes) time to finish'}};
@@ -196,7 +204,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	// Close calls: both sides in two warm processes, alternating windows in the same minutes.
 	const paired: PairedMeasure = async (stepId, title, incumbent, candidate, seconds) => {
 		emit({type: 'note', level: 'info', message: `${title}: a close call, measured paired (two warm processes, alternating windows, ${Math.round(seconds)} s).`});
-		const outcome = await pairedCompare(incumbent, candidate, {python: interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message})});
+		const outcome = await pairedCompare(incumbent, candidate, {python: interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message}), ...(cache.dir ? {cacheDir: cache.dir} : {})});
 		if (outcome && outcome.candidate.contention?.contended) return null;
 		return outcome;
 	};
@@ -231,11 +239,15 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		emit,
 	);
 	let result: WalkResult | null;
+	const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'graviton-tune-cache-'));
+	cache.dir = cacheDir;
 	try {
 		result = await walk.run();
 	} catch (error) {
 		if (error instanceof BusyMachineError) emit({type: 'session-end', result: null, error: error.message});
 		throw error;
+	} finally {
+		rmSync(cacheDir, {recursive: true, force: true});
 	}
 	if (result && rates && flopsPerSample) result.limits = {rates, flopsPerSample};
 	if (result && !result.interrupted) {

@@ -164,6 +164,11 @@ export interface ProbeResult {
 	batchSize: number;
 	/** Model load + export/quantize/compile + warm-up, in seconds. */
 	setupSeconds: number;
+	/**
+	 * Of setupSeconds, the conversion the probe kept in the walk's cache (OpenVINO IR): a
+	 * later probe of the same configuration reads it back instead. 0 or absent: nothing kept.
+	 */
+	cachedSeconds?: number;
 	warmupSeconds: number;
 	measureSeconds: number;
 	/** True when the CI target was reached before the budget ran out. */
