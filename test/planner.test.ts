@@ -35,13 +35,14 @@ function step(id: string, stage: RecipeStage, changes: RecipeChanges, lossy = fa
  */
 const clock = {ms: 0};
 
-function scripted(fn: (c: Candidate, call: number) => ProbeResult | null, startup: (c: Candidate) => number = () => 3): {measure: Measure; calls: Candidate[]; deadlines: Array<number | null>} {
+function scripted(fn: (c: Candidate, call: number) => ProbeResult | null, startup: (c: Candidate, seen: boolean) => number = () => 3): {measure: Measure; calls: Candidate[]; deadlines: Array<number | null>} {
 	const calls: Candidate[] = [];
 	const deadlines: Array<number | null> = [];
 	const measure: Measure = async (stepId, title, candidate, deadline) => {
+		const seen = calls.some(c => candidateKey(c) === candidateKey(candidate));
 		calls.push(candidate);
 		deadlines.push(deadline);
-		const seconds = candidate.config.budgetSeconds + startup(candidate);
+		const seconds = candidate.config.budgetSeconds + startup(candidate, seen);
 		if (deadline !== null && seconds > deadline) {
 			clock.ms += deadline * 1000;
 			return {stepId, title, candidate, result: null, failure: {kind: 'timeout', code: 'budget', message: `stopped after ${deadline} s: the time budget had no more room for it`, hint: null, exitCode: null, signal: 'SIGTERM', stderrTail: ''}, startedAt: '', durationMs: deadline * 1000};
@@ -72,7 +73,7 @@ function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): Walk
 	};
 }
 
-async function walk(steps: Applicability[], fn: (c: Candidate, call: number) => ProbeResult | null, extra: Partial<WalkOptions> = {}, startup?: (c: Candidate) => number) {
+async function walk(steps: Applicability[], fn: (c: Candidate, call: number) => ProbeResult | null, extra: Partial<WalkOptions> = {}, startup?: (c: Candidate, seen: boolean) => number) {
 	const events: SessionEvent[] = [];
 	const {measure, calls, deadlines} = scripted(fn, startup);
 	const r = await new Walk(options(steps, extra), measure, e => events.push(e)).run();
@@ -434,6 +435,71 @@ describe('the walk by expected gain per second', () => {
 		const tight = planForBudget(ordered, 100, p => p.overheadSeconds, 8);
 		expect(tight.plan.map(p => p.step.recipe.id)).not.toContain('openvino-int8');
 		expect(tight.later.map(p => p.step.recipe.id)).toContain('openvino-int8');
+	});
+
+	it('adds gains only where the walk can keep them together, and measures the largest first', () => {
+		const autocast = withExpected(step('bf16-autocast', 'precision', {probe: {autocast: 'bf16'}}), {default: {gain: [1.18, 1.68], costSeconds: 10, source: 'measured'}});
+		const ov = withExpected(step('openvino', 'backend', {probe: {backend: 'openvino'}}), {default: {gain: [1.2, 1.8], costSeconds: 30, source: 'measured'}});
+		const ovInt8Step = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}), {default: {gain: [3, 7], costSeconds: 60, source: 'measured'}});
+		const ovInt8 = {...ovInt8Step, recipe: {...ovInt8Step.recipe, after: ['openvino']}};
+		const pt2e = withExpected(step('int8-pt2e', 'quantize', {probe: {quantization: 'int8'}}), {default: {gain: [1.5, 1.8], costSeconds: 60, source: 'measured'}});
+		const ordered = orderByValue([autocast, ov, ovInt8, compile, pt2e], 'default');
+		const gainOf = (ids: string[]) => ordered.filter(p => ids.includes(p.step.recipe.id)).reduce((sum, p) => sum + p.logGain, 0);
+		// Room for everything but the torch-side steps: OpenVINO fp32 adds nothing beside
+		// OpenVINO int8 (whose changes hold it), so it is not planned; int8 alone brings both
+		// figures (its own is measured on top of OpenVINO fp32, the step it follows).
+		const {plan, later, gain} = planForBudget(ordered, 65);
+		expect(plan.map(p => p.step.recipe.id)).toEqual(['openvino-int8']);
+		expect(later.map(p => p.step.recipe.id)).toContain('openvino');
+		expect(gain).toBeCloseTo(gainOf(['openvino-int8', 'openvino']), 6);
+		// Room for everything: the walk ends on one runtime, so compile and PT2E int8 (torch
+		// only) add nothing to the OpenVINO path, and autocast (a bf16 request OpenVINO takes
+		// too) does; OpenVINO int8 comes first, the largest expected gain.
+		const all = planForBudget(ordered, 1000);
+		expect(all.gain).toBeCloseTo(gainOf(['openvino-int8', 'openvino', 'bf16-autocast']), 6);
+		expect(all.plan[0]!.step.recipe.id).toBe('openvino-int8');
+		expect(all.plan.map(p => p.step.recipe.id)).not.toContain('torch-compile');
+		// Where OpenVINO int8 does not fit, the torch path's steps add up instead.
+		// Where OpenVINO int8 does not fit, OpenVINO fp32 and autocast do (together they are
+		// expected to bring more than compile and autocast on torch).
+		const noInt8 = planForBudget(ordered, 59);
+		expect(noInt8.plan.map(p => p.step.recipe.id)).toEqual(['openvino', 'bf16-autocast']);
+		expect(noInt8.gain).toBeCloseTo(gainOf(['openvino', 'bf16-autocast']), 6);
+		// Without the OpenVINO steps, the torch path's steps add up, by expected gain: PT2E int8, autocast, compile.
+		const torch = planForBudget(orderByValue([autocast, compile, pt2e], 'default'), 1000);
+		expect(torch.plan.map(p => p.step.recipe.id)).toEqual(['int8-pt2e', 'bf16-autocast', 'torch-compile']);
+	});
+
+	it('on a short budget with dear probes, leaves the quick batch pick out and tries batch on what the large step made', async () => {
+		const ovInt8 = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}, true), {default: {gain: [3, 7], costSeconds: 40, source: 'measured'}});
+		const ov = withExpected(step('openvino', 'backend', {probe: {backend: 'openvino'}}), {default: {gain: [1.2, 1.8], costSeconds: 30, source: 'measured'}});
+		// A transformer's probes: eager 12 s to start, OpenVINO int8 (conversion and NNCF) 45 s,
+		// of which 28 s are kept in the walk's cache: the same configuration again starts in 15 s.
+		const kept = (c: Candidate) => (c.config.backend !== 'openvino' ? 0 : c.config.quantization ? 28 : 8);
+		const startup = (c: Candidate, seen: boolean) => (c.config.backend !== 'openvino' ? 12 : seen ? 15 : 15 + kept(c) + (c.config.quantization ? 2 : 0));
+		const speed = (c: Candidate) => 5 * (c.config.backend === 'openvino' ? 2 : 1) * (c.config.quantization ? 3 : 1) * (c.config.batchSize >= 8 ? 1.3 : 1);
+		const fn = (c: Candidate) => ({...result(speed(c)), cachedSeconds: kept(c)});
+		const short = await walk([ov, ovInt8, batch], fn, {ordering: 'value', cpuClass: 'default', budgetSeconds: 180, conversionCache: true}, startup);
+		const titles = short.r!.decisions.map(d => d.title);
+		expect(titles).not.toContain('Batch size 8 (quick pick)');
+		expect(short.events.some(e => e.type === 'note' && e.message.startsWith('No quick batch pick on eager fp32'))).toBe(true);
+		expect(short.r!.decisions.find(d => d.recipeId === 'openvino-int8')!.outcome).toBe('kept');
+		expect(short.r!.best.candidate.config).toMatchObject({backend: 'openvino', quantization: 'int8'});
+		expect(titles).toContain('Batch size 8 (again, on the tuned configuration)');
+		expect(short.r!.best.candidate.config.batchSize).toBe(8);
+		// The winner verified back to back: its conversion read back from the cache made room for it.
+		expect(short.r!.verification).not.toBeNull();
+		expect(short.r!.elapsedSeconds).toBeLessThanOrEqual(180);
+		// Without the cache, verifying OpenVINO int8 would cost its whole conversion again: the
+		// plan cannot afford it in 3 minutes, and the answer stays within the budget without it.
+		const uncached = await walk([ov, ovInt8, batch], c => result(speed(c)), {ordering: 'value', cpuClass: 'default', budgetSeconds: 180}, c => startup(c, false));
+		expect(uncached.r!.best.candidate.config.quantization).toBeNull();
+		expect(uncached.r!.elapsedSeconds).toBeLessThanOrEqual(180);
+		// A long budget can afford the quick pick, and still measures int8 first among the steps.
+		const long = await walk([ov, ovInt8, batch], fn, {ordering: 'value', cpuClass: 'default', budgetSeconds: 900, conversionCache: true}, startup);
+		const longTitles = long.r!.decisions.map(d => d.title);
+		expect(longTitles.slice(0, 3)).toEqual(['Baseline', 'Batch size 8 (quick pick)', 'openvino-int8']);
+		expect(long.r!.best.candidate.config).toMatchObject({backend: 'openvino', quantization: 'int8', batchSize: 8});
 	});
 
 	it('in 3 minutes reaches the dear step the plan chose: the walk reserves what the plan assumed', async () => {

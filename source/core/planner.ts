@@ -56,6 +56,12 @@ export interface WalkOptions {
 	 * comparison); absent: re-measured in fresh processes, pooled.
 	 */
 	paired?: PairedMeasure;
+	/**
+	 * The measure gives its probes a folder shared by the walk where conversions are kept
+	 * (the session's cache): a configuration on a cachedRuntimes runtime probed again reads
+	 * its conversion back, so the final verification of such a winner is planned as cheap.
+	 */
+	conversionCache?: boolean;
 }
 
 /** A paired comparison's outcome: the ratio candidate / incumbent and its 95% interval, pair by pair. */
@@ -80,6 +86,8 @@ export interface PlannedStep {
 	costSeconds: number;
 	/** Of that, what the probe costs beyond its measurement (start, load, compile or conversion, warm-up). */
 	overheadSeconds: number;
+	/** What probing its configuration once more would cost beyond measuring (the final verification): less where its conversion is kept in the walk's cache. */
+	reprobeSeconds: number;
 	/** Expected log gain (hopeful: the middle of the range, leaning to the top). */
 	logGain: number;
 	/** Expected log gain per second. */
@@ -88,8 +96,8 @@ export interface PlannedStep {
 	envOnly: boolean;
 }
 
-/** What a step's probe costs here: its whole time and its overhead, in seconds. */
-export type StepCost = (step: Applicability, expectation: Expectation) => {costSeconds: number; overheadSeconds: number};
+/** What a step's probe costs here: its whole time, its overhead, and its overhead when probed again, in seconds. */
+export type StepCost = (step: Applicability, expectation: Expectation) => {costSeconds: number; overheadSeconds: number; reprobeSeconds: number};
 
 /** Environment-only steps (allocators, THP, caches, OpenMP placement) change no model option. */
 export function isEnvOnly(changes: RecipeChanges): boolean {
@@ -104,18 +112,122 @@ export function isEnvOnly(changes: RecipeChanges): boolean {
  */
 export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Record<string, Observed> = {}, cost: number | StepCost = 1): PlannedStep[] {
 	const costOf: StepCost = typeof cost === 'number'
-		? (_s, e) => ({costSeconds: e.costSeconds * cost, overheadSeconds: Math.max(1, e.costSeconds - REFERENCE_MEASURE_SECONDS) * cost})
+		? (_s, e) => {
+			const overheadSeconds = Math.max(1, e.costSeconds - REFERENCE_MEASURE_SECONDS) * cost;
+			return {costSeconds: e.costSeconds * cost, overheadSeconds, reprobeSeconds: overheadSeconds};
+		}
 		: cost;
 	const planned = steps.filter(s => s.recipe.stage !== 'batch').map((step, index) => {
 		const expectation = expectationOf(step.recipe, cls, observed[step.recipe.id]);
-		const {costSeconds, overheadSeconds} = costOf(step, expectation);
+		const {costSeconds, overheadSeconds, reprobeSeconds} = costOf(step, expectation);
 		const logGain = hopefulLogGain(expectation);
-		return {planned: {step, expectation, costSeconds, overheadSeconds, logGain, value: valuePerSecond(expectation, costSeconds), envOnly: isEnvOnly(step.changes)}, index};
+		return {planned: {step, expectation, costSeconds, overheadSeconds, reprobeSeconds, logGain, value: valuePerSecond(expectation, costSeconds), envOnly: isEnvOnly(step.changes)}, index};
 	});
 	planned.sort((a, b) => Number(a.planned.envOnly) - Number(b.planned.envOnly) || b.planned.value - a.planned.value || a.index - b.index);
 	// A recipe that must follow others of its stage (jemalloc after tcmalloc) still does.
+	return followingAfter(planned.map(p => p.planned));
+}
+
+/** What the plan is made on: the configuration steps apply to, and the CPUs a worker sweep splits. */
+export interface PlanContext {
+	base: Candidate;
+	usableCpus: number;
+}
+
+/** The steps planned for the budget (in walk order), those left for later, and the expected log gain planned. */
+export interface Plan {
+	plan: PlannedStep[];
+	later: PlannedStep[];
+	gain: number;
+}
+
+/** More structural steps than this are not weighed in every combination: the rest by value go later. */
+const maxWeighedSteps = 16;
+
+/**
+ * Which of the ordered steps to plan in `seconds`: the combination with the most expected
+ * gain that fits, not the best-value steps first (a dear step worth 5× beats three cheap
+ * ones worth 3% each). Gains add only where the walk can keep them together: a step whose
+ * changes another chosen step already holds adds nothing (OpenVINO fp32 beside OpenVINO
+ * int8, PT2E int8 or compile once on OpenVINO), a step alone brings what the steps it must
+ * follow would have brought too when its changes hold theirs, and the walk ends on one
+ * runtime, so only the steps that act on the same one add up. Environment knobs (gains of
+ * a few %) are then packed into what is left. `reserve`: what verifying a step's
+ * configuration at the end would cost if it wins (its probe once more); the plan keeps
+ * room for the dearest step it takes, never less than `floor` (the current best's).
+ * Returned in walk order: the structural steps by expected gain, largest first (a budget
+ * that runs short then loses the least), each after the steps it must follow;
+ * environment knobs last. What does not fit is left for whatever time remains at the end.
+ */
+export function planForBudget(ordered: PlannedStep[], seconds: number, reserve: (p: PlannedStep) => number = () => 0, floor = 0, context: PlanContext = {base: baselineCandidate({name: 'plan'}, 2, [0, 1]), usableCpus: 2}): Plan {
+	const reserveOf = (p: PlannedStep) => Math.max(floor, reserve(p));
+	const structural = ordered.filter(p => !p.envOnly).slice(0, maxWeighedSteps);
+	const weighed = weighSteps(structural, context);
+	const costs = structural.map(p => Math.max(1, Math.ceil(p.costSeconds)));
+	let best = {mask: -1, gain: -1, spent: Infinity, dearest: floor};
+	for (let mask = 0; mask < 1 << structural.length; mask++) {
+		let spent = 0;
+		let dearest = floor;
+		for (let i = 0; i < structural.length; i++) {
+			if (!(mask & (1 << i))) continue;
+			spent += costs[i]!;
+			dearest = Math.max(dearest, reserveOf(structural[i]!));
+		}
+		if (spent + dearest > seconds) continue;
+		const gain = weighed.gainOf(mask);
+		if (gain > best.gain + 1e-9 || (gain > best.gain - 1e-9 && spent + dearest < best.spent + best.dearest)) best = {mask, gain, spent, dearest};
+	}
+	const chosen = new Set(structural.filter((_p, i) => best.mask & (1 << i)));
+	const knobs = ordered.filter(p => p.envOnly && reserveOf(p) <= best.dearest);
+	const polish = best.mask < 0 ? [] : knapsack(knobs, seconds - best.spent - best.dearest);
+	for (const p of polish) chosen.add(p);
+	const planned = ordered.filter(p => chosen.has(p));
+	const byGain = planned.filter(p => !p.envOnly).sort((a, b) => weighed.ownGain(b) - weighed.ownGain(a));
+	return {
+		plan: [...followingAfter(byGain), ...planned.filter(p => p.envOnly)],
+		later: ordered.filter(p => !chosen.has(p)),
+		gain: Math.max(0, best.gain) + polish.reduce((sum, p) => sum + p.logGain, 0),
+	};
+}
+
+/**
+ * How structural steps combine, derived from what each changes (never from recipe ids):
+ * which step's configuration already holds another's, which runtime each acts on, and
+ * what a step brings alone. `gainOf(mask)`: the expected log gain the walk can end with
+ * when it measures the steps in the mask.
+ */
+function weighSteps(steps: PlannedStep[], {base, usableCpus}: PlanContext): {gainOf: (mask: number) => number; ownGain: (p: PlannedStep) => number} {
+	const made = steps.map(p => stepCandidate(base, p.step, usableCpus));
+	const holds = made.map(c => steps.map(q => candidateKey(stepCandidate(c, q.step, usableCpus)) === candidateKey(c)));
+	// A step's figure is measured on top of the steps it must follow: alone, it brings theirs too.
+	const own = steps.map((p, i) => p.logGain + steps.reduce((sum, q, j) => sum + (j !== i && holds[i]![j] && (p.step.recipe.after ?? []).includes(q.step.recipe.id) ? q.logGain : 0), 0));
+	// The runtimes a walk can end on, and which steps act on each (a step that names none acts on whichever is current, where it changes something).
+	const runtimes = [...new Set([base.config.backend, ...made.map(c => c.config.backend)])];
+	const actsOn = runtimes.map(runtime => {
+		const start = runtime === base.config.backend ? base : applyChanges(base, {probe: {backend: runtime}}, '');
+		return steps.map((p, i) => {
+			if (p.step.changes.probe?.backend !== undefined) return made[i]!.config.backend === runtime && candidateKey(made[i]!) !== candidateKey(base);
+			const next = stepCandidate(start, p.step, usableCpus);
+			return next.config.backend === runtime && candidateKey(next) !== candidateKey(start);
+		});
+	});
+	const gainOf = (mask: number) => {
+		const held = (i: number) => steps.some((_q, j) => j !== i && (mask & (1 << j)) && holds[j]![i] && !(holds[i]![j] && i < j));
+		let gain = 0;
+		for (const acts of actsOn) {
+			let sum = 0;
+			for (let i = 0; i < steps.length; i++) if ((mask & (1 << i)) && acts[i] && !held(i)) sum += own[i]!;
+			gain = Math.max(gain, sum);
+		}
+		return gain;
+	};
+	return {gainOf, ownGain: p => own[steps.indexOf(p)] ?? p.logGain};
+}
+
+/** The steps in their order, except that a step comes after those it must follow ("after") that are among them. */
+function followingAfter(steps: PlannedStep[]): PlannedStep[] {
 	const ordered: PlannedStep[] = [];
-	const pending = planned.map(p => p.planned);
+	const pending = [...steps];
 	while (pending.length) {
 		const i = pending.findIndex(p => (p.step.recipe.after ?? []).every(id => !pending.some(q => q.step.recipe.id === id)));
 		ordered.push(...pending.splice(i < 0 ? 0 : i, 1));
@@ -123,26 +235,14 @@ export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Re
 	return ordered;
 }
 
-/**
- * Which of the ordered steps to plan in `seconds`: the set with the most expected gain in
- * all that fits (a 0/1 knapsack over whole seconds), not the best-value steps first: a
- * dear step worth 5× beats three cheap ones worth 3% each. `reserve`: what verifying a
- * step's configuration at the end would cost if it wins (its probe once more); the plan
- * keeps room for the dearest step it takes, never less than `floor` (the current best's).
- * Returned in walk order; what does not fit is left for whatever time remains at the end.
- */
-export function planForBudget(ordered: PlannedStep[], seconds: number, reserve: (p: PlannedStep) => number = () => 0, floor = 0): {plan: PlannedStep[]; later: PlannedStep[]} {
-	const reserveOf = (p: PlannedStep) => Math.max(floor, reserve(p));
-	let best: {gain: number; chosen: PlannedStep[]} = {gain: -1, chosen: []};
-	// Each possible dearest winner in turn: the best set among the steps no dearer to verify.
-	for (const limit of [...new Set([floor, ...ordered.map(reserveOf)])].sort((a, b) => a - b)) {
-		const items = ordered.filter(p => reserveOf(p) <= limit);
-		const chosen = knapsack(items, seconds - limit);
-		const gain = chosen.reduce((sum, p) => sum + p.logGain, 0);
-		if (gain > best.gain + 1e-9) best = {gain, chosen};
+/** The configuration a step makes on top of `best` (a worker sweep: its first worker count). */
+function stepCandidate(best: Candidate, step: Applicability, usableCpus: number): Candidate {
+	const next = applyChanges(best, step.changes, step.recipe.id);
+	if (step.changes.workers === 'sweep') {
+		const workers = workerCounts(usableCpus)[0] ?? 1;
+		next.config = {...next.config, workers, threadsPerWorker: Math.max(1, Math.floor(usableCpus / workers))};
 	}
-	const chosen = new Set(best.chosen);
-	return {plan: ordered.filter(p => chosen.has(p)), later: ordered.filter(p => !chosen.has(p))};
+	return next;
 }
 
 /** The steps with the largest summed log gain whose costs fit `seconds` (whole seconds, dynamic programming). */
@@ -211,6 +311,16 @@ const maxDrift = 0.4;
  * compile ~12-25 s, int8 ~15-30 s, ONNX Runtime / OpenVINO ~10-20 s).
  */
 const overheadFactors = {compile: 4, int8: 5, otherRuntime: 4, workers: 1.5};
+
+/**
+ * Runtimes whose conversion a probe keeps in the walk's cache (the session's folder,
+ * PROBE_CACHE_ENV): a configuration probed again (the final verification, a re-check, a
+ * paired comparison) reads it back. Until the first probe says how much it kept, probing
+ * it again is guessed at the eager start-up times warmFactor (measured here: BERT-base
+ * OpenVINO int8 50 s cold, the model read back in 0.01 s of its 28 s export + quantize).
+ */
+const cachedRuntimes = new Set(['openvino']);
+const warmFactor = 1.5;
 
 function costKind(config: ProbeConfig): string {
 	return [config.backend, config.compile ? 'compile' : '', config.quantization ?? '', config.workers > 1 ? 'workers' : ''].filter(Boolean).join('+');
@@ -292,8 +402,10 @@ export class Walk {
 	private readonly now: () => number;
 	/** fp32 eager batch 1: the first probe, and one half of the final verification. */
 	private readonly base: Candidate;
-	/** Learnt seconds a probe costs beyond its measurement, per costKind. */
+	/** Learnt seconds a probe costs beyond its measurement, per costKind (the first probe of each configuration). */
 	private readonly overheads = new Map<string, number>();
+	/** Learnt seconds probing a configuration once more costs beyond its measurement, per candidateKey. */
+	private readonly again = new Map<string, number>();
 	/**
 	 * What the plan expects a probe of a kind not measured yet to cost beyond its
 	 * measurement (from the recipes' figures): the walk reserves the same when it gets there.
@@ -396,15 +508,33 @@ export class Walk {
 	 */
 	private async byValue(best: Best, batchStep: Applicability | undefined): Promise<Best> {
 		const {opts} = this;
+		const cls = opts.cpuClass ?? 'default';
+		const observed = opts.observed ?? {};
 		const sweepBatch = batchStep && !opts.fixedBatch;
 		// Measuring time is planned too: a short budget measures each step briefly rather
 		// than measuring a few steps long (paired comparisons settle the close calls).
 		this.measureCap = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, this.remainingSeconds() / 40));
-		if (sweepBatch && !this.aborted()) best = await this.quickBatch(best, batchStep);
-		const ordered = orderByValue(opts.steps, opts.cpuClass ?? 'default', opts.observed ?? {}, this.stepCost(best.candidate));
-		const refineCost = sweepBatch ? 2 * (this.overheadOf(best.candidate) + this.measureCap) : 0;
-		const available = this.remainingSeconds() - this.baselineVerifyCost() - refineCost;
-		const {plan, later} = planForBudget(ordered, available, p => p.overheadSeconds, this.overheadOf(best.candidate));
+		const eagerProbes = (n: number) => n * (this.overheadOf(best.candidate) + this.measureCap);
+		const refineCost = sweepBatch ? eagerProbes(2) : 0;
+		const planFor = (from: Best, spare = 0) => planForBudget(
+			orderByValue(opts.steps, cls, observed, this.stepCost(from.candidate)),
+			this.remainingSeconds() - this.baselineVerifyCost() - refineCost - spare,
+			p => p.reprobeSeconds, this.overheadOf(from.candidate), {base: from.candidate, usableCpus: opts.usableCpus});
+		let picked = false;
+		if (sweepBatch && !this.aborted()) {
+			// The quick pick costs up to two eager probes: worth them only where they push out
+			// less expected gain than a batch size brings (a short budget on a model whose
+			// probes are dear goes to the large steps first, and batch comes on what they made).
+			const batchGain = hopefulLogGain(expectationOf(batchStep.recipe, cls, observed[batchStep.recipe.id]));
+			const without = planFor(best).gain;
+			if (planFor(best, eagerProbes(2)).gain + batchGain >= without - 1e-9) {
+				best = await this.quickBatch(best, batchStep);
+				picked = true;
+			} else {
+				this.emit({type: 'note', level: 'info', message: `No quick batch pick on eager fp32: its two probes (~${Math.round(eagerProbes(2))} s) would push out steps expected to bring more; batch size is tried on the tuned configuration instead.`});
+			}
+		}
+		const {plan, later} = planFor(best);
 		const name = (p: PlannedStep) => `${p.step.recipe.title} (${describeGain(p.expectation)}, ~${Math.round(p.costSeconds)} s)`;
 		this.emit({type: 'note', level: 'info', message: `Plan for the ${Math.round(opts.budgetSeconds)} s budget, the most expected gain that fits (${Math.round(this.measureCap)} s of measuring a step): ${plan.map(name).join('; ') || 'nothing more fits'}.${later.length ? ` If time is left: ${later.map(p => p.step.recipe.title).join(', ')}.` : ''}`});
 		const structural = plan.filter(p => !p.envOnly);
@@ -416,9 +546,10 @@ export class Walk {
 			this.committed = costOf(structural.slice(i + 1)) + refineCost + costOf(polish);
 			best = await this.runStep(best, p.step);
 		}
-		// Compiled, quantized or converted models often want other batches than eager fp32 did.
+		// Compiled, quantized or converted models often want other batches than eager fp32
+		// did; and where the quick pick was left out, this is where batch size is tried.
 		this.committed = costOf(polish);
-		if (sweepBatch && best !== before && !this.aborted()) best = await this.refineBatch(best, batchStep);
+		if (sweepBatch && (best !== before || !picked) && !this.aborted()) best = await this.refineBatch(best, batchStep);
 		for (const [i, p] of polish.entries()) {
 			if (this.aborted()) break;
 			this.committed = costOf(polish.slice(i + 1));
@@ -443,15 +574,14 @@ export class Walk {
 		const eager = this.overheadOf(this.base);
 		const scale = Math.min(4, Math.max(0.1, eager / reference));
 		return (step, expectation) => {
-			const next = applyChanges(best, step.changes, step.recipe.id, this.changesOf);
-			if (step.changes.workers === 'sweep') next.config = {...next.config, workers: workerCounts(this.opts.usableCpus)[0] ?? 1};
+			const next = stepCandidate(best, step, this.opts.usableCpus);
 			const kind = costKind(next.config);
 			if (!this.overheads.has(kind)) {
 				const guess = Math.max(eager, (expectation.costSeconds - REFERENCE_MEASURE_SECONDS) * scale);
 				this.expectedOverheads.set(kind, Math.max(guess, this.expectedOverheads.get(kind) ?? 0));
 			}
 			const overheadSeconds = this.overheadOf(next);
-			return {costSeconds: overheadSeconds + this.measureCap, overheadSeconds};
+			return {costSeconds: overheadSeconds + this.measureCap, overheadSeconds, reprobeSeconds: this.againOf(next)};
 		};
 	}
 
@@ -544,7 +674,7 @@ export class Walk {
 			this.decide({...base, outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
-		let record = await this.probe(stepId, title, next, budget, false, this.deadline(best.candidate));
+		let record = await this.probe(stepId, title, next, budget, false, this.deadline(best.candidate, [], next));
 		const inherited = Object.keys(next.env).filter(k => !(k in (step.changes.env ?? {})));
 		if (!record.result && inherited.length > 0 && record.failure?.kind === 'signal') {
 			// Some runtimes crash under a setting an earlier step kept (OpenVINO with an
@@ -692,10 +822,12 @@ export class Walk {
 
 	/** What a probe of this candidate costs beyond its measurement: learnt, or guessed. */
 	private overheadOf(candidate: Candidate): number {
+		const probed = this.again.get(candidateKey(candidate));
+		if (probed !== undefined) return probed;
 		const kind = costKind(candidate.config);
 		const learnt = this.overheads.get(kind);
 		if (learnt !== undefined) return learnt;
-		const eager = this.overheads.get(costKind({...candidate.config, compile: false, quantization: null, backend: 'torch', workers: 1})) ?? initialOverheadGuess;
+		const eager = this.eagerOverhead(candidate);
 		const planned = this.expectedOverheads.get(kind);
 		if (planned !== undefined) return Math.max(eager, planned);
 		const {config} = candidate;
@@ -706,6 +838,22 @@ export class Walk {
 		return Math.max(eager * factor, factor > 1 ? initialOverheadGuess : 0);
 	}
 
+	/** What an eager torch probe of this candidate's shape costs beyond its measurement: learnt, or guessed. */
+	private eagerOverhead(candidate: Candidate): number {
+		return this.overheads.get(costKind({...candidate.config, compile: false, quantization: null, backend: 'torch', workers: 1})) ?? initialOverheadGuess;
+	}
+
+	/**
+	 * What probing this candidate once more would cost beyond its measurement: learnt once
+	 * it was probed; before that, on a runtime whose conversion the walk caches, a guess
+	 * (eager start-up × warmFactor); else the same as its first probe.
+	 */
+	private againOf(candidate: Candidate): number {
+		const first = this.overheadOf(candidate);
+		if (this.again.has(candidateKey(candidate)) || !this.opts.conversionCache || !cachedRuntimes.has(candidate.config.backend)) return first;
+		return Math.min(first, this.eagerOverhead(candidate) * warmFactor);
+	}
+
 	/** The final verification's fixed part: the baseline's probe and both measurements. */
 	private baselineVerifyCost(): number {
 		return this.overheadOf(this.base) + 2 * minProbeSeconds * 2;
@@ -713,20 +861,22 @@ export class Walk {
 
 	/** Seconds kept for the final verification: the baseline and whichever candidate may end up best. */
 	private verificationReserve(best: Candidate, next: Candidate[]): number {
-		return this.baselineVerifyCost() + Math.max(...[best, ...next].map(c => this.overheadOf(c)));
+		return this.baselineVerifyCost() + Math.max(...[best, ...next].map(c => this.againOf(c)));
 	}
 
 	/**
 	 * Wall seconds a step's probe may take. Whatever it takes, the verification must still
 	 * fit after it: the baseline once more, and the winner once more, which is this very
-	 * candidate if it wins and may cost again as much as this probe did (its measurement
-	 * can end early, so nothing of D is assumed to be measuring). Solves
-	 * D + max(current best's cost, D) ≤ what is left.
+	 * candidate (`next`) if it wins and may cost again as much as this probe did (its
+	 * measurement can end early, so nothing of D is assumed to be measuring), unless its
+	 * conversion is read back from the walk's cache then. Solves
+	 * D + max(current best's cost, D or next's cost again) ≤ what is left.
 	 */
-	private deadline(best: Candidate, after: Candidate[] = []): number {
+	private deadline(best: Candidate, after: Candidate[] = [], next?: Candidate): number {
 		const later = after.reduce((sum, c) => sum + this.overheadOf(c) + minProbeSeconds, 0);
 		const left = this.remainingSeconds() - later - this.baselineVerifyCost();
 		const bestCost = Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
+		if (next && this.againOf(next) < this.overheadOf(next)) return Math.max(1, left - Math.max(bestCost, this.againOf(next)));
 		return Math.max(1, left > 2 * bestCost ? left / 2 : left - bestCost);
 	}
 
@@ -764,10 +914,19 @@ export class Walk {
 		}
 		// A figure reused from history (duration 0) says nothing about what a probe costs.
 		if (record.result && record.durationMs > 0) {
-			// Learn what a probe costs beyond its measurement (start, load, compile, warm-up).
+			// Learn what a probe costs beyond its measurement (start, load, compile, warm-up):
+			// per kind from each configuration's first probe, and per configuration what
+			// probing it again costs (less what it kept in the walk's cache, until measured).
 			const overhead = Math.max(1, record.durationMs / 1000 - record.result.measureSeconds);
-			const before = this.overheads.get(kind);
-			this.overheads.set(kind, before === undefined ? overhead : 0.5 * before + 0.5 * overhead);
+			const key = candidateKey(candidate);
+			const again = this.again.get(key);
+			if (again === undefined) {
+				const before = this.overheads.get(kind);
+				this.overheads.set(kind, before === undefined ? overhead : 0.5 * before + 0.5 * overhead);
+				this.again.set(key, Math.max(1, overhead - (record.result.cachedSeconds ?? 0)));
+			} else {
+				this.again.set(key, 0.5 * again + 0.5 * overhead);
+			}
 		}
 		return record;
 	}
@@ -795,8 +954,9 @@ function describeGain(e: Expectation): string {
 	return e.known ? `expected ${range}` : `unknown here, prior ${range}`;
 }
 
+/** Seconds to a tenth, rounded down: a probe's budget or deadline never grows past what the walk has. */
 function round(x: number): number {
-	return Math.round(x * 10) / 10;
+	return Math.floor(x * 10) / 10;
 }
 
 function failureText(record: ProbeRecord): string {

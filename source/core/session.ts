@@ -224,6 +224,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			cpuClass: cpuClass(detection.cpu),
 			...(observed ? {observed} : {}),
 			paired,
+			conversionCache: true,
 			model: opts.model,
 			budgetSeconds: opts.budgetSeconds,
 			usableCpuList: detection.usableCpuList,
