@@ -540,16 +540,24 @@ export class Walk {
 		const structural = plan.filter(p => !p.envOnly);
 		const polish = plan.filter(p => p.envOnly);
 		const costOf = (steps: PlannedStep[]) => steps.reduce((sum, p) => sum + p.costSeconds, 0);
-		const before = best;
-		for (const [i, p] of structural.entries()) {
-			if (this.aborted()) break;
-			this.committed = costOf(structural.slice(i + 1)) + refineCost + costOf(polish);
-			best = await this.runStep(best, p.step);
+		let refined = false;
+		for (let i = 0; i < structural.length && !this.aborted(); i++) {
+			this.committed = costOf(structural.slice(i + 1)) + (refined ? 0 : refineCost) + costOf(polish);
+			const before = best;
+			best = await this.runStep(best, structural[i]!.step);
+			// Compiled, quantized or converted models often want other batches than eager fp32
+			// did: the first step kept (the largest expected gain comes first) has its batch
+			// size tried at once, before smaller steps spend the time (a converted model at a
+			// new batch is converted again: on a short budget the smaller steps lose).
+			if (sweepBatch && !refined && best !== before && !this.aborted()) {
+				this.committed = costOf(structural.slice(i + 1)) + costOf(polish);
+				best = await this.refineBatch(best, batchStep);
+				refined = true;
+			}
 		}
-		// Compiled, quantized or converted models often want other batches than eager fp32
-		// did; and where the quick pick was left out, this is where batch size is tried.
+		// Where no step was kept and the quick pick was left out, batch size is tried here.
 		this.committed = costOf(polish);
-		if (sweepBatch && (best !== before || !picked) && !this.aborted()) best = await this.refineBatch(best, batchStep);
+		if (sweepBatch && !refined && !picked && !this.aborted()) best = await this.refineBatch(best, batchStep);
 		for (const [i, p] of polish.entries()) {
 			if (this.aborted()) break;
 			this.committed = costOf(polish.slice(i + 1));
