@@ -413,8 +413,12 @@ export class Walk {
 	private readonly expectedOverheads = new Map<string, number>();
 	/** The most seconds a step's probe measures for (the walk by value plans it for the budget). */
 	private measureCap = maxProbeSeconds;
-	/** Seconds the rest of the plan needs: re-measurements of close calls leave them alone. */
-	private committed = 0;
+	/**
+	 * The rest of the plan, and seconds kept for a batch refinement still to come: a close
+	 * call re-measured leaves the planned steps expected to bring more than it is worth
+	 * their time (committed()), and takes the time of those expected to bring less.
+	 */
+	private pending: {steps: PlannedStep[]; seconds: number} = {steps: [], seconds: 0};
 	private stepCounter = 0;
 	private readonly changesOf = (id: string) => this.opts.steps.find(s => s.recipe.id === id)?.changes;
 	/** Relative process-to-process variation, learnt from the repeated baseline. */
@@ -539,10 +543,9 @@ export class Walk {
 		this.emit({type: 'note', level: 'info', message: `Plan for the ${Math.round(opts.budgetSeconds)} s budget, the most expected gain that fits (${Math.round(this.measureCap)} s of measuring a step): ${plan.map(name).join('; ') || 'nothing more fits'}.${later.length ? ` If time is left: ${later.map(p => p.step.recipe.title).join(', ')}.` : ''}`});
 		const structural = plan.filter(p => !p.envOnly);
 		const polish = plan.filter(p => p.envOnly);
-		const costOf = (steps: PlannedStep[]) => steps.reduce((sum, p) => sum + p.costSeconds, 0);
 		let refined = false;
 		for (let i = 0; i < structural.length && !this.aborted(); i++) {
-			this.committed = costOf(structural.slice(i + 1)) + (refined ? 0 : refineCost) + costOf(polish);
+			this.pending = {steps: [...structural.slice(i + 1), ...polish], seconds: refined ? 0 : refineCost};
 			const before = best;
 			best = await this.runStep(best, structural[i]!.step);
 			// Compiled, quantized or converted models often want other batches than eager fp32
@@ -550,20 +553,20 @@ export class Walk {
 			// size tried at once, before smaller steps spend the time (a converted model at a
 			// new batch is converted again: on a short budget the smaller steps lose).
 			if (sweepBatch && !refined && best !== before && !this.aborted()) {
-				this.committed = costOf(structural.slice(i + 1)) + costOf(polish);
+				this.pending = {steps: [...structural.slice(i + 1), ...polish], seconds: 0};
 				best = await this.refineBatch(best, batchStep);
 				refined = true;
 			}
 		}
 		// Where no step was kept and the quick pick was left out, batch size is tried here.
-		this.committed = costOf(polish);
+		this.pending = {steps: polish, seconds: 0};
 		if (sweepBatch && !refined && !picked && !this.aborted()) best = await this.refineBatch(best, batchStep);
 		for (const [i, p] of polish.entries()) {
 			if (this.aborted()) break;
-			this.committed = costOf(polish.slice(i + 1));
+			this.pending = {steps: polish.slice(i + 1), seconds: 0};
 			best = await this.runStep(best, p.step);
 		}
-		this.committed = 0;
+		this.pending = {steps: [], seconds: 0};
 		for (const p of later) {
 			if (this.aborted()) break;
 			best = await this.runStep(best, p.step);
@@ -725,7 +728,7 @@ export class Walk {
 			// A close call, within what the machine varies between processes and over
 			// minutes: measure candidate and incumbent alternately in the same minutes, two
 			// warm processes, and decide on the ratio taken pair by pair (drift cancels).
-			const seconds = this.pairedSeconds(current.candidate, next);
+			const seconds = this.pairedSeconds(current.candidate, next, Math.log(Math.max(1, cmp.ratio)));
 			const outcome = seconds === null ? null : await this.opts.paired(`${stepId}-paired`, `Paired: ${title} against the current best`, current.candidate, next, seconds);
 			if (outcome) {
 				const said = `paired ${pct(outcome.ratio)} (95% interval ${pct(outcome.low)} to ${pct(outcome.high)}, ${outcome.pairs} alternating pairs)`;
@@ -743,7 +746,7 @@ export class Walk {
 		}
 		if (cmp.verdict === 'close') {
 			// A close call: measure both again, longer, back to back, and decide on that.
-			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2, extra: true});
+			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2, extra: Math.log(Math.max(1, cmp.ratio))});
 			if (longer !== null) {
 				const again = await this.probe(`${stepId}-recheck-best`, `Re-measure current best (close call)`, current.candidate, longer, true, this.deadline(current.candidate, [next]));
 				const retry = again.result ? await this.probe(`${stepId}-recheck`, `Re-measure: ${title}`, next, longer, true, this.deadline(current.candidate)) : again;
@@ -777,8 +780,8 @@ export class Walk {
 	}
 
 	/** Seconds of alternating windows a paired comparison may take (both warm processes start first), or null. */
-	private pairedSeconds(incumbent: Candidate, candidate: Candidate): number | null {
-		const available = this.remainingSeconds() - this.verificationReserve(incumbent, [candidate]) - this.committed;
+	private pairedSeconds(incumbent: Candidate, candidate: Candidate, worth: number): number | null {
+		const available = this.remainingSeconds() - this.verificationReserve(incumbent, [candidate]) - this.committed(worth);
 		// The two processes start side by side: the dearer start-up counts, plus the windows.
 		const startup = Math.max(this.overheadOf(incumbent), this.overheadOf(candidate));
 		const windows = Math.min(4 * maxProbeSeconds, (available - startup) * 0.4);
@@ -790,7 +793,7 @@ export class Walk {
 	 * has moved beyond the noise, says so and returns the fresh figure; else the old one.
 	 */
 	private async refresh(current: Best, stepId: string): Promise<Best | null> {
-		const budget = this.probeBudget({next: [current.candidate], best: current.candidate, extra: true});
+		const budget = this.probeBudget({next: [current.candidate], best: current.candidate, extra: 0});
 		if (budget === null || this.aborted()) return null;
 		const record = await this.probe(`${stepId}-refresh`, 'Re-measure current best (has the machine drifted?)', current.candidate, budget, true, this.deadline(current.candidate));
 		if (!record.result) return null;
@@ -823,6 +826,11 @@ export class Walk {
 	}
 
 	// ------------------------------------------------------------ budget
+
+	/** Seconds the rest of the plan keeps from a re-measurement worth `worth` (a log gain): its steps expected to bring more. */
+	private committed(worth = 0): number {
+		return this.pending.seconds + this.pending.steps.filter(p => p.logGain > worth).reduce((sum, p) => sum + p.costSeconds, 0);
+	}
 
 	private remainingSeconds(): number {
 		return this.opts.budgetSeconds - (this.now() - this.started) / 1000;
@@ -882,7 +890,10 @@ export class Walk {
 	 */
 	private deadline(best: Candidate, after: Candidate[] = [], next?: Candidate): number {
 		const later = after.reduce((sum, c) => sum + this.overheadOf(c) + minProbeSeconds, 0);
-		const left = this.remainingSeconds() - later - this.baselineVerifyCost();
+		// Start-up times vary by a few seconds from the learnt ones: a margin, so that a probe
+		// stopped here still leaves the verification its time (a 600 s walk ended 2 s over).
+		const margin = Math.max(2, 0.01 * this.opts.budgetSeconds);
+		const left = this.remainingSeconds() - later - this.baselineVerifyCost() - margin;
 		const bestCost = Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
 		if (next && this.againOf(next) < this.overheadOf(next)) return Math.max(1, left - Math.max(bestCost, this.againOf(next)));
 		return Math.max(1, left > 2 * bestCost ? left / 2 : left - bestCost);
@@ -897,10 +908,11 @@ export class Walk {
 	 * Seconds of measurement for each of the next probes, or null when the budget cannot
 	 * pay for them. Keeps room for the final verification (the baseline and whichever
 	 * candidate may end up best) whatever happens. `extra`: a probe beyond the plan (a
-	 * re-measurement), which must also leave the rest of the plan its time.
+	 * re-measurement) and what it is worth (the log gain at stake), which must also leave
+	 * the rest of the plan that is expected to bring more its time.
 	 */
-	private probeBudget({next: ahead, best, factor = 1, extra = false}: {next: Candidate[]; best: Candidate; factor?: number; extra?: boolean}): number | null {
-		const available = this.remainingSeconds() - this.verificationReserve(best, ahead) - (extra ? this.committed : 0);
+	private probeBudget({next: ahead, best, factor = 1, extra}: {next: Candidate[]; best: Candidate; factor?: number; extra?: number}): number | null {
+		const available = this.remainingSeconds() - this.verificationReserve(best, ahead) - (extra === undefined ? 0 : this.committed(extra));
 		const overheads = ahead.reduce((sum, c) => sum + this.overheadOf(c), 0);
 		const cost = overheads + ahead.length * minProbeSeconds * factor;
 		if (available < cost) return null;
