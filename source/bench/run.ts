@@ -196,7 +196,9 @@ async function main(): Promise<void> {
 
 	const ratio = (a: ProbeResult | null, b: ProbeResult | null) => (a && b ? (a.samplesPerSecond.median / b.samplesPerSecond.median).toFixed(2) : 'n/a');
 	const ms = (x: number | null) => (x === null ? 'n/a' : `${(x / 1000).toFixed(2)} s`);
-	const command = `npm run bench --${quick ? ' --quick' : ''}${values.model ? ` --model ${values.model}` : ''}${values.short ? ` --short ${values.short}` : ''}${values.long ? ` --long ${values.long}` : ''}`;
+	// Every option as given, so the line reproduces the run (an empty value as '').
+	const given = Object.entries(values).filter(([, v]) => v !== undefined && v !== false).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v === '' ? "''" : String(v)}`));
+	const command = ['npm run bench --', ...given].join(' ');
 	const lines = [
 		'# Benchmarks',
 		'',
