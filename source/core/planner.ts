@@ -212,11 +212,12 @@ function weighSteps(steps: PlannedStep[], {base, usableCpus}: PlanContext): {gai
 		});
 	});
 	const gainOf = (mask: number) => {
-		const held = (i: number) => steps.some((_q, j) => j !== i && (mask & (1 << j)) && holds[j]![i] && !(holds[i]![j] && i < j));
+		// The chosen steps that bring something of their own: none of the others holds their changes.
+		const counted = steps.map((_p, i) => Boolean(mask & (1 << i)) && !steps.some((_q, j) => j !== i && (mask & (1 << j)) && holds[j]![i] && !(holds[i]![j] && i < j)));
 		let gain = 0;
 		for (const acts of actsOn) {
 			let sum = 0;
-			for (let i = 0; i < steps.length; i++) if ((mask & (1 << i)) && acts[i] && !held(i)) sum += own[i]!;
+			for (let i = 0; i < steps.length; i++) if (counted[i] && acts[i]) sum += own[i]!;
 			gain = Math.max(gain, sum);
 		}
 		return gain;
