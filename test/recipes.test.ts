@@ -356,7 +356,7 @@ describe('applicability', () => {
 	it('tcmalloc present: applicable with LD_PRELOAD resolved to the library path', () => {
 		const a = find(judge(graviton3()), 'tcmalloc');
 		expect(a.status).toBe('applicable');
-		expect(a.changes.env).toEqual({LD_PRELOAD: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4'});
+		expect(a.changes.env).toEqual({LD_PRELOAD: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', TBB_ENABLE_SANITIZERS: '1'});
 		expect(a.install).toBeNull();
 	});
 
