@@ -305,7 +305,8 @@ Tuning options
       --seq-len N         tokens per input for a Hugging Face folder (default 128)
       --samples FILE      real inputs (torch.save'd list, or .npz keyed by input name)
                           for int8 calibration and the output check
-      --budget T          time for the whole walk: 10m (default), 90s, 1h
+      --budget T          time for the walk, 10m (default), 90s, 1h; with --auto it
+                          counts from the start, so the answer is in on time
       --max-latency-ms N  best throughput whose p99 batch latency is at most N ms
       --recipes a,b,c     only these recipes (ids from \`detect\`); baseline and batch
                           size always run

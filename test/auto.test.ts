@@ -69,6 +69,15 @@ describe('graviton-tune --auto', () => {
 		expect(leftCaches()).toEqual([]);
 	});
 
+	it('counts the budget from the command start: the checks before the walk come out of it', () => {
+		const spent = /(\d+) s of the 45 s budget went to detection and the model check: the walk has (\d+) s\./.exec(first.stderr);
+		expect(spent, first.stderr).not.toBeNull();
+		expect(Number(spent![1]) + Number(spent![2])).toBeGreaterThanOrEqual(44);
+		expect(Number(spent![1]) + Number(spent![2])).toBeLessThanOrEqual(46);
+		// The plan is made for what is left, not for the whole 45 s.
+		expect(first.stderr).toMatch(new RegExp(`Plan for the ${spent![2]} s budget`));
+	});
+
 	it('writes report.html, names it, and costs a million inferences at the given price', () => {
 		const result = jsonLines(first.stdout).at(-1)!;
 		const files = result['files'] as Record<string, string>;

@@ -13,7 +13,7 @@
 // --quick: the same sections on the toy model with tiny budgets (a smoke test of the
 // harness, a few minutes; written to a temporary file unless --output says otherwise).
 import {execa} from 'execa';
-import {mkdtempSync, writeFileSync} from 'node:fs';
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
@@ -96,7 +96,16 @@ function whyShort(short: WalkRun, long: WalkRun): string {
 async function main(): Promise<void> {
 	const started = new Date();
 	const home = mkdtempSync(path.join(os.tmpdir(), 'gt-bench-'));
+	try {
+		await benchIn(home, started);
+	} finally {
+		rmSync(home, {recursive: true, force: true});
+	}
+}
+
+async function benchIn(home: string, started: Date): Promise<void> {
 	const fresh = () => mkdtempSync(path.join(home, 'h-'));
+	benchOptions.cacheDir = mkdtempSync(path.join(home, 'cache-'));
 	const model = {name: settings.model};
 	const prepared = await prepare({model});
 	const python = prepared.python.interpreter;
@@ -110,16 +119,15 @@ async function main(): Promise<void> {
 
 	log(`1. Short and long answers on ${settings.model}${settings.transformer ? ` and ${settings.transformer}` : ''}`);
 	const short: WalkRun[] = [];
-	const main1 = await walkOnce(`${settings.model}, ${settings.short} s`, model, settings.short, fresh(), prepared);
+	const main1 = await walkOnce(`${settings.model}, ${settings.short} s`, model, settings.short, fresh());
 	short.push(main1);
-	const long = await walkOnce(`${settings.model}, ${settings.long} s`, model, settings.long, fresh(), prepared);
-	for (let i = 2; i <= settings.reruns; i++) short.push(await walkOnce(`${settings.model}, ${settings.short} s (run ${i})`, model, settings.short, fresh(), prepared));
+	const long = await walkOnce(`${settings.model}, ${settings.long} s`, model, settings.long, fresh());
+	for (let i = 2; i <= settings.reruns; i++) short.push(await walkOnce(`${settings.model}, ${settings.short} s (run ${i})`, model, settings.short, fresh()));
 	const transformerRuns: WalkRun[] = [];
 	if (settings.transformer) {
 		const tmodel = {name: settings.transformer};
-		const tprep = await prepare({model: tmodel});
-		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.short} s`, tmodel, settings.short, fresh(), tprep));
-		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.long} s`, tmodel, settings.long, fresh(), tprep));
+		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.short} s`, tmodel, settings.short, fresh()));
+		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.long} s`, tmodel, settings.long, fresh()));
 	}
 
 	log(`2. Oracle on ${settings.oracleModel}`);

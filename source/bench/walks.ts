@@ -16,14 +16,22 @@ import type {Applicability, Candidate, ModelSpec, ProbeResult, SessionEvent, Wal
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Longest wait for a quiet machine before a contended probe is measured again (--quick: none, figures kept marked). */
-export const benchOptions = {quietWaitSeconds: undefined as number | undefined};
+export const benchOptions = {
+	/** Longest wait for a quiet machine before a contended probe is measured again (--quick: none, figures kept marked). */
+	quietWaitSeconds: undefined as number | undefined,
+	/**
+	 * A folder for converted models that the fresh side-by-side probes share, as a walk's own
+	 * probes do: a configuration measured twice (the short and long winners are often one)
+	 * converts once. The IR read from it is the one a conversion writes, so figures compare.
+	 */
+	cacheDir: undefined as string | undefined,
+};
 
 export interface WalkRun {
 	label: string;
 	model: ModelSpec;
 	budgetSeconds: number;
-	/** Wall seconds from the call to the answer (the walk, its verification, the matmul rates when measured). */
+	/** Wall seconds from the call to the answer (detection and the model check, the walk, its verification). */
 	wallSeconds: number;
 	result: WalkResult | null;
 	/** The winner's samples/s as the walk verified it (or measured it). */
@@ -42,11 +50,14 @@ export async function primeRates(prepared: Prepared): Promise<MatmulRates | null
 	return knownRates;
 }
 
-/** One headless walk with its own fresh history (so no run reuses another's figures). */
-export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: number, home: string, prepared?: Prepared): Promise<WalkRun> {
-	const ready = prepared ?? await prepare({model});
+/**
+ * One headless walk with its own fresh history (so no run reuses another's figures), timed as
+ * `--auto` is: the budget counts from before the detection and the model check.
+ */
+export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: number, home: string): Promise<WalkRun> {
 	log(`${label}: the walk on ${model.name ?? model.path}, budget ${budgetSeconds} s`);
 	const started = Date.now();
+	const ready = await prepare({model});
 	let last = '';
 	let plan: string | null = null;
 	// A fresh history per walk (no walk reuses another's figures), but the machine's matmul
@@ -54,7 +65,7 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	const settings = new Settings(home);
 	const key = matmulKey(ready.detection, ready.python);
 	if (knownRates) settings.recordMatmulRates(key, 'bench', knownRates);
-	const result = await runSession(ready, {model, budgetSeconds, maxLatencyMs: null, resume: false, settings, ...(benchOptions.quietWaitSeconds === undefined ? {} : {quietWaitSeconds: benchOptions.quietWaitSeconds})}, (e: SessionEvent) => {
+	const result = await runSession(ready, {model, budgetSeconds, startedAt: started, maxLatencyMs: null, resume: false, settings, ...(benchOptions.quietWaitSeconds === undefined ? {} : {quietWaitSeconds: benchOptions.quietWaitSeconds})}, (e: SessionEvent) => {
 		if (e.type === 'note' && e.message.startsWith('Plan for')) plan = e.message;
 		if (e.type === 'decision') {
 			last = `  ${e.decision.title}: ${e.decision.outcome}${e.decision.samplesPerSecond ? ` (${e.decision.samplesPerSecond.toFixed(1)})` : ''}`;
@@ -70,7 +81,7 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 
 /** A fresh probe of a candidate for `seconds` of measurement; null when it failed. */
 export async function measureFresh(label: string, c: Candidate, python: string, seconds: number): Promise<ProbeResult | null> {
-	const outcome = await runProbe({...c.config, budgetSeconds: seconds}, {python, env: c.env, timeoutMs: 20 * 60_000});
+	const outcome = await runProbe({...c.config, budgetSeconds: seconds}, {python, env: c.env, timeoutMs: 20 * 60_000, ...(benchOptions.cacheDir ? {cacheDir: benchOptions.cacheDir} : {})});
 	if (!outcome.ok) {
 		log(`  ${label}: failed (${outcome.failure.message})`);
 		return null;
@@ -145,7 +156,7 @@ export interface OracleRun {
 export async function oracle(model: ModelSpec, walkBudget: number, seconds: number, probeSeconds: number, home: string): Promise<OracleRun> {
 	const prepared = await prepare({model});
 	const python = prepared.python.interpreter!;
-	const walk = await walkOnce(`Oracle model ${model.name}`, model, walkBudget, home, prepared);
+	const walk = await walkOnce(`Oracle model ${model.name}`, model, walkBudget, home);
 	const pool = combinations(prepared, model, 400);
 	const order = random(7);
 	const shuffled = pool.map(c => ({c, k: order()})).sort((a, b) => a.k - b.k).map(x => x.c);

@@ -73,6 +73,12 @@ export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 export interface SessionOptions {
 	model: ModelSpec;
 	budgetSeconds: number;
+	/**
+	 * When the budget started (ms since the epoch): --auto counts it from the command's start,
+	 * so the model check and the matmul rates come out of it and the answer is in on time.
+	 * Absent, it starts with the walk (the interactive screen, where a person reads first).
+	 */
+	startedAt?: number;
 	maxLatencyMs: number | null;
 	/** Only these recipe ids (batch size and the baseline always run). */
 	recipes?: string[];
@@ -160,7 +166,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	// The walk's folder for converted models: a configuration probed again (a re-check, the
 	// final verification, a paired comparison) reads its conversion back. Made when the walk
 	// starts, removed when it ends.
-	const cache: {dir?: string} = {};
+	let cacheDir: string | undefined = undefined;
 	const measure: Measure = async (stepId, title, candidate, deadlineSeconds, fresh) => {
 		index += 1;
 		const key = candidateKey(candidate);
@@ -185,7 +191,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 				signal: opts.signal,
 				timeoutMs: Math.round(limit * 1000),
 				onEvent: event => emit({type: 'probe', stepId, event}),
-				...(cache.dir ? {cacheDir: cache.dir} : {}),
+				...(cacheDir ? {cacheDir} : {}),
 			});
 			if (!outcome.ok && outcome.failure.kind === 'timeout' && budgetBound) {
 				outcome = {...outcome, failure: {...outcome.failure, code: 'budget', message: `stopped after ${Math.round(limit)} s: the time budget had no more room for it`, hint: 'a larger --budget gives slow steps (compile, int8, other runtimes) time to finish'}};
@@ -204,7 +210,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	// Close calls: both sides in two warm processes, alternating windows in the same minutes.
 	const paired: PairedMeasure = async (stepId, title, incumbent, candidate, seconds) => {
 		emit({type: 'note', level: 'info', message: `${title}: a close call, measured paired (two warm processes, alternating windows, ${Math.round(seconds)} s).`});
-		const outcome = await pairedCompare(incumbent, candidate, {python: interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message}), ...(cache.dir ? {cacheDir: cache.dir} : {})});
+		const outcome = await pairedCompare(incumbent, candidate, {python: interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message}), ...(cacheDir ? {cacheDir} : {})});
 		if (outcome && outcome.candidate.contention?.contended) return null;
 		return outcome;
 	};
@@ -217,7 +223,11 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const ratesStarted = Date.now();
 	const rates = flopsPerSample ? await matmulRatesFor(detection, python, settings, {signal: opts.signal}) : null;
 	const ratesSeconds = (Date.now() - ratesStarted) / 1000;
-	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once, before the walk's budget starts (${Math.round(ratesSeconds)} s; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once (${Math.round(ratesSeconds)} s, ${opts.startedAt === undefined ? "before the walk's budget starts" : 'within the budget'}; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+	// What the budget has left for the walk once the checks before it are done.
+	const spent = opts.startedAt === undefined ? 0 : Math.max(0, (Date.now() - opts.startedAt) / 1000);
+	const walkSeconds = Math.max(0, opts.budgetSeconds - spent);
+	if (spent >= 1) emit({type: 'note', level: 'info', message: `${Math.round(spent)} s of the ${opts.budgetSeconds} s budget went to detection and the model check: the walk has ${Math.round(walkSeconds)} s.`});
 
 	const walk = new Walk(
 		{
@@ -226,7 +236,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			paired,
 			conversionCache: true,
 			model: opts.model,
-			budgetSeconds: opts.budgetSeconds,
+			budgetSeconds: walkSeconds,
 			usableCpuList: detection.usableCpuList,
 			usableCpus: detection.usableCpus,
 			fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
@@ -240,8 +250,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		emit,
 	);
 	let result: WalkResult | null;
-	const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'graviton-tune-cache-'));
-	cache.dir = cacheDir;
+	cacheDir = mkdtempSync(path.join(os.tmpdir(), 'graviton-tune-cache-'));
 	try {
 		result = await walk.run();
 	} catch (error) {

@@ -130,6 +130,7 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		result = await runSession(prepared, {
 			model: tune.model,
 			budgetSeconds: tune.budgetSeconds,
+			startedAt: startedAt.getTime(),
 			maxLatencyMs: tune.maxLatencyMs,
 			recipes: tune.recipes,
 			resume: tune.resume,
