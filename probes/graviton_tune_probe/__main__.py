@@ -9,6 +9,7 @@ The protocol is described in run.py's docstring.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import List, Optional
 
@@ -35,7 +36,15 @@ def _arguments(argv: List[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM (graviton-tune stopping a probe at its deadline, or Ctrl+C on the walk): unwind as
+    an exit, so temporary folders (an ONNX export, its int8 copy) are removed on the way out,
+    which the default action (die at once) leaves behind in /tmp."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    signal.signal(signal.SIGTERM, _stop)
     protocol.protect_stdout()
     identity = workers.identity_from_env()
     if not identity.leader:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, PROBES
 
 TOY = {"model": {"name": "toy"}, "budgetSeconds": 0.6, "warmupIterations": 1}
 RESULT_FIELDS = {"samplesPerSecond", "latencyMs", "iterations", "batchSize", "setupSeconds", "warmupSeconds",
@@ -366,3 +369,25 @@ def test_strict_math_needs_no_separate_reference(probe):
                 env={"DNNL_DEFAULT_FPMATH_MODE": "STRICT"})
     assert run.returncode == 0, run.stderr
     assert not any("separate process" in e["message"] for e in run.of_type("log"))
+
+
+def test_a_probe_stopped_with_sigterm_removes_its_temporary_files(tmp_path):
+    """graviton-tune stops a probe at its deadline with SIGTERM; its ONNX export folder must not stay in /tmp."""
+    pytest.importorskip("onnxruntime")
+    command = [sys.executable, "-m", "graviton_tune_probe", "run", "--config",
+               json.dumps(config(backend="onnxruntime", budgetSeconds=60, check=False))]
+    env = {**os.environ, "PYTHONPATH": str(PROBES), "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        for line in child.stdout:
+            event = json.loads(line)
+            if event["type"] == "phase" and event["phase"] == "measure" and "seconds" not in event:
+                break
+        made = list(tmp_path.glob("graviton-tune-onnx-*"))
+        assert made, "the probe exported to a temporary folder under TMPDIR"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert not any(path.exists() for path in made)
