@@ -5,6 +5,8 @@ export default defineConfig({
 		include: ['test/**/*.test.{ts,tsx}'],
 		// The Arm suite needs the emulated machine: vitest.arm.config.ts, run by scripts/test.sh.
 		exclude: ['test/arm/**', 'node_modules/**'],
+		// TMPDIR is one folder for the run, removed at its end (test/global-setup.ts).
+		globalSetup: ['test/global-setup.ts'],
 		testTimeout: 120_000,
 		hookTimeout: 300_000,
 		// Probes run real PyTorch on a 2-core machine: running test files in
