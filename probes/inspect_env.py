@@ -4,6 +4,8 @@
     python inspect_env.py --require SPEC ...    # plus: is each requirement installed, at a good
                                                 # version, and importable (used by `setup`)
     python inspect_env.py --require-only SPEC . # only the requirements (skips the survey)
+    python inspect_env.py --cache DIR           # the survey, kept in DIR: reused while nothing
+                                                # it looked at changed (see survey_key)
 
 Standalone on purpose (no graviton_tune_probe imports): it must run in any interpreter,
 including one without torch, and it must never crash. Every import is isolated; anything
@@ -11,7 +13,9 @@ a library prints while importing goes to stderr, so stdout carries exactly one l
 Written for old Pythons too (no walrus, no match) so that a too-old interpreter is
 reported as such instead of failing with a SyntaxError.
 """
+import hashlib
 import json
+import os
 import platform
 import re
 import sys
@@ -104,6 +108,63 @@ def survey_packages(errors):
     return packages
 
 
+def survey_key():
+    """What the survey depends on, read without importing anything: this interpreter, every
+    installed distribution and its version, and where torch and each optional package live
+    with their files' modification times (a package edited or replaced in place changes it),
+    and the variables that set torch's thread count. The imports take 8-11 s on a 2-vCPU
+    machine (torchao, onnx, onnxscript, nncf, transformers); a matching key skips them."""
+    from importlib import metadata
+    import importlib.util
+
+    dists = sorted("%s==%s" % (d.metadata["Name"], d.version) for d in metadata.distributions())
+    places = {}
+    for name in ["torch"] + OPTIONAL:
+        try:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            places[name] = [origin, os.stat(origin).st_mtime_ns] if origin else None
+        except Exception as exc:
+            places[name] = first_line(exc)
+    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except Exception:
+        cpus = os.cpu_count()
+    text = json.dumps([sys.executable, sys.version, dists, places, threads, cpus], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cached_survey(folder):
+    """(key, the kept survey or None). Never raises: a cache that cannot be read is a miss."""
+    try:
+        key = survey_key()
+    except Exception:
+        return None, None
+    try:
+        with open(os.path.join(folder, "survey-%s.json" % key)) as f:
+            kept = json.load(f)
+        if isinstance(kept, dict) and set(kept) == {"torch", "packages", "importErrors"}:
+            return key, kept
+    except Exception:
+        pass
+    return key, None
+
+
+def keep_survey(folder, key, survey):
+    """Write the survey where cached_survey finds it: a temporary file renamed into place, so a
+    reader never sees half of one. A folder that cannot be written only costs the next run time."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "survey-%s.json" % key)
+        partial = "%s.%d.tmp" % (path, os.getpid())
+        with open(partial, "w") as f:
+            json.dump(survey, f)
+        os.replace(partial, path)
+    except Exception:
+        pass
+
+
 def parse_requirement(spec):
     """(distribution name, specifier object or None, exact version fallback or None)."""
     for prefix in ("packaging", "pip._vendor.packaging"):
@@ -170,15 +231,19 @@ def check_requirement(spec):
 
 
 def parse_args(argv):
-    require, survey = [], True
+    require, survey, cache = [], True, None
     mode = None
     for arg in argv:
         if arg in ("--require", "--require-only"):
             mode = "require"
             survey = survey and arg == "--require"
+        elif arg == "--cache":
+            mode = "cache"
+        elif mode == "cache":
+            cache, mode = arg, None
         elif mode == "require":
             require.append(arg)
-    return require, survey
+    return require, survey, cache
 
 
 def main():
@@ -193,10 +258,17 @@ def main():
         "importErrors": {},
     }
     try:
-        require, survey = parse_args(sys.argv[1:])
+        require, survey, cache = parse_args(sys.argv[1:])
         if survey:
-            report["torch"] = survey_torch(report["importErrors"])
-            report["packages"] = survey_packages(report["importErrors"])
+            key, kept = cached_survey(cache) if cache else (None, None)
+            if kept is not None:
+                report.update(kept)
+                report["cached"] = True
+            else:
+                report["torch"] = survey_torch(report["importErrors"])
+                report["packages"] = survey_packages(report["importErrors"])
+                if key:
+                    keep_survey(cache, key, {k: report[k] for k in ("torch", "packages", "importErrors")})
         if require:
             report["requirements"] = [check_requirement(spec) for spec in require]
     except BaseException as exc:  # never crash: say what went wrong instead

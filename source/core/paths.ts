@@ -12,12 +12,17 @@ export const recipesDir = path.join(packageRoot, 'recipes');
 
 /**
  * The tool's home: GRAVITON_TUNE_HOME, else $XDG_CACHE_HOME/graviton-tune, else ~/.cache/graviton-tune.
- * Holds the managed virtual environment.
+ * Holds the managed virtual environment and the kept surveys of Python environments.
  */
 export function toolHome(env: NodeJS.ProcessEnv = process.env): string {
 	if (env['GRAVITON_TUNE_HOME']) return path.resolve(env['GRAVITON_TUNE_HOME']);
 	const cache = env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache');
 	return path.join(cache, 'graviton-tune');
+}
+
+/** inspect_env.py's kept surveys of Python environments (one small JSON file per environment). */
+export function surveyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+	return path.join(toolHome(env), 'python-survey');
 }
 
 export function managedVenvDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -7,7 +7,7 @@ import {constants as fsConstants} from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {managedPython, managedVenvDir, probesDir} from './paths.js';
+import {managedPython, managedVenvDir, probesDir, surveyCacheDir} from './paths.js';
 import {runInGroup} from './process-group.js';
 import type {PythonEnv, PythonSource} from './types.js';
 
@@ -211,7 +211,9 @@ export async function inspectPython(found: FoundPython, options: {signal?: Abort
 		env.problem = {code: 'no-python', message: found.reason, hint: NO_PYTHON_HINT};
 		return env;
 	}
-	const outcome = await runInspect(found.interpreter, [], {env: isolatedOrInherited(found), ...options});
+	// The survey imports every optional package (8-11 s here); it is kept in the tool's home
+	// and reused while the environment is unchanged (inspect_env.py's survey_key).
+	const outcome = await runInspect(found.interpreter, ['--cache', surveyCacheDir()], {env: isolatedOrInherited(found), ...options});
 	if ('error' in outcome) {
 		env.problem = {code: 'python-broken', message: outcome.error, hint: `check that ${found.interpreter} runs, or pass --python PATH`};
 		return env;
