@@ -40,6 +40,8 @@ export interface WalkRun {
 	limits: string[];
 	/** The walk's plan for its budget, as it said it. */
 	plan: string | null;
+	/** What the walk's own detection and model check found (timed with the walk). */
+	prepared: Prepared;
 }
 
 let knownRates: MatmulRates | null = null;
@@ -76,7 +78,7 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	knownRates ??= settings.matmulRates(key) ?? null;
 	const figure = result ? (result.verification?.best ?? result.best.result).samplesPerSecond.median : null;
 	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} samples/s, ${result.best.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
-	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan};
+	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan, prepared: ready};
 }
 
 /** A fresh probe of a candidate for `seconds` of measurement; null when it failed. */
@@ -154,9 +156,10 @@ export interface OracleRun {
 
 /** The walk on a small model, then combinations measured until `seconds` run out, the winner first and last. */
 export async function oracle(model: ModelSpec, walkBudget: number, seconds: number, probeSeconds: number, home: string): Promise<OracleRun> {
-	const prepared = await prepare({model});
-	const python = prepared.python.interpreter!;
+	// The combinations are drawn from what the walk's own detection found: no second look.
 	const walk = await walkOnce(`Oracle model ${model.name}`, model, walkBudget, home);
+	const {prepared} = walk;
+	const python = prepared.python.interpreter!;
 	const pool = combinations(prepared, model, 400);
 	const order = random(7);
 	const shuffled = pool.map(c => ({c, k: order()})).sort((a, b) => a.k - b.k).map(x => x.c);
