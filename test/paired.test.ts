@@ -30,14 +30,21 @@ describe('a paired comparison of two warm probes (real torch, toy model)', () =>
 		return {...c, config: {...c.config, threadsPerWorker: 1}};
 	};
 
-	it('the same configuration on both sides: the interval contains 1', async () => {
+	// Two processes of one configuration can differ by a few percent for good (where their
+	// memory landed), and a 95% interval misses 1 one time in twenty by design (a CI run
+	// read a low end of +1.8%): what must hold is that the pair finds them alike within what the
+	// toy's short windows resolve, not that the interval always straddles 1.
+	it('the same configuration on both sides: a ratio near 1, no gain worth a change', async () => {
 		const notes: string[] = [];
 		const out = await pairedCompare(base(), base(), {python, seconds: 6, pairs: 8, onNote: n => notes.push(n)});
 		expect(notes).toEqual([]);
 		expect(out).not.toBeNull();
 		expect(out!.pairs).toBeGreaterThanOrEqual(6);
-		expect(out!.low).toBeLessThan(1);
-		expect(out!.high).toBeGreaterThan(1);
+		expect(out!.ratio).toBeGreaterThan(0.9);
+		expect(out!.ratio).toBeLessThan(1.1);
+		// The interval reaches within 5% of 1 on both sides: no gain or loss worth a change is established.
+		expect(out!.low).toBeLessThan(1.05);
+		expect(out!.high).toBeGreaterThan(0.95);
 		expect(out!.candidate.samplesPerSecond.median).toBeGreaterThan(0);
 		expect(out!.incumbent.iterations).toBeGreaterThan(8);
 	}, 120_000);
