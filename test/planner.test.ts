@@ -529,6 +529,29 @@ describe('the walk by expected gain per second', () => {
 		expect(r!.best.candidate.config.batchSize).toBeGreaterThanOrEqual(8);
 	});
 
+	it('measures a step at the batch its recipe says suits it, so a short walk does not convert twice', async () => {
+		const ovInt8Step = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}, true), {default: {gain: [3, 7], costSeconds: 40, source: 'measured'}});
+		const ovInt8 = {...ovInt8Step, recipe: {...ovInt8Step.recipe, batch: {size: 8, why: 'a new batch converts again'}}};
+		const knob = withExpected(step('thp', 'runtime', {env: {THP_KNOB: '1'}}), {default: {gain: [1, 1.03], costSeconds: 6, source: 'none'}});
+		// Eager gains nothing from batching (the quick pick drops it); int8 gains 20% at batch 8.
+		const fn = (c: Candidate) => result(c.config.quantization ? 100 * (c.config.batchSize >= 8 ? 1.2 : 1) : 20);
+		const startup = (c: Candidate) => (c.config.quantization ? 30 : 3);
+		const {r, calls} = await walk([ovInt8, knob, batch], fn, {ordering: 'value', cpuClass: 'default', budgetSeconds: 180}, startup);
+		const titles = r!.decisions.map(d => d.title);
+		expect(titles).toContain('openvino-int8, at batch 8 (a batch that suits it)');
+		expect(titles).not.toContain('openvino-int8');
+		expect(r!.decisions.find(d => d.recipeId === 'openvino-int8')!.outcome).toBe('kept');
+		expect(r!.best.candidate.config).toMatchObject({backend: 'openvino', quantization: 'int8', batchSize: 8});
+		// The batch change is the batch step's: the winner names both recipes.
+		expect(r!.best.candidate.recipes).toEqual(expect.arrayContaining(['batch-size', 'openvino-int8']));
+		expect(calls.some(c => c.config.quantization === 'int8' && c.config.batchSize === 1)).toBe(false);
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(180);
+		// With a latency bound, a larger batch may not fit it: the step is measured at the current batch.
+		const bounded = await walk([ovInt8, knob, batch], fn, {ordering: 'value', cpuClass: 'default', budgetSeconds: 180, maxLatencyMs: 1000}, startup);
+		expect(bounded.r!.decisions.map(d => d.title)).toContain('openvino-int8');
+		expect(bounded.calls.find(c => c.config.quantization === 'int8')!.config.batchSize).toBe(1);
+	});
+
 	it('picks a batch quickly, measures the valuable step first, refines batch on it, polishes last', async () => {
 		const {r, calls, events} = await walk([alloc, channels, compile, batch], c => {
 			let s = 10 * Math.min(c.config.batchSize, 8) ** 0.5;

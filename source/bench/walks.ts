@@ -5,7 +5,7 @@
 import {execa} from 'execa';
 import path from 'node:path';
 import {limitsNote, matmulKey, matmulRatesFor} from '../core/limits.js';
-import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../core/planner.js';
+import {applyChanges, baselineCandidate, batchSizesOf, candidateKey, workerCounts} from '../core/planner.js';
 import {runProbe} from '../core/probe-runner.js';
 import {prepare, runSession, selectSteps} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
@@ -108,7 +108,8 @@ function random(seed: number): () => number {
  */
 export function combinations(prepared: Prepared, model: ModelSpec, limit: number, seed = 12): Candidate[] {
 	const steps = selectSteps(prepared.applicability);
-	const batchSizes = steps.find(s => s.recipe.stage === 'batch')?.changes.batchSizes ?? [1, 2, 4, 8, 16, 32];
+	const batchStep = steps.find(s => s.recipe.stage === 'batch');
+	const batchSizes = batchStep ? batchSizesOf(batchStep) : [1];
 	const others = steps.filter(s => s.recipe.stage !== 'batch' && s.changes.workers !== 'sweep');
 	const workers = steps.some(s => s.changes.workers === 'sweep') ? [1, ...workerCounts(prepared.detection.usableCpus)] : [1];
 	const base = baselineCandidate(model, prepared.detection.usableCpus, prepared.detection.usableCpuList);

@@ -119,6 +119,10 @@ export function recipeSchema(): Json {
 				after: list(idText),
 				advisory: object({when: oneOf(ADVISORIES), minTorch: versionText}, ['when']),
 				expected: expectedSchema(),
+				batch: object({
+					size: {type: 'integer', minimum: 2, description: 'a batch size; the walk uses it when the batch-size recipe lists it'},
+					why: text(),
+				}, ['size', 'why']),
 			},
 			['id', 'title', 'stage', 'why', 'source', 'changes', 'requires', 'risks', 'lossy'],
 		),

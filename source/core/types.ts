@@ -284,6 +284,12 @@ export interface Recipe {
 	advisory?: {when: 'torch-older-than' | 'thp-never' | 'allocator-missing' | 'quota-below-cpus'; minTorch?: string};
 	/** What the step is expected to bring and cost, per CPU class (source/core/expected.ts reads it). */
 	expected?: RecipeExpected;
+	/**
+	 * A batch size that suits the step, for steps where a new batch size costs a new
+	 * conversion or calibration: the walk measures the step at this size when batch size
+	 * has not been tried on a tuned configuration yet (and no --max-latency-ms is given).
+	 */
+	batch?: {size: number; why: string};
 	/** The file it was loaded from. */
 	file?: string;
 }
