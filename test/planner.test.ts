@@ -552,6 +552,27 @@ describe('the walk by expected gain per second', () => {
 		expect(bounded.calls.find(c => c.config.quantization === 'int8')!.config.batchSize).toBe(1);
 	});
 
+	it('a close call in the quick batch pick does not take the time of the large step planned after it', async () => {
+		const ovInt8 = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}, true), {default: {gain: [3, 7], costSeconds: 40, source: 'measured'}});
+		// Eager batch 8 is +5% within wide intervals (a close call); paired comparisons cost their seconds and two starts.
+		const fn = (c: Candidate) => c.config.quantization ? result(100) : result(c.config.batchSize >= 8 ? 10.5 : 10, {half: 1});
+		let pairedRuns = 0;
+		const paired: PairedMeasure = async (_id, _title, incumbent, candidate, seconds) => {
+			pairedRuns += 1;
+			clock.ms += (seconds + 6) * 1000;
+			const ratio = candidate.config.batchSize > incumbent.config.batchSize ? 1.05 : 0.95;
+			return {ratio, low: ratio - 0.1, high: ratio + 0.1, pairs: 6, candidate: result(10 * ratio), incumbent: result(10)};
+		};
+		const startup = (c: Candidate) => (c.config.quantization ? 30 : 3);
+		const {r} = await walk([ovInt8, batch], fn, {ordering: 'value', cpuClass: 'default', budgetSeconds: 150, paired}, startup);
+		const titles = r!.decisions.map(d => d.title);
+		expect(titles).toContain('Batch size 8 (quick pick)');
+		expect(r!.decisions.find(d => d.recipeId === 'openvino-int8')!.outcome).toBe('kept');
+		expect(r!.best.candidate.config.quantization).toBe('int8');
+		expect(pairedRuns).toBeLessThanOrEqual(1);
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(150);
+	});
+
 	it('picks a batch quickly, measures the valuable step first, refines batch on it, polishes last', async () => {
 		const {r, calls, events} = await walk([alloc, channels, compile, batch], c => {
 			let s = 10 * Math.min(c.config.batchSize, 8) ** 0.5;

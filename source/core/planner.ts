@@ -551,8 +551,14 @@ export class Walk {
 			// probes are dear goes to the large steps first, and batch comes on what they made).
 			const batchGain = hopefulLogGain(expectationOf(batchStep.recipe, cls, observed[batchStep.recipe.id]));
 			const without = planFor(best).gain;
-			if (planFor(best, eagerProbes(2)).gain + batchGain >= without - 1e-9) {
+			const after = planFor(best, eagerProbes(2));
+			if (after.gain + batchGain >= without - 1e-9) {
+				// The quick pick was weighed at two eager probes: a close call in it may not take
+				// the time of the steps planned after it (a 3-minute walk whose quick pick went to
+				// two paired comparisons no longer had room for OpenVINO int8).
+				this.pending = {steps: after.plan, seconds: refineCost};
 				best = await this.quickBatch(best, batchStep);
+				this.pending = {steps: [], seconds: 0};
 				picked = true;
 			} else {
 				this.emit({type: 'note', level: 'info', message: `No quick batch pick on eager fp32: its two probes (~${Math.round(eagerProbes(2))} s) would push out steps expected to bring more; batch size is tried on the tuned configuration instead.`});
