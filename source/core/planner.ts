@@ -390,6 +390,12 @@ export function batchSizesOf(step: Applicability): number[] {
 	return [...(step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32])].sort((a, b) => a - b);
 }
 
+/** The candidate at another batch size, the batch step's change. */
+function atBatch(candidate: Candidate, batchStep: Applicability, size: number): Candidate {
+	const next = applyChanges(candidate, {}, batchStep.recipe.id);
+	return {...next, config: {...next.config, batchSize: size}};
+}
+
 export function workerCounts(usableCpus: number): number[] {
 	return [2, 4, 8, 16].filter(n => n <= usableCpus && usableCpus % n === 0);
 }
@@ -519,8 +525,7 @@ export class Walk {
 	private async runAtSuitedBatch(best: Best, step: Applicability, batchStep: Applicability): Promise<Best> {
 		const size = step.recipe.batch?.size;
 		if (size === undefined || step.changes.workers || this.opts.maxLatencyMs !== null || size <= best.candidate.config.batchSize || !batchSizesOf(batchStep).includes(size)) return this.runStep(best, step);
-		const next = applyChanges(applyChanges(best.candidate, {}, batchStep.recipe.id), step.changes, step.recipe.id, this.changesOf);
-		next.config = {...next.config, batchSize: size};
+		const next = applyChanges(atBatch(best.candidate, batchStep, size), step.changes, step.recipe.id, this.changesOf);
 		return (await this.tryStep(best, step, next, `${step.recipe.title}, at batch ${size} (a batch that suits it)`)).best;
 	}
 
@@ -661,9 +666,7 @@ export class Walk {
 	}
 
 	private async tryBatch(best: Best, step: Applicability, size: number, suffix: string): Promise<{best: Best; kept: boolean}> {
-		const next = applyChanges(best.candidate, {}, step.recipe.id);
-		next.config = {...next.config, batchSize: size};
-		return this.tryStep(best, step, next, `Batch size ${size}${suffix}`);
+		return this.tryStep(best, step, atBatch(best.candidate, step, size), `Batch size ${size}${suffix}`);
 	}
 
 	/** Larger batches while throughput keeps really improving (and latency fits). */
@@ -672,9 +675,7 @@ export class Walk {
 		let misses = 0;
 		for (const size of sizes) {
 			if (this.aborted()) break;
-			const next = applyChanges(best.candidate, {}, step.recipe.id);
-			next.config = {...next.config, batchSize: size};
-			const outcome = await this.tryStep(best, step, next, `Batch size ${size}${suffix}`);
+			const outcome = await this.tryBatch(best, step, size, suffix);
 			best = outcome.best;
 			misses = outcome.kept ? 0 : misses + 1;
 			// One miss may be noise or a size the kernels dislike; two in a row end the sweep.
