@@ -112,7 +112,7 @@ def survey_key():
     """What the survey depends on, read without importing anything: this interpreter, every
     installed distribution and its version, and where torch and each optional package live
     with their files' modification times (a package edited or replaced in place changes it),
-    and the variables that set torch's thread count. The imports take 8-11 s on a 2-vCPU
+    the variables that set torch's thread count, and the CPU (cpu_identity). The imports take 8-11 s on a 2-vCPU
     machine (torchao, onnx, onnxscript, nncf, transformers); a matching key skips them."""
     from importlib import metadata
     import importlib.util
@@ -131,8 +131,39 @@ def survey_key():
         cpus = len(os.sched_getaffinity(0))
     except Exception:
         cpus = os.cpu_count()
-    text = json.dumps([sys.executable, sys.version, dists, places, threads, cpus], sort_keys=True)
+    text = json.dumps([sys.executable, sys.version, dists, places, threads, cpus, cpu_identity()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# The /proc/cpuinfo fields that name the CPU and what it can do (not its clock, which moves).
+CPU_FIELDS = ("vendor_id", "cpu family", "model", "model name", "flags",
+              "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")
+
+
+def cpu_identity():
+    """What torch's CPU capability (and the kernels it picks) depends on: the kernel's hardware
+    capability words (AT_HWCAP, AT_HWCAP2: what torch's cpuinfo reads on Arm, and what QEMU
+    emulates) and the CPU's name and flags from /proc/cpuinfo. A disk image booted on another
+    CPU (an AMI built on Graviton3 and run on Graviton2) must not reuse the survey."""
+    caps = None
+    try:
+        import ctypes
+        getauxval = ctypes.CDLL(None).getauxval
+        getauxval.restype = ctypes.c_ulong
+        getauxval.argtypes = [ctypes.c_ulong]
+        caps = [getauxval(16), getauxval(26)]
+    except Exception:
+        pass
+    fields = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name.strip() in CPU_FIELDS:
+                    fields.add("%s=%s" % (name.strip(), value.strip()))
+    except OSError:
+        pass
+    return [caps, sorted(fields)]
 
 
 def cached_survey(folder):

@@ -53,3 +53,21 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path):
     report = survey(blocker / "cache", tmp_path)
     assert "inspectError" not in report and "cached" not in report
     assert report["pythonVersion"]
+
+
+def test_another_cpu_does_not_reuse_the_survey(monkeypatch):
+    # torch's CPU capability is the CPU's: a disk image booted on another CPU (or the
+    # emulated Graviton2 after the emulated Graviton3, same venv) must survey again.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("inspect_env_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    here = module.cpu_identity()
+    caps, fields = here
+    assert caps is None or all(isinstance(c, int) for c in caps)
+    assert any(f.startswith(("flags=", "Features=")) for f in fields), fields
+    assert not any(f.startswith("cpu MHz") for f in fields)  # the clock moves; the key must not
+    key = module.survey_key()
+    assert module.survey_key() == key
+    monkeypatch.setattr(module, "cpu_identity", lambda: [caps, fields + ["Features=fp asimd"]])
+    assert module.survey_key() != key
