@@ -136,6 +136,17 @@ describe('planner helpers', () => {
 		expect(applyChanges(withEnv, {probe: {backend: 'openvino'}}, 'ov', changesOf).recipes).toEqual(['env-recipe', 'ov']);
 	});
 
+	it('on another runtime, autocast is its bf16 request: the same configuration as fp32Precision bf16', () => {
+		const ovInt8 = applyChanges(baselineCandidate({name: 'toy'}, 2, [0, 1]), {probe: {backend: 'openvino', quantization: 'int8'}}, 'ov-int8');
+		const byAutocast = applyChanges(ovInt8, {probe: {autocast: 'bf16'}}, 'bf16-autocast');
+		const byPrecision = applyChanges(ovInt8, {probe: {backend: 'openvino', fp32Precision: 'bf16'}}, 'openvino-bf16');
+		expect(byAutocast.config).toMatchObject({autocast: null, fp32Precision: 'bf16'});
+		expect(candidateKey(byAutocast)).toBe(candidateKey(byPrecision));
+		// On torch they stay two things (autocast, oneDNN's fp32 math mode).
+		const torch = applyChanges(baselineCandidate({name: 'toy'}, 2, [0, 1]), {probe: {autocast: 'bf16'}}, 'bf16-autocast');
+		expect(torch.config).toMatchObject({autocast: 'bf16', fp32Precision: null});
+	});
+
 	it('keys candidates without the budget', () => {
 		const a = baselineCandidate({name: 'toy'}, 2, [0, 1]);
 		const b = {...a, config: {...a.config, budgetSeconds: 99}};
@@ -550,6 +561,21 @@ describe('the walk by expected gain per second', () => {
 		const bounded = await walk([ovInt8, knob, batch], fn, {ordering: 'value', cpuClass: 'default', budgetSeconds: 180, maxLatencyMs: 1000}, startup);
 		expect(bounded.r!.decisions.map(d => d.title)).toContain('openvino-int8');
 		expect(bounded.calls.find(c => c.config.quantization === 'int8')!.config.batchSize).toBe(1);
+	});
+
+	it('does not measure again a configuration another step measured and dropped', async () => {
+		const ovInt8 = withExpected(step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}}, true), {default: {gain: [3, 7], costSeconds: 40, source: 'measured'}});
+		const ovBf16 = withExpected(step('openvino-bf16', 'backend', {probe: {backend: 'openvino', fp32Precision: 'bf16'}}, true), {default: {gain: [1, 1.2], costSeconds: 30, source: 'measured'}});
+		const autocast = withExpected(step('bf16-autocast', 'precision', {probe: {autocast: 'bf16'}}, true), {default: {gain: [1.1, 1.5], costSeconds: 10, source: 'measured'}});
+		// int8 on OpenVINO: 5×; a bf16 request on top of it (either way of asking) changes nothing.
+		const fn = (c: Candidate) => result(c.config.quantization ? 500 : 100, {cosine: 1});
+		const {r, calls} = await walk([ovInt8, ovBf16, autocast], fn, {ordering: 'value', cpuClass: 'default'}, c => (c.config.quantization ? 30 : 3));
+		const bf16Steps = r!.decisions.filter(d => d.recipeId === 'openvino-bf16' || d.recipeId === 'bf16-autocast');
+		expect(bf16Steps.map(d => d.outcome)).toEqual(['dropped', 'skipped']);
+		expect(bf16Steps[1]!.reason).toBe(`the same configuration as "${bf16Steps[0]!.title}", measured already and not kept`);
+		// One probe of OpenVINO int8 with bf16, not two draws of it.
+		expect(calls.filter(c => c.config.quantization === 'int8' && c.config.fp32Precision === 'bf16')).toHaveLength(1);
+		expect(r!.best.candidate.config).toMatchObject({backend: 'openvino', quantization: 'int8', fp32Precision: null, autocast: null});
 	});
 
 	it('a close call in the quick batch pick does not take the time of the large step planned after it', async () => {

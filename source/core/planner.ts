@@ -371,6 +371,13 @@ export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: 
 	if (config.backend !== 'torch') {
 		config.channelsLast = false;
 		config.compile = false;
+		// Another runtime takes a bf16 request one way, whichever option asks (probes/
+		// graviton_tune_runtime_src: OpenVINO's inference precision, ONNX Runtime's bf16 fast
+		// math): autocast there is fp32Precision "bf16", so the two steps make one configuration.
+		if (config.autocast === 'bf16') {
+			config.autocast = null;
+			config.fp32Precision = 'bf16';
+		}
 	}
 	// After a switch of runtime, recipes that only set torch-side options no longer apply.
 	const kept = switching && changesOf ? base.recipes.filter(id => !changesOf(id)?.probe) : base.recipes;
@@ -418,6 +425,12 @@ export class Walk {
 	private readonly overheads = new Map<string, number>();
 	/** Learnt seconds probing a configuration once more costs beyond its measurement, per candidateKey. */
 	private readonly again = new Map<string, number>();
+	/**
+	 * Configurations a step measured and did not keep (dropped or failed), per candidateKey,
+	 * with that step's title: another step that makes the same one is not measured again
+	 * (a second draw of the same configuration would only give the noise a second chance).
+	 */
+	private readonly notKept = new Map<string, string>();
 	/**
 	 * What the plan expects a probe of a kind not measured yet to cost beyond its
 	 * measurement (from the recipes' figures): the walk reserves the same when it gets there.
@@ -699,6 +712,19 @@ export class Walk {
 
 	/** Measure a candidate against the current best; keep it only when the gain is real. */
 	private async tryStep(best: Best, step: Applicability, next: Candidate, title: string): Promise<{best: Best; kept: boolean}> {
+		const key = candidateKey(next);
+		const earlier = this.notKept.get(key);
+		if (earlier !== undefined && key !== candidateKey(best.candidate)) {
+			this.decide({stepId: this.nextStepId(step.recipe.id), recipeId: step.recipe.id, title, outcome: 'skipped', reason: `the same configuration as "${earlier}", measured already and not kept`, samplesPerSecond: null, ratio: null});
+			return {best, kept: false};
+		}
+		const outcome = await this.measureStep(best, step, next, title);
+		const last = this.decisions.at(-1);
+		if (!outcome.kept && (last?.outcome === 'dropped' || last?.outcome === 'failed')) this.notKept.set(key, title);
+		return outcome;
+	}
+
+	private async measureStep(best: Best, step: Applicability, next: Candidate, title: string): Promise<{best: Best; kept: boolean}> {
 		const kept = (b: Best) => ({best: b, kept: true});
 		const unchanged = (b: Best) => ({best: b, kept: false});
 		const stepId = this.nextStepId(step.recipe.id);
@@ -926,10 +952,11 @@ export class Walk {
 	/**
 	 * Start-up times vary by a few seconds from the learnt ones: a margin kept by a probe's
 	 * deadline and by the verification's measuring, so that the answer still comes within the
-	 * budget (a 600 s walk ended 2 s over without it, and 3 s over with it on the deadline only).
+	 * budget (a 600 s walk ended 2 s over without it, and 3 s over with it on the deadline only;
+	 * with 2 s a 180 s walk on bert_base ended 1 s before its budget).
 	 */
 	private startupMargin(): number {
-		return Math.max(2, 0.01 * this.opts.budgetSeconds);
+		return Math.max(3, 0.015 * this.opts.budgetSeconds);
 	}
 
 	/** Seconds of measurement for the baseline's two probes: nothing is reserved before them. */
