@@ -585,7 +585,8 @@ describe('the walk by expected gain per second', () => {
 		let pairedRuns = 0;
 		const paired: PairedMeasure = async (_id, _title, incumbent, candidate, seconds) => {
 			pairedRuns += 1;
-			clock.ms += (seconds + 6) * 1000;
+			// As a real one can: both processes start (slowly, side by side), windows run to 1.5×.
+			clock.ms += (1.5 * seconds + 20) * 1000;
 			const ratio = candidate.config.batchSize > incumbent.config.batchSize ? 1.05 : 0.95;
 			return {ratio, low: ratio - 0.1, high: ratio + 0.1, pairs: 6, candidate: result(10 * ratio), incumbent: result(10)};
 		};
@@ -595,7 +596,9 @@ describe('the walk by expected gain per second', () => {
 		expect(titles).toContain('Batch size 8 (quick pick)');
 		expect(r!.decisions.find(d => d.recipeId === 'openvino-int8')!.outcome).toBe('kept');
 		expect(r!.best.candidate.config.quantization).toBe('int8');
-		expect(pairedRuns).toBeLessThanOrEqual(1);
+		// Not settled there: batch size is tried again on the tuned configuration.
+		expect(pairedRuns).toBe(0);
+		expect(r!.decisions.find(d => d.title === 'Batch size 8 (quick pick)')!.reason).toMatch(/a close call, not settled in the quick pick/);
 		expect(r!.elapsedSeconds).toBeLessThanOrEqual(150);
 	});
 

@@ -444,6 +444,14 @@ export class Walk {
 	 * their time (committed()), and takes the time of those expected to bring less.
 	 */
 	private pending: {steps: PlannedStep[]; seconds: number} = {steps: [], seconds: 0};
+	/**
+	 * False during the quick batch pick: a close call there is dropped, not settled by a
+	 * paired comparison or a re-measurement. Batch size is tried again on the tuned
+	 * configuration, and a 3-minute walk whose quick pick went to two paired comparisons
+	 * (each longer than planned: two processes start, windows run to 1.5× when a call is
+	 * slow) had no room left for OpenVINO int8.
+	 */
+	private settleCloseCalls = true;
 	private stepCounter = 0;
 	private readonly changesOf = (id: string) => this.opts.steps.find(s => s.recipe.id === id)?.changes;
 	/** Relative process-to-process variation, learnt from the repeated baseline. */
@@ -575,7 +583,9 @@ export class Walk {
 				// the time of the steps planned after it (a 3-minute walk whose quick pick went to
 				// two paired comparisons no longer had room for OpenVINO int8).
 				this.pending = {steps: after.plan, seconds: refineCost};
+				this.settleCloseCalls = false;
 				best = await this.quickBatch(best, batchStep);
+				this.settleCloseCalls = true;
 				this.pending = {steps: [], seconds: 0};
 				picked = true;
 			} else {
@@ -777,7 +787,7 @@ export class Walk {
 				cmp = compareThroughput(current.result.samplesPerSecond, record.result.samplesPerSecond, {...this.opts.compare, noise: this.noise});
 			}
 		}
-		if (cmp.verdict === 'close' && this.opts.paired) {
+		if (cmp.verdict === 'close' && this.opts.paired && this.settleCloseCalls) {
 			// A close call, within what the machine varies between processes and over
 			// minutes: measure candidate and incumbent alternately in the same minutes, two
 			// warm processes, and decide on the ratio taken pair by pair (drift cancels).
@@ -797,7 +807,7 @@ export class Walk {
 				return kept({candidate: next, result: outcome.candidate, measuredAt: this.probes.length});
 			}
 		}
-		if (cmp.verdict === 'close') {
+		if (cmp.verdict === 'close' && this.settleCloseCalls) {
 			// A close call: measure both again, longer, back to back, and decide on that.
 			const longer = this.probeBudget({next: [current.candidate, next], best: current.candidate, factor: 2, extra: Math.log(Math.max(1, cmp.ratio))});
 			if (longer !== null) {
@@ -826,6 +836,7 @@ export class Walk {
 			return kept({candidate: next, result: record.result!, measuredAt: this.probes.length});
 		}
 		const reason = cmp.verdict !== 'close' ? cmp.reason
+			: !this.settleCloseCalls ? `${cmp.reason}: a close call, not settled in the quick pick (batch size is tried again on the tuned configuration)`
 			: remeasured ? `${cmp.reason}, even when re-measured: not a real gain`
 				: `${cmp.reason}, and no time was left to re-measure: not counted`;
 		this.decide({...base, outcome: 'dropped', reason, samplesPerSecond: samples, ratio: cmp.ratio});
