@@ -69,10 +69,16 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	const key = matmulKey(ready.detection, ready.python);
 	if (knownRates) settings.recordMatmulRates(key, 'bench', knownRates);
 	const result = await runSession(ready, {model, budgetSeconds, startedAt: started, maxLatencyMs: null, resume: false, settings, ...(benchOptions.quietWaitSeconds === undefined ? {} : {quietWaitSeconds: benchOptions.quietWaitSeconds})}, (e: SessionEvent) => {
-		if (e.type === 'note' && e.message.startsWith('Plan for')) plan = e.message;
+		// The log says when and why (the walk's notes, each decision's reason), so a run that
+		// went another way can be read afterwards; BENCHMARKS.md keeps the figures.
+		const at = `[${Math.round((Date.now() - started) / 1000)} s]`;
+		if (e.type === 'note') {
+			if (e.message.startsWith('Plan for')) plan = e.message;
+			log(`    ${at} ${e.message}`);
+		}
 		if (e.type === 'decision') {
 			last = `  ${e.decision.title}: ${e.decision.outcome}${e.decision.samplesPerSecond ? ` (${e.decision.samplesPerSecond.toFixed(1)})` : ''}`;
-			log(last);
+			log(`${last} ${at}${e.decision.outcome === 'skipped' ? '' : ` ${e.decision.reason}`}`);
 		}
 	});
 	const wallSeconds = (Date.now() - started) / 1000;
