@@ -27,7 +27,7 @@ import {candidateKey} from '../core/planner.js';
 import type {Candidate, ProbeResult} from '../core/types.js';
 import type {TuneFlags} from '../options.js';
 import {parseDuration} from '../options.js';
-import {benchOptions, cliPath, confirmFrom, confirmTop, log, measureFresh, oracle, oracleShare, overhead, primeRates, walkOnce} from './walks.js';
+import {benchOptions, cliPath, confirmTop, log, measureFresh, oracle, oracleGoal, oracleShare, overhead, primeRates, walkOnce} from './walks.js';
 import type {OracleRun, WalkRun} from './walks.js';
 
 const {values} = parseArgs({
@@ -223,7 +223,7 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		'',
 		target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.model}, side by side)`, shortShare, 0.9, 'ratio', main1.result && long.result ? whyShort(main1, long) : ''),
 		...(settings.transformer ? [target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.transformer}, side by side)`, tShortShare, 0.9, 'ratio', tShortRun && tLongRun ? whyShort(tShortRun, tLongRun) : '')] : []),
-		target(`the walk's winner against the oracle (${settings.oracleModel}, ${orc.measured.length} of ${orc.possible} combinations, walk budget ${settings.oracleWalk} s)`, oracleShare_, 0.95, 'ratio', orc.oracle ? `the oracle's best: ${describeCandidate(orc.oracle.candidate)}` : ''),
+		target(`the walk's winner against the oracle (${settings.oracleModel}, ${orc.measured.length} of ${orc.possible} combinations, walk budget ${settings.oracleWalk} s)`, oracleShare_, oracleGoal, 'ratio', orc.oracle ? `the oracle's best: ${describeCandidate(orc.oracle.candidate)}` : ''),
 		target(`${short.length} runs of the ${settings.short} s walk, spread of their winners (${distinct} distinct configuration${distinct === 1 ? '' : 's'}, measured side by side: ${sideBySide.map(x => x?.toFixed(1) ?? 'n/a').join(', ')} samples/s; as each walk verified them: ${short.map(w => w.samplesPerSecond?.toFixed(1) ?? 'n/a').join(', ')})`, spread, 0.05, 'spread', 'the winners differ in configuration'),
 		worstOver === null ? '- every answer within its budget: not measured' : worstOver <= 0
 			? `- every answer within its budget: **met** (the closest ended ${(-worstOver).toFixed(0)} s before its budget)`
@@ -248,9 +248,9 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		'',
 		...(orc.confirmed.length
 			? [
-				`The best of many single figures is biased upward by the noise it was picked from, so the best ${confirmTop} (at most) of the combinations`,
-				`that came within ${pct(1 - confirmFrom)} of the walk winner or above it were measured again side by side with it; the target rests on these ratios`,
-				'(and on the single figures of the rest):',
+				`The best of many single figures is biased upward by the noise it was picked from, so the combinations whose single figure alone`,
+				`would put the walk winner under ${pct(oracleGoal)} (the best ${confirmTop} at most) were measured again side by side with it; the target rests on`,
+				'these ratios (and on the single figures of the rest):',
 				'',
 				'| combination | single figure | side by side, over the walk winner (95% interval) | how |',
 				'|---|---|---|---|',

@@ -180,9 +180,13 @@ export interface OracleCheck {
 	how: string;
 }
 
-/** How many of the best combinations are confirmed side by side, and from which share of the winner's figure. */
-export const confirmTop = 2;
-export const confirmFrom = 0.95;
+/** The target: the walk's winner at least this share of the oracle's best. */
+export const oracleGoal = 0.95;
+/**
+ * The combinations confirmed side by side: every one whose single figure alone would put
+ * the winner under the goal (the best first), at most this many (each takes about a minute).
+ */
+export const confirmTop = 4;
 
 /** The walk winner's share of the oracle: against the confirmed ratios, and the single figures of the rest. */
 export function oracleShare(run: OracleRun): number | null {
@@ -250,10 +254,10 @@ export async function oracle(model: ModelSpec, walkBudget: number, seconds: numb
 	const confirmed: OracleCheck[] = [];
 	if (winner && winnerFigure !== null) {
 		const contenders = measured
-			.filter((m): m is {candidate: Candidate; samplesPerSecond: number} => m.samplesPerSecond !== null && m.samplesPerSecond >= confirmFrom * winnerFigure)
+			.filter((m): m is {candidate: Candidate; samplesPerSecond: number} => m.samplesPerSecond !== null && winnerFigure < oracleGoal * m.samplesPerSecond)
 			.sort((a, b) => b.samplesPerSecond - a.samplesPerSecond)
 			.slice(0, confirmTop);
-		if (contenders.length) log(`Oracle: ${contenders.length} combination(s) within ${Math.round((1 - confirmFrom) * 100)}% of the walk winner or above it, measured again side by side with it`);
+		if (contenders.length) log(`Oracle: ${contenders.length} combination(s) whose single figure would put the walk winner under ${Math.round(oracleGoal * 100)}%, measured again side by side with it`);
 		for (const m of contenders) {
 			const check = await confirm(winner, m.candidate, m.samplesPerSecond, python, probeSeconds);
 			if (check) confirmed.push(check);
