@@ -584,9 +584,12 @@ export class Walk {
 				// two paired comparisons no longer had room for OpenVINO int8).
 				this.pending = {steps: after.plan, seconds: refineCost};
 				this.settleCloseCalls = false;
-				best = await this.quickBatch(best, batchStep);
-				this.settleCloseCalls = true;
-				this.pending = {steps: [], seconds: 0};
+				try {
+					best = await this.quickBatch(best, batchStep);
+				} finally {
+					this.settleCloseCalls = true;
+					this.pending = {steps: [], seconds: 0};
+				}
 				picked = true;
 			} else {
 				this.emit({type: 'note', level: 'info', message: `No quick batch pick on eager fp32: its two probes (~${Math.round(eagerProbes(2))} s) would push out steps expected to bring more; batch size is tried on the tuned configuration instead.`});
