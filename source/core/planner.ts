@@ -731,24 +731,29 @@ export class Walk {
 			this.decide({stepId: this.nextStepId(step.recipe.id), recipeId: step.recipe.id, title, outcome: 'skipped', reason: `the same configuration as "${earlier}", measured already and not kept`, samplesPerSecond: null, ratio: null});
 			return {best, kept: false};
 		}
-		const outcome = await this.measureStep(best, step, next, title);
-		const last = this.decisions.at(-1);
-		if (!outcome.kept && (last?.outcome === 'dropped' || last?.outcome === 'failed')) this.notKept.set(key, title);
-		return outcome;
+		const {best: after, kept, decided} = await this.measureStep(best, step, next, title);
+		if (decided === 'dropped' || decided === 'failed') this.notKept.set(key, title);
+		return {best: after, kept};
 	}
 
-	private async measureStep(best: Best, step: Applicability, next: Candidate, title: string): Promise<{best: Best; kept: boolean}> {
-		const kept = (b: Best) => ({best: b, kept: true});
-		const unchanged = (b: Best) => ({best: b, kept: false});
+	/** One step measured and decided; says how it was decided (`decided`), so the caller need not read the decision list. */
+	private async measureStep(best: Best, step: Applicability, next: Candidate, title: string): Promise<{best: Best; kept: boolean; decided: Decision['outcome']}> {
+		let decided: Decision['outcome'] = 'skipped';
+		const decide = (decision: Decision) => {
+			decided = decision.outcome;
+			this.decide(decision);
+		};
+		const kept = (b: Best) => ({best: b, kept: true, decided});
+		const unchanged = (b: Best) => ({best: b, kept: false, decided});
 		const stepId = this.nextStepId(step.recipe.id);
 		const base = {stepId, recipeId: step.recipe.id, title};
 		if (candidateKey(next) === candidateKey(best.candidate)) {
-			this.decide({...base, outcome: 'skipped', reason: 'changes nothing on top of the current best', samplesPerSecond: null, ratio: null});
+			decide({...base, outcome: 'skipped', reason: 'changes nothing on top of the current best', samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
 		const budget = this.probeBudget({next: [next], best: best.candidate});
 		if (budget === null) {
-			this.decide({...base, outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', samplesPerSecond: null, ratio: null});
+			decide({...base, outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
 		let record = await this.probe(stepId, title, next, budget, false, this.deadline(best.candidate, [], next));
@@ -763,17 +768,17 @@ export class Walk {
 		}
 		if (!record.result) {
 			const outOfTime = record.failure?.code === 'budget';
-			this.decide({...base, outcome: outOfTime ? 'skipped' : 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
+			decide({...base, outcome: outOfTime ? 'skipped' : 'failed', reason: failureText(record), samplesPerSecond: null, ratio: null});
 			return unchanged(best);
 		}
 		const lossy = this.accuracyFailure(record.result);
 		if (lossy) {
-			this.decide({...base, outcome: 'dropped', reason: lossy, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
+			decide({...base, outcome: 'dropped', reason: lossy, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
 			return unchanged(best);
 		}
 		const slow = latencyFailure(record.result, this.opts.maxLatencyMs);
 		if (slow) {
-			this.decide({...base, outcome: 'dropped', reason: slow, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
+			decide({...base, outcome: 'dropped', reason: slow, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
 			return unchanged(best);
 		}
 		let current = best;
@@ -800,11 +805,11 @@ export class Walk {
 				const said = `paired ${pct(outcome.ratio)} (95% interval ${pct(outcome.low)} to ${pct(outcome.high)}, ${outcome.pairs} alternating pairs)`;
 				const failsNow = this.accuracyFailure(outcome.candidate) ?? latencyFailure(outcome.candidate, this.opts.maxLatencyMs);
 				if (failsNow) {
-					this.decide({...base, outcome: 'dropped', reason: `${failsNow} (when measured paired)`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
+					decide({...base, outcome: 'dropped', reason: `${failsNow} (when measured paired)`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
 					return unchanged(current);
 				}
 				const real = outcome.low > 1 && outcome.ratio >= 1 + this.opts.compare.minGain;
-				this.decide({...base, outcome: real ? 'kept' : 'dropped', reason: real ? `${said}: a real gain` : outcome.low > 1 ? `${said}: real but below the ${Math.round(this.opts.compare.minGain * 100)}% worth a change` : `${said}: not a real gain`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
+				decide({...base, outcome: real ? 'kept' : 'dropped', reason: real ? `${said}: a real gain` : outcome.low > 1 ? `${said}: real but below the ${Math.round(this.opts.compare.minGain * 100)}% worth a change` : `${said}: not a real gain`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
 				if (!real) return unchanged(current);
 				// Both figures from the same minutes: the candidate's is the reference from here on.
 				return kept({candidate: next, result: outcome.candidate, measuredAt: this.probes.length});
@@ -827,7 +832,7 @@ export class Walk {
 					// The new run must pass the same checks as the first one did.
 					const failsNow = this.accuracyFailure(retry.result) ?? latencyFailure(retry.result, this.opts.maxLatencyMs);
 					if (failsNow) {
-						this.decide({...base, outcome: 'dropped', reason: `${failsNow} (when re-measured)`, samplesPerSecond: pooledNext.median, ratio: cmp.ratio});
+						decide({...base, outcome: 'dropped', reason: `${failsNow} (when re-measured)`, samplesPerSecond: pooledNext.median, ratio: cmp.ratio});
 						return unchanged(current);
 					}
 				}
@@ -835,14 +840,14 @@ export class Walk {
 		}
 		const samples = record.result!.samplesPerSecond.median;
 		if (cmp.verdict === 'faster') {
-			this.decide({...base, outcome: 'kept', reason: cmp.reason, samplesPerSecond: samples, ratio: cmp.ratio});
+			decide({...base, outcome: 'kept', reason: cmp.reason, samplesPerSecond: samples, ratio: cmp.ratio});
 			return kept({candidate: next, result: record.result!, measuredAt: this.probes.length});
 		}
 		const reason = cmp.verdict !== 'close' ? cmp.reason
 			: !this.settleCloseCalls ? `${cmp.reason}: a close call, not settled in the quick pick (batch size is tried again on the tuned configuration)`
 			: remeasured ? `${cmp.reason}, even when re-measured: not a real gain`
 				: `${cmp.reason}, and no time was left to re-measure: not counted`;
-		this.decide({...base, outcome: 'dropped', reason, samplesPerSecond: samples, ratio: cmp.ratio});
+		decide({...base, outcome: 'dropped', reason, samplesPerSecond: samples, ratio: cmp.ratio});
 		return unchanged(current);
 	}
 
