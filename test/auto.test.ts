@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {beforeAll, describe, expect, it} from 'vitest';
+import {Settings} from '../source/core/settings.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist', 'cli.js');
@@ -94,12 +95,23 @@ describe('graviton-tune --auto', () => {
 	});
 
 	it('with --resume, reuses what was measured on this unchanged machine', async () => {
+		// The matmul rates the first run kept, made to read far too low (as if measured in a busy minute).
+		const settings = new Settings(configDir);
+		const history = (JSON.parse(readFileSync(settings.path, 'utf8')) as {history: Record<string, unknown>}).history;
+		const kept = Object.keys(history).filter(key => key.startsWith('matmul:'));
+		expect(kept).toHaveLength(1);
+		const machineKey = kept[0]!.slice('matmul:'.length);
+		expect(settings.matmulRates(machineKey)?.fp32).toBeGreaterThan(1);
+		settings.recordMatmulRates(machineKey, 'rates', {at: '2026-01-01T00:00:00.000Z', threads: 1, fp32: 1e-6});
 		const again = await run(['--auto', '--model', 'toy', '--budget', '45s', '--recipes', 'channels-last', '--out', out, '--resume']);
 		expect(again.exitCode, again.stderr).toBe(0);
 		expect(again.stderr).toMatch(/Last time on this machine/);
 		expect(again.stderr).toMatch(/reused \(--resume\)/);
 		// Unchanged files are left alone; changed ones (report dates) are backed up, never clobbered.
 		expect(again.stderr).toMatch(/backup: .*\.bak-/);
+		// A walk that outran the kept rate says the rate reads low, not a share past 100% as a verdict, and the rate is forgotten.
+		expect(again.stderr).toMatch(/so: not known: this walk outran the fp32 matmul rate kept for this machine/);
+		expect(new Settings(configDir).matmulRates(machineKey)).toBeUndefined();
 	});
 });
 

@@ -40,9 +40,26 @@ describe('the share of the matmul rate', () => {
 		expect(note.lines).toHaveLength(3);
 		expect(note.lines[0]).toMatch(/^baseline: [\d.]+% of this CPU's fp32 matmul rate \(1000 GFLOP\/s\)$/);
 		expect(note.implication).toMatch(/memory bound: batch or fuse/);
-		const near = limitsNote(run, {rates: {at: '', threads: 2, fp32: 1, int8: 20}, flopsPerSample: flops})!;
+		const near = limitsNote(run, {rates: {at: '', threads: 2, fp32: 50, int8: 200}, flopsPerSample: flops})!; // the winner at 66% of fp32's
 		expect(near.implication).toMatch(/further gains need int8/);
 		expect(limitsNote(run, null)).toBeNull();
+		expect(near.rateReadsLow).toBe(false);
+	});
+
+	it('a figure past its own precision\'s rate says the kept rate reads low, not "little more to gain"', () => {
+		const run = walk(); // the winner verified at 33 samples/s, fp32
+		// 33 samples/s × 1 GFLOP against a kept fp32 rate of 20 GFLOP/s: 165%, which no fp32 model reaches.
+		const low = limitsNote(run, {rates: {at: '', threads: 2, fp32: 20}, flopsPerSample: 1e9})!;
+		expect(low.best.share).toBeGreaterThan(1);
+		expect(low.rateReadsLow).toBe(true);
+		expect(low.implication).toBe('not known: this walk outran the fp32 matmul rate kept for this machine, so that rate was measured in a busy moment and reads low; measured again on the next run');
+		// Both baseline (fp32) and winner (int8) past their own rates: both named.
+		const int8Run = {...run, best: {...run.best, candidate: {...run.best.candidate, config: {...run.best.candidate.config, quantization: 'int8' as const}}}};
+		expect(limitsNote(int8Run, {rates: {at: '', threads: 2, fp32: 10, int8: 20}, flopsPerSample: 1e9})!.implication).toMatch(/^not known: this walk outran the fp32 and int8 matmul rates kept for this machine, so they were measured/);
+		expect(low.lines.at(-1)).toBe(`so: ${low.implication}`);
+		// Past a rate borrowed from another precision is not a low reading: that case keeps its own words.
+		const avx2 = limitsNote(run, {rates: {at: '', threads: 2, fp32: 200, int8: 2}, flopsPerSample: 1e9})!;
+		expect(avx2.rateReadsLow).toBe(false);
 	});
 });
 

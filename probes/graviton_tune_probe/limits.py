@@ -37,14 +37,19 @@ def count_flops(module: Any, inputs: Any, call: Callable[[Any, Any], Any]) -> Op
 
 
 def _rate(run: Callable[[], Any], ops: float, seconds: float) -> float:
+    """The rate of the fastest call over `seconds` (at least 3 calls): a ceiling, so the
+    best call, not the mean; a busy moment on a shared machine slows some calls and
+    nothing makes one faster than the CPU can go, so a mean kept once per machine would
+    stay low for good (seen: a rate kept from a busy minute that later walks outran)."""
     run()  # warm: packing, thread pool
-    n, start = 0, time.perf_counter()
+    n, start, fastest = 0, time.perf_counter(), float("inf")
     while True:
+        t0 = time.perf_counter()
         run()
+        fastest = min(fastest, time.perf_counter() - t0)
         n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and n >= 3:
-            return ops * n / elapsed / 1e9
+        if time.perf_counter() - start >= seconds and n >= 3:
+            return ops / fastest / 1e9
 
 
 def bf16_supported() -> bool:

@@ -49,6 +49,23 @@ def test_matmul_size_grows_only_while_one_call_stays_short():
     assert limits._quick_size(make, seconds=3.2, n=128)[0] == 128
 
 
+def test_matmul_rate_is_the_fastest_call_not_the_mean():
+    # A busy start (the first calls ten times slower), then the CPU's own pace: a rate kept
+    # once per machine must be the pace, not a mean dragged down by the busy moment.
+    calls = []
+
+    def run():
+        calls.append(1)
+        time.sleep(0.1 if len(calls) <= 4 else 0.01)
+
+    rate = limits._rate(run, ops=1e9, seconds=0.5)
+    # 1 GOP per call: the pace is 1e9 / 0.01 s = 100 GOP/s (sleep overshoots, so somewhat under).
+    assert 60 < rate <= 100
+    # The mean over the window (3 slow calls after the warm one, 0.3 s, then ~20 fast ones)
+    # would read under 50.
+    assert len(calls) > 10
+
+
 def test_matmul_rates_say_when_they_measured_a_smaller_matrix():
     out = limits.matmul_rates(threads=1, seconds=0.0001, n=1024)
     assert out["size"] < 1024

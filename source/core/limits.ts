@@ -37,6 +37,11 @@ export interface LimitsNote {
 	best: LimitShare;
 	/** "further gains need int8", "memory bound: batch or fuse", … */
 	implication: string;
+	/**
+	 * A figure beyond the rate of its own precision: the rate kept for this machine reads low
+	 * (measured in a busy moment), so the session forgets it and the next run measures it again.
+	 */
+	rateReadsLow: boolean;
 	/** One line each for the baseline and the winner, then the implication: every face prints these. */
 	lines: string[];
 }
@@ -103,8 +108,11 @@ export function limitsNote(run: HeadlineSource & {baseline: {candidate: {config:
 	const baseline = limitShare(h.baseline.samplesPerSecond.median, input.flopsPerSample, input.rates, precisionOf(run.baseline.candidate.config));
 	const best = limitShare(h.best.samplesPerSecond.median, input.flopsPerSample, input.rates, precisionOf(run.best.candidate.config));
 	if (!baseline || !best) return null;
-	const implied = implication(best, input.rates);
-	return {baseline, best, implication: implied, lines: [shareLine('baseline', baseline), shareLine('best', best), `so: ${implied}`]};
+	const outran = [...new Set([baseline, best].filter(s => s.share > 1 && s.ratePrecision === s.precision).map(s => s.precision))];
+	const implied = outran.length
+		? `not known: this walk outran the ${outran.join(' and ')} matmul rate${outran.length > 1 ? 's' : ''} kept for this machine, so ${outran.length > 1 ? 'they were' : 'that rate was'} measured in a busy moment and read${outran.length > 1 ? '' : 's'} low; measured again on the next run`
+		: implication(best, input.rates);
+	return {baseline, best, implication: implied, rateReadsLow: outran.length > 0, lines: [shareLine('baseline', baseline), shareLine('best', best), `so: ${implied}`]};
 }
 
 export function describeRates(rates: MatmulRates): string {

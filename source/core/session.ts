@@ -9,7 +9,7 @@ import {BusyMachineError, DEFAULT_QUIET_WAIT_SECONDS, describeContention, measur
 import type {QuietWait} from './contention.js';
 import {cpuClass} from './expected.js';
 import {detectHardware} from './hardware.js';
-import {describeRates, matmulRatesFor} from './limits.js';
+import {describeRates, limitsNote, matmulKey, matmulRatesFor} from './limits.js';
 import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel, Walk} from './planner.js';
 import type {Measure, PairedMeasure} from './planner.js';
@@ -259,7 +259,11 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	} finally {
 		rmSync(cacheDir, {recursive: true, force: true});
 	}
-	if (result && rates && flopsPerSample) result.limits = {rates, flopsPerSample};
+	if (result && rates && flopsPerSample) {
+		result.limits = {rates, flopsPerSample};
+		// A walk that outran a kept rate shows the rate was measured in a busy moment: forgotten, measured again next run.
+		if (limitsNote(result, result.limits)?.rateReadsLow) settings?.forgetMatmulRates(matmulKey(detection, python));
+	}
 	if (result && !result.interrupted) {
 		settings?.recordObserved(print.key, print.label, observedFigures(result, prepared.applicability));
 		settings?.recordBest(print.key, print.label, {

@@ -197,6 +197,18 @@ export class Settings {
 		});
 	}
 
+	/** Drops this machine's kept rates (a walk outran them): the next run measures them again. */
+	forgetMatmulRates(machineKey: string): void {
+		this.write(() => {
+			const history = this.store.get('history');
+			const key = `matmul:${machineKey}`;
+			const entry = history[key];
+			if (!entry?.matmul) return;
+			const {matmul: _dropped, ...rest} = entry;
+			this.store.set('history', {...history, [key]: rest});
+		});
+	}
+
 	recordBest(key: string, label: string, best: NonNullable<MachineHistory['best']>): void {
 		this.write(() => this.recordBestNow(key, label, best));
 	}
