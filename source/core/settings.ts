@@ -75,6 +75,9 @@ function parseStore(text: string): Store {
 	return value as Store;
 }
 
+/** The history entry that holds a machine's matmul rates (source/core/limits.ts matmulKey). */
+const matmulEntry = (machineKey: string) => `matmul:${machineKey}`;
+
 export class Settings {
 	private readonly store: Conf<Store>;
 	/** Where a damaged settings file was copied before starting afresh (for a note to the user). */
@@ -184,13 +187,13 @@ export class Settings {
 
 	/** Matmul rates are a property of the machine, not of a model: kept under their own key. */
 	matmulRates(machineKey: string): MatmulRates | undefined {
-		return this.machine(`matmul:${machineKey}`)?.matmul;
+		return this.machine(matmulEntry(machineKey))?.matmul;
 	}
 
 	recordMatmulRates(machineKey: string, label: string, rates: MatmulRates): void {
 		this.write(() => {
 			const history = this.store.get('history');
-			const key = `matmul:${machineKey}`;
+			const key = matmulEntry(machineKey);
 			const entry = history[key] ?? {label, updatedAt: rates.at, results: {}};
 			entry.matmul = rates;
 			this.store.set('history', {...history, [key]: entry});
@@ -201,7 +204,7 @@ export class Settings {
 	forgetMatmulRates(machineKey: string): void {
 		this.write(() => {
 			const history = this.store.get('history');
-			const key = `matmul:${machineKey}`;
+			const key = matmulEntry(machineKey);
 			const entry = history[key];
 			if (!entry?.matmul) return;
 			const {matmul: _dropped, ...rest} = entry;
