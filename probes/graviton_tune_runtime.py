@@ -16,6 +16,12 @@ A model with several inputs gets them in the same form: a tuple (positional) or 
                      tokenizer(texts, padding="max_length", max_length=128, return_tensors="pt"))
     logits = model(**tokenizer(batch, padding="max_length", max_length=128, return_tensors="pt")).logits
 
+A language model (a causal LM or a seq2seq LM) is served generating, as graviton-tune
+measured it (greedy, a fixed number of new tokens; see greedy_settings):
+
+    model = optimize(AutoModelForCausalLM.from_pretrained(folder))
+    tokens = model.generate(**tokenizer(prompts, return_tensors="pt"), **greedy_settings(model, 64))
+
 Under torchrun (GT_WORKERS > 1) each worker pins itself to its own CPUs when this module
 is imported; import it before torch so that OpenMP sees the pinned set when it loads.
 Feed batches of batch_size() samples (GT_BATCH_SIZE): that is the size that was measured.
@@ -776,6 +782,13 @@ def token_inputs(model: Any, batch_size: int, seq_len: int = 128, seed: int = 0)
     params = inspect.signature(forward).parameters if forward is not None else {}
     if "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) > 0:
         inputs["token_type_ids"] = torch.zeros(shape, dtype=torch.int64)
+    if "decoder_input_ids" in params and getattr(config, "is_encoder_decoder", False):
+        # An encoder-decoder's forward runs its decoder too (T5 called with input_ids and
+        # decoder_input_ids): a decoder sequence as long as the input, its start token first.
+        start = getattr(config, "decoder_start_token_id", None)
+        decoder = torch.randint(0, vocab, shape, generator=gen, dtype=torch.int64)
+        decoder[:, 0] = 0 if start is None else int(start)
+        inputs["decoder_input_ids"] = decoder
     return inputs
 
 
@@ -888,40 +901,52 @@ def onnx_inputs(path: str, batch_size: int, seq_len: Optional[int] = None,
     return out
 
 
-# Hugging Face Auto classes by the ending of config.architectures[0]; anything else
-# loads as the base model (AutoModel: feature extraction).
-_AUTO_CLASSES = (
-    ("ForSequenceClassification", "AutoModelForSequenceClassification"),
-    ("ForTokenClassification", "AutoModelForTokenClassification"),
-    ("ForMaskedLM", "AutoModelForMaskedLM"),
-    ("ForQuestionAnswering", "AutoModelForQuestionAnswering"),
-)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 
 
+def pretrained_class(config: Any) -> Tuple[Any, str]:
+    """The transformers class a save_pretrained folder was written from: config.architectures
+    names it (T5EncoderModel, T5ForConditionalGeneration, LlamaForCausalLM …), and
+    transformers exports it by that name (its pipelines load models the same way). Without
+    the name, or with one transformers does not have (remote code), AutoModel: the base
+    model for the config's model_type. Returns (class, how it was chosen)."""
+    transformers = _require("transformers", "pip install transformers", "transformers")
+    names = list(getattr(config, "architectures", None) or [])
+    for name in names:
+        cls = getattr(transformers, name, None)
+        if isinstance(cls, type):
+            return cls, f"{name} (config.architectures)"
+    why = (f"config.architectures names {', '.join(names)}, which this transformers does not have"
+           if names else "config.json names no architecture")
+    return transformers.AutoModel, f"AutoModel for {config.model_type} ({why}: the base model, no task head)"
+
+
 def load_pretrained(folder: str, log: Optional[Log] = None) -> Any:
-    """A save_pretrained folder as graviton-tune measured it: the transformers Auto class
-    matching config.architectures, the folder's weights when it has them, else a random
-    initialisation from config.json (said through `log`). Never touches the network.
-    In your own code, from_pretrained with the same class gives the same model."""
+    """A save_pretrained folder as graviton-tune measured it: the class named in
+    config.architectures (pretrained_class), with the folder's weights when it has them,
+    else a random initialisation from config.json; either way said through `log`, as are
+    weights the class has and the folder lacks (initialised at random). Never touches the
+    network. In your own code, from_pretrained with the same class gives the same model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     transformers = _require("transformers", "pip install transformers", "transformers")
     say = log or (lambda message, level="info": None)
     config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
-    architecture = (getattr(config, "architectures", None) or [None])[0]
-    auto_name = next((auto for suffix, auto in _AUTO_CLASSES
-                      if architecture and architecture.endswith(suffix)), "AutoModel")
-    auto = getattr(transformers, auto_name)
+    cls, chosen = pretrained_class(config)
     if any(os.path.exists(os.path.join(folder, name)) for name in WEIGHT_FILES):
-        model = auto.from_pretrained(folder, local_files_only=True)
-        say(f"{auto_name} ({architecture or config.model_type}) with the folder's weights")
+        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+        say(f"{chosen} with the folder's weights")
+        missing = sorted(info.get("missing_keys") or [])
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            say(f"{len(missing)} weight(s) of {type(model).__name__} are not in the folder and were initialised "
+                f"at random: {shown}", level="warning")
     else:
-        model = auto.from_config(config)
-        say(f"{auto_name} ({architecture or config.model_type}): the folder has no weights "
-            f"({', '.join(WEIGHT_FILES[::2])}), so the weights are a random initialisation from "
-            "config.json: speed is the same, the outputs are not the trained model's", level="warning")
+        model = cls.from_config(config) if cls is transformers.AutoModel else cls(config)
+        say(f"{chosen}: the folder has no weights ({', '.join(WEIGHT_FILES[::2])}), so the weights are a random "
+            "initialisation from config.json: speed is the same, the outputs are not the trained model's",
+            level="warning")
     return model.eval()
 
 
@@ -944,6 +969,145 @@ def _flat_tensors(args: tuple, kwargs: Mapping[str, Any], keywords: Sequence[str
     if not kwargs:
         return list(args)
     return list(args) + [kwargs[k] for k in keywords]
+
+
+# ---------------------------------------------------------------- generation.py
+# Generation: language models measured and served the way they are used, in tokens.
+#
+# A causal LM (LlamaForCausalLM, GPT2LMHeadModel, Qwen2ForCausalLM …) or a seq2seq LM
+# (T5ForConditionalGeneration, BartForConditionalGeneration, MarianMTModel …) is served by
+# generating: greedy, from fixed prompts, a fixed number of new tokens (the end-of-sequence
+# token ignored, so every call does the same work). graviton-tune measures it with these
+# functions and the deployed helper's OptimizedModel.generate() runs it the same way:
+#
+#     model = optimize(AutoModelForCausalLM.from_pretrained(folder), prompt)
+#     tokens = model.generate(**prompt, **greedy_settings(model, new_tokens=64))
+#
+# The timing is taken from inside generate() (a streamer sees each token as it is made):
+# the first token (prefill: the whole prompt through the model) and the following ones
+# (decode: one token per sequence per step) apart.
+import time
+from typing import Any, Dict, List, Optional
+
+import torch
+
+# The first tokens of the greedy-token check: sequences identical over this many new tokens.
+CHECK_TOKENS = 32
+
+
+def can_generate(model: Any) -> bool:
+    """A Hugging Face model with a language-model head that generate() drives."""
+    check = getattr(model, "can_generate", None)
+    try:
+        return bool(callable(check) and check())
+    except Exception:  # noqa: BLE001 - a model that cannot say cannot generate
+        return False
+
+
+def is_encoder_decoder(model: Any) -> bool:
+    return bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False))
+
+
+def prompt_inputs(model: Any, batch_size: int, prompt_len: int, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Seeded prompts: batch_size sequences of prompt_len token ids inside the vocabulary
+    (special ids left out, so no prompt ends early), with an attention mask of ones."""
+    config = getattr(model, "config", model)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    if vocab < 2:
+        raise ValueError("the model's config has no vocab_size: give the prompts yourself")
+    special = {getattr(config, name, None) for name in ("pad_token_id", "eos_token_id", "bos_token_id",
+                                                         "decoder_start_token_id")}
+    low = 1 + max([s for s in special if isinstance(s, int) and s < 8] or [-1])
+    gen = torch.Generator().manual_seed(int(seed))
+    shape = (int(batch_size), int(prompt_len))
+    ids = torch.randint(low, vocab, shape, generator=gen, dtype=torch.int64)
+    return {"input_ids": ids, "attention_mask": torch.ones(shape, dtype=torch.int64)}
+
+
+def max_positions(model: Any) -> Optional[int]:
+    """The longest sequence the model takes (prompt plus new tokens for a causal LM), when it says."""
+    config = getattr(model, "config", model)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def greedy_settings(model: Any, new_tokens: int) -> Dict[str, Any]:
+    """generate() keyword arguments for the measured work: greedy, exactly new_tokens new tokens.
+    `model` is the Hugging Face model or what optimize() returned for it."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    pad = getattr(config, "pad_token_id", None)
+    if pad is None:
+        eos = getattr(config, "eos_token_id", None)
+        pad = eos[0] if isinstance(eos, (list, tuple)) and eos else (eos if isinstance(eos, int) else 0)
+    return {"do_sample": False, "num_beams": 1, "max_new_tokens": int(new_tokens), "min_new_tokens": int(new_tokens),
+            "pad_token_id": pad, "use_cache": True}
+
+
+class TokenClock:
+    """A generate() streamer that notes when each step's tokens come out.
+
+    generate() hands the streamer the prompt (or the decoder's start token) first, then
+    each new token of every sequence: `times[0]` is the first new token (the end of the
+    prefill), `times[i]` the (i+1)-th."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.times: List[float] = []
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+    def timing(self) -> Dict[str, Any]:
+        """ttft (s), the gaps between tokens (s), decode seconds (first to last token), total seconds."""
+        times = self.times
+        if not times:
+            return {"ttft": float("nan"), "gaps": [], "decode": 0.0, "total": 0.0}
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        return {"ttft": times[0] - self.started, "gaps": gaps, "decode": times[-1] - times[0],
+                "total": times[-1] - self.started}
+
+
+def generate_timed(generate: Any, inputs: Dict[str, Any], settings: Dict[str, Any]) -> Dict[str, Any]:
+    """One generate() call with its timing: {"tokens": the new tokens [batch, n], **TokenClock.timing()}."""
+    clock = TokenClock()
+    sequences = generate(**inputs, **settings, streamer=clock)
+    # Exactly max_new_tokens were made: the last ones (after the prompt of a causal LM, or
+    # the start token of an encoder-decoder's decoder).
+    return {"tokens": sequences[:, -int(settings["max_new_tokens"]):], **clock.timing()}
+
+
+def prefill_logits(model: Any, inputs: Dict[str, Any]) -> torch.Tensor:
+    """The logits of the first new token (the prefill's output), [batch, vocab], in float32."""
+    kwargs = dict(inputs)
+    if is_encoder_decoder(getattr(model, "module", model)):
+        config = getattr(getattr(model, "module", model), "config", None)
+        start = getattr(config, "decoder_start_token_id", None)
+        start = 0 if start is None else int(start)
+        kwargs["decoder_input_ids"] = torch.full((inputs["input_ids"].shape[0], 1), start, dtype=torch.int64)
+    output = model(**kwargs)
+    logits = output["logits"] if isinstance(output, dict) or hasattr(output, "keys") else output[0]
+    return logits[:, -1, :].float()
+
+
+def compare_tokens(reference: torch.Tensor, tokens: torch.Tensor, first: int = CHECK_TOKENS) -> Dict[str, Any]:
+    """Greedy tokens against the fp32 eager ones: sequences identical over the first `first`
+    new tokens, and the earliest position where any sequence differs (None: none does)."""
+    n = min(first, reference.shape[1], tokens.shape[1])
+    same = reference[:, :n] == tokens[:, :n]
+    identical = int(same.all(dim=1).sum())
+    differing = (~same).any(dim=0).nonzero()
+    return {"compared": n, "sequences": int(reference.shape[0]), "identical": identical,
+            "firstDivergence": int(differing[0]) if differing.numel() else None}
 
 
 # ---------------------------------------------------------------- common.py
@@ -1162,6 +1326,24 @@ class OptimizedModel:
         context = torch.no_grad() if self.compiled else torch.inference_mode()
         with context:
             return self._forward(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's own generate() (a Hugging Face language model), run as measured: in the
+        grad mode and under the bf16 autocast of this configuration (fp32 math in bf16 and the
+        threads are set for the process already). graviton-tune measured generation greedy,
+        with greedy_settings(model, new_tokens); pass your own settings the same way."""
+        generate = getattr(self.module, "generate", None)
+        if not callable(generate):
+            raise TypeError(f"{type(self.module).__name__} has no generate(): call the model instead")
+        if self.settings.get("backend", "torch") != "torch" or self.compiled:
+            chosen = "compile" if self.compiled else self.settings.get("backend")
+            raise BackendError("generate-unsupported", f"generation is served on PyTorch eager only, not with {chosen}",
+                               "unset GT_COMPILE / GT_QUANTIZATION / GT_BACKEND for a generating model")
+        with torch.inference_mode():
+            if self.settings.get("autocast") == "bf16":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return generate(*args, **kwargs)
+            return generate(*args, **kwargs)
 
     def prepare_input(self, inputs: Any) -> Any:
         """The input in the layout this model computes in (channels_last images when chosen):
@@ -2239,5 +2421,7 @@ __all__ = [
     "tidy_for_quantization", "quantize_nodes", "compile_model", "split_inputs", "call_model", "named_tensors",
     "batch_rows", "rebatch", "load_samples", "token_inputs", "load_pretrained", "onnx_inputs", "onnx_input_specs",
     "onnx_fixed_batch", "model_path", "parse_value", "CONTRACT", "OPTIONS", "CALIBRATION_BATCHES",
-    "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES",
+    "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES", "pretrained_class", "can_generate", "is_encoder_decoder",
+    "prompt_inputs", "greedy_settings", "generate_timed", "prefill_logits", "compare_tokens", "max_positions",
+    "CHECK_TOKENS",
 ]

@@ -7,6 +7,7 @@ import {GravitonTuneError} from './core/errors.js';
 import {OptionValueError, optionFlagsForParseArgs, optionFlagsHelp, optionsFromFlags} from './core/contract.js';
 import type {OptionValues} from './core/contract.js';
 import type {TuneOptions} from './core/tune-options.js';
+import {TASKS} from './core/types.js';
 import type {Backend, ModelSpec} from './core/types.js';
 
 // The exit codes live with the error taxonomy (core/errors.ts); re-exported for the faces.
@@ -47,6 +48,9 @@ const flags = {
 	factory: {type: 'string'},
 	'seq-len': {type: 'string'},
 	samples: {type: 'string'},
+	task: {type: 'string'},
+	'prompt-len': {type: 'string'},
+	'new-tokens': {type: 'string'},
 	budget: {type: 'string'},
 	out: {type: 'string', short: 'o'},
 	'max-latency-ms': {type: 'string'},
@@ -75,7 +79,7 @@ const optionFlags = optionFlagsForParseArgs();
 const allFlags = {...flags, ...optionFlags};
 type FlagName = keyof typeof flags | (string & {});
 type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
-const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples'];
+const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples', 'task', 'prompt-len', 'new-tokens'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python', ...modelFlags.filter(flag => flag !== 'samples')],
@@ -124,7 +128,7 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
 	return value as T;
 }
 
-type ModelValues = {model?: string; 'input-shape'?: string; 'input-dtype'?: string; factory?: string; 'seq-len'?: string; samples?: string};
+type ModelValues = {model?: string; 'input-shape'?: string; 'input-dtype'?: string; factory?: string; 'seq-len'?: string; samples?: string; task?: string; 'prompt-len'?: string; 'new-tokens'?: string};
 
 /** "file.py:factory" (the module:attr habit of uvicorn and gunicorn) → [path, factory]. */
 function splitFactory(model: string): [string, string | undefined] {
@@ -154,6 +158,15 @@ export function parseModel(values: ModelValues): ModelSpec {
 	if (spec.factory && !spec.path?.endsWith('.py')) throw new UsageError(`--factory ${spec.factory}: only a Python model file (.py) has a factory`);
 	const seqLen = positiveNumber('seq-len', values['seq-len'], true);
 	if (seqLen !== undefined) spec.seqLen = seqLen;
+	const task = oneOf('task', values.task, TASKS);
+	if (task) spec.task = task;
+	const promptLen = positiveNumber('prompt-len', values['prompt-len'], true);
+	if (promptLen !== undefined) spec.promptLen = promptLen;
+	const newTokens = positiveNumber('new-tokens', values['new-tokens'], true);
+	if (newTokens !== undefined) spec.newTokens = newTokens;
+	if (task === 'forward' && (promptLen !== undefined || newTokens !== undefined)) {
+		throw new UsageError('--prompt-len and --new-tokens shape generation; with --task forward give --seq-len instead');
+	}
 	if (values.samples !== undefined) {
 		if (values.samples.trim() === '') throw new UsageError('--samples: expected a file (torch.save\'d list of inputs, or .npz)');
 		spec.samples = values.samples;
@@ -303,11 +316,19 @@ Tuning options
       --input-dtype T     float32 (images) or int64 (token ids)
       --factory NAME      factory function in a .py model (default build_model)
       --seq-len N         tokens per input for a Hugging Face folder (default 128)
+      --task T            generate: a language model (…ForCausalLM, T5/Bart/Marian
+                          …ForConditionalGeneration) measured generating, in tokens/s
+                          with time to first token (the default for such models);
+                          forward: one forward pass over a batch, in samples/s
+      --prompt-len N      generation: prompt tokens per sequence (default 128)
+      --new-tokens N      generation: new tokens per sequence, greedy, end of
+                          sequence ignored (default 64); batch = sequences at once
       --samples FILE      real inputs (torch.save'd list, or .npz keyed by input name)
                           for int8 calibration and the output check
       --budget T          time for the walk, 10m (default), 90s, 1h; with --auto it
                           counts from the start, so the answer is in on time
       --max-latency-ms N  best throughput whose p99 batch latency is at most N ms
+                          (generation: the p99 time between tokens)
       --recipes a,b,c     only these recipes (ids from \`detect\`); baseline and batch
                           size always run
       --min-cosine X      output check threshold for lossy steps (default 0.99)

@@ -34,6 +34,10 @@ with open(CONTRACT_FILE, encoding="utf-8") as _handle:
 OPTIONS: Dict[str, Dict[str, Any]] = {option["key"]: option for option in CONTRACT["options"]}
 
 INPUT_DTYPES = ("float32", "int64")
+# What a probe measures: one forward pass over a batch (samples/s), or generation (tokens/s).
+TASKS = ("forward", "generate")
+DEFAULT_PROMPT_LEN = 128
+DEFAULT_NEW_TOKENS = 64
 
 
 def _probe_value(option: Dict[str, Any], value: Any) -> Any:
@@ -98,6 +102,10 @@ class ModelSpec(_CamelAccess):
     input_dtype: Optional[str] = None
     seq_len: Optional[int] = None
     samples: Optional[str] = None
+    # forward | generate; None: generate when the model can (a language-model head), else forward.
+    task: Optional[str] = None
+    prompt_len: Optional[int] = None  # generation: prompt tokens (default DEFAULT_PROMPT_LEN)
+    new_tokens: Optional[int] = None  # generation: new tokens per sequence (default DEFAULT_NEW_TOKENS)
 
 
 @dataclass
@@ -177,10 +185,15 @@ def _model(raw: Any) -> ModelSpec:
     if dtype is not None and dtype not in INPUT_DTYPES:
         raise _bad("model.inputDtype", f"must be float32 or int64, got {dtype!r}")
     spec.input_dtype = dtype
-    seq_len = raw.get("seqLen")
-    if seq_len is not None and (not _is_int(seq_len) or seq_len < 1):
-        raise _bad("model.seqLen", f"must be a positive integer, got {seq_len!r}")
-    spec.seq_len = seq_len
+    for key in ("seqLen", "promptLen", "newTokens"):
+        value = raw.get(key)
+        if value is not None and (not _is_int(value) or value < 1):
+            raise _bad(f"model.{key}", f"must be a positive integer, got {value!r}")
+        setattr(spec, _snake(key), value)
+    task = raw.get("task")
+    if task is not None and task not in TASKS:
+        raise _bad("model.task", f"must be one of {', '.join(TASKS)}, got {task!r}")
+    spec.task = task
     if spec.name is None and spec.path is None:
         spec.name = "resnet50"
     return spec

@@ -8,7 +8,10 @@ samples when given, and reports on stdout one line:
   {"type":"model","label":…,"kind":"python"|"huggingface"|…,"inputKind":"image"|"tokens"|"other",
    "inputs":[{"name":…,"shape":[…],"dtype":…}],"evaluate":true|false,"samples":rows|null,
    "fixedBatch":N|null (an .onnx file whose batch axis is fixed),
-   "flopsPerSample":F|null (torch's FlopCounterMode, one forward at batch 1; limits.py)}
+   "flopsPerSample":F|null (torch's FlopCounterMode, one forward at batch 1; limits.py; null when generating),
+   "task":"forward"|"generate", "modelClass":"LlamaForCausalLM"|…|null,
+   "generation":{"promptTokens":…,"newTokens":…,"encoderDecoder":…,"modelClass":…}|null}
+  A generating model is tried with one short generate() (two new tokens) instead of a forward.
 or the probe's usual {"type":"error","code":…,"message":…,"hint":…} (exit code 2).
 """
 from __future__ import annotations
@@ -47,20 +50,28 @@ def inspect(cfg: ProbeConfig) -> int:
         inputs = loaded.make_input(2, cfg.seed)
         if loaded.samples is not None:
             loaded.sample_batches(1)  # the samples regroup: one form, one shape
+        generating = loaded.task == "generate"
         if loaded.module is not None:
             try:
                 with torch.inference_mode():
-                    rt.call_model(loaded.module, one)
+                    if generating:  # two new tokens: the prefill and one decode step work
+                        loaded.module.generate(**one, **rt.greedy_settings(loaded.module, 2))
+                    else:
+                        rt.call_model(loaded.module, one)
             except Exception as err:
                 from .run import explain_forward_failure  # the probe's wording for it
                 raise explain_forward_failure(loaded, one, err) from None
         from .limits import count_flops  # the model's operations per sample (limits.py)
-        flops = count_flops(loaded.module, one, rt.call_model) if loaded.module is not None else None
+        flops = count_flops(loaded.module, one, rt.call_model) if loaded.module is not None and not generating else None
+        generation = {"promptTokens": int(one["input_ids"].shape[1]), "newTokens": loaded.new_tokens,
+                      "encoderDecoder": rt.is_encoder_decoder(loaded.module),
+                      "modelClass": type(loaded.module).__name__} if generating else None
         emit("model", label=loaded.label, kind=loaded.kind, inputKind=input_kind(inputs),
              inputs=describe(one), evaluate=loaded.evaluate is not None,
              samples=loaded.sample_rows() if loaded.samples is not None else None,
              fixedBatch=onnx_fixed_batch(loaded.onnx_path) if loaded.onnx_path else None,
-             flopsPerSample=flops)
+             flopsPerSample=flops, task=loaded.task, generation=generation,
+             modelClass=type(loaded.module).__name__ if loaded.module is not None else None)
         return 0
     except ProbeError as err:
         emit_error(err)

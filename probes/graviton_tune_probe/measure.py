@@ -57,14 +57,17 @@ class Measurement:
     batch_size: int = 1
     seconds: float = 0.0
     converged: bool = False
+    # Per iteration, when the call says its own rate (generation: decode tokens/s); else
+    # the rate is batch_size / duration.
+    rates: List[float] = field(default_factory=list)
 
     @property
     def iterations(self) -> int:
         return len(self.durations)
 
     def throughput(self) -> Tuple[Interval, bool]:
-        """Median samples/s with its 95% CI, and whether the CI is a real 95% one."""
-        return median_interval([self.batch_size / d for d in self.durations])
+        """Median samples/s (or the calls' own rates) with its 95% CI, and whether the CI is a real 95% one."""
+        return median_interval(self.rates or [self.batch_size / d for d in self.durations])
 
     def latency_ms(self) -> dict:
         return latency_percentiles(self.durations)
@@ -134,8 +137,11 @@ ProgressFn = Callable[[float, int, float, Optional[float]], None]
 
 def measure(call: Callable[[Any], Any], x: Any, batch_size: int, budget_seconds: float,
             target_relative_ci: float, progress: Optional[ProgressFn] = None,
-            fixed_window: bool = False) -> Measurement:
-    """Timed iterations until the CI target is met (unless fixed_window) or the budget is spent."""
+            fixed_window: bool = False, rate: Optional[Callable[[Any, float], float]] = None) -> Measurement:
+    """Timed iterations until the CI target is met (unless fixed_window) or the budget is spent.
+
+    `rate(output, seconds)`: the iteration's rate from what the call returned, where it is
+    not batch_size / seconds (generation: decode tokens/s, timed inside the call)."""
     result = Measurement(batch_size=batch_size)
     durations = result.durations
     start = time.perf_counter()
@@ -160,8 +166,10 @@ def measure(call: Callable[[Any], Any], x: Any, batch_size: int, budget_seconds:
             interval, real = result.throughput()
             progress(interval.median, n, elapsed, interval.relative_half_width if real else None)
         t0 = time.perf_counter()
-        call(x)
+        output = call(x)
         durations.append(time.perf_counter() - t0)
+        if rate is not None:
+            result.rates.append(rate(output, durations[-1]))
     result.seconds = time.perf_counter() - start
     if not result.converged:
         interval, real = result.throughput()

@@ -26,7 +26,7 @@ import torch
 import graviton_tune_runtime as rt
 
 from . import zoo
-from .config import ModelSpec
+from .config import DEFAULT_NEW_TOKENS, DEFAULT_PROMPT_LEN, ModelSpec
 from .protocol import ProbeError, emit, first_line
 
 VISION_SHAPE = [3, 224, 224]
@@ -95,6 +95,8 @@ class LoadedModel:
     evaluate: Optional[Callable[[Any], float]] = None  # the user's metric: model -> float
     samples: Optional[List[Any]] = None  # real inputs (--samples), as loaded
     samples_path: Optional[str] = None
+    task: str = "forward"  # forward | generate (example_inputs then makes the prompts)
+    new_tokens: int = DEFAULT_NEW_TOKENS  # generate: new tokens per sequence
 
     def make_input(self, batch_size: int, seed: int) -> Any:
         """The seeded input batch: the same for the reference and every configuration.
@@ -215,6 +217,10 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
             example_inputs = None  # --input-shape is the shortcut: it wins when given
         if not callable(evaluate):
             evaluate = None
+        # A model file asks for generation with TASK = "generate" (or --task generate).
+        if resolve_task(spec, module, spec.path, asked=getattr(user_module, "TASK", None) or "forward") == "generate":
+            label = spec.path + (f":{spec.factory}" if spec.factory else "")
+            return _generating(spec, label, "python", module, example_inputs, evaluate)
     elif ext in (".pt", ".ts", ".pth", ".jit"):
         module, kind = _load_torchscript(path), "torchscript"
     elif ext == ".pt2":
@@ -250,18 +256,53 @@ def _load_folder(spec: ModelSpec, path: str) -> LoadedModel:
         raise ProbeError("model-load-failed", f"loading the Hugging Face folder {spec.path} failed: "
                          f"{type(err).__name__}: {first_line(err)}",
                          "check that transformers can load it: AutoConfig.from_pretrained(folder)") from None
+    evaluate = _folder_evaluate(path)
+    task = resolve_task(spec, module, spec.path)
+    if task == "generate":
+        return _generating(spec, spec.path, "huggingface", module, None, evaluate)
     seq_len = spec.seq_len or BERT_SEQUENCE
     limit = getattr(module.config, "max_position_embeddings", None)
     if isinstance(limit, int) and 0 < limit < seq_len:
         raise ProbeError("bad-config", f"--seq-len {seq_len} is longer than this model takes "
                          f"(max_position_embeddings {limit})", f"give --seq-len {limit} or less")
-    evaluate = _folder_evaluate(path)
 
     def example_inputs(batch_size: int) -> Any:
         return rt.token_inputs(module, batch_size, seq_len, seed=torch.initial_seed())
 
     return LoadedModel(spec.path, "huggingface", module, None, None, "int64", USER_TOKEN_RANGE,
                        example_inputs=example_inputs, evaluate=evaluate)
+
+
+def resolve_task(spec: ModelSpec, module: Any, label: str, asked: Optional[str] = None) -> str:
+    """generate for a model with a language-model head (unless --task forward), else forward;
+    --task generate on a model that cannot generate is an error that says why."""
+    task = spec.task or asked
+    able = rt.can_generate(module)
+    if task == "generate" and not able:
+        raise ProbeError("cannot-generate", f"{label} loads as {type(module).__name__}, which has no language-model "
+                         "head for generate()", "measure it as one forward pass (--task forward), or save the model "
+                         "with its generating class (…ForCausalLM, …ForConditionalGeneration)")
+    return task or ("generate" if able else "forward")
+
+
+def _generating(spec: ModelSpec, label: str, kind: str, module: Any, example: Optional[Callable[[int], Any]],
+                evaluate: Optional[Callable[[Any], float]]) -> LoadedModel:
+    """A model measured generating: seeded prompts of --prompt-len tokens (or the model
+    file's example_inputs), --new-tokens new tokens each."""
+    prompt_len = spec.prompt_len or DEFAULT_PROMPT_LEN
+    new_tokens = spec.new_tokens or DEFAULT_NEW_TOKENS
+    limit = rt.max_positions(module)
+    longest = prompt_len if rt.is_encoder_decoder(module) else prompt_len + new_tokens
+    if example is None and limit is not None and longest > limit:
+        raise ProbeError("bad-config", f"--prompt-len {prompt_len} {'' if rt.is_encoder_decoder(module) else f'+ --new-tokens {new_tokens} '}"
+                         f"is longer than this model takes ({limit} positions)",
+                         "give a shorter --prompt-len or fewer --new-tokens")
+
+    def prompts(batch_size: int) -> Any:
+        return rt.prompt_inputs(module, batch_size, prompt_len, seed=torch.initial_seed())
+
+    return LoadedModel(label, kind, module, None, None, "int64", USER_TOKEN_RANGE,
+                       example_inputs=example or prompts, evaluate=evaluate, task="generate", new_tokens=new_tokens)
 
 
 def _folder_evaluate(path: str) -> Optional[Callable[[Any], float]]:

@@ -53,13 +53,18 @@ def serve(probe: Any, prepared: Any, stdin: Optional[Any] = None) -> None:
         if kind == "window":
             seconds = float(command.get("seconds", 1.0))
             prepared.call(prepared.input)  # wake the thread pool: the other process just ran
+            rate = prepared.recorder.rate if getattr(prepared, "recorder", None) else None
             window = measuring.measure(prepared.call, prepared.input, batch, seconds,
-                                       probe.cfg.target_relative_ci, fixed_window=True)
+                                       probe.cfg.target_relative_ci, fixed_window=True, rate=rate)
             total.durations.extend(window.durations)
+            total.rates.extend(window.rates)
             total.seconds += window.seconds
             done = len(window.durations)
-            emit("window", samplesPerSecond=batch * done / window.seconds if window.seconds > 0 else None,
-                 iterations=done, seconds=window.seconds)
+            if window.rates:  # generation: the calls' own decode rates (tokens/s)
+                figure = sum(window.rates) / len(window.rates)
+            else:
+                figure = batch * done / window.seconds if window.seconds > 0 else None
+            emit("window", samplesPerSecond=figure, iterations=done, seconds=window.seconds)
         elif kind == "finish":
             interval, real = total.throughput()
             width = interval.relative_half_width

@@ -58,6 +58,7 @@ import graviton_tune_runtime as rt
 import torch
 
 from . import check as output_check
+from . import generate as generation
 from . import measure as measuring
 from . import paired
 from .config import ProbeConfig, environ
@@ -92,8 +93,12 @@ import graviton_tune_runtime as rt
 spec, backend, seed, inputs, out = json.loads(sys.argv[1])
 loaded = load_model(ModelSpec(**spec), backend, seed)
 xs = torch.load(inputs, weights_only=False)
-with torch.inference_mode():
-    torch.save([rt.call_model(loaded.module, x) for x in xs], out)
+if loaded.task == "generate":
+    from graviton_tune_probe.generate import reference
+    torch.save([reference(loaded.module, x, loaded.new_tokens) for x in xs], out)
+else:
+    with torch.inference_mode():
+        torch.save([rt.call_model(loaded.module, x) for x in xs], out)
 """
 
 class Prepared:
@@ -108,6 +113,9 @@ class Prepared:
         self.loaded: Optional[LoadedModel] = None
         self.check_batches: List[Any] = []
         self.references: List[torch.Tensor] = []
+        # Generation: the fp32 eager prefill logits and tokens, and the recorder of the served generate() calls.
+        self.generated: Optional[Dict[str, torch.Tensor]] = None
+        self.recorder: Optional[generation.Recorder] = None
         self.setup_seconds = 0.0
         self.warmup_seconds = 0.0
         # Seconds of this preparation a later probe of the same configuration skips (a
@@ -169,6 +177,8 @@ class Probe:
             loaded = load_model(cfg.model, cfg.backend, cfg.seed)
             out.input = loaded.make_input(cfg.batch_size, cfg.seed)
             out.loaded = loaded
+        if loaded.task == "generate":
+            return self._prepare_generation(out, loaded, started)
         reference_seconds = 0.0
         if self.team.leader:
             t0 = time.perf_counter()
@@ -192,6 +202,42 @@ class Probe:
         out.call = call
         out.setup_seconds = time.perf_counter() - started - reference_seconds
         return out
+
+    def _prepare_generation(self, out: Prepared, loaded: LoadedModel, started: float) -> Prepared:
+        """A language model measured generating (generate.py): the fp32 eager reference tokens,
+        the served model, warm-up calls of its generate(), the token check."""
+        cfg = self.cfg
+        reference_seconds = 0.0
+        if self.team.leader and cfg.check:
+            t0 = time.perf_counter()
+            with self._phase("reference"):
+                out.generated = self._generation_reference(loaded, out.input)
+            reference_seconds = time.perf_counter() - t0
+        model, _, out.cached_seconds = self._configure(loaded, out.input)
+        out.model = model
+        out.recorder = generation.Recorder(model, loaded.module, loaded.new_tokens, cfg.batch_size)
+        output, out.warmup_seconds = self._warm_up(out.recorder, out.input, first_call_done=False)
+        if out.generated is not None:
+            out.check = {**generation.check(out.generated, model, out.input, output), "data": "random",
+                         "rows": cfg.batch_size}
+        out.call = out.recorder
+        out.recorder.keep = True
+        out.setup_seconds = time.perf_counter() - started - reference_seconds
+        return out
+
+    def _generation_reference(self, loaded: LoadedModel, prompts: Any) -> Dict[str, torch.Tensor]:
+        try:
+            if lossy_math_variables(os.environ):
+                strict = self._strict_references(lossy_math_variables(os.environ), [prompts])
+                if strict is not None:
+                    return strict[0]
+            return generation.reference(loaded.module, prompts, loaded.new_tokens)
+        except ProbeError:
+            raise
+        except Exception as err:
+            if is_out_of_memory(err):
+                raise
+            raise explain_forward_failure(loaded, prompts, err) from None
 
     def _invoker(self, model: Callable[..., Any]) -> Callable[[Any], Any]:
         """input -> model(x), model(*inputs) or model(**inputs): the runtime helper's call_model."""
@@ -390,7 +436,8 @@ class Probe:
         progress = self._progress if self.team.leader else None
         with self._phase("measure"):
             return measuring.measure(prepared.call, prepared.input, self.cfg.batch_size, self.cfg.budget_seconds,
-                                     self.cfg.target_relative_ci, progress, fixed_window=self.team.world > 1)
+                                     self.cfg.target_relative_ci, progress, fixed_window=self.team.world > 1,
+                                     rate=prepared.recorder.rate if prepared.recorder else None)
 
     def _progress(self, samples_per_second: float, iterations: int, elapsed: float,
                   relative_ci: Optional[float]) -> None:
@@ -412,6 +459,7 @@ class Probe:
             "measureSeconds": measurement.seconds,
             "converged": measurement.converged,
             "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "generation": prepared.recorder.figures() if prepared.recorder else None,
         }
 
     def _result(self, figures: List[dict], prepared: Prepared) -> Dict[str, Any]:
@@ -439,6 +487,11 @@ class Probe:
             "peakRssBytes": sum(f["peakRssBytes"] for f in figures),
             "check": prepared.check,
         }
+        generated = [f["generation"] for f in figures if f["generation"] is not None]
+        if generated:
+            result["latencyMs"] = generation.inter_token_latency(generated)
+            result["generation"] = generation.summary(generated, int(prepared.input["input_ids"].shape[1]),
+                                                      prepared.loaded.new_tokens, batch, throughput["median"])
         if self.cfg.quantization == "int8":
             result["calibration"] = self.calibrated or {"data": "random", "batches": rt.CALIBRATION_BATCHES + 1,
                                                         "rows": (rt.CALIBRATION_BATCHES + 1) * batch}
@@ -460,7 +513,13 @@ class Probe:
 
 def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> ProbeError:
     """A model that fails on its input, in words, with where the input came from and the fix."""
-    if loaded.example_inputs is not None or loaded.samples is not None:
+    if loaded.kind == "huggingface" and loaded.samples is None:
+        what = "prompts for generate()" if loaded.task == "generate" else "token inputs"
+        hint = (f"graviton-tune made these {what} from config.json; to call the model your way, write a model file "
+                "with build_model() (from_pretrained on the folder) and example_inputs(batch_size) returning the dict "
+                "of tensors the model takes, and give it with --model FILE.py"
+                + ("" if loaded.task == "generate" else "; a language model is measured generating with --task generate"))
+    elif loaded.example_inputs is not None or loaded.samples is not None:
         where = "--samples" if loaded.samples is not None else "example_inputs(batch_size)"
         hint = (f"the inputs come from {where}: return them in the form the model's forward takes "
                 "(a tensor, a tuple of positional arguments or a dict of keyword arguments)")
@@ -473,7 +532,8 @@ def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> 
                 "{'x': {0: torch.export.Dim('batch')}}, or use its batch size; " + hint)
     shown = ", ".join(f"{name} {list(t.shape)} {str(t.dtype).replace('torch.', '')}"
                       for name, t in rt.named_tensors(x))
-    return ProbeError("bad-input-shape", f"the model failed on its input ({shown}): "
+    model = type(loaded.module).__name__ if loaded.module is not None else "the model"
+    return ProbeError("bad-input-shape", f"{model} failed on its input ({shown}): "
                       f"{type(err).__name__}: {first_line(err)}", hint)
 
 

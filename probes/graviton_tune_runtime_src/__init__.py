@@ -16,6 +16,12 @@ A model with several inputs gets them in the same form: a tuple (positional) or 
                      tokenizer(texts, padding="max_length", max_length=128, return_tensors="pt"))
     logits = model(**tokenizer(batch, padding="max_length", max_length=128, return_tensors="pt")).logits
 
+A language model (a causal LM or a seq2seq LM) is served generating, as graviton-tune
+measured it (greedy, a fixed number of new tokens; see greedy_settings):
+
+    model = optimize(AutoModelForCausalLM.from_pretrained(folder))
+    tokens = model.generate(**tokenizer(prompts, return_tensors="pt"), **greedy_settings(model, 64))
+
 Under torchrun (GT_WORKERS > 1) each worker pins itself to its own CPUs when this module
 is imported; import it before torch so that OpenMP sees the pinned set when it loads.
 Feed batches of batch_size() samples (GT_BATCH_SIZE): that is the size that was measured.
@@ -83,7 +89,11 @@ from .settings import CONTRACT, OPTIONS, batch_size, model_path, parse_value, se
 from .pinning import pin_worker, worker_cpus
 from .inputs import (
     DEFAULT_TOKEN_RANGE, WEIGHT_FILES, batch_rows, call_model, load_pretrained, load_samples, named_tensors,
-    onnx_fixed_batch, onnx_input_specs, onnx_inputs, rebatch, split_inputs, token_inputs,
+    onnx_fixed_batch, onnx_input_specs, onnx_inputs, pretrained_class, rebatch, split_inputs, token_inputs,
+)
+from .generation import (
+    CHECK_TOKENS, can_generate, compare_tokens, generate_timed, greedy_settings, is_encoder_decoder, max_positions,
+    prefill_logits, prompt_inputs,
 )
 from .common import CALIBRATION_BATCHES, MIN_TORCH_INT8
 from .torch_eager import OptimizedModel
@@ -100,5 +110,7 @@ __all__ = [
     "tidy_for_quantization", "quantize_nodes", "compile_model", "split_inputs", "call_model", "named_tensors",
     "batch_rows", "rebatch", "load_samples", "token_inputs", "load_pretrained", "onnx_inputs", "onnx_input_specs",
     "onnx_fixed_batch", "model_path", "parse_value", "CONTRACT", "OPTIONS", "CALIBRATION_BATCHES",
-    "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES",
+    "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES", "pretrained_class", "can_generate", "is_encoder_decoder",
+    "prompt_inputs", "greedy_settings", "generate_timed", "prefill_logits", "compare_tokens", "max_positions",
+    "CHECK_TOKENS",
 ]

@@ -155,6 +155,13 @@ def token_inputs(model: Any, batch_size: int, seq_len: int = 128, seed: int = 0)
     params = inspect.signature(forward).parameters if forward is not None else {}
     if "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) > 0:
         inputs["token_type_ids"] = torch.zeros(shape, dtype=torch.int64)
+    if "decoder_input_ids" in params and getattr(config, "is_encoder_decoder", False):
+        # An encoder-decoder's forward runs its decoder too (T5 called with input_ids and
+        # decoder_input_ids): a decoder sequence as long as the input, its start token first.
+        start = getattr(config, "decoder_start_token_id", None)
+        decoder = torch.randint(0, vocab, shape, generator=gen, dtype=torch.int64)
+        decoder[:, 0] = 0 if start is None else int(start)
+        inputs["decoder_input_ids"] = decoder
     return inputs
 
 
@@ -267,40 +274,52 @@ def onnx_inputs(path: str, batch_size: int, seq_len: Optional[int] = None,
     return out
 
 
-# Hugging Face Auto classes by the ending of config.architectures[0]; anything else
-# loads as the base model (AutoModel: feature extraction).
-_AUTO_CLASSES = (
-    ("ForSequenceClassification", "AutoModelForSequenceClassification"),
-    ("ForTokenClassification", "AutoModelForTokenClassification"),
-    ("ForMaskedLM", "AutoModelForMaskedLM"),
-    ("ForQuestionAnswering", "AutoModelForQuestionAnswering"),
-)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 
 
+def pretrained_class(config: Any) -> Tuple[Any, str]:
+    """The transformers class a save_pretrained folder was written from: config.architectures
+    names it (T5EncoderModel, T5ForConditionalGeneration, LlamaForCausalLM …), and
+    transformers exports it by that name (its pipelines load models the same way). Without
+    the name, or with one transformers does not have (remote code), AutoModel: the base
+    model for the config's model_type. Returns (class, how it was chosen)."""
+    transformers = _require("transformers", "pip install transformers", "transformers")
+    names = list(getattr(config, "architectures", None) or [])
+    for name in names:
+        cls = getattr(transformers, name, None)
+        if isinstance(cls, type):
+            return cls, f"{name} (config.architectures)"
+    why = (f"config.architectures names {', '.join(names)}, which this transformers does not have"
+           if names else "config.json names no architecture")
+    return transformers.AutoModel, f"AutoModel for {config.model_type} ({why}: the base model, no task head)"
+
+
 def load_pretrained(folder: str, log: Optional[Log] = None) -> Any:
-    """A save_pretrained folder as graviton-tune measured it: the transformers Auto class
-    matching config.architectures, the folder's weights when it has them, else a random
-    initialisation from config.json (said through `log`). Never touches the network.
-    In your own code, from_pretrained with the same class gives the same model."""
+    """A save_pretrained folder as graviton-tune measured it: the class named in
+    config.architectures (pretrained_class), with the folder's weights when it has them,
+    else a random initialisation from config.json; either way said through `log`, as are
+    weights the class has and the folder lacks (initialised at random). Never touches the
+    network. In your own code, from_pretrained with the same class gives the same model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     transformers = _require("transformers", "pip install transformers", "transformers")
     say = log or (lambda message, level="info": None)
     config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
-    architecture = (getattr(config, "architectures", None) or [None])[0]
-    auto_name = next((auto for suffix, auto in _AUTO_CLASSES
-                      if architecture and architecture.endswith(suffix)), "AutoModel")
-    auto = getattr(transformers, auto_name)
+    cls, chosen = pretrained_class(config)
     if any(os.path.exists(os.path.join(folder, name)) for name in WEIGHT_FILES):
-        model = auto.from_pretrained(folder, local_files_only=True)
-        say(f"{auto_name} ({architecture or config.model_type}) with the folder's weights")
+        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+        say(f"{chosen} with the folder's weights")
+        missing = sorted(info.get("missing_keys") or [])
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            say(f"{len(missing)} weight(s) of {type(model).__name__} are not in the folder and were initialised "
+                f"at random: {shown}", level="warning")
     else:
-        model = auto.from_config(config)
-        say(f"{auto_name} ({architecture or config.model_type}): the folder has no weights "
-            f"({', '.join(WEIGHT_FILES[::2])}), so the weights are a random initialisation from "
-            "config.json: speed is the same, the outputs are not the trained model's", level="warning")
+        model = cls.from_config(config) if cls is transformers.AutoModel else cls(config)
+        say(f"{chosen}: the folder has no weights ({', '.join(WEIGHT_FILES[::2])}), so the weights are a random "
+            "initialisation from config.json: speed is the same, the outputs are not the trained model's",
+            level="warning")
     return model.eval()
 
 

@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict
 
 import torch
 
+from .base import BackendError
 from .common import _images_channels_last
 
 
@@ -62,6 +63,24 @@ class OptimizedModel:
         context = torch.no_grad() if self.compiled else torch.inference_mode()
         with context:
             return self._forward(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's own generate() (a Hugging Face language model), run as measured: in the
+        grad mode and under the bf16 autocast of this configuration (fp32 math in bf16 and the
+        threads are set for the process already). graviton-tune measured generation greedy,
+        with greedy_settings(model, new_tokens); pass your own settings the same way."""
+        generate = getattr(self.module, "generate", None)
+        if not callable(generate):
+            raise TypeError(f"{type(self.module).__name__} has no generate(): call the model instead")
+        if self.settings.get("backend", "torch") != "torch" or self.compiled:
+            chosen = "compile" if self.compiled else self.settings.get("backend")
+            raise BackendError("generate-unsupported", f"generation is served on PyTorch eager only, not with {chosen}",
+                               "unset GT_COMPILE / GT_QUANTIZATION / GT_BACKEND for a generating model")
+        with torch.inference_mode():
+            if self.settings.get("autocast") == "bf16":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return generate(*args, **kwargs)
+            return generate(*args, **kwargs)
 
     def prepare_input(self, inputs: Any) -> Any:
         """The input in the layout this model computes in (channels_last images when chosen):

@@ -4,7 +4,7 @@
 // anything (probes/graviton_tune_probe/inspect_model.py does the looking).
 import {buildProbeEnv} from './probe-runner.js';
 import {runInGroup} from './process-group.js';
-import type {ModelSpec, ProbeConfig} from './types.js';
+import type {ModelSpec, ProbeConfig, Task} from './types.js';
 
 export interface ModelInput {
 	name: string;
@@ -26,8 +26,20 @@ export interface ModelInfo {
 	samples: number | null;
 	/** An .onnx file whose batch axis is fixed: that batch size; else null (absent before issue 10). */
 	fixedBatch?: number | null;
-	/** Floating-point operations of one sample's forward (torch's flop counter), null when not counted. */
+	/** Floating-point operations of one sample's forward (torch's flop counter), null when not counted (a generating model). */
 	flopsPerSample?: number | null;
+	/** What the probes will measure: forward, or generate (a language model, unless --task forward). */
+	task?: Task;
+	/** The class the model loaded as (LlamaForCausalLM, T5EncoderModel …), null for an .onnx file. */
+	modelClass?: string | null;
+	/** A generating model: its prompt and new tokens, and whether it is an encoder-decoder. */
+	generation?: {promptTokens: number; newTokens: number; encoderDecoder: boolean} | null;
+}
+
+/** The spec with its task settled from the model check (the probes then all measure the same way). */
+export function withTask(model: ModelSpec, check: ModelCheck | null | undefined): ModelSpec {
+	const task = check?.ok ? check.info.task : undefined;
+	return task && !model.task ? {...model, task} : model;
 }
 
 export type ModelCheck =

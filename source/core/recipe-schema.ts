@@ -7,7 +7,8 @@ import {OPTIONS, recipeOptionKeys, valueSchema} from './contract.js';
 import type {OptionSpec} from './contract.js';
 import {REFERENCE_MEASURE_SECONDS} from './expected.js';
 import type {CpuClass} from './expected.js';
-import type {Arch, IsaFlags, Recipe, RecipeStage} from './types.js';
+import {TASKS} from './types.js';
+import type {Arch, IsaFlags, Recipe, RecipeStage, Task} from './types.js';
 
 type Json = Record<string, unknown>;
 
@@ -24,6 +25,7 @@ export const LIBRARIES = all<NonNullable<Recipe['requires']['library']>>()(['tcm
 export const INPUT_KINDS = all<NonNullable<Recipe['requires']['input']>[number]>()(['image', 'tokens', 'other']);
 export const THP_MODES = all<NonNullable<Recipe['requires']['thp']>[number]>()(['always', 'madvise', 'never']);
 export const MODEL_FORMATS = all<NonNullable<Recipe['requires']['modelFormat']>[number]>()(['torch', 'onnx']);
+export const WORKLOADS = all<Task>()(TASKS);
 export const CPU_CLASSES = all<CpuClass>()(['x86-amx', 'x86-avx512-bf16', 'x86-avx512', 'x86-avx2', 'graviton2', 'graviton3', 'graviton4', 'default']);
 export const ADVISORIES = all<NonNullable<Recipe['advisory']>['when']>()(['torch-older-than', 'thp-never', 'allocator-missing', 'quota-below-cpus']);
 
@@ -65,6 +67,7 @@ function requiresSchema(): Json {
 		library: oneOf(LIBRARIES),
 		input: list(oneOf(INPUT_KINDS)),
 		modelFormat: list(oneOf(MODEL_FORMATS)),
+		task: list(oneOf(WORKLOADS)),
 		minCpus: {type: 'integer', minimum: 1},
 	});
 }

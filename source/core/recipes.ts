@@ -23,6 +23,7 @@ import type {
 	RecipeChanges,
 	RecipeRequires,
 	RecipeStage,
+	Task,
 } from './types.js';
 
 type Library = keyof Detection['allocators'];
@@ -307,6 +308,8 @@ export interface ModelFacts {
 	format: 'torch' | 'onnx';
 	/** An .onnx file whose batch axis is fixed: its batch size; else null. */
 	fixedBatch: number | null;
+	/** What is measured: one forward pass, or generation (a language model). Absent: forward. */
+	task?: Task;
 }
 
 interface Context {
@@ -369,6 +372,12 @@ function formatCheck(recipe: Recipe, ctx: Context): Verdict | null {
 	const formats = recipe.requires.modelFormat;
 	if (formats && !formats.includes(model.format)) {
 		return notApplicable(model.format === 'onnx' ? 'not applicable to an ONNX model: a step for models that PyTorch runs' : 'only for an .onnx model file; this model runs on PyTorch');
+	}
+	const task = model.task ?? 'forward';
+	if (recipe.requires.task && !recipe.requires.task.includes(task)) {
+		return notApplicable(task === 'generate'
+			? 'not for generation yet: this step changes the one forward pass that graviton-tune measures, and a language model is measured generating, through generate(), which it does not reach (--task forward measures one forward pass instead)'
+			: 'only for a language model measured generating');
 	}
 	if (recipe.changes.batchSizes && model.fixedBatch !== null) {
 		return notApplicable(`the model file fixes its batch axis at ${model.fixedBatch}: only that batch size runs (export it with a dynamic batch axis to sweep batch sizes)`);

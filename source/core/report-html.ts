@@ -9,9 +9,10 @@ import {describeCost, formatMoney} from './cost.js';
 import {describeDetection} from './describe.js';
 import {esc, inlineCode, page} from './html-page.js';
 import {headlineFigures} from './headline.js';
-import {DEPLOY_STEPS, describeMachine, ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, modelLabel, RUNTIME_SNIPPET} from './outputs.js';
+import {DEPLOY_STEPS, describeMachine, ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, modelLabel, runtimeSnippet} from './outputs.js';
 import type {Report, ReportProbe} from './outputs.js';
-import {formatRate} from './summary.js';
+import {formatRate, latencyWhat, rateUnit} from './summary.js';
+import {describeTokenCheck} from './stats.js';
 import type {Decision, OutputCheck, ProbeResult} from './types.js';
 
 function ratio(value: number): string {
@@ -28,6 +29,7 @@ export function describeCheck(check: OutputCheck | null, opts: {short?: boolean}
 	if (!check) return 'not checked';
 	const parts = opts.short ? [`cosine ${check.cosine.toFixed(4)}`] : [`cosine ${check.cosine.toFixed(5)}`, `max abs error ${check.maxAbsError.toPrecision(2)}`];
 	if (check.top1Agreement !== null) parts.push(`top-1 ${(check.top1Agreement * 100).toFixed(0)}%`);
+	if (check.tokens) parts.push(opts.short ? `tokens ${check.tokens.identical}/${check.tokens.sequences}` : describeTokenCheck(check.tokens));
 	return parts.join(', ');
 }
 
@@ -48,9 +50,10 @@ function headlineSection(report: Report): string[] {
 	const out = [
 		'<section id="headline">',
 		'<div class="figures">',
-		figure(`${esc(formatRate(h.best.samplesPerSecond.median))} <small>samples/s</small>`, `winner (baseline ${esc(formatRate(h.baseline.samplesPerSecond.median))})`),
+		figure(`${esc(formatRate(h.best.samplesPerSecond.median))} <small>${rateUnit(h.best)}</small>`, `winner (baseline ${esc(formatRate(h.baseline.samplesPerSecond.median))})`),
 		figure(esc(ratio(h.speedup)), h.verified ? 'speedup, verified back to back' : 'speedup from the walk (not re-verified)'),
-		figure(`${esc(h.best.latencyMs.p99.toFixed(1))} <small>ms</small>`, `winner p99 per batch of ${esc(h.best.batchSize)}`),
+		figure(`${esc(h.best.latencyMs.p99.toFixed(1))} <small>ms</small>`, `winner p99 ${esc(latencyWhat(h.best))}`),
+		...(h.best.generation ? [figure(`${esc(h.best.generation.ttftMs.p50.toFixed(1))} <small>ms</small>`, `time to first token (p99 ${esc(h.best.generation.ttftMs.p99.toFixed(1))} ms)`)] : []),
 		cost?.known
 			? figure(esc(formatMoney(cost.winnerPerMillion, cost.price.currency)), `per million inferences (baseline ${esc(formatMoney(cost.baselinePerMillion, cost.price.currency))})`)
 			: figure('—', 'cost per million inferences: price unknown'),
@@ -86,20 +89,21 @@ export function keptSteps(decisions: Decision[]): Decision[] {
 export function waterfallRows(report: Report): WaterfallRow[] {
 	const h = headlineFigures(report);
 	const walkBaseline = report.decisions.find((d) => d.outcome === 'baseline')?.samplesPerSecond ?? report.baseline.result.samplesPerSecond.median;
-	const rows: WaterfallRow[] = [{label: 'Baseline', value: walkBaseline, kind: 'total', note: `${formatRate(walkBaseline)} samples/s (fp32, eager, batch ${report.baseline.config.batchSize})`}];
+	const unit = rateUnit(report.model);
+	const rows: WaterfallRow[] = [{label: 'Baseline', value: walkBaseline, kind: 'total', note: `${formatRate(walkBaseline)} ${unit} (fp32, eager, batch ${report.baseline.config.batchSize})`}];
 	let level = walkBaseline;
 	for (const d of keptSteps(report.decisions)) {
 		const value = d.samplesPerSecond!;
 		// The gain the walk decided on (against the best configuration then, re-measured when close), else against the bar before.
 		const gain = d.ratio !== null ? `${percent(d.ratio)} against the best then` : percent(value / level);
-		rows.push({label: d.title, value, kind: 'step', note: `${formatRate(value)} samples/s (${gain})`});
+		rows.push({label: d.title, value, kind: 'step', note: `${formatRate(value)} ${unit} (${gain})`});
 		level = value;
 	}
 	rows.push({
 		label: h.verified ? 'Winner, verified' : 'Winner',
 		value: h.best.samplesPerSecond.median,
 		kind: 'total',
-		note: `${formatRate(h.best.samplesPerSecond.median)} samples/s, ${ratio(h.speedup)} the baseline${h.verified ? ` measured with it (${formatRate(h.baseline.samplesPerSecond.median)})` : ''}`,
+		note: `${formatRate(h.best.samplesPerSecond.median)} ${unit}, ${ratio(h.speedup)} the baseline${h.verified ? ` measured with it (${formatRate(h.baseline.samplesPerSecond.median)})` : ''}`,
 	});
 	return rows;
 }
@@ -130,8 +134,11 @@ export function scatterPoints(report: Report): ScatterPoint[] {
 		const r = probe.result;
 		points.push({
 			id: String(i + 1),
-			title: `#${i + 1} ${probe.title}: ${rateWithCi(r)} samples/s, p99 ${r.latencyMs.p99.toFixed(1)} ms per batch of ${r.batchSize} (${probe.outcome ?? 'measured'}) — ${probe.summary}`,
-			x: r.latencyMs.p99,
+			title: r.generation
+				? `#${i + 1} ${probe.title}: ${rateWithCi(r)} tokens/s, first token ${r.generation.ttftMs.p50.toFixed(1)} ms (${probe.outcome ?? 'measured'}) — ${probe.summary}`
+				: `#${i + 1} ${probe.title}: ${rateWithCi(r)} samples/s, p99 ${r.latencyMs.p99.toFixed(1)} ms per batch of ${r.batchSize} (${probe.outcome ?? 'measured'}) — ${probe.summary}`,
+			// Generation: tokens/s against the time to the first token; else against p99 batch latency.
+			x: r.generation ? r.generation.ttftMs.p50 : r.latencyMs.p99,
 			y: r.samplesPerSecond.median,
 			yLow: r.samplesPerSecond.ciLow,
 			yHigh: r.samplesPerSecond.ciHigh,
@@ -153,6 +160,7 @@ function legend(): string {
 }
 
 function probesSection(report: Report): string[] {
+	const generating = report.model.task === 'generate';
 	const rows = report.probes.map((p, i) => {
 		const r = p.result;
 		const outcome = (p.failure ? `failed: ${p.failure.code}` : (p.outcome ?? '—')) + (r?.contention?.contended ? ' (contended)' : '');
@@ -160,12 +168,14 @@ function probesSection(report: Report): string[] {
 	});
 	return [
 		'<section id="probes">',
-		'<h2>Every probe: throughput against p99 latency</h2>',
+		generating ? '<h2>Every probe: tokens/s against time to first token</h2>' : '<h2>Every probe: throughput against p99 latency</h2>',
 		'<p class="muted">Each point is one probe in its own process (numbers as in the table below); the vertical line is its 95% interval. The dashed line joins the probes no other probe beats on both throughput and latency. Hover a point for its figures.</p>',
-		`<div class="chart-wrap">${scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'})}</div>`,
+		generating
+			? `<div class="chart-wrap">${scatterSvg(scatterPoints(report), {xLabel: 'time to first token, p50 (ms)', yLabel: 'decode tokens/s', label: 'Decode tokens per second against time to first token, one point per probe'})}</div>`
+			: `<div class="chart-wrap">${scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'})}</div>`,
 		legend(),
 		'<div class="table-wrap"><table>',
-		'<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">samples/s [95% CI]</th><th class="num">p99 ms</th><th class="num hide-narrow">cosine</th><th>Outcome</th></tr></thead>',
+		`<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">${rateUnit(report.model)} [95% CI]</th><th class="num">p99 ms${generating ? ' between tokens' : ''}</th><th class="num hide-narrow">cosine</th><th>Outcome</th></tr></thead>`,
 		`<tbody>${rows.join('\n')}</tbody>`,
 		'</table></div>',
 		'</section>',
@@ -186,7 +196,7 @@ function droppedSection(report: Report): string[] {
 		'<h2>Steps not kept</h2>',
 		notKept.length === 0
 			? '<p>Every step tried was kept.</p>'
-			: `<div class="table-wrap"><table><thead><tr><th>Step</th><th>Outcome</th><th class="num">samples/s</th><th class="num">vs. best</th><th>Why</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`,
+			: `<div class="table-wrap"><table><thead><tr><th>Step</th><th>Outcome</th><th class="num">${rateUnit(report.model)}</th><th class="num">vs. best</th><th>Why</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`,
 		'</section>',
 	];
 }
@@ -209,7 +219,7 @@ function deploySection(report: Report): string[] {
 		'<ul>',
 		...DEPLOY_STEPS.map((step) => `<li>${inlineCode(step)}</li>`),
 		'</ul>',
-		`<pre>${esc(RUNTIME_SNIPPET.join('\n'))}</pre>`,
+		`<pre>${esc(runtimeSnippet(report.model).join('\n'))}</pre>`,
 		`<p>On this machine, from the output folder:</p>`,
 		`<pre>${esc([`set -a; . ./${ENV_FILE_NAME}; set +a    # or EnvironmentFile= / docker run --env-file`, `./${LAUNCH_SCRIPT_NAME}`].join('\n'))}</pre>`,
 		`<p><code>${esc(ENV_FILE_NAME)}</code> sets:</p>`,

@@ -13,7 +13,7 @@ import {describeRates, limitsNote, matmulKey, matmulRatesFor} from './limits.js'
 import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel, Walk} from './planner.js';
 import type {Measure, PairedMeasure} from './planner.js';
-import {inspectModel} from './model-check.js';
+import {inspectModel, withTask} from './model-check.js';
 import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
 import {findPython, inspectPython} from './python-env.js';
@@ -51,7 +51,7 @@ export function inputKind(model: ModelSpec): 'image' | 'tokens' {
 
 /** What recipes are judged against: the model's format and, for an .onnx file, a fixed batch axis. */
 export function modelFacts(spec: ModelSpec, check?: ModelCheck | null): ModelFacts {
-	return {format: isOnnxModel(spec) ? 'onnx' : 'torch', fixedBatch: check?.ok ? check.info.fixedBatch ?? null : null};
+	return {format: isOnnxModel(spec) ? 'onnx' : 'torch', fixedBatch: check?.ok ? check.info.fixedBatch ?? null : null, task: withTask(spec, check).task ?? 'forward'};
 }
 
 export async function prepare(opts: PrepareOptions): Promise<Prepared> {
@@ -64,7 +64,7 @@ export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 	return {
 		detection,
 		python,
-		applicability: applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(opts.model, model)}),
+		applicability: applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(withTask(opts.model, model), model)}),
 		advice: advisories(recipes, detection, python),
 		model,
 	};
@@ -150,6 +150,8 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	if (!python.interpreter || !python.torch) throw new Error(python.problem?.message ?? 'no usable Python with torch');
 	const interpreter = python.interpreter;
 	const settings = opts.settings;
+	// Every probe measures the same way: the task the model check settled (generate for a language model).
+	opts = {...opts, model: withTask(opts.model, prepared.model)};
 	const print = fingerprint(detection, python, opts.model);
 
 	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});

@@ -1,6 +1,6 @@
 // "Is B really faster than A?" — decisions from confidence intervals, never from
 // single numbers. Pure functions: the planner and its tests call them directly.
-import type {Interval, OutputCheck, ProbeResult} from './types.js';
+import type {Interval, OutputCheck, ProbeResult, TokenCheck} from './types.js';
 
 export type Verdict = 'faster' | 'not-faster' | 'close';
 
@@ -82,14 +82,25 @@ export function checkFailure(check: OutputCheck | null, t: CheckThresholds = def
 	if (check.top1Agreement !== null && !(check.top1Agreement >= t.minTop1)) {
 		return `output check failed: top-1 agreement ${(check.top1Agreement * 100).toFixed(1)}% < ${(t.minTop1 * 100).toFixed(0)}%`;
 	}
+	// Generation: the greedy tokens hold to the same bound as top-1 (the share of sequences identical to fp32 eager's).
+	const tokens = check.tokens;
+	if (tokens && tokens.sequences > 0 && !(tokens.identical / tokens.sequences >= t.minTop1)) {
+		return `output check failed: ${describeTokenCheck(tokens)} (needs ${(t.minTop1 * 100).toFixed(0)}%)`;
+	}
 	return null;
+}
+
+/** "3 of 4 sequences identical to fp32 eager over the first 32 tokens; the first difference at token 17". */
+export function describeTokenCheck(tokens: TokenCheck): string {
+	const first = tokens.firstDivergence === null ? '' : `; the first difference at token ${tokens.firstDivergence + 1}`;
+	return `${tokens.identical} of ${tokens.sequences} sequence${tokens.sequences === 1 ? '' : 's'} identical to fp32 eager's greedy tokens over the first ${tokens.compared}${first}`;
 }
 
 /** Null when the latency objective holds (or there is none), else why not. */
 export function latencyFailure(result: ProbeResult, maxLatencyMs: number | null): string | null {
 	if (maxLatencyMs === null) return null;
 	if (result.latencyMs.p99 <= maxLatencyMs) return null;
-	return `p99 batch latency ${result.latencyMs.p99.toFixed(1)} ms exceeds --max-latency-ms ${maxLatencyMs}`;
+	return `p99 ${result.generation ? "time between tokens" : "batch latency"} ${result.latencyMs.p99.toFixed(1)} ms exceeds --max-latency-ms ${maxLatencyMs}`;
 }
 
 /** Two measurements of one configuration, pooled: the mean of medians and of bounds. */

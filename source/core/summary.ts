@@ -3,7 +3,8 @@
 import path from 'node:path';
 import {describeOptions} from './contract.js';
 import {headlineFigures} from './headline.js';
-import type {Candidate, ProbeConfig, WalkResult} from './types.js';
+import {describeTokenCheck} from './stats.js';
+import type {Candidate, GenerationFigures, ModelSpec, ProbeConfig, ProbeResult, WalkResult} from './types.js';
 
 /** "batch 8, channels_last, bf16 autocast, compile, 2 workers x 1 thread, libtcmalloc.so.4": the contract's words, then the environment. */
 export function describeCandidate(candidate: Candidate): string {
@@ -18,6 +19,26 @@ export function describeCandidate(candidate: Candidate): string {
 /** "96.3" for throughput; more digits for small figures so they do not read as 0. */
 export function formatRate(samplesPerSecond: number): string {
 	return samplesPerSecond >= 100 ? samplesPerSecond.toFixed(0) : samplesPerSecond >= 10 ? samplesPerSecond.toFixed(1) : samplesPerSecond.toFixed(2);
+}
+
+/**
+ * The unit of a result's samplesPerSecond: tokens/s for a generating probe (decode tokens
+ * over all sequences), else samples/s. A model spec says it before any result exists.
+ */
+export function rateUnit(of: ProbeResult | ModelSpec | null | undefined): 'tokens/s' | 'samples/s' {
+	if (!of) return 'samples/s';
+	return ('generation' in of && of.generation) || ('task' in of && of.task === 'generate') ? 'tokens/s' : 'samples/s';
+}
+
+/** What one p99 latency figure is of: a batch, or the gap between two tokens. */
+export function latencyWhat(r: ProbeResult): string {
+	return r.generation ? 'between tokens' : `per batch of ${r.batchSize}`;
+}
+
+/** "first token 33 ms (p99 126), decode 77 tokens/s per sequence (154 in total, 2 sequences), 9.8 ms between tokens (p99 89), 134 tokens/s end to end; prompts of 64 tokens, 32 new". */
+export function describeGeneration(g: GenerationFigures): string {
+	const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+	return `first token ${ms(g.ttftMs.p50)} ms (p99 ${ms(g.ttftMs.p99)}), decode ${formatRate(g.decodeTokensPerSecond.perSequence)} tokens/s per sequence (${formatRate(g.decodeTokensPerSecond.total)} in total, ${g.sequences} sequence${g.sequences === 1 ? '' : 's'}), ${ms(g.interTokenMs.p50)} ms between tokens (p99 ${ms(g.interTokenMs.p99)}), ${formatRate(g.endToEndTokensPerSecond)} tokens/s end to end; prompts of ${g.promptTokens} tokens, ${g.newTokens} new`;
 }
 
 /** Changes numerics: bf16 (autocast, fp32 math as bf16) or int8 (any backend). */
@@ -49,9 +70,10 @@ export function accuracyNote(result: WalkResult): AccuracyNote {
 	const baselineScore = result.baseline.result.score ?? null;
 	const base = {lossy, data, rows, score, baselineScore};
 	const scored = score !== null && baselineScore !== null ? `your evaluate() gives ${score.toPrecision(4)} (fp32 eager: ${baselineScore.toPrecision(4)})` : null;
-	const checkedOn = data === 'samples' ? `; output check on ${rows ?? '?'} real samples` : '';
+	const checkedOn = (data === 'samples' ? `; output check on ${rows ?? '?'} real samples` : '') + (check?.tokens ? `; ${describeTokenCheck(check.tokens)}` : '');
 	if (!lossy) return {...base, text: `exact fp32 numerics (no lossy step)${checkedOn}${scored ? `; ${scored}` : ''}`};
 	if (data === 'samples') return {...base, text: `accuracy checked on ${rows ?? '?'} real samples against fp32 eager${scored ? `; ${scored}` : ''}`};
 	if (scored) return {...base, text: `accuracy checked with your evaluate(): ${scored.replace('your evaluate() gives ', '')}`};
-	return {...base, text: `accuracy not checked on real data: the output check ran on ${rows ?? 'a few'} seeded random inputs (give --samples FILE, or an evaluate(model) in the model file)`};
+	const tokens = check?.tokens ? ` (${describeTokenCheck(check.tokens)})` : '';
+	return {...base, text: `accuracy not checked on real data: the output check ran on ${rows ?? 'a few'} seeded random inputs${tokens} (give --samples FILE, or an evaluate(model) in the model file)`};
 }

@@ -2,6 +2,7 @@
 // headless log, the probe command and the Ink screen (which therefore never imports the
 // headless face).
 import {describeContention} from './contention.js';
+import {rateUnit} from './summary.js';
 import type {Decision, ProbeFailure, ProbeResult} from './types.js';
 
 export function formatDuration(seconds: number): string {
@@ -14,11 +15,13 @@ export function formatDuration(seconds: number): string {
 export function formatResult(r: ProbeResult): string {
 	const s = r.samplesPerSecond;
 	const half = ((s.ciHigh - s.ciLow) / 2 / s.median) * 100;
-	const check = r.check ? `, cosine ${r.check.cosine.toFixed(4)}${r.check.top1Agreement === null ? '' : `, top-1 ${(r.check.top1Agreement * 100).toFixed(0)}%`}` : '';
+	const tokens = r.check?.tokens ? `, tokens ${r.check.tokens.identical}/${r.check.tokens.sequences} identical over ${r.check.tokens.compared}` : '';
+	const check = r.check ? `, cosine ${r.check.cosine.toFixed(4)}${r.check.top1Agreement === null ? '' : `, top-1 ${(r.check.top1Agreement * 100).toFixed(0)}%`}${tokens}` : '';
 	const on = r.check?.data === 'samples' ? ` on ${r.check.rows ?? '?'} real samples` : '';
 	const score = r.score === undefined ? '' : `, evaluate() ${r.score.toPrecision(4)}`;
 	const busy = r.contention?.contended ? ` — CONTENDED: ${describeContention(r.contention)}` : '';
-	return `${s.median.toFixed(1)} samples/s ±${half.toFixed(1)}%, p99 ${r.latencyMs.p99.toFixed(1)} ms/batch${check}${on}${score}${busy}`;
+	const latency = r.generation ? `first token ${r.generation.ttftMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms between tokens` : `p99 ${r.latencyMs.p99.toFixed(1)} ms/batch`;
+	return `${s.median.toFixed(1)} ${rateUnit(r)} ±${half.toFixed(1)}%, ${latency}${check}${on}${score}${busy}`;
 }
 
 export function formatFailure(f: ProbeFailure): string {

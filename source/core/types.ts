@@ -109,7 +109,16 @@ export interface ModelSpec {
 	seqLen?: number;
 	/** Real inputs: a torch.save'd list of inputs, or an .npz keyed by input name (int8 calibration, output check). */
 	samples?: string;
+	/** What is measured: one forward pass (samples/s) or generation (tokens/s). Absent: generate when the model can (a language-model head), else forward; the session resolves it from the model check. */
+	task?: Task;
+	/** Generation: prompt tokens per sequence (default 128). */
+	promptLen?: number;
+	/** Generation: new tokens per sequence, end-of-sequence ignored (default 64). */
+	newTokens?: number;
 }
+
+export const TASKS = ['forward', 'generate'] as const;
+export type Task = (typeof TASKS)[number];
 
 export type Backend = BackendName;
 
@@ -136,6 +145,32 @@ export interface OutputCheck {
 	/** What the check ran on: the real samples (--samples) or seeded random inputs, and how many rows. */
 	data?: 'samples' | 'random';
 	rows?: number;
+	/** Generation: the greedy tokens against fp32 eager's on the same prompts (cosine and top-1 are then the prefill's logits). */
+	tokens?: TokenCheck;
+}
+
+export interface TokenCheck {
+	/** New tokens compared per sequence (the first 32, or fewer when fewer are made). */
+	compared: number;
+	sequences: number;
+	/** Sequences whose first `compared` tokens are all the reference's. */
+	identical: number;
+	/** The earliest position (0-based) where any sequence differs; null: none does. */
+	firstDivergence: number | null;
+}
+
+/** A generating probe's figures (ProbeResult.generation): its samplesPerSecond is then decode tokens/s over all sequences, and latencyMs the gaps between tokens. */
+export interface GenerationFigures {
+	promptTokens: number;
+	newTokens: number;
+	/** Sequences generated together (batch × workers). */
+	sequences: number;
+	/** Time to the first token (the prefill). */
+	ttftMs: {p50: number; p99: number};
+	interTokenMs: {p50: number; p99: number};
+	decodeTokensPerSecond: {perSequence: number; total: number};
+	/** New tokens of all sequences over whole generate() calls (prefill included). */
+	endToEndTokensPerSecond: number;
 }
 
 export interface WorkerFigure {
@@ -180,6 +215,8 @@ export interface ProbeResult {
 	/** int8 only: what it calibrated on (real samples or seeded random inputs). */
 	calibration?: {data: 'samples' | 'random'; batches: number; rows: number};
 	workers?: WorkerFigure[];
+	/** A generating probe (task generate): its token figures. samplesPerSecond is then decode tokens/s in total, latencyMs the inter-token gaps. */
+	generation?: GenerationFigures;
 	/** Filled by graviton-tune (not the probe) around the measurement; null when it could not tell. */
 	contention?: Contention | null;
 }
@@ -260,6 +297,8 @@ export interface RecipeRequires {
 	minCpus?: number;
 	/** The model formats it applies to: a PyTorch model (torch) or an .onnx file (onnx). Absent: both. */
 	modelFormat?: Array<'torch' | 'onnx'>;
+	/** The workloads it applies to: one forward pass, or generation (ModelSpec.task). Absent: both. */
+	task?: Task[];
 }
 
 export interface Recipe {

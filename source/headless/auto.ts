@@ -7,6 +7,9 @@ import {BusyMachineError, contendedProbes, contendedSummary} from '../core/conte
 import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
 import {headlineFigures} from '../core/headline.js';
 import {limitsNote} from '../core/limits.js';
+import {withTask} from '../core/model-check.js';
+import {rateUnit} from '../core/summary.js';
+import {describeWorkload} from '../core/outputs/report.js';
 import {HardwareError} from '../core/hardware.js';
 import {prepare, runSession} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
@@ -36,7 +39,12 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			env: result.best.candidate.env,
 			recipes: result.best.candidate.recipes,
 			latencyMs: best.latencyMs,
+			/** Generation: samplesPerSecond is decode tokens/s in total and latencyMs the gaps between tokens; these are its token figures (null for a forward pass). */
+			generation: best.generation ?? null,
+			check: best.check ?? null,
 		},
+		/** What a figure counts: samples/s (one forward pass per batch) or tokens/s (generation). */
+		unit: rateUnit(best),
 		verified: h.verified,
 		/** Share of this CPU's matmul rate, baseline and winner, and what it implies (source/core/limits.ts); null when unknown. */
 		limits: limitsNote(result, result.limits),
@@ -49,6 +57,7 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			contention: p.result?.contention ?? null,
 			latencyMs: p.result?.latencyMs ?? null,
 			check: p.result?.check ?? null,
+			generation: p.result?.generation ?? null,
 			failure: p.failure ? {code: p.failure.code, message: p.failure.message} : null,
 		})),
 		decisions: result.decisions,
@@ -112,7 +121,8 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 	for (const a of prepared.advice) err(`advice: ${a.title}: ${a.message}${a.command ? ` (${a.command})` : ''}`);
 	if (prepared.model?.ok) {
 		const {info, notes} = prepared.model;
-		err(`Model: ${info.label} (${info.kind}), inputs ${info.inputs.map(i => `${i.name} [${i.shape.join(', ')}] ${i.dtype}`).join(', ')}${info.fixedBatch ? `; the file fixes its batch axis at ${info.fixedBatch}, so it is measured at that batch and batch sizes are not swept` : ''}`);
+		err(`Model: ${info.label} (${[info.kind, info.modelClass].filter(Boolean).join(', ')}), inputs ${info.inputs.map(i => `${i.name} [${i.shape.join(', ')}] ${i.dtype}`).join(', ')}${info.fixedBatch ? `; the file fixes its batch axis at ${info.fixedBatch}, so it is measured at that batch and batch sizes are not swept` : ''}`);
+		err(`  measured ${describeWorkload(withTask(tune.model, prepared.model))}${info.generation ? ' (--task forward: one forward pass instead)' : ''}`);
 		for (const note of notes) err(`  ${note}`);
 		err(info.samples !== null ? `  real samples: ${info.samples} rows (int8 calibration and the output check use them)` : '  no --samples: the output check and int8 calibration use seeded random inputs');
 		if (info.evaluate) err('  evaluate(model) found: lossy steps must keep its score (see --max-accuracy-drop)');

@@ -3,7 +3,7 @@
 import {contendedSummary} from '../core/contention.js';
 import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/text.js';
 import {headlineFigures} from '../core/headline.js';
-import {accuracyNote, describeCandidate, formatRate} from '../core/summary.js';
+import {accuracyNote, describeCandidate, describeGeneration, formatRate, rateUnit} from '../core/summary.js';
 import type {SessionEvent} from '../core/types.js';
 import {limitsNote} from '../core/limits.js';
 
@@ -13,9 +13,11 @@ export {describeCandidate, formatDecision, formatDuration, formatFailure, format
 /** A text renderer with a little state (progress is printed at most every few seconds). */
 export function createTextRenderer(write: (line: string) => void): (e: SessionEvent) => void {
 	let lastProgress = 0;
+	let unit = rateUnit(null);
 	return e => {
 		switch (e.type) {
 			case 'session-start':
+				unit = rateUnit(e.model);
 				write(`Tuning ${e.model.name ?? e.model.path} on ${e.usableCpus} usable CPU${e.usableCpus === 1 ? '' : 's'}, budget ${formatDuration(e.budgetSeconds)}`);
 				break;
 			case 'step-start':
@@ -29,7 +31,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 				if (p.type === 'phase' && p.seconds !== undefined && p.seconds >= 5) write(`    ${p.phase} took ${formatDuration(p.seconds)}`);
 				if (p.type === 'progress' && Date.now() - lastProgress > 5000) {
 					lastProgress = Date.now();
-					write(`    ${p.samplesPerSecond.toFixed(1)} samples/s after ${p.iterations} iterations`);
+					write(`    ${p.samplesPerSecond.toFixed(1)} ${unit} after ${p.iterations} iterations`);
 				}
 				if (p.type === 'log' && p.level === 'warning') write(`    warning: ${p.message}`);
 				break;
@@ -51,7 +53,8 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					write('');
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					const h = headlineFigures(r);
-					write(`      ${formatRate(h.best.samplesPerSecond.median)} samples/s, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} samples/s)${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
+					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
+					if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
 					write(`      ${accuracyNote(r).text}`);
 					for (const line of limitsNote(r, r.limits)?.lines ?? []) write(`      ${line}`);
 					const busy = contendedSummary(r);

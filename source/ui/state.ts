@@ -62,6 +62,8 @@ export interface RunState {
 	decisions: Decision[];
 	error: string | null;
 	ended: boolean;
+	/** The model as the session measures it (its task says samples/s or tokens/s); null before the session starts. */
+	model: ModelSpec | null;
 }
 
 /** What the flags and the stored preferences say; fixed for the whole session. */
@@ -169,7 +171,7 @@ export function allocatorMissing(state: State): boolean {
 }
 
 function emptyRun(budgetSeconds: number): RunState {
-	return {startedAt: null, budgetSeconds, log: [], pending: [], live: null, decisions: [], error: null, ended: false};
+	return {startedAt: null, budgetSeconds, log: [], pending: [], live: null, decisions: [], error: null, ended: false, model: null};
 }
 
 export function reduce(state: State, action: Action): State {
@@ -305,10 +307,10 @@ function checkOwn(state: State, own: OwnDraft): State {
 	const model: ModelSpec = {path: own.path};
 	if (own.factory && own.path.endsWith('.py')) model.factory = own.factory;
 	if (own.inputShape) model.inputShape = own.inputShape.split(/[,x ]/).filter(Boolean).map(Number);
-	// --seq-len and --samples given on the command line apply to the model typed in too.
-	const {seqLen, samples} = state.options.flagModel;
-	if (seqLen) model.seqLen = seqLen;
-	if (samples) model.samples = samples;
+	// --seq-len, --samples and the generation flags given on the command line apply to the model typed in too.
+	const {seqLen, samples, task, promptLen, newTokens} = state.options.flagModel;
+	Object.assign(model, {seqLen, samples, task, promptLen, newTokens});
+	for (const key of Object.keys(model) as (keyof ModelSpec)[]) if (model[key] === undefined) delete model[key];
 	return {...state, own, model, screen: 'rechecking'};
 }
 
@@ -349,7 +351,7 @@ function startRun(state: State, budgetSeconds: number): State {
 function onEvent(run: RunState, e: SessionEvent, at: number): RunState {
 	switch (e.type) {
 		case 'session-start':
-			return {...run, startedAt: at, budgetSeconds: e.budgetSeconds};
+			return {...run, startedAt: at, budgetSeconds: e.budgetSeconds, model: e.model};
 		case 'step-start': {
 			const flushed = related(run.pending, e.stepId) ? run : flush(run);
 			const live: LiveStep = {

@@ -4,7 +4,7 @@
 import {optionVariables} from '../contract.js';
 import {contendedProbes} from '../contention.js';
 import {headlineFigures} from '../headline.js';
-import {accuracyNote, formatRate} from '../summary.js';
+import {accuracyNote, formatRate, latencyWhat, rateUnit} from '../summary.js';
 import type {Candidate, Detection, ProbeConfig, WalkResult} from '../types.js';
 import {ENV_FILE_NAME} from './names.js';
 
@@ -80,7 +80,7 @@ export function describeFigures(result: WalkResult): string[] {
 	const h = headlineFigures(result);
 	const best = h.best;
 	const lines = [
-		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} samples/s (${fmtRatio(h.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}`,
+		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)} (${fmtRatio(h.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}`,
 	];
 	lines.push(h.verified ? 'measured back to back at the end of the walk' : 'the walk\'s own figures (not measured again at the end)');
 	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');

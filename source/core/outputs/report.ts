@@ -7,7 +7,7 @@ import {contendedSummary} from '../contention.js';
 import {headlineFigures} from '../headline.js';
 import {limitsNote} from '../limits.js';
 import type {LimitsNote} from '../limits.js';
-import {accuracyNote, describeCandidate, formatRate} from '../summary.js';
+import {accuracyNote, describeCandidate, describeGeneration, formatRate, latencyWhat, rateUnit} from '../summary.js';
 import type {AccuracyNote} from '../summary.js';
 import {toolVersion} from '../version.js';
 import type {Candidate, Decision, Detection, ModelSpec, ProbeConfig, ProbeFailure, ProbeRecord, ProbeResult, PythonEnv, StepOutcome, WalkResult} from '../types.js';
@@ -64,6 +64,13 @@ export interface Report {
 export function modelLabel(model: ModelSpec): string {
 	if (model.path) return path.basename(model.path) + (model.factory ? `:${model.factory}` : '');
 	return model.name ?? 'resnet50';
+}
+
+/** How the model was measured: "one forward pass per batch" or "generating greedy: prompts of 128 tokens, 64 new". */
+export function describeWorkload(model: ModelSpec): string {
+	return model.task === 'generate'
+		? `generating (greedy): prompts of ${model.promptLen ?? 128} tokens, ${model.newTokens ?? 64} new tokens per sequence, tokens/s`
+		: 'one forward pass per batch, samples/s';
 }
 
 function reportCandidate(candidate: Candidate): ReportCandidate {
@@ -161,8 +168,8 @@ function probeRow(probe: ReportProbe, index: number): string {
 	return `| ${cols.map(cell).join(' | ')} |`;
 }
 
-function decisionLine(decision: Decision): string {
-	const figures = [decision.samplesPerSecond !== null ? `${formatRate(decision.samplesPerSecond)} samples/s` : null, decision.ratio !== null ? fmtRatio(decision.ratio) : null]
+function decisionLine(decision: Decision, unit: string): string {
+	const figures = [decision.samplesPerSecond !== null ? `${formatRate(decision.samplesPerSecond)} ${unit}` : null, decision.ratio !== null ? fmtRatio(decision.ratio) : null]
 		.filter(Boolean)
 		.join(', ');
 	return `- **${decision.title}**: ${decision.outcome}${figures ? ` (${figures})` : ''}. ${decision.reason}`;
@@ -175,8 +182,9 @@ function winnerSection(report: Report): string[] {
 	const lines = [
 		'## Winner',
 		'',
-		`**${formatRate(best.samplesPerSecond.median)} samples/s** against a baseline of ${formatRate(h.baseline.samplesPerSecond.median)} (${fmtRatio(h.speedup)}), p99 ${best.latencyMs.p99.toFixed(1)} ms per batch of ${best.batchSize}.`,
+		`**${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)}** against a baseline of ${formatRate(h.baseline.samplesPerSecond.median)} (${fmtRatio(h.speedup)}), p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}.`,
 	];
+	if (best.generation) lines.push('', `Generation (greedy): ${describeGeneration(best.generation)}.`, '');
 	lines.push(
 		h.verified
 			? 'Baseline and winner measured back to back at the end of the walk (the table below has the walk\'s own figures).'
@@ -197,17 +205,28 @@ export const DEPLOY_STEPS: readonly string[] = [
 	`\`./${LAUNCH_SCRIPT_NAME} [args]\` loads it and starts the app with the winning launcher; your arguments pass through.`,
 	`Copy \`${RUNTIME_HELPER_NAME}\` next to your code to apply the model-level choices (GT_* variables):`,
 ];
-export const RUNTIME_SNIPPET: readonly string[] = ['from graviton_tune_runtime import optimize', 'model = optimize(model, example_input)', 'output = model(batch)'];
+/** The runtime helper's use, as measured: a call per batch, or generate() for a language model. */
+export function runtimeSnippet(model: ModelSpec): readonly string[] {
+	if (model.task === 'generate') {
+		return [
+			'from graviton_tune_runtime import greedy_settings, optimize',
+			'model = optimize(model)  # the folder\'s class, e.g. AutoModelForCausalLM.from_pretrained(folder)',
+			`tokens = model.generate(**tokenizer(prompts, return_tensors="pt"), **greedy_settings(model, ${model.newTokens ?? 64}))`,
+		];
+	}
+	return ['from graviton_tune_runtime import optimize', 'model = optimize(model, example_input)', 'output = model(batch)'];
+}
 
-function deploySection(): string[] {
-	return ['## How to deploy', '', ...DEPLOY_STEPS.map((step) => `- ${step}`), '', '```python', ...RUNTIME_SNIPPET, '```'];
+function deploySection(model: ModelSpec): string[] {
+	return ['## How to deploy', '', ...DEPLOY_STEPS.map((step) => `- ${step}`), '', '```python', ...runtimeSnippet(model), '```'];
 }
 
 export function renderReportMarkdown(report: Report): string {
+	const unit = rateUnit(report.model);
 	const lines = [
 		'# graviton-tune report',
 		'',
-		`- Model: ${modelLabel(report.model)}`,
+		`- Model: ${modelLabel(report.model)}, measured ${describeWorkload(report.model)}`,
 		`- Machine: ${describeMachine(report.machine)}`,
 		`- Python: ${report.python.interpreter ?? 'unknown'}${report.python.torch ? `, torch ${report.python.torch.version}` : ''}`,
 		`- Date: ${report.generatedAt} (walk took ${report.elapsedSeconds.toFixed(0)} s), graviton-tune ${report.tool.version}`,
@@ -216,15 +235,15 @@ export function renderReportMarkdown(report: Report): string {
 		'',
 		'## Probes',
 		'',
-		'| # | Step | Configuration | samples/s median [95% CI] | p99 ms | check cosine | Outcome |',
+		`| # | Step | Configuration | ${unit} median [95% CI] | p99 ms | check cosine | Outcome |`,
 		'|---|------|---------------|---------------------------|--------|--------------|---------|',
 		...report.probes.map(probeRow),
 		'',
 		'## Decisions',
 		'',
-		...(report.decisions.length > 0 ? report.decisions.map(decisionLine) : ['(none)']),
+		...(report.decisions.length > 0 ? report.decisions.map(d => decisionLine(d, unit)) : ['(none)']),
 		'',
-		...deploySection(),
+		...deploySection(report.model),
 	];
 	const failures = report.probes.filter((p) => p.failure);
 	if (failures.length > 0) {

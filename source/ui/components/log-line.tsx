@@ -2,7 +2,7 @@
 import {Box, Text} from 'ink';
 import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
 import {describeContention} from '../../core/contention.js';
-import {describeCandidate} from '../../core/summary.js';
+import {describeCandidate, rateUnit} from '../../core/summary.js';
 import {formatFailure} from '../../core/text.js';
 import type {LogEntry} from '../state.js';
 import {plusMinus, rate, times} from '../text.js';
@@ -19,8 +19,9 @@ const marks: Record<StepOutcome | 'measured', {mark: string; color?: string}> = 
 /** "80.0 samples/s ±1.0%": the figure that decided (the last re-measurement of a close call). */
 function throughput(record: ProbeRecord | undefined, decision: Decision | null): string {
 	const r = record?.result;
-	if (r) return `${rate(decision?.samplesPerSecond ?? r.samplesPerSecond.median)} samples/s ${plusMinus(r.samplesPerSecond)}`;
-	if (decision?.samplesPerSecond != null) return `${rate(decision.samplesPerSecond)} samples/s`;
+	const unit = rateUnit(r ?? record?.candidate.config.model);
+	if (r) return `${rate(decision?.samplesPerSecond ?? r.samplesPerSecond.median)} ${unit} ${plusMinus(r.samplesPerSecond)}`;
+	if (decision?.samplesPerSecond != null) return `${rate(decision.samplesPerSecond)} ${unit}`;
 	return '';
 }
 

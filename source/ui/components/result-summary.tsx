@@ -7,7 +7,7 @@ import type {RunCost} from '../../core/cost.js';
 import {contendedSummary} from '../../core/contention.js';
 import {limitsNote} from '../../core/limits.js';
 import type {WalkResult} from '../../core/types.js';
-import {accuracyNote, describeCandidate} from '../../core/summary.js';
+import {accuracyNote, describeCandidate, describeGeneration, latencyWhat, rateUnit} from '../../core/summary.js';
 import {headlineFigures} from '../../core/headline.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
@@ -34,13 +34,15 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 	const best = headlineFigures(result).best;
 	const busy = contendedSummary(result);
 	const limits = limitsNote(result, result.limits);
+	const unit = rateUnit(best);
 	return (
 		<Box flexDirection="column" marginTop={1}>
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
-			<Row label="baseline">{rate(h.baseline)} samples/s · {describeCandidate(result.baseline.candidate)}</Row>
-			<Row label="best">{rate(h.best)} samples/s · {describeCandidate(result.best.candidate)}</Row>
+			<Row label="baseline">{rate(h.baseline)} {unit} · {describeCandidate(result.baseline.candidate)}</Row>
+			<Row label="best">{rate(h.best)} {unit} · {describeCandidate(result.best.candidate)}</Row>
 			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
-			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms per batch of {best.batchSize}</Row>
+			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms {latencyWhat(best)}</Row>
+			{best.generation ? <Row label="tokens" wrap="wrap">{describeGeneration(best.generation)}</Row> : null}
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
 			<Row label="accuracy" wrap="wrap">{accuracyNote(result).text}</Row>

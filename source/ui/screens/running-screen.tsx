@@ -2,7 +2,7 @@
 // time spent against the budget, and best-so-far against the baseline. Finished steps
 // are above it, in <Static>; this part stays a handful of lines.
 import {Box, Text} from 'ink';
-import {describeCandidate} from '../../core/summary.js';
+import {describeCandidate, rateUnit} from '../../core/summary.js';
 import {formatDuration} from '../../core/text.js';
 import {useNow} from '../hooks/use-now.js';
 import {bestSoFar, elapsedSeconds} from '../state.js';
@@ -16,7 +16,7 @@ function phaseLine(live: LiveStep, now: number): string {
 	const since = formatDuration(Math.max(0, now - live.startedAt) / 1000);
 	if (live.samplesPerSecond === null) return `${live.phase ?? 'starting'}… ${since}`;
 	const ci = live.relativeCi === null ? '' : ` · ±${(live.relativeCi * 100).toFixed(1)}%`;
-	return `${live.phase ?? 'measure'} · ${rate(live.samplesPerSecond)} samples/s · ${live.iterations ?? 0} iterations${ci} · ${since}`;
+	return `${live.phase ?? 'measure'} · ${rate(live.samplesPerSecond)} ${rateUnit(live.candidate.config.model)} · ${live.iterations ?? 0} iterations${ci} · ${since}`;
 }
 
 /** "label     ████░░░░ text": label and bar keep their width, the text is cut at the edge. */
@@ -34,10 +34,11 @@ function Comparison({run, live}: {run: RunState; live: LiveStep | null}) {
 	const {baseline, best, title} = bestSoFar(run);
 	if (baseline === null || best === null) return null;
 	const top = Math.max(baseline, best, live?.samplesPerSecond ?? 0);
+	const unit = rateUnit(run.model);
 	return (
 		<Box flexDirection="column">
-			<BarRow label="baseline" color="blue" fraction={baseline / top} text={`${rate(baseline)} samples/s`} />
-			<BarRow label="best" color="green" fraction={best / top} text={`${rate(best)} samples/s ${times(best / baseline)}${title && best !== baseline ? ` · ${title}` : ''}`} />
+			<BarRow label="baseline" color="blue" fraction={baseline / top} text={`${rate(baseline)} ${unit}`} />
+			<BarRow label="best" color="green" fraction={best / top} text={`${rate(best)} ${unit} ${times(best / baseline)}${title && best !== baseline ? ` · ${title}` : ''}`} />
 		</Box>
 	);
 }

@@ -1,0 +1,132 @@
+// A language model measured generating: the flags, which recipes apply to it and why,
+// the greedy-token check as a bound on lossy steps, and the figures in tokens on every
+// page (the summary line, report.md, report.html, the --json result).
+import {beforeAll, describe, expect, it} from 'vitest';
+import {resultLine} from '../source/headless/auto.js';
+import {applicability, loadRecipes} from '../source/core/recipes.js';
+import {buildReport, renderReportMarkdown} from '../source/core/outputs.js';
+import {renderReportHtml} from '../source/core/report-html.js';
+import {withTask} from '../source/core/model-check.js';
+import {checkFailure, latencyFailure} from '../source/core/stats.js';
+import {formatResult} from '../source/core/text.js';
+import {parseCommand, UsageError} from '../source/options.js';
+import type {GenerationFigures, ModelSpec, ProbeResult, Recipe, WalkResult} from '../source/core/types.js';
+import {detection, python, result, walk} from './helpers/report-fixture.js';
+
+const llama: ModelSpec = {path: '/models/tiny-llama', task: 'generate', promptLen: 32, newTokens: 16};
+
+function generation(total: number): GenerationFigures {
+	return {
+		promptTokens: 32,
+		newTokens: 16,
+		sequences: 4,
+		ttftMs: {p50: 41.5, p99: 60.2},
+		interTokenMs: {p50: 9.5, p99: 14.1},
+		decodeTokensPerSecond: {perSequence: total / 4, total},
+		endToEndTokensPerSecond: total * 0.8,
+	};
+}
+
+/** A result of a generating probe: samplesPerSecond is decode tokens/s, with its token figures and check. */
+function generated(total: number, identical = 4): ProbeResult {
+	return {
+		...result(total, 14.1, 4),
+		generation: generation(total),
+		check: {cosine: 0.9999, maxAbsError: 0.01, top1Agreement: 1, tokens: {compared: 16, sequences: 4, identical, firstDivergence: identical === 4 ? null : 11}},
+	};
+}
+
+/** The fixture walk with every result replaced by a generating one (same ratios). */
+function generatingWalk(): WalkResult {
+	const base = walk({model: llama});
+	const swap = (r: ProbeResult | null) => (r ? generated(r.samplesPerSecond.median * 10) : null);
+	return {
+		...base,
+		baseline: {...base.baseline, result: swap(base.baseline.result)!},
+		best: {...base.best, result: swap(base.best.result)!},
+		verification: base.verification ? {...base.verification, baseline: swap(base.verification.baseline)!, best: swap(base.verification.best)!} : null,
+		probes: base.probes.map(p => ({...p, result: swap(p.result)})),
+	};
+}
+
+describe('the generation flags', () => {
+	it('take the task, the prompt and the new tokens into the model spec', () => {
+		const command = parseCommand(['--auto', '--model', './tiny-llama', '--task', 'generate', '--prompt-len', '32', '--new-tokens', '16']);
+		expect(command.kind).toBe('tune');
+		expect(command.kind === 'tune' && command.tune.model).toEqual({path: './tiny-llama', task: 'generate', promptLen: 32, newTokens: 16});
+	});
+
+	it('refuse what cannot be measured, naming the flag', () => {
+		expect(() => parseCommand(['--task', 'chat'])).toThrow(UsageError);
+		expect(() => parseCommand(['--task', 'chat'])).toThrow(/--task chat: expected one of forward, generate/);
+		expect(() => parseCommand(['--new-tokens', '0'])).toThrow(/--new-tokens 0: expected a positive whole number/);
+		expect(() => parseCommand(['--model', './t5', '--task', 'forward', '--new-tokens', '8'])).toThrow(/with --task forward give --seq-len/);
+	});
+
+	it('leave the task to the model check unless it is given', () => {
+		const check = {ok: true as const, info: {label: 'x', kind: 'huggingface', inputKind: 'tokens' as const, inputs: [], evaluate: false, samples: null, task: 'generate' as const}, notes: []};
+		expect(withTask({path: './llama'}, check).task).toBe('generate');
+		expect(withTask({path: './llama', task: 'forward'}, check).task).toBe('forward');
+		expect(withTask({path: './llama'}, null).task).toBeUndefined();
+	});
+});
+
+describe('recipes for a generating model', () => {
+	let recipes: Recipe[];
+	beforeAll(async () => {
+		recipes = await loadRecipes();
+	});
+
+	it('say which steps do not reach generate(), and keep the ones that do', () => {
+		const list = applicability(recipes, detection(), {...python, packages: {onnxruntime: '1.23', onnx: '1.19', onnxscript: '0.5', openvino: '2025.3', nncf: '2.18', torchao: '0.15'}}, {inputKind: 'tokens', model: {format: 'torch', fixedBatch: null, task: 'generate'}});
+		const status = (id: string) => list.find(a => a.recipe.id === id)!;
+		for (const id of ['torch-compile', 'int8-pt2e', 'onnxruntime', 'openvino', 'openvino-int8']) {
+			expect(status(id).status, id).toBe('not-applicable');
+			expect(status(id).reason, id).toMatch(/not for generation yet.*generate\(\)/);
+		}
+		for (const id of ['batch-size', 'bf16-autocast', 'tcmalloc', 'workers']) expect(status(id).status, id).not.toBe('not-applicable');
+		// The same machine and packages, one forward pass: compile is on offer again.
+		const forward = applicability(recipes, detection(), python, {inputKind: 'tokens', model: {format: 'torch', fixedBatch: null, task: 'forward'}});
+		expect(forward.find(a => a.recipe.id === 'torch-compile')!.status).toBe('applicable');
+	});
+});
+
+describe('the greedy-token check', () => {
+	it('rejects a lossy step whose tokens leave fp32 eager, within the top-1 bound', () => {
+		expect(checkFailure(generated(100).check)).toBeNull();
+		expect(checkFailure(generated(100, 3).check)).toBe('output check failed: 3 of 4 sequences identical to fp32 eager\'s greedy tokens over the first 16; the first difference at token 12 (needs 99%)');
+		expect(checkFailure(generated(100, 3).check, {minCosine: 0.99, minTop1: 0.75, maxAccuracyDrop: 0.01})).toBeNull();
+	});
+
+	it('bounds the time between tokens with --max-latency-ms', () => {
+		expect(latencyFailure(generated(100), 20)).toBeNull();
+		expect(latencyFailure(generated(100), 10)).toBe('p99 time between tokens 14.1 ms exceeds --max-latency-ms 10');
+	});
+});
+
+describe('the figures in tokens', () => {
+	it('read as tokens/s with the first token on the probe line', () => {
+		const line = formatResult(generated(240));
+		expect(line).toMatch(/^240\.0 tokens\/s ±3\.0%, first token 41\.5 ms, p99 14\.1 ms between tokens, cosine 0\.9999, top-1 100%, tokens 4\/4 identical over 16$/);
+		expect(formatResult(result(20, 60))).toMatch(/^20\.0 samples\/s/);
+	});
+
+	it('fill report.md, report.html and the --json result', () => {
+		const r = buildReport({result: generatingWalk(), detection: detection(), python, model: llama, options: {minCosine: 0.99, minTop1: 0.99}, startedAt: new Date('2026-01-01T00:00:00Z'), generatedAt: new Date('2026-01-01T00:02:00Z'), pricePerHour: null});
+		const md = renderReportMarkdown(r);
+		expect(md).toContain('measured generating (greedy): prompts of 32 tokens, 16 new tokens per sequence, tokens/s');
+		expect(md).toMatch(/\*\*330 tokens\/s\*\* against a baseline of 195 \(1\.69x\), p99 14\.1 ms between tokens\./);
+		expect(md).toContain('Generation (greedy): first token 41.5 ms (p99 60.2), decode 82.5 tokens/s per sequence (330 in total, 4 sequences)');
+		expect(md).toContain('| tokens/s median [95% CI] |');
+		expect(md).toContain('4 of 4 sequences identical to fp32 eager\'s greedy tokens over the first 16');
+		expect(md).toContain('model.generate(**tokenizer(prompts, return_tensors="pt"), **greedy_settings(model, 16))');
+		const html = renderReportHtml(r);
+		expect(html).toContain('<small>tokens/s</small>');
+		expect(html).toContain('time to first token (p99 60.2 ms)');
+		expect(html).toContain('Every probe: tokens/s against time to first token');
+		const json = resultLine(generatingWalk(), null);
+		expect(json.unit).toBe('tokens/s');
+		expect(json.best.generation?.ttftMs.p50).toBe(41.5);
+		expect(json.best.check?.tokens?.identical).toBe(4);
+	});
+});
