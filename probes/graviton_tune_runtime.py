@@ -35,6 +35,9 @@ Variables (all optional; unset means the plain fp32 eager default):
     GT_COMPILE             0/1, torch.compile (inductor) with freezing and weight prepack
     GT_QUANTIZATION        int8|none, int8 (needs example_input): PT2E through torchao on
                            torch, static/dynamic quantization on ONNX Runtime, NNCF on OpenVINO
+    GT_WEIGHT_QUANTIZATION int8|int8-dynamic|int4|none, torchao quantize_() on the Linear layers
+                           (torch only; the model stays eager, generate() works): int8 or int4
+                           weights, or int8 weights with int8 dynamic activations
     GT_BACKEND             torch|onnxruntime|openvino: where the model runs (onnxruntime and
                            openvino export/convert it first, so they need example_input)
     GT_WORKERS             processes under torchrun; with LOCAL_RANK set, each is pinned
@@ -328,6 +331,22 @@ CONTRACT: Dict[str, Any] = {
             "recipe": True,
             "backends": None,
             "description": "int8 through PT2E with the CPU's inductor quantizer (NNCF on OpenVINO, static int8 on ONNX Runtime)",
+        },
+        {
+            "key": "weightQuantization",
+            "env": "GT_WEIGHT_QUANTIZATION",
+            "python": "weight_quantization",
+            "type": "enum",
+            "default": "none",
+            "choices": ["none", "int8", "int8-dynamic", "int4"],
+            "min": None,
+            "exclusiveMin": False,
+            "flag": "--weight-quantization",
+            "level": "model",
+            "optional": True,
+            "recipe": True,
+            "backends": ["torch"],
+            "description": "torchao quantize_() on the Linear layers, in eager PyTorch: int8 weights (weight-only), int8 weights with int8 dynamic activations, or int4 weights in groups (weight-only); the language-model steps",
         },
         {
             "key": "backend",
@@ -1355,9 +1374,77 @@ class OptimizedModel:
 
     def __repr__(self) -> str:
         defaults = {"channels_last": False, "autocast": "none", "fp32_precision": "none", "compile": False,
-                    "quantization": "none", "backend": "torch"}
+                    "quantization": "none", "weight_quantization": "none", "backend": "torch"}
         chosen = {k: v for k, v in self.settings.items() if k in defaults and v != defaults[k]}
         return f"OptimizedModel({type(self.module).__name__}, {chosen})"
+
+
+# ---------------------------------------------------------------- weights.py
+# Quantized weights (GT_WEIGHT_QUANTIZATION): torchao's quantize_() on the Linear layers.
+#
+# A language model's decode step reads every weight once per token, so its speed follows
+# the bytes of the weights: int8 weights move a quarter of fp32's, int4 an eighth. The
+# model stays an eager PyTorch module (generate() works as before); only the Linear
+# layers' weights change:
+#     int8          Int8WeightOnlyConfig: int8 weights, one scale per output channel
+#     int8-dynamic  Int8DynamicActivationInt8WeightConfig: int8 weights and activations
+#                   quantized per token at run time (int8 matmuls)
+#     int4          IntxWeightOnlyConfig(int4): int4 weights in groups of 128, 64 or 32
+#                   inputs (the largest that divides every layer), else per channel
+# Whether any of them is faster depends on the kernels torchao has for this CPU and torch:
+# graviton-tune measures it, and the greedy-token check decides whether the answers hold.
+from typing import Any, Optional
+
+import torch
+
+
+WEIGHT_KINDS = ("int8", "int8-dynamic", "int4")
+INT4_GROUPS = (128, 64, 32)
+
+
+def _linears(model: Any) -> list:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def int4_group(model: Any) -> Optional[int]:
+    """The largest group size that divides every Linear layer's inputs (None: per channel)."""
+    sizes = {m.in_features for m in _linears(model)}
+    return next((g for g in INT4_GROUPS if sizes and all(n % g == 0 for n in sizes)), None)
+
+
+def quantize_weights(model: Any, kind: str, log: Log) -> Any:
+    """The model with its Linear layers' weights quantized as `kind` (in place); BackendError
+    when torchao is missing or refuses the model."""
+    if kind not in WEIGHT_KINDS:
+        raise BackendError("quantize-failed", f"unknown weight quantization {kind!r}",
+                           f"GT_WEIGHT_QUANTIZATION is one of {', '.join(WEIGHT_KINDS)}")
+    if not isinstance(model, torch.nn.Module) or not _linears(model):
+        raise BackendError("quantize-failed", "weight quantization needs a torch.nn.Module with Linear layers",
+                           "unset GT_WEIGHT_QUANTIZATION for this model")
+    try:
+        from torchao.quantization import (Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig,
+                                          IntxWeightOnlyConfig, quantize_)
+        from torchao.quantization.granularity import PerAxis, PerGroup
+    except ImportError as err:
+        raise BackendError("missing-package", f"GT_WEIGHT_QUANTIZATION={kind} needs torchao ({_short(err, 120)})",
+                           PIP_TORCHAO) from None
+    if kind == "int8":
+        config, words = Int8WeightOnlyConfig(), "int8 weights (weight-only, per output channel)"
+    elif kind == "int8-dynamic":
+        config, words = Int8DynamicActivationInt8WeightConfig(), "int8 weights with int8 dynamic activations"
+    else:
+        group = int4_group(model)
+        granularity = PerGroup(group) if group else PerAxis(0)
+        config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=granularity)
+        words = f"int4 weights ({f'groups of {group}' if group else 'per output channel'}, weight-only)"
+    try:
+        quantize_(model, config)
+    except Exception as err:  # torchao's own refusal (a shape, a dtype): the step fails with its words
+        raise BackendError("quantize-failed", f"torchao could not quantize the weights to {kind}: "
+                           f"{type(err).__name__}: {_short(err, 200)}",
+                           "this model or torchao version does not take it; unset GT_WEIGHT_QUANTIZATION") from None
+    log(f"{words}: {len(_linears(model))} Linear layers (torchao quantize_)")
+    return model
 
 
 # ---------------------------------------------------------------- compile.py
@@ -2382,6 +2469,10 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
         call_model(optimized, example_input)  # compile now, not on the first request
         return optimized
 
+    if cfg.get("weight_quantization", "none") != "none":
+        # torchao on the Linear layers; the model stays an eager module (generate() as before).
+        step("quantize")
+        model = quantize_weights(model, cfg["weight_quantization"], say)
     if cfg["channels_last"] and not _has_image(example_input):
         say("channelsLast ignored: no input is a 4-D float tensor (an image)", "warning")
         cfg = {**cfg, "channels_last": False}
@@ -2423,5 +2514,5 @@ __all__ = [
     "onnx_fixed_batch", "model_path", "parse_value", "CONTRACT", "OPTIONS", "CALIBRATION_BATCHES",
     "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES", "pretrained_class", "can_generate", "is_encoder_decoder",
     "prompt_inputs", "greedy_settings", "generate_timed", "prefill_logits", "compare_tokens", "max_positions",
-    "CHECK_TOKENS",
+    "CHECK_TOKENS", "quantize_weights", "int4_group", "WEIGHT_KINDS",
 ]

@@ -54,6 +54,7 @@ const flags = {
 	budget: {type: 'string'},
 	out: {type: 'string', short: 'o'},
 	'max-latency-ms': {type: 'string'},
+	'max-ttft-ms': {type: 'string'},
 	recipes: {type: 'string'},
 	app: {type: 'string'},
 	'launch-script': {type: 'string'},
@@ -85,7 +86,7 @@ const flagsOf: Record<CommandName, FlagName[]> = {
 	detect: ['json', 'root', 'python', ...modelFlags.filter(flag => flag !== 'samples')],
 	setup: ['json', 'python', 'torch-index', 'extras', 'system'],
 	probe: ['json', 'python', ...modelFlags, ...Object.keys(optionFlags), 'env'],
-	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
+	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'max-ttft-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
 	compare: ['json', 'html'],
 };
 
@@ -256,6 +257,7 @@ export function parseCommand(argv: string[]): Command {
 			out: values.out ?? DEFAULT_OUT_DIR,
 			json: values.json ?? false,
 			maxLatencyMs: positiveNumber('max-latency-ms', values['max-latency-ms']) ?? null,
+			maxTtftMs: positiveNumber('max-ttft-ms', values['max-ttft-ms']) ?? null,
 			recipes: values.recipes?.split(',').map(s => s.trim()).filter(Boolean),
 			python: values.python,
 			app: values.app ? splitCommand(values.app) : [...DEFAULT_APP],
@@ -329,6 +331,8 @@ Tuning options
                           counts from the start, so the answer is in on time
       --max-latency-ms N  best throughput whose p99 batch latency is at most N ms
                           (generation: the p99 time between tokens)
+      --max-ttft-ms N     generation: best tokens/s whose p99 time to the first
+                          token is at most N ms
       --recipes a,b,c     only these recipes (ids from \`detect\`); baseline and batch
                           size always run
       --min-cosine X      output check threshold for lossy steps (default 0.99)

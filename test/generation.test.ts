@@ -98,9 +98,12 @@ describe('the greedy-token check', () => {
 		expect(checkFailure(generated(100, 3).check, {minCosine: 0.99, minTop1: 0.75, maxAccuracyDrop: 0.01})).toBeNull();
 	});
 
-	it('bounds the time between tokens with --max-latency-ms', () => {
-		expect(latencyFailure(generated(100), 20)).toBeNull();
-		expect(latencyFailure(generated(100), 10)).toBe('p99 time between tokens 14.1 ms exceeds --max-latency-ms 10');
+	it('bounds the time between tokens with --max-latency-ms, and the first token with --max-ttft-ms', () => {
+		expect(latencyFailure(generated(100), {maxLatencyMs: 20})).toBeNull();
+		expect(latencyFailure(generated(100), {maxLatencyMs: 10})).toBe('p99 time between tokens 14.1 ms exceeds --max-latency-ms 10');
+		expect(latencyFailure(generated(100), {maxLatencyMs: null, maxTtftMs: 70})).toBeNull();
+		expect(latencyFailure(generated(100), {maxLatencyMs: 20, maxTtftMs: 50})).toBe('p99 time to first token 60.2 ms exceeds --max-ttft-ms 50');
+		expect(parseCommand(['--auto', '--max-ttft-ms', '250']).kind === 'tune' && (parseCommand(['--auto', '--max-ttft-ms', '250']) as {tune: {maxTtftMs: number}}).tune.maxTtftMs).toBe(250);
 	});
 });
 

@@ -106,9 +106,9 @@ describe('stats', () => {
 	});
 
 	it('enforces the latency objective on p99', () => {
-		expect(latencyFailure(result(10, {p99: 50}), null)).toBeNull();
-		expect(latencyFailure(result(10, {p99: 50}), 60)).toBeNull();
-		expect(latencyFailure(result(10, {p99: 50}), 40)).toMatch(/p99 batch latency 50.0 ms exceeds/);
+		expect(latencyFailure(result(10, {p99: 50}), {maxLatencyMs: null})).toBeNull();
+		expect(latencyFailure(result(10, {p99: 50}), {maxLatencyMs: 60})).toBeNull();
+		expect(latencyFailure(result(10, {p99: 50}), {maxLatencyMs: 40})).toMatch(/p99 batch latency 50.0 ms exceeds/);
 	});
 });
 

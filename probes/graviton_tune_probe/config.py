@@ -118,6 +118,7 @@ class ProbeConfig(_CamelAccess):
     fp32_precision: Optional[str] = _default("fp32Precision")
     compile: bool = _default("compile", False)
     quantization: Optional[str] = _default("quantization")
+    weight_quantization: Optional[str] = _default("weightQuantization")  # torchao on the Linear layers
     backend: str = _default("backend", "torch")
     workers: int = _default("workers", 1)
     threads_per_worker: Optional[int] = _default("threadsPerWorker")

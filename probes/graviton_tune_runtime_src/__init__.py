@@ -35,6 +35,9 @@ Variables (all optional; unset means the plain fp32 eager default):
     GT_COMPILE             0/1, torch.compile (inductor) with freezing and weight prepack
     GT_QUANTIZATION        int8|none, int8 (needs example_input): PT2E through torchao on
                            torch, static/dynamic quantization on ONNX Runtime, NNCF on OpenVINO
+    GT_WEIGHT_QUANTIZATION int8|int8-dynamic|int4|none, torchao quantize_() on the Linear layers
+                           (torch only; the model stays eager, generate() works): int8 or int4
+                           weights, or int8 weights with int8 dynamic activations
     GT_BACKEND             torch|onnxruntime|openvino: where the model runs (onnxruntime and
                            openvino export/convert it first, so they need example_input)
     GT_WORKERS             processes under torchrun; with LOCAL_RANK set, each is pinned
@@ -97,6 +100,7 @@ from .generation import (
 )
 from .common import CALIBRATION_BATCHES, MIN_TORCH_INT8
 from .torch_eager import OptimizedModel
+from .weights import WEIGHT_KINDS, int4_group, quantize_weights
 from .compile import compile_model
 from .pt2e import prepare_int8, quantize_nodes, tidy_for_quantization
 from .graphs import _export_onnx as _export_onnx
@@ -112,5 +116,5 @@ __all__ = [
     "onnx_fixed_batch", "model_path", "parse_value", "CONTRACT", "OPTIONS", "CALIBRATION_BATCHES",
     "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES", "pretrained_class", "can_generate", "is_encoder_decoder",
     "prompt_inputs", "greedy_settings", "generate_timed", "prefill_logits", "compare_tokens", "max_positions",
-    "CHECK_TOKENS",
+    "CHECK_TOKENS", "quantize_weights", "int4_group", "WEIGHT_KINDS",
 ]

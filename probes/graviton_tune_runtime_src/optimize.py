@@ -17,6 +17,7 @@ from .pinning import pin_worker
 from .pt2e import prepare_int8
 from .settings import settings
 from .torch_eager import OptimizedModel, eager
+from .weights import quantize_weights
 
 _logger = logging.getLogger("graviton_tune_runtime")
 
@@ -96,6 +97,10 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
         call_model(optimized, example_input)  # compile now, not on the first request
         return optimized
 
+    if cfg.get("weight_quantization", "none") != "none":
+        # torchao on the Linear layers; the model stays an eager module (generate() as before).
+        step("quantize")
+        model = quantize_weights(model, cfg["weight_quantization"], say)
     if cfg["channels_last"] and not _has_image(example_input):
         say("channelsLast ignored: no input is a 4-D float tensor (an image)", "warning")
         cfg = {**cfg, "channels_last": False}

@@ -92,6 +92,6 @@ class OptimizedModel:
 
     def __repr__(self) -> str:
         defaults = {"channels_last": False, "autocast": "none", "fp32_precision": "none", "compile": False,
-                    "quantization": "none", "backend": "torch"}
+                    "quantization": "none", "weight_quantization": "none", "backend": "torch"}
         chosen = {k: v for k, v in self.settings.items() if k in defaults and v != defaults[k]}
         return f"OptimizedModel({type(self.module).__name__}, {chosen})"

@@ -168,3 +168,38 @@ def test_runtime_helper_generates_as_measured(folders, monkeypatch):
     with pytest.raises(rt.BackendError) as refused:
         compiled.generate(**prompts, **rt.greedy_settings(model, 5))
     assert refused.value.code == "generate-unsupported"
+
+
+@pytest.mark.parametrize("kind", ["int8", "int8-dynamic", "int4"])
+def test_weight_quantization_keeps_generate(folders, kind):
+    """GT_WEIGHT_QUANTIZATION: torchao on the Linear layers; the model stays eager and generates."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folders / "llama")
+    prompts = rt.prompt_inputs(model, 2, 10, seed=1)
+    said = []
+    served = rt.optimize(model, environ={"GT_WEIGHT_QUANTIZATION": kind}, log=lambda m, level="info": said.append(m))
+    assert type(model.model.layers[0].mlp.up_proj.weight).__name__ != "Parameter"  # quantized in place
+    assert any("Linear layers (torchao quantize_)" in m for m in said)
+    if kind == "int4":
+        assert rt.int4_group(model) is None or "groups of 32" in said[-1]
+    tokens = served.generate(**prompts, **rt.greedy_settings(served, 4))
+    assert tokens.shape == (2, 14)
+
+
+def test_weight_quantization_groups_and_bad_values(folders):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folders / "llama")
+    assert rt.int4_group(model) == 32  # hidden 32, intermediate 64: 32 divides both, 64 does not divide 32
+    with pytest.raises(rt.ConfigError):
+        rt.optimize(model, environ={"GT_WEIGHT_QUANTIZATION": "int3"})
+
+
+def test_a_lossy_weight_step_is_checked_in_tokens(probe, folders):
+    run = probe({"model": {"path": str(folders / "llama"), "promptLen": 16, "newTokens": 8}, "batchSize": 2,
+                 "budgetSeconds": 0.5, "weightQuantization": "int4"}, timeout=300)
+    assert run.result is not None, run.error or run.stderr[-2000:]
+    tokens = run.result["check"]["tokens"]
+    assert tokens["compared"] == 8 and tokens["sequences"] == 2 and 0 <= tokens["identical"] <= 2
+    assert run.result["check"]["cosine"] < 1.0  # int4 weights change the logits

@@ -95,6 +95,12 @@ export const OPTIONS = {
 		description: 'int8 through PT2E with the CPU\'s inductor quantizer (NNCF on OpenVINO, static int8 on ONNX Runtime)',
 		describe: (v: string | null) => v,
 	},
+	weightQuantization: {
+		type: 'enum', python: 'weight_quantization', env: 'GT_WEIGHT_QUANTIZATION', flag: '--weight-quantization', metavar: 'int8|int8-dynamic|int4', level: 'model',
+		default: null, choices: ['int8', 'int8-dynamic', 'int4'], nullable: true, optional: true, recipe: true, plain: null, backends: ['torch'],
+		description: 'torchao quantize_() on the Linear layers, in eager PyTorch: int8 weights (weight-only), int8 weights with int8 dynamic activations, or int4 weights in groups (weight-only); the language-model steps',
+		describe: (v: string | null | undefined) => (v ? `${v} weights (torchao)` : null),
+	},
 	backend: {
 		type: 'enum', python: 'backend', env: 'GT_BACKEND', flag: '--backend', metavar: 'torch|onnxruntime|openvino', level: 'model',
 		default: 'torch', choices: ['torch', 'onnxruntime', 'openvino'], recipe: true,

@@ -31,9 +31,12 @@ export interface Price {
 
 export type PriceLookup = {known: true; price: Price} | {known: false; reason: string};
 
+/** What a million of is priced: inferences (samples through one forward pass) or generated tokens. Absent in reports written before generation: inferences. */
+export type CostUnit = 'inferences' | 'tokens';
+
 export type RunCost =
-	| {known: true; price: Price; baselinePerMillion: number; winnerPerMillion: number}
-	| {known: false; reason: string};
+	| {known: true; price: Price; baselinePerMillion: number; winnerPerMillion: number; unit?: CostUnit}
+	| {known: false; reason: string; unit?: CostUnit};
 
 export const PRICE_TABLE_FILE = path.join(packageRoot, 'data', 'prices', 'aws-us-east-1.json');
 
@@ -74,10 +77,13 @@ export function costPerMillion(samplesPerSecond: number, perHour: number): numbe
 
 /** Baseline and winner cost per million from the run's headline figures. */
 export function runCost(headline: Headline, lookup: PriceLookup): RunCost {
-	if (!lookup.known) return lookup;
+	// A generating run's figure is decode tokens/s: its cost is per million generated tokens.
+	const unit: CostUnit = headline.best.generation ? 'tokens' : 'inferences';
+	if (!lookup.known) return {...lookup, unit};
 	const {price} = lookup;
 	return {
 		known: true,
+		unit,
 		price,
 		baselinePerMillion: costPerMillion(headline.baseline.samplesPerSecond.median, price.perHour),
 		winnerPerMillion: costPerMillion(headline.best.samplesPerSecond.median, price.perHour),
@@ -97,8 +103,9 @@ export function formatMoney(amount: number, currency = 'USD'): string {
  * or why it is unknown. Without the source for a narrow screen.
  */
 export function describeCost(cost: RunCost, opts: {source?: boolean} = {}): string {
-	if (!cost.known) return `cost per million inferences unknown: ${cost.reason}`;
+	const unit = cost.unit ?? 'inferences';
+	if (!cost.known) return `cost per million ${unit} unknown: ${cost.reason}`;
 	const {price} = cost;
 	const source = opts.source === false ? (price.origin === 'flag' ? ' (--price-per-hour)' : '') : `, ${price.source}`;
-	return `${formatMoney(cost.winnerPerMillion, price.currency)} per million inferences (baseline ${formatMoney(cost.baselinePerMillion, price.currency)}) at ${formatMoney(price.perHour, price.currency)}/h${price.instanceType ? ` for ${price.instanceType}` : ''}${source}`;
+	return `${formatMoney(cost.winnerPerMillion, price.currency)} per million ${unit} (baseline ${formatMoney(cost.baselinePerMillion, price.currency)}) at ${formatMoney(price.perHour, price.currency)}/h${price.instanceType ? ` for ${price.instanceType}` : ''}${source}`;
 }

@@ -33,6 +33,8 @@ export interface WalkOptions {
 	/** Applicable recipes only, in catalogue order. */
 	steps: Applicability[];
 	maxLatencyMs: number | null;
+	/** A generating model: the largest p99 time to the first token (--max-ttft-ms). */
+	maxTtftMs?: number | null;
 	thresholds: CheckThresholds;
 	compare: CompareOptions;
 	signal?: AbortSignal;
@@ -485,7 +487,7 @@ export class Walk {
 			return null;
 		}
 		this.decide({stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'baseline', reason: `${words}: the reference every step is compared with${opts.fixedBatch ? ' (the file fixes its batch axis, so batch size is not swept)' : ''}`, samplesPerSecond: baseRecord.result.samplesPerSecond.median, ratio: 1});
-		const latencyIssue = latencyFailure(baseRecord.result, opts.maxLatencyMs);
+		const latencyIssue = latencyFailure(baseRecord.result, opts);
 		if (latencyIssue) this.emit({type: 'note', level: 'warning', message: `The baseline already misses the latency target: ${latencyIssue}`});
 
 		// One probe's CI cannot see how much a fresh process varies (memory layout, clocks,
@@ -545,7 +547,7 @@ export class Walk {
 	 */
 	private async runAtSuitedBatch(best: Best, step: Applicability, batchStep: Applicability): Promise<Best> {
 		const size = step.recipe.batch?.size;
-		if (size === undefined || step.changes.workers || this.opts.maxLatencyMs !== null || size <= best.candidate.config.batchSize || !batchSizesOf(batchStep).includes(size)) return this.runStep(best, step);
+		if (size === undefined || step.changes.workers || this.opts.maxLatencyMs !== null || (this.opts.maxTtftMs ?? null) !== null || size <= best.candidate.config.batchSize || !batchSizesOf(batchStep).includes(size)) return this.runStep(best, step);
 		const next = applyChanges(atBatch(best.candidate, batchStep, size), step.changes, step.recipe.id, this.changesOf);
 		return (await this.tryStep(best, step, next, `${step.recipe.title}, at batch ${size} (a batch that suits it)`)).best;
 	}
@@ -776,7 +778,7 @@ export class Walk {
 			decide({...base, outcome: 'dropped', reason: lossy, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
 			return unchanged(best);
 		}
-		const slow = latencyFailure(record.result, this.opts.maxLatencyMs);
+		const slow = latencyFailure(record.result, this.opts);
 		if (slow) {
 			decide({...base, outcome: 'dropped', reason: slow, samplesPerSecond: record.result.samplesPerSecond.median, ratio: record.result.samplesPerSecond.median / best.result.samplesPerSecond.median});
 			return unchanged(best);
@@ -803,7 +805,7 @@ export class Walk {
 			const outcome = seconds === null ? null : await this.opts.paired(`${stepId}-paired`, `Paired: ${title} against the current best`, current.candidate, next, seconds);
 			if (outcome) {
 				const said = `paired ${pct(outcome.ratio)} (95% interval ${pct(outcome.low)} to ${pct(outcome.high)}, ${outcome.pairs} alternating pairs)`;
-				const failsNow = this.accuracyFailure(outcome.candidate) ?? latencyFailure(outcome.candidate, this.opts.maxLatencyMs);
+				const failsNow = this.accuracyFailure(outcome.candidate) ?? latencyFailure(outcome.candidate, this.opts);
 				if (failsNow) {
 					decide({...base, outcome: 'dropped', reason: `${failsNow} (when measured paired)`, samplesPerSecond: outcome.candidate.samplesPerSecond.median, ratio: outcome.ratio});
 					return unchanged(current);
@@ -830,7 +832,7 @@ export class Walk {
 					cmp = compareThroughput(pooledBest, pooledNext, {...this.opts.compare, noise: this.noise / Math.SQRT2});
 					remeasured = true;
 					// The new run must pass the same checks as the first one did.
-					const failsNow = this.accuracyFailure(retry.result) ?? latencyFailure(retry.result, this.opts.maxLatencyMs);
+					const failsNow = this.accuracyFailure(retry.result) ?? latencyFailure(retry.result, this.opts);
 					if (failsNow) {
 						decide({...base, outcome: 'dropped', reason: `${failsNow} (when re-measured)`, samplesPerSecond: pooledNext.median, ratio: cmp.ratio});
 						return unchanged(current);

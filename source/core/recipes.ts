@@ -376,7 +376,7 @@ function formatCheck(recipe: Recipe, ctx: Context): Verdict | null {
 	const task = model.task ?? 'forward';
 	if (recipe.requires.task && !recipe.requires.task.includes(task)) {
 		return notApplicable(task === 'generate'
-			? 'not for generation yet: this step changes the one forward pass that graviton-tune measures, and a language model is measured generating, through generate(), which it does not reach (--task forward measures one forward pass instead)'
+			? 'not for generation yet: it changes one forward pass, and this language model is measured through generate(), which it does not reach (--task forward: a forward pass)'
 			: 'only for a language model measured generating');
 	}
 	if (recipe.changes.batchSizes && model.fixedBatch !== null) {

@@ -80,6 +80,8 @@ export interface SessionOptions {
 	 */
 	startedAt?: number;
 	maxLatencyMs: number | null;
+	/** A generating model: the largest p99 time to the first token (--max-ttft-ms). */
+	maxTtftMs?: number | null;
 	/** Only these recipe ids (batch size and the baseline always run). */
 	recipes?: string[];
 	resume: boolean;
@@ -244,6 +246,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
 			steps: selectSteps(prepared.applicability, opts.recipes),
 			maxLatencyMs: opts.maxLatencyMs,
+			maxTtftMs: opts.maxTtftMs ?? null,
 			thresholds: opts.thresholds ?? defaultCheckThresholds,
 			compare: {...defaultCompareOptions, ...(opts.minGain === undefined ? {} : {minGain: opts.minGain})},
 			signal: opts.signal,

@@ -96,11 +96,21 @@ export function describeTokenCheck(tokens: TokenCheck): string {
 	return `${tokens.identical} of ${tokens.sequences} sequence${tokens.sequences === 1 ? '' : 's'} identical to fp32 eager's greedy tokens over the first ${tokens.compared}${first}`;
 }
 
-/** Null when the latency objective holds (or there is none), else why not. */
-export function latencyFailure(result: ProbeResult, maxLatencyMs: number | null): string | null {
-	if (maxLatencyMs === null) return null;
-	if (result.latencyMs.p99 <= maxLatencyMs) return null;
-	return `p99 ${result.generation ? "time between tokens" : "batch latency"} ${result.latencyMs.p99.toFixed(1)} ms exceeds --max-latency-ms ${maxLatencyMs}`;
+/** The latency objectives: p99 per batch (generation: between tokens), and a generating model's time to the first token (p99). */
+export interface LatencyBounds {
+	maxLatencyMs: number | null;
+	maxTtftMs?: number | null;
+}
+
+/** Null when the latency objectives hold (or there are none), else why not. */
+export function latencyFailure(result: ProbeResult, bounds: LatencyBounds): string | null {
+	const {maxLatencyMs, maxTtftMs = null} = bounds;
+	if (maxLatencyMs !== null && result.latencyMs.p99 > maxLatencyMs) {
+		return `p99 ${result.generation ? 'time between tokens' : 'batch latency'} ${result.latencyMs.p99.toFixed(1)} ms exceeds --max-latency-ms ${maxLatencyMs}`;
+	}
+	const ttft = result.generation?.ttftMs.p99;
+	if (maxTtftMs !== null && ttft !== undefined && ttft > maxTtftMs) return `p99 time to first token ${ttft.toFixed(1)} ms exceeds --max-ttft-ms ${maxTtftMs}`;
+	return null;
 }
 
 /** Two measurements of one configuration, pooled: the mean of medians and of bounds. */

@@ -41,9 +41,9 @@ export function describeGeneration(g: GenerationFigures): string {
 	return `first token ${ms(g.ttftMs.p50)} ms (p99 ${ms(g.ttftMs.p99)}), decode ${formatRate(g.decodeTokensPerSecond.perSequence)} tokens/s per sequence (${formatRate(g.decodeTokensPerSecond.total)} in total, ${g.sequences} sequence${g.sequences === 1 ? '' : 's'}), ${ms(g.interTokenMs.p50)} ms between tokens (p99 ${ms(g.interTokenMs.p99)}), ${formatRate(g.endToEndTokensPerSecond)} tokens/s end to end; prompts of ${g.promptTokens} tokens, ${g.newTokens} new`;
 }
 
-/** Changes numerics: bf16 (autocast, fp32 math as bf16) or int8 (any backend). */
+/** Changes numerics: bf16 (autocast, fp32 math as bf16), int8 (any backend) or quantized weights. */
 export function isLossy(config: ProbeConfig): boolean {
-	return config.autocast !== null || config.fp32Precision !== null || config.quantization !== null;
+	return config.autocast !== null || config.fp32Precision !== null || config.quantization !== null || (config.weightQuantization ?? null) !== null;
 }
 
 export interface AccuracyNote {

@@ -9,6 +9,8 @@ export interface TuneOptions {
 	out: string;
 	json: boolean;
 	maxLatencyMs: number | null;
+	/** A generating model: the largest p99 time to the first token, in ms (--max-ttft-ms). */
+	maxTtftMs?: number | null;
 	recipes?: string[];
 	python?: string;
 	app: string[];

@@ -142,6 +142,7 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 			budgetSeconds: tune.budgetSeconds,
 			startedAt: startedAt.getTime(),
 			maxLatencyMs: tune.maxLatencyMs,
+			maxTtftMs: tune.maxTtftMs ?? null,
 			recipes: tune.recipes,
 			resume: tune.resume,
 			thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1, maxAccuracyDrop: tune.maxAccuracyDrop},

@@ -20,7 +20,7 @@ import {RecipesScreen} from './screens/recipes-screen.js';
 import {RunningScreen} from './screens/running-screen.js';
 import {Waiting} from './screens/waiting.js';
 import {InstallingScreen} from './screens/installing-screen.js';
-import {allocatorMissing, initialState, reduce} from './state.js';
+import {allocatorMissing, initialState, reduce, workloadLine} from './state.js';
 import type {Action, State} from './state.js';
 
 export interface AppProps {
@@ -92,7 +92,7 @@ function LiveScreen({state, dispatch, canInstall}: {state: State; dispatch: Disp
 		case 'rechecking':
 			return <Waiting text={`Checking which recipes apply to ${state.model?.name ?? state.model?.path ?? 'this model'}…`} />;
 		case 'recipes':
-			return <RecipesScreen applicability={state.prepared?.applicability ?? []} selected={state.selected} cursor={state.cursor} isActive={isActive} dispatch={dispatch} />;
+			return <RecipesScreen applicability={state.prepared?.applicability ?? []} selected={state.selected} cursor={state.cursor} isActive={isActive} dispatch={dispatch} workload={workloadLine(state)} />;
 		case 'budget':
 			return <BudgetScreen flagSeconds={state.options.flagBudgetSeconds} isActive={isActive} onChoose={seconds => dispatch({type: 'budget-chosen', seconds})} />;
 		case 'running':

@@ -4,6 +4,8 @@
 // shows is either in this state or derived from it by the selectors below.
 import type {Delivered, DeliveryPlan} from '../core/deliver.js';
 import {headlineFigures} from '../core/headline.js';
+import {withTask} from '../core/model-check.js';
+import {describeWorkload, modelLabel} from '../core/outputs.js';
 import type {Prepared} from '../core/session.js';
 import type {Preferences} from '../core/settings.js';
 import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
@@ -312,6 +314,15 @@ function checkOwn(state: State, own: OwnDraft): State {
 	Object.assign(model, {seqLen, samples, task, promptLen, newTokens});
 	for (const key of Object.keys(model) as (keyof ModelSpec)[]) if (model[key] === undefined) delete model[key];
 	return {...state, own, model, screen: 'rechecking'};
+}
+
+/** The chosen model and how the walk will measure it, once the model check has said: "tiny-llama (LlamaForCausalLM), measured generating (greedy): …". */
+export function workloadLine(state: State): string | null {
+	const check = state.prepared?.model;
+	const model = state.model ?? state.options.flagModel;
+	if (!check?.ok) return null;
+	const cls = check.info.modelClass ? ` (${check.info.modelClass})` : '';
+	return `${modelLabel(model)}${cls}, measured ${describeWorkload(withTask(model, check))}`;
 }
 
 /** The model preselected on the model screen (and taken with --yes). */

@@ -121,7 +121,8 @@ export function buildReport(input: RunFacts & {
 		generatedAt: (input.generatedAt ?? new Date()).toISOString(),
 		machine: input.detection,
 		python: input.python,
-		model: input.model,
+		// The model as the walk measured it (its task settled by the model check), not only as it was asked for.
+		model: {...input.model, ...result.baseline.candidate.config.model},
 		options: input.options,
 		probes: result.probes.map((record) => reportProbe(record, result.decisions)),
 		decisions: result.decisions,

@@ -59,6 +59,7 @@ export function useSessionEffects(state: State, dispatch: Dispatch<Action>, {dep
 						model,
 						budgetSeconds: state.budgetSeconds,
 						maxLatencyMs: tune.maxLatencyMs,
+						maxTtftMs: tune.maxTtftMs ?? null,
 						recipes: state.selected,
 						resume: tune.resume,
 						thresholds: {minCosine: tune.minCosine, minTop1: tune.minTop1, maxAccuracyDrop: tune.maxAccuracyDrop},

@@ -58,9 +58,11 @@ interface Props {
 	cursor: number;
 	isActive: boolean;
 	dispatch: Dispatch<Action>;
+	/** The model and how it will be measured: "tiny-llama (LlamaForCausalLM), measured generating …". */
+	workload?: string | null;
 }
 
-export function RecipesScreen({applicability, selected, cursor, isActive, dispatch}: Props) {
+export function RecipesScreen({applicability, selected, cursor, isActive, dispatch, workload = null}: Props) {
 	const {stdout} = useStdout();
 	const height = stdout.rows || 24;
 	const width = Math.min(stdout.columns || 80, 100);
@@ -79,13 +81,14 @@ export function RecipesScreen({applicability, selected, cursor, isActive, dispat
 	const list = recipeList(applicability);
 	const all = rows(list);
 	const focusRow = Math.max(0, all.findIndex(r => r.kind === 'recipe' && r.index === cursor));
-	// Title, two "more" lines, a blank, two detail lines and the key line stay visible.
-	const {start, end} = windowAround(all.length, focusRow, Math.max(5, height - 9));
+	// Title, the model line, two "more" lines, a blank, two detail lines and the key line stay visible.
+	const {start, end} = windowAround(all.length, focusRow, Math.max(5, height - (workload ? 10 : 9)));
 	const focused = list[cursor];
 	const on = list.filter(a => toggleable(a) && selected.includes(a.recipe.id)).length;
 	return (
 		<Box flexDirection="column">
 			<Text bold>Which recipes should the walk try? <Text dimColor>({on} of {list.filter(toggleable).length} on)</Text></Text>
+			{workload ? <Text dimColor wrap="truncate-end">{workload}</Text> : null}
 			{start > 0 ? <Text dimColor>  ↑ {start} more</Text> : null}
 			{all.slice(start, end).map(row =>
 				row.kind === 'heading' ? (
