@@ -1,7 +1,13 @@
 // A language model measured generating: the flags, which recipes apply to it and why,
 // the greedy-token check as a bound on lossy steps, and the figures in tokens on every
 // page (the summary line, report.md, report.html, the --json result).
-import {beforeAll, describe, expect, it} from 'vitest';
+import {execa} from 'execa';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {managedPython} from '../source/core/paths.js';
 import {resultLine} from '../source/headless/auto.js';
 import {applicability, loadRecipes} from '../source/core/recipes.js';
 import {buildReport, renderReportMarkdown} from '../source/core/outputs.js';
@@ -131,5 +137,67 @@ describe('the figures in tokens', () => {
 		expect(json.unit).toBe('tokens/s');
 		expect(json.best.generation?.ttftMs.p50).toBe(41.5);
 		expect(json.best.check?.tokens?.identical).toBe(4);
+	});
+});
+
+// The real thing, as a new user runs it: the built CLI, a Llama-style save_pretrained folder
+// made from a config (random weights), real probes generating.
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'dist', 'cli.js');
+const venvPython = managedPython();
+
+describe.skipIf(!existsSync(venvPython))('graviton-tune --auto on a causal LM folder', () => {
+	const tmp = mkdtempSync(path.join(os.tmpdir(), 'gt-generate-'));
+	const folder = path.join(tmp, 'tiny-llama');
+	const out = path.join(tmp, 'out');
+	let run: Awaited<ReturnType<typeof execa>>;
+
+	beforeAll(async () => {
+		if (!existsSync(cli)) await execa('npm', ['run', 'build'], {cwd: root});
+		await execa(venvPython, ['-c', `import torch; from transformers import LlamaConfig, LlamaForCausalLM; torch.manual_seed(0); LlamaForCausalLM(LlamaConfig(vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=128)).save_pretrained(${JSON.stringify(folder)})`]);
+		run = await execa('node', [cli, '--auto', '--model', folder, '--prompt-len', '16', '--new-tokens', '8', '--budget', '90s', '--recipes', 'weight-int4', '--out', out, '--json'], {
+			stdin: 'ignore',
+			reject: false,
+			timeout: 240_000,
+			env: {GRAVITON_TUNE_CONFIG_DIR: path.join(tmp, 'config'), GRAVITON_TUNE_BUSY_THRESHOLD: '1'},
+		});
+	}, 300_000);
+
+	afterAll(() => {
+		rmSync(tmp, {recursive: true, force: true});
+	});
+
+	it('is measured generating, in tokens, and the files say so', () => {
+		expect(run.exitCode, String(run.stderr)).toBe(0);
+		const stderr = String(run.stderr);
+		expect(stderr).toMatch(/Model: .*tiny-llama \(huggingface, LlamaForCausalLM\)/);
+		expect(stderr).toContain('measured generating (greedy): prompts of 16 tokens, 8 new tokens per sequence, tokens/s');
+		expect(stderr).toMatch(/skip torch-compile: not for generation yet/);
+		const lines = String(run.stdout).trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
+		const result = lines.at(-1) as {type: string; unit: string; best: {samplesPerSecond: number; generation: GenerationFigures | null; check: {tokens: {identical: number; sequences: number}} | null}};
+		expect(result.type).toBe('result');
+		expect(result.unit).toBe('tokens/s');
+		const g = result.best.generation!;
+		expect(g.promptTokens).toBe(16);
+		expect(g.newTokens).toBe(8);
+		expect(g.ttftMs.p50).toBeGreaterThan(0);
+		expect(g.decodeTokensPerSecond.total).toBe(result.best.samplesPerSecond);
+		// The winner is exact here (int4 flips the random model's nearly tied tokens): all its sequences match fp32 eager.
+		expect(result.best.check!.tokens.identical).toBe(result.best.check!.tokens.sequences);
+		const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+		expect(md).toMatch(/\*\*[\d.]+ tokens\/s\*\* against a baseline/);
+		expect(md).toContain('Generation (greedy): first token');
+		const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as {model: {task: string}; best: {result: {generation: GenerationFigures}}};
+		expect(report.model.task).toBe('generate');
+		expect(report.best.result.generation.sequences).toBeGreaterThanOrEqual(1);
+	});
+
+	it('drops the lossy step whose greedy tokens leave fp32 eager', () => {
+		const lines = String(run.stdout).trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
+		const decisions = (lines.at(-1) as {decisions: Array<{recipeId: string | null; outcome: string; reason: string}>}).decisions;
+		const int4 = decisions.find(d => d.recipeId === 'weight-int4');
+		expect(int4, JSON.stringify(decisions)).toBeDefined();
+		expect(int4!.outcome).toBe('dropped');
+		expect(int4!.reason).toMatch(/^output check failed: /);
 	});
 });

@@ -127,3 +127,53 @@ describe.skipIf(!asked || !haveTorch || cpus < 2)('the files reproduce the figur
 		expect(Math.abs(ratio - 1), `${kind}: app ${appBest.toFixed(1)} against probe ${probe.toFixed(1)} samples/s`).toBeLessThanOrEqual(TOLERANCE);
 	}, 900_000);
 });
+
+// A generating winner: a Llama-style folder served by examples/generate_app.py through
+// launch.sh, its median decode tokens/s against the probe's (the same statistic).
+const generators: Array<{kind: string; config: Partial<ProbeConfig>}> = [
+	{kind: 'generation, fp32 eager, 2 sequences', config: {}},
+	{kind: 'generation, int8 weights', config: {weightQuantization: 'int8'}},
+	{kind: 'generation, two pinned workers', config: {workers: 2}},
+];
+
+async function appTokens(launch: string): Promise<number> {
+	const run = await execa('bash', [launch], {cwd: repo, env: cleanEnv(), extendEnv: false, reject: false, all: true, timeout: 600_000});
+	if (run.exitCode !== 0) throw new Error(`launch.sh failed (${run.exitCode}): ${run.all?.slice(-3000)}`);
+	return (JSON.parse(run.stdout.trim().split('\n').pop()!) as {medianDecodeTokensPerSecond: number}).medianDecodeTokensPerSecond;
+}
+
+describe.skipIf(!asked || !haveTorch || cpus < 2)('a generating winner serves the tokens/s the probe measured', () => {
+	let out: string;
+	let folder: string;
+	const figures: string[] = [];
+	beforeAll(async () => {
+		out = await fs.mkdtemp(path.join(os.tmpdir(), 'gt-served-gen-'));
+		folder = path.join(out, 'tiny-llama');
+		await execa(python, ['-c', `import torch; from transformers import LlamaConfig, LlamaForCausalLM; torch.manual_seed(0); LlamaForCausalLM(LlamaConfig(vocab_size=1000, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256)).save_pretrained(${JSON.stringify(folder)})`]);
+	}, 300_000);
+	afterAll(async () => {
+		console.log(['served (generate_app.py through launch.sh) against measured (probe), decode tokens/s, best of ' + ROUNDS + ' alternated runs:', ...figures].join('\n'));
+		await fs.rm(out, {recursive: true, force: true});
+	});
+
+	it.each(generators)('$kind', async ({kind, config: over}) => {
+		const config: ProbeConfig = {...base, model: {path: folder, task: 'generate', promptLen: 32, newTokens: 16}, batchSize: 2, ...over};
+		const dir = path.join(out, kind.replace(/\W+/g, '-'));
+		await fs.mkdir(dir);
+		const candidate: Candidate = {config, env: {}, recipes: []};
+		const app = [python, path.join(repo, 'examples', 'generate_app.py'), '--runtime-dir', dir, '--model', folder, '--prompt-len', '32', '--new-tokens', '16', '--seconds', String(SECONDS)];
+		await fs.writeFile(path.join(dir, 'graviton-tune.env'), renderEnvFile({result: walkWith(candidate), detection: detection(), model: 'tiny-llama', date: new Date()}));
+		await fs.writeFile(path.join(dir, 'launch.sh'), renderLaunchScript({best: candidate, app, envFileName: 'graviton-tune.env'}), {mode: 0o755});
+		await fs.writeFile(path.join(dir, 'graviton_tune_runtime.py'), await runtimeHelperSource());
+		const measured: number[] = [];
+		const served: number[] = [];
+		for (let round = 0; round < ROUNDS; round++) {
+			measured.push(await probeRate(config));
+			served.push(await appTokens(path.join(dir, 'launch.sh')));
+		}
+		const ratio = Math.max(...served) / Math.max(...measured);
+		figures.push(`  ${kind}: probe ${measured.map((r) => r.toFixed(0)).join(', ')}; app ${served.map((r) => r.toFixed(0)).join(', ')}; best app/probe ${ratio.toFixed(3)}; load average ${os.loadavg()[0]!.toFixed(1)}`);
+		console.log(figures.at(-1));
+		expect(Math.abs(ratio - 1), `${kind}: app against probe, decode tokens/s`).toBeLessThanOrEqual(TOLERANCE);
+	}, 900_000);
+});
