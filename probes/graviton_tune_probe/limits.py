@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -53,7 +54,12 @@ def _rate(run: Callable[[], Any], ops: float, seconds: float) -> float:
 
 
 def bf16_supported() -> bool:
+    """Native bf16 math: on x86 AVX-512 BF16 or AMX (oneDNN's own check also says yes on plain
+    AVX-512, where it emulates bf16: seen on an Intel Xeon with avx512_vnni and no avx512_bf16),
+    elsewhere oneDNN's check (on Arm the bf16 flag)."""
     try:
+        if platform.machine() in ("x86_64", "AMD64"):
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:  # noqa: BLE001
         return False
