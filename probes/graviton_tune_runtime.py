@@ -1332,8 +1332,10 @@ class OptimizedModel:
     cheaper still; ONNX Runtime and OpenVINO without autograd at all. graviton-tune's probe
     times calls of this object, so these choices are the measured ones."""
 
-    def __init__(self, forward: Callable, module: Any, cfg: Dict[str, Any], compiled: bool):
+    def __init__(self, forward: Callable, module: Any, cfg: Dict[str, Any], compiled: bool, generation: bool = False):
         self._forward = forward
+        # The module's own step compiled for generate() (compile_generation): generate() runs compiled.
+        self.generation = generation
         self.runner = forward  # what each call runs (ONNX Runtime: .session; OpenVINO: .compiled_model)
         self.module = module
         self.settings = cfg
@@ -1354,11 +1356,12 @@ class OptimizedModel:
         generate = getattr(self.module, "generate", None)
         if not callable(generate):
             raise TypeError(f"{type(self.module).__name__} has no generate(): call the model instead")
-        if self.settings.get("backend", "torch") != "torch" or self.compiled:
+        if self.settings.get("backend", "torch") != "torch" or (self.compiled and not self.generation):
             chosen = "compile" if self.compiled else self.settings.get("backend")
             raise BackendError("generate-unsupported", f"generation is served on PyTorch eager only, not with {chosen}",
                                "unset GT_COMPILE / GT_QUANTIZATION / GT_BACKEND for a generating model")
-        with torch.inference_mode():
+        # Compiled with freezing: no_grad, as inductor's freezing expects; eager: inference_mode.
+        with torch.no_grad() if self.compiled else torch.inference_mode():
             if self.settings.get("autocast") == "bf16":
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return generate(*args, **kwargs)
@@ -1462,6 +1465,24 @@ def compile_model(forward: torch.nn.Module, say: Log) -> Callable:
     inductor_config.freezing = True
     inductor_config.cpp.weight_prepack = True
     return torch.compile(forward, backend="inductor")
+
+
+def compile_generation(model: Any, say: Log) -> Any:
+    """A language model's step compiled for generate(): a static KV cache (its tensors keep one
+    shape from step to step, so one compiled graph serves every decode step) and the model's
+    forward compiled by inductor with freezing and weight prepacking. generate() then calls the
+    compiled forward for the prefill and each decode step; the first call compiles (tens of
+    seconds), and so does a new batch size or length (prompt + new tokens)."""
+    import torch._inductor.config as inductor_config
+
+    _guard_inductor(say)
+    inductor_config.freezing = True
+    inductor_config.cpp.weight_prepack = True
+    model.generation_config.cache_implementation = "static"
+    model.forward = torch.compile(model.forward, backend="inductor", dynamic=False)
+    say("generate(): a static KV cache and the forward compiled by inductor (freezing, weight prepack); "
+        "the first call of each batch size and length compiles")
+    return model
 
 
 def first_compiled_call(call: Callable[[], Any]) -> Any:
@@ -2476,8 +2497,14 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
     if cfg["channels_last"] and not _has_image(example_input):
         say("channelsLast ignored: no input is a 4-D float tensor (an image)", "warning")
         cfg = {**cfg, "channels_last": False}
-    forward = eager(model, cfg)
     compiled = cfg["compile"]
+    if compiled and can_generate(model):
+        # A language model: its step compiled for generate() (static KV cache), which also
+        # serves a plain call; generate()'s first call compiles (its lengths fix the shapes).
+        step("compile")
+        model = compile_generation(model, say)
+        return OptimizedModel(eager(model, cfg), model, cfg, compiled, generation=True)
+    forward = eager(model, cfg)
     optimized = OptimizedModel(compile_model(forward, say) if compiled else forward, model, cfg, compiled)
     if compiled and example_input is not None:
         # Compile now, not on the first request; with the caller's own layout, so the

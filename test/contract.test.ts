@@ -76,7 +76,7 @@ describe('the contract', () => {
 	});
 
 	it('another runtime starts from the declared plain values of the torch-side knobs', () => {
-		expect(plainModelOptions).toEqual({channelsLast: false, autocast: null, fp32Precision: null, compile: false, quantization: null});
+		expect(plainModelOptions).toEqual({channelsLast: false, autocast: null, fp32Precision: null, compile: false, quantization: null, weightQuantization: null});
 	});
 
 	it('flags are parsed and checked as declared, with the flag named in the error', () => {

@@ -9,7 +9,8 @@ import torch
 
 from .base import Log, Phase, _hooks
 from .common import _images_channels_last, _is_image
-from .compile import compile_model, first_compiled_call
+from .compile import compile_generation, compile_model, first_compiled_call
+from .generation import can_generate
 from .inputs import call_model, named_tensors
 from .onnxruntime_backend import prepare_onnxruntime
 from .openvino_backend import prepare_openvino
@@ -104,8 +105,14 @@ def optimize(model: Any, example_input: Any = None, environ: Optional[Mapping[st
     if cfg["channels_last"] and not _has_image(example_input):
         say("channelsLast ignored: no input is a 4-D float tensor (an image)", "warning")
         cfg = {**cfg, "channels_last": False}
-    forward = eager(model, cfg)
     compiled = cfg["compile"]
+    if compiled and can_generate(model):
+        # A language model: its step compiled for generate() (static KV cache), which also
+        # serves a plain call; generate()'s first call compiles (its lengths fix the shapes).
+        step("compile")
+        model = compile_generation(model, say)
+        return OptimizedModel(eager(model, cfg), model, cfg, compiled, generation=True)
+    forward = eager(model, cfg)
     optimized = OptimizedModel(compile_model(forward, say) if compiled else forward, model, cfg, compiled)
     if compiled and example_input is not None:
         # Compile now, not on the first request; with the caller's own layout, so the

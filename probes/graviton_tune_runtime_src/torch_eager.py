@@ -50,8 +50,10 @@ class OptimizedModel:
     cheaper still; ONNX Runtime and OpenVINO without autograd at all. graviton-tune's probe
     times calls of this object, so these choices are the measured ones."""
 
-    def __init__(self, forward: Callable, module: Any, cfg: Dict[str, Any], compiled: bool):
+    def __init__(self, forward: Callable, module: Any, cfg: Dict[str, Any], compiled: bool, generation: bool = False):
         self._forward = forward
+        # The module's own step compiled for generate() (compile_generation): generate() runs compiled.
+        self.generation = generation
         self.runner = forward  # what each call runs (ONNX Runtime: .session; OpenVINO: .compiled_model)
         self.module = module
         self.settings = cfg
@@ -72,11 +74,12 @@ class OptimizedModel:
         generate = getattr(self.module, "generate", None)
         if not callable(generate):
             raise TypeError(f"{type(self.module).__name__} has no generate(): call the model instead")
-        if self.settings.get("backend", "torch") != "torch" or self.compiled:
+        if self.settings.get("backend", "torch") != "torch" or (self.compiled and not self.generation):
             chosen = "compile" if self.compiled else self.settings.get("backend")
             raise BackendError("generate-unsupported", f"generation is served on PyTorch eager only, not with {chosen}",
                                "unset GT_COMPILE / GT_QUANTIZATION / GT_BACKEND for a generating model")
-        with torch.inference_mode():
+        # Compiled with freezing: no_grad, as inductor's freezing expects; eager: inference_mode.
+        with torch.no_grad() if self.compiled else torch.inference_mode():
             if self.settings.get("autocast") == "bf16":
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return generate(*args, **kwargs)

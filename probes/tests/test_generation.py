@@ -164,10 +164,21 @@ def test_runtime_helper_generates_as_measured(folders, monkeypatch):
     assert tokens.shape == (2, 15) and torch.equal(tokens, expected)
     timed = rt.generate_timed(served.generate, prompts, rt.greedy_settings(served, 5))
     assert timed["tokens"].shape == (2, 5) and len(timed["gaps"]) == 4 and timed["ttft"] > 0
-    compiled = rt.optimize(model, environ={"GT_COMPILE": "1"})
-    with pytest.raises(rt.BackendError) as refused:
-        compiled.generate(**prompts, **rt.greedy_settings(model, 5))
-    assert refused.value.code == "generate-unsupported"
+
+
+
+def test_compiled_generation_keeps_the_tokens(folders):
+    """GT_COMPILE=1 on a language model: a static KV cache and the forward compiled for generate()."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folders / "llama")
+    prompts = rt.prompt_inputs(model, 2, 10, seed=3)
+    expected = model.generate(**prompts, **rt.greedy_settings(model, 5))
+    said = []
+    compiled = rt.optimize(model, environ={"GT_COMPILE": "1"}, log=lambda m, level="info": said.append(m))
+    assert compiled.generation and model.generation_config.cache_implementation == "static"
+    assert any("static KV cache" in m for m in said)
+    assert torch.equal(compiled.generate(**prompts, **rt.greedy_settings(compiled, 5)), expected)
 
 
 @pytest.mark.parametrize("kind", ["int8", "int8-dynamic", "int4"])
