@@ -8,6 +8,7 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {managedPython} from '../source/core/paths.js';
+import {describeRates, limitsNote, measureMatmulRates} from '../source/core/limits.js';
 import {resultLine} from '../source/headless/auto.js';
 import {applicability, loadRecipes} from '../source/core/recipes.js';
 import {buildReport, renderReportMarkdown} from '../source/core/outputs.js';
@@ -200,4 +201,27 @@ describe.skipIf(!existsSync(venvPython))('graviton-tune --auto on a causal LM fo
 		expect(int4!.outcome).toBe('dropped');
 		expect(int4!.reason).toMatch(/^output check failed: /);
 	});
+});
+
+describe('the bandwidth limit of decode', () => {
+	it('is the sequences × bandwidth ÷ (weights + sequences × KV) per step, on every page', () => {
+		const w = generatingWalk();
+		const withBytes = (r: ProbeResult): ProbeResult => ({...r, generation: {...r.generation!, bytesPerStep: {weights: 100e6, kvPerSequence: 5e6}}});
+		const run = {...w, verification: {...w.verification!, baseline: withBytes(w.verification!.baseline), best: withBytes(w.verification!.best)}, limits: {rates: {at: 'x', threads: 2, fp32: 100, bandwidth: 20}, flopsPerSample: null}};
+		const note = limitsNote(run, run.limits)!;
+		// 4 sequences: 4 × 20 GB/s ÷ (100 MB + 4 × 5 MB) = 666.7 tokens/s; the winner reads 330.
+		expect(note.best.bound).toBe('bandwidth');
+		expect(note.best.share).toBeCloseTo(330 / (4 * 20e9 / 120e6), 6);
+		expect(note.lines[1]).toBe('best: 50% of this machine\'s memory-bandwidth limit for decode (20.0 GB/s ÷ 100 MB of weights + 4 × 5.0 MB of KV cache per step)');
+		expect(note.lines[2]).toMatch(/^so: half-way to the bandwidth limit/);
+		// Without the bandwidth there is nothing to say (no matmul share for a generating model).
+		expect(limitsNote(run, {rates: {at: 'x', threads: 2, fp32: 100}, flopsPerSample: null})).toBeNull();
+	});
+
+	it('measures the bandwidth once with the matmul rates (real torch)', async () => {
+		if (!existsSync(venvPython)) return;
+		const rates = await measureMatmulRates(venvPython, 1, {seconds: 0.3, bandwidth: true});
+		expect(rates!.bandwidth).toBeGreaterThan(0.1);
+		expect(describeRates(rates!)).toMatch(/memory bandwidth [\d.]+ GB\/s$/);
+	}, 120_000);
 });

@@ -1,9 +1,12 @@
 """The distance to the limit: what this CPU does for a large matrix multiply, per
 precision, and how many operations one sample of the model costs.
 
-`python -m graviton_tune_probe.limits --threads N [--seconds S]` prints one line:
+`python -m graviton_tune_probe.limits --threads N [--seconds S] [--bandwidth]` prints one line:
   {"type":"matmul","threads":N,"fp32":GFLOP/s,"bf16":GFLOP/s|null,"int8":GOP/s|null,
    "notes":[why a precision was left out, …]}
+and with --bandwidth a second: {"type":"bandwidth","threads":N,"gbPerSecond":GB/s,"arrayMiB":…}
+(STREAM's triad: what a language model's decode step is bound by; decode_bytes() says
+what one step reads, for the generation probe).
 Only precisions the CPU runs natively are measured: bf16 needs the CPU's bf16 support
 (oneDNN's own check; on x86 AVX-512 BF16 or AMX, on Arm the bf16 flag), int8 runs
 torch._int_mm where it works (on CPUs without int8 dot products it is measured anyway,
@@ -124,14 +127,74 @@ def matmul_rates(threads: int, seconds: float = 2.0, n: int = 2048) -> Dict[str,
     return out
 
 
+def memory_bandwidth(threads: int, seconds: float = 1.0, mib: int = 128) -> Dict[str, Any]:
+    """STREAM's triad (a = b + 2c) over float32 arrays of `mib` MiB each, far larger than the
+    caches: bytes moved per call = 3 arrays (two read, one written), the fastest call's rate
+    in GB/s (10^9 bytes). What a decode step is bound by: it reads every weight once."""
+    torch.set_num_threads(threads)
+    n = mib * 2 ** 20 // 4
+    b = torch.rand(n)
+    c = torch.rand(n)
+    a = torch.empty(n)
+    with torch.inference_mode():
+        rate = _rate(lambda: torch.add(b, c, alpha=2.0, out=a), 3.0 * n * 4, seconds)
+    return {"type": "bandwidth", "threads": torch.get_num_threads(), "gbPerSecond": rate, "arrayMiB": mib}
+
+
+def decode_bytes(model: Any, prompt_len: int, new_tokens: int) -> Dict[str, Any]:
+    """What one decode step reads: every Linear layer's weights at their stored precision
+    (quantized weights by their packed tensors; the embedding table is read a row per token,
+    so it counts only where an output head shares it), and per sequence the KV cache at its
+    mean length over the decode (prompt + half the new tokens), where the config says its shape."""
+    seen, weights = set(), 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            for tensor in (module.weight, module.bias):
+                if tensor is not None and id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    weights += _stored_bytes(tensor)
+    config = getattr(model, "config", None)
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    layers = _first(text, "num_decoder_layers", "num_hidden_layers", "n_layer", "num_layers")
+    heads = _first(text, "num_key_value_heads", "num_attention_heads", "n_head", "num_heads")
+    width = _first(text, "hidden_size", "n_embd", "d_model")
+    head_dim = _first(text, "head_dim", "d_kv") or (width // _first(text, "num_attention_heads", "n_head", "num_heads")
+                                                     if width and _first(text, "num_attention_heads", "n_head", "num_heads") else None)
+    element = next((p.element_size() for p in model.parameters() if p.is_floating_point()), 4)
+    kv = None
+    if layers and heads and head_dim:
+        kv = int(layers * 2 * heads * head_dim * (prompt_len + new_tokens / 2) * element)
+    return {"weights": int(weights), "kvPerSequence": kv}
+
+
+def _first(config: Any, *names: str) -> Optional[int]:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _stored_bytes(tensor: Any) -> int:
+    """A tensor's bytes as stored: a tensor subclass (torchao's quantized weights) by its inner tensors."""
+    flatten = getattr(tensor, "__tensor_flatten__", None)
+    if flatten is not None and type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+        names, _ = flatten()
+        return sum(_stored_bytes(getattr(tensor, name)) for name in names if isinstance(getattr(tensor, name), torch.Tensor))
+    return int(tensor.numel() * tensor.element_size())
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m graviton_tune_probe.limits")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--bandwidth", action="store_true", help="measure the memory bandwidth (triad) as well")
     args = parser.parse_args(argv)
     try:
         print(json.dumps(matmul_rates(args.threads, args.seconds, args.size)), flush=True)
+        if args.bandwidth:
+            print(json.dumps(memory_bandwidth(args.threads, args.seconds)), flush=True)
         return 0
     except Exception as err:  # noqa: BLE001
         print(json.dumps({"type": "error", "code": "matmul-failed", "message": f"{type(err).__name__}: {err}"}), flush=True)

@@ -490,8 +490,13 @@ class Probe:
         generated = [f["generation"] for f in figures if f["generation"] is not None]
         if generated:
             result["latencyMs"] = generation.inter_token_latency(generated)
-            result["generation"] = generation.summary(generated, int(prepared.input["input_ids"].shape[1]),
-                                                      prepared.loaded.new_tokens, batch, throughput["median"])
+            prompt = int(prepared.input["input_ids"].shape[1])
+            result["generation"] = generation.summary(generated, prompt, prepared.loaded.new_tokens, batch,
+                                                      throughput["median"])
+            # What one decode step reads (weights as stored, the KV cache): the bandwidth limit's divisor.
+            from .limits import decode_bytes
+            result["generation"]["bytesPerStep"] = decode_bytes(prepared.loaded.module, prompt,
+                                                                prepared.loaded.new_tokens)
         if self.cfg.quantization == "int8":
             result["calibration"] = self.calibrated or {"data": "random", "batches": rt.CALIBRATION_BATCHES + 1,
                                                         "rows": (rt.CALIBRATION_BATCHES + 1) * batch}

@@ -10,7 +10,7 @@ import type {HeadlineSource} from './headline.js';
 import {buildProbeEnv} from './probe-runner.js';
 import {runInGroup} from './process-group.js';
 import type {MatmulRates, Settings} from './settings.js';
-import type {Detection, ProbeConfig, PythonEnv} from './types.js';
+import type {Detection, ProbeConfig, ProbeResult, PythonEnv} from './types.js';
 
 /** The precisions whose matmul rate is measured, in the order they are described. */
 export const PRECISIONS = ['fp32', 'bf16', 'int8'] as const;
@@ -19,10 +19,13 @@ export type Precision = typeof PRECISIONS[number];
 /** What the limit figure rests on: the machine's rates and the model's operations per sample. */
 export interface LimitsInput {
 	rates: MatmulRates;
-	flopsPerSample: number;
+	/** Null for a generating model: its limit is the bandwidth (rates.bandwidth ÷ the bytes a decode step reads). */
+	flopsPerSample: number | null;
 }
 
 export interface LimitShare {
+	/** What bounds it: the matmul rate (a forward pass), or the memory bandwidth (a decode step). Absent: matmul. */
+	bound?: 'matmul' | 'bandwidth';
 	precision: Precision;
 	/** The rate compared with (GFLOP/s; int8: GOP/s). */
 	rate: number;
@@ -101,10 +104,45 @@ function shareLine(label: string, s: LimitShare): string {
 	return `${label}: ${pct(s.share)} of ${of} (${rateText(s.rate, s.ratePrecision)})`;
 }
 
+/**
+ * A decode step's share of the bandwidth limit: it reads the weights once for all sequences and
+ * each sequence's KV cache, so the limit in tokens/s is sequences × bandwidth ÷ (weights +
+ * sequences × KV per sequence). Null without the bytes (a probe from before they were counted).
+ */
+export function bandwidthShare(result: ProbeResult, config: Pick<ProbeConfig, 'quantization' | 'autocast' | 'fp32Precision'>, bandwidth: number): LimitShare | null {
+	const g = result.generation;
+	const bytes = g?.bytesPerStep;
+	if (!g || !bytes || !(bandwidth > 0) || !(bytes.weights > 0)) return null;
+	const perStep = bytes.weights + g.sequences * (bytes.kvPerSequence ?? 0);
+	const limit = (g.sequences * bandwidth * 1e9) / perStep;
+	return {bound: 'bandwidth', precision: precisionOf(config), rate: bandwidth, ratePrecision: precisionOf(config), share: result.samplesPerSecond.median / limit};
+}
+
+function bandwidthLine(label: string, s: LimitShare, result: ProbeResult): string {
+	const bytes = result.generation!.bytesPerStep!;
+	const mb = (n: number) => (n / 1e6 >= 10 ? (n / 1e6).toFixed(0) : (n / 1e6).toFixed(1));
+	const kv = bytes.kvPerSequence === null ? ', KV cache not counted' : ` + ${result.generation!.sequences} × ${mb(bytes.kvPerSequence)} MB of KV cache`;
+	return `${label}: ${pct(s.share)} of this machine's memory-bandwidth limit for decode (${s.rate.toFixed(1)} GB/s ÷ ${mb(bytes.weights)} MB of weights${kv} per step)`;
+}
+
+function generationNote(h: ReturnType<typeof headlineFigures>, run: {baseline: {candidate: {config: ProbeConfig}}; best: {candidate: {config: ProbeConfig}}}, bandwidth: number): LimitsNote | null {
+	const baseline = bandwidthShare(h.baseline, run.baseline.candidate.config, bandwidth);
+	const best = bandwidthShare(h.best, run.best.candidate.config, bandwidth);
+	if (!baseline || !best) return null;
+	const implied = best.share >= 0.6
+		? 'close to the bandwidth limit: fewer bytes per token (int8 or int4 weights) or more sequences per step are what is left'
+		: best.share < 0.25
+			? 'far from the bandwidth limit: the time goes to per-step overhead, not to reading the weights (compile the step, or generate more sequences at once)'
+			: 'half-way to the bandwidth limit: more sequences per step or fewer bytes per weight may still help';
+	return {baseline, best, implication: implied, rateReadsLow: false, lines: [bandwidthLine('baseline', baseline, h.baseline), bandwidthLine('best', best, h.best), `so: ${implied}`]};
+}
+
 /** The note for a finished walk (or a report.json), from the headline figures; null without rates or a count. */
 export function limitsNote(run: HeadlineSource & {baseline: {candidate: {config: ProbeConfig}}; best: {candidate: {config: ProbeConfig}}}, input: LimitsInput | null | undefined): LimitsNote | null {
 	if (!input) return null;
 	const h = headlineFigures(run);
+	if (h.best.generation) return input.rates.bandwidth ? generationNote(h, run, input.rates.bandwidth) : null;
+	if (!input.flopsPerSample) return null;
 	const baseline = limitShare(h.baseline.samplesPerSecond.median, input.flopsPerSample, input.rates, precisionOf(run.baseline.candidate.config));
 	const best = limitShare(h.best.samplesPerSecond.median, input.flopsPerSample, input.rates, precisionOf(run.best.candidate.config));
 	if (!baseline || !best) return null;
@@ -116,7 +154,8 @@ export function limitsNote(run: HeadlineSource & {baseline: {candidate: {config:
 }
 
 export function describeRates(rates: MatmulRates): string {
-	return PRECISIONS.map(p => `${p} ${rates[p] ? rateText(rates[p]!, p) : 'not native here'}`).join(', ');
+	const matmul = PRECISIONS.map(p => `${p} ${rates[p] ? rateText(rates[p]!, p) : 'not native here'}`).join(', ');
+	return rates.bandwidth ? `${matmul}; memory bandwidth ${rates.bandwidth.toFixed(1)} GB/s` : matmul;
 }
 
 /** A key for this machine's rates: the CPU, its flags, the usable CPUs and torch, not the model. */
@@ -126,10 +165,11 @@ export function matmulKey(detection: Detection, python: PythonEnv): string {
 }
 
 /** Runs limits.py once: a few seconds per precision on all usable threads. Null when it fails. */
-export async function measureMatmulRates(python: string, threads: number, options: {signal?: AbortSignal; seconds?: number} = {}): Promise<MatmulRates | null> {
+export async function measureMatmulRates(python: string, threads: number, options: {signal?: AbortSignal; seconds?: number; bandwidth?: boolean} = {}): Promise<MatmulRates | null> {
 	let line: Record<string, unknown> | null = null;
+	let bandwidth: number | undefined;
 	const config = {threadsPerWorker: threads} as ProbeConfig;
-	await runInGroup(python, ['-m', 'graviton_tune_probe.limits', '--threads', String(threads), '--seconds', String(options.seconds ?? 2)], {
+	await runInGroup(python, ['-m', 'graviton_tune_probe.limits', '--threads', String(threads), '--seconds', String(options.seconds ?? 2), ...(options.bandwidth ? ['--bandwidth'] : [])], {
 		env: buildProbeEnv(config),
 		signal: options.signal,
 		timeoutMs: 180_000,
@@ -137,6 +177,7 @@ export async function measureMatmulRates(python: string, threads: number, option
 			try {
 				const value = JSON.parse(text) as Record<string, unknown>;
 				if (value['type'] === 'matmul') line = value;
+				if (value['type'] === 'bandwidth' && typeof value['gbPerSecond'] === 'number' && value['gbPerSecond'] > 0) bandwidth = value['gbPerSecond'];
 			} catch {
 				// not ours
 			}
@@ -150,15 +191,17 @@ export async function measureMatmulRates(python: string, threads: number, option
 		const v = num(got[p]);
 		if (v !== undefined) rates[p] = v;
 	}
+	if (bandwidth !== undefined) rates.bandwidth = bandwidth;
 	return rates.fp32 ? rates : null;
 }
 
 /** This machine's rates: from the history, else measured now and kept there. */
-export async function matmulRatesFor(detection: Detection, python: PythonEnv, settings: Settings | undefined, options: {signal?: AbortSignal} = {}): Promise<MatmulRates | null> {
+export async function matmulRatesFor(detection: Detection, python: PythonEnv, settings: Settings | undefined, options: {signal?: AbortSignal; bandwidth?: boolean} = {}): Promise<MatmulRates | null> {
 	if (!python.interpreter || !python.torch) return null;
 	const key = matmulKey(detection, python);
 	const known = settings?.matmulRates(key);
-	if (known) return known;
+	// Kept rates without the bandwidth a generating model needs are measured again, with it.
+	if (known && (!options.bandwidth || known.bandwidth)) return known;
 	const rates = await measureMatmulRates(python.interpreter, Math.max(1, detection.usableCpus), {seconds: 0.5, ...options});
 	if (rates) settings?.recordMatmulRates(key, `${detection.cpu.modelName ?? detection.cpu.arch}, ${detection.usableCpus} CPUs, torch ${python.torch.version}: matmul rates`, rates);
 	return rates;

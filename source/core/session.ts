@@ -225,7 +225,9 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	// starts (a few seconds, said in a note), not a part of the walk.
 	const flopsPerSample = prepared.model?.ok ? prepared.model.info.flopsPerSample ?? null : null;
 	const ratesStarted = Date.now();
-	const rates = flopsPerSample ? await matmulRatesFor(detection, python, settings, {signal: opts.signal}) : null;
+	// A generating model's limit is the memory bandwidth (decode reads every weight per token).
+	const generating = opts.model.task === 'generate';
+	const rates = flopsPerSample || generating ? await matmulRatesFor(detection, python, settings, {signal: opts.signal, bandwidth: generating}) : null;
 	const ratesSeconds = (Date.now() - ratesStarted) / 1000;
 	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once (${Math.round(ratesSeconds)} s, ${opts.startedAt === undefined ? "before the walk's budget starts" : 'within the budget'}; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
 	// What the budget has left for the walk once the checks before it are done.
@@ -264,7 +266,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	} finally {
 		rmSync(cacheDir, {recursive: true, force: true});
 	}
-	if (result && rates && flopsPerSample) {
+	if (result && rates && (flopsPerSample || rates.bandwidth)) {
 		result.limits = {rates, flopsPerSample};
 		// A walk that outran a kept rate shows the rate was measured in a busy moment: forgotten, measured again next run.
 		if (limitsNote(result, result.limits)?.rateReadsLow) settings?.forgetMatmulRates(matmulKey(detection, python));

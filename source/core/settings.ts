@@ -38,6 +38,8 @@ export interface MatmulRates {
 	fp32?: number;
 	bf16?: number;
 	int8?: number;
+	/** Memory bandwidth, GB/s (STREAM's triad), measured where a generating model needs it. */
+	bandwidth?: number;
 }
 
 interface Store {

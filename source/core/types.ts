@@ -171,6 +171,8 @@ export interface GenerationFigures {
 	decodeTokensPerSecond: {perSequence: number; total: number};
 	/** New tokens of all sequences over whole generate() calls (prefill included). */
 	endToEndTokensPerSecond: number;
+	/** What one decode step reads: the Linear layers' weights as stored, and each sequence's KV cache at its mean length (null: its shape unknown). */
+	bytesPerStep?: {weights: number; kvPerSequence: number | null};
 }
 
 export interface WorkerFigure {
@@ -411,7 +413,7 @@ export interface WalkResult {
 	interrupted: boolean;
 	elapsedSeconds: number;
 	/** This machine's matmul rates and the model's operations per sample (source/core/limits.ts), when both are known. */
-	limits?: {rates: {at: string; threads: number; fp32?: number; bf16?: number; int8?: number}; flopsPerSample: number} | null;
+	limits?: {rates: {at: string; threads: number; fp32?: number; bf16?: number; int8?: number; bandwidth?: number}; flopsPerSample: number | null} | null;
 }
 
 export type SessionEvent =

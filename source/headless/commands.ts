@@ -15,6 +15,7 @@ import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
 import {formatFailure, formatResult} from './text.js';
+import {describeGeneration, rateUnit} from '../core/summary.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -171,7 +172,7 @@ export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, si
 			if (event.type === 'phase') err(`  ${event.phase}…`);
 			if (event.type === 'progress' && Date.now() - lastProgress > 1000) {
 				lastProgress = Date.now();
-				err(`  ${event.samplesPerSecond.toFixed(1)} samples/s (${event.iterations} iterations)`);
+				err(`  ${event.samplesPerSecond.toFixed(1)} ${rateUnit(config.model)} (${event.iterations} iterations)`);
 			}
 			if (event.type === 'log') err(`  ${event.level}: ${event.message}`);
 		},
@@ -183,10 +184,11 @@ export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, si
 	if (!cmd.json) {
 		const r = outcome.result;
 		out(formatResult(r));
-		out(`latency ms/batch  p50 ${r.latencyMs.p50.toFixed(1)}  p90 ${r.latencyMs.p90.toFixed(1)}  p99 ${r.latencyMs.p99.toFixed(1)}`);
+		out(`latency ms ${r.generation ? 'between tokens' : '/batch'}  p50 ${r.latencyMs.p50.toFixed(1)}  p90 ${r.latencyMs.p90.toFixed(1)}  p99 ${r.latencyMs.p99.toFixed(1)}`);
+		if (r.generation) out(describeGeneration(r.generation));
 		out(`iterations ${r.iterations} in ${r.measureSeconds.toFixed(1)}s${r.converged ? ' (CI target reached)' : ' (budget reached)'}; setup ${r.setupSeconds.toFixed(1)}s incl. warm-up ${r.warmupSeconds.toFixed(1)}s`);
 		if (r.peakRssBytes) out(`peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
-		if (r.workers) for (const w of r.workers) out(`worker ${w.rank} on CPUs ${w.cpus.join(',')}: ${w.samplesPerSecond.toFixed(1)} samples/s`);
+		if (r.workers) for (const w of r.workers) out(`worker ${w.rank} on CPUs ${w.cpus.join(',')}: ${w.samplesPerSecond.toFixed(1)} ${rateUnit(r)}`);
 	}
 	return exitCodes.ok;
 }
