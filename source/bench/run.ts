@@ -9,11 +9,15 @@
 //  3. baseline, the published manual walk's best step (batch 8, channels_last, bf16
 //     autocast, tcmalloc, THP, compile) and the 10-minute winner, back to back, twice;
 //  4. the written files: launch.sh running examples/sample_app.py;
-//  5. the tool's own overhead: time to the first frame, `detect --json`, probe start-up.
+//  5. the tool's own overhead: time to the first frame, `detect --json`, probe start-up;
+//  6. a language model generating (a Llama-style folder made from a config by
+//     test/fixtures/make_llama.py): its short against its long winner, side by side, in
+//     decode tokens/s, and the share of the memory-bandwidth limit.
+// --only llm: section 6 alone, written into BENCHMARKS.md between its markers (the rest kept).
 // --quick: the same sections on the toy model with tiny budgets (a smoke test of the
 // harness, a few minutes; written to a temporary file unless --output says otherwise).
 import {execa} from 'execa';
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {parseArgs} from 'node:util';
@@ -44,8 +48,11 @@ const {values} = parseArgs({
 		seconds: {type: 'string'},
 		rounds: {type: 'string'},
 		output: {type: 'string'},
+		only: {type: 'string'},
+		llm: {type: 'string'},
 	},
 });
+if (values.only !== undefined && values.only !== 'llm') throw new Error(`--only ${values.only}: only "llm" (section 6) runs alone`);
 const quick = values.quick!;
 /**
  * Defaults sized so the whole run fits 45 minutes on a 2-vCPU machine: resnet50 3 × 3 min
@@ -67,6 +74,8 @@ const settings = {
 	rounds: Number(values.rounds ?? 1),
 	seconds: Number(values.seconds ?? (quick ? 3 : 10)),
 	output: values.output ?? (quick ? path.join(os.tmpdir(), 'graviton-tune-bench-quick.md') : path.join(packageRoot, 'BENCHMARKS.md')),
+	/** The language model's size for make_llama.py (hidden width x layers); '' leaves section 6 out. */
+	llm: values.llm ?? (quick ? '64x2' : '512x8'),
 };
 
 if (quick) benchOptions.quietWaitSeconds = 0;
@@ -107,7 +116,79 @@ async function main(): Promise<void> {
 	}
 }
 
+const LLM_START = '<!-- llm:start -->';
+const LLM_END = '<!-- llm:end -->';
+
+/**
+ * Section 6: a Llama-style folder from a config (make_llama.py --confident: its greedy tokens
+ * hold under small numeric changes, as a trained model's do, so lossy steps can be kept),
+ * walked with the short and the long budget, both winners then measured side by side.
+ */
+async function llmSection(home: string, python: string, fresh: () => string): Promise<string[]> {
+	if (!settings.llm) return [];
+	const [hidden, layers] = settings.llm.split('x').map(Number);
+	const folder = path.join(home, 'llama');
+	await execa(python, [path.join(packageRoot, 'test', 'fixtures', 'make_llama.py'), folder, '--hidden', String(hidden), '--layers', String(layers), '--vocab', '8000', '--positions', '512', '--confident']);
+	const model = {path: folder, task: 'generate' as const};
+	log(`6. A language model generating: Llama-style ${settings.llm} (hidden x layers), prompts of 128 tokens, 64 new`);
+	const shortRun = await walkOnce(`llama ${settings.llm}, ${settings.short} s`, model, settings.short, fresh());
+	const longRun = await walkOnce(`llama ${settings.llm}, ${settings.long} s`, model, settings.long, fresh());
+	const side: Array<{short: ProbeResult | null; long: ProbeResult | null}> = [];
+	for (let round = 1; round <= settings.rounds; round++) {
+		side.push({
+			long: longRun.result ? await measureFresh(`round ${round} llama long winner`, longRun.result.best.candidate, python, settings.seconds) : null,
+			short: shortRun.result ? await measureFresh(`round ${round} llama short winner`, shortRun.result.best.candidate, python, settings.seconds) : null,
+		});
+	}
+	const mean = (xs: Array<number | undefined>) => {
+		const ok = xs.filter((x): x is number => typeof x === 'number');
+		return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
+	};
+	const longFigure = mean(side.map(r => r.long?.samplesPerSecond.median));
+	const shortFigure = mean(side.map(r => r.short?.samplesPerSecond.median));
+	const share = longFigure !== null && shortFigure !== null ? shortFigure / longFigure : null;
+	const g = (w: WalkRun) => (w.result?.verification?.best ?? w.result?.best.result)?.generation;
+	const row = (w: WalkRun) => `| ${w.label} | ${w.budgetSeconds} s | ${w.wallSeconds.toFixed(0)} s | ${w.result ? describeCandidate(w.result.best.candidate) : 'failed'} | ${w.samplesPerSecond?.toFixed(1) ?? '-'} | ${g(w) ? `${g(w)!.ttftMs.p50.toFixed(0)} ms` : '-'} | ${w.speedup?.toFixed(2) ?? '-'}× | ${w.limits[1]?.replace(/^best: /, '') ?? '-'} |`;
+	return [
+		LLM_START,
+		`## A language model generating (Llama-style ${settings.llm}, from a config)`,
+		'',
+		`- Command: \`npm run bench -- --only llm${values.llm ? ` --llm ${values.llm}` : ''}\` (or the whole bench); date ${new Date().toISOString()}`,
+		`- Model: make_llama.py --hidden ${hidden} --layers ${layers} --vocab 8000 --confident (greedy tokens that hold under small numeric changes); prompts of 128 tokens, 64 new, greedy; the figure is decode tokens/s over all sequences`,
+		'',
+		target(`the ${settings.short} s winner against the ${settings.long} s winner (llama ${settings.llm}, side by side)`, share, 0.9, 'ratio', shortRun.result && longRun.result ? whyShort(shortRun, longRun) : ''),
+		'',
+		'| walk | budget | took | winner | decode tokens/s (verified) | first token | speedup | share of the bandwidth limit |',
+		'|---|---|---|---|---|---|---|---|',
+		row(shortRun),
+		row(longRun),
+		'',
+		`Side by side, fresh probes of ${settings.seconds} s, decode tokens/s: long winner ${side.map(r => fmt(r.long)).join(', ')}; short winner ${side.map(r => fmt(r.short)).join(', ')}.`,
+		'',
+		...(longRun.limits.length ? ['Distance to the limit, the long walk:', '', ...longRun.limits.map(l => `- ${l}`), ''] : []),
+		...[shortRun, longRun].flatMap(w => [`### The walk's decisions: ${w.label}`, '', ...(w.plan ? [w.plan, ''] : []), ...(w.result?.decisions ?? []).map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} tokens/s)` : ''} — ${d.reason}`), '']),
+		LLM_END,
+	];
+}
+
+/** Section 6 alone: its lines replace the section between the markers of the output file (appended when absent). */
+async function llmOnly(home: string): Promise<void> {
+	const prepared = await prepare({model: {name: 'toy'}});
+	const python = prepared.python.interpreter;
+	if (!python || !prepared.python.torch) throw new Error(`no usable Python with torch: ${prepared.python.problem?.hint ?? 'graviton-tune setup'}`);
+	const rates = await primeRates(prepared);
+	log(`  rates: ${rates ? describeRates(rates) : 'not measured'}`);
+	const section = (await llmSection(home, python, () => mkdtempSync(path.join(home, 'h-')))).join('\n');
+	const before = existsSync(settings.output) ? readFileSync(settings.output, 'utf8') : '# Benchmarks\n';
+	const start = before.indexOf(LLM_START);
+	const end = before.indexOf(LLM_END);
+	const text = start >= 0 && end > start ? before.slice(0, start) + section + before.slice(end + LLM_END.length) : `${before.trimEnd()}\n\n${section}\n`;
+	writeFileSync(settings.output, text);
+	log(`Wrote section 6 into ${settings.output}`);
+}
+
 async function benchIn(home: string, started: Date): Promise<void> {
+	if (values.only === 'llm') return llmOnly(home);
 	const fresh = () => mkdtempSync(path.join(home, 'h-'));
 	benchOptions.cacheDir = mkdtempSync(path.join(home, 'cache-'));
 	const model = {name: settings.model};
@@ -174,6 +255,8 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		}
 		rerunMeasured.set(key, figures);
 	}
+
+	const llmLines = await llmSection(home, python, fresh);
 
 	log('4. The written files: launch.sh running examples/sample_app.py');
 	const out = path.join(home, 'out');
@@ -291,6 +374,7 @@ async function benchIn(home: string, started: Date): Promise<void> {
 			...(w.result?.decisions ?? []).map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} samples/s)` : ''} — ${d.reason}`),
 			'',
 		]),
+		...llmLines,
 	];
 	writeFileSync(settings.output, lines.join('\n'));
 	log(`Wrote ${settings.output}`);

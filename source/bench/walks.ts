@@ -12,7 +12,7 @@ import {prepare, runSession, selectSteps} from '../core/session.js';
 import type {Prepared} from '../core/session.js';
 import {Settings} from '../core/settings.js';
 import type {MatmulRates} from '../core/settings.js';
-import {describeCandidate} from '../core/summary.js';
+import {describeCandidate, rateUnit} from '../core/summary.js';
 import type {Applicability, Candidate, ModelSpec, ProbeResult, SessionEvent, WalkResult} from '../core/types.js';
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -49,7 +49,7 @@ let knownRates: MatmulRates | null = null;
 
 /** The machine's matmul rates, measured once before any walk, so no walk's time includes that calibration. */
 export async function primeRates(prepared: Prepared): Promise<MatmulRates | null> {
-	knownRates ??= await matmulRatesFor(prepared.detection, prepared.python, undefined);
+	knownRates ??= await matmulRatesFor(prepared.detection, prepared.python, undefined, {bandwidth: true});
 	return knownRates;
 }
 
@@ -84,7 +84,7 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	const wallSeconds = (Date.now() - started) / 1000;
 	knownRates ??= settings.matmulRates(key) ?? null;
 	const figure = result ? (result.verification?.best ?? result.best.result).samplesPerSecond.median : null;
-	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} samples/s, ${result.best.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
+	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} ${rateUnit(model)}, ${result.best.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
 	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan, prepared: ready};
 }
 
@@ -95,7 +95,7 @@ export async function measureFresh(label: string, c: Candidate, python: string, 
 		log(`  ${label}: failed (${outcome.failure.message})`);
 		return null;
 	}
-	log(`  ${label}: ${outcome.result.samplesPerSecond.median.toFixed(1)} samples/s (${describeCandidate(c)})`);
+	log(`  ${label}: ${outcome.result.samplesPerSecond.median.toFixed(1)} ${rateUnit(outcome.result)} (${describeCandidate(c)})`);
 	return outcome.result;
 }
 

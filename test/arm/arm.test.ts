@@ -210,7 +210,21 @@ const walkSteps = [
 // The Graviton2 and Graviton4 recipes and the walk start together: most of each is one busy
 // thread under emulation (a walk's probes run one at a time), so side by side they take
 // little longer than the longest (in CI on 2 CPUs: 257 s and 235 s one after the other).
-const lateRuns = together({graviton2: fewOn(few[0]!), graviton4: fewOn(few[1]!), walk: () => inArm('graviton3', ['bash', '-c', walkSteps.join('\n')], 1_500_000)});
+// A language model generating on the emulated Graviton3: fp32, bf16 autocast and int4 weights,
+// each a probe through the CLI on a Llama-style folder whose greedy tokens are robust (a
+// "confident" model, test/fixtures/make_llama.py), so the token check speaks for the path.
+const llama = '/tmp/gt-arm-llama';
+const generating = {fp32: [], bf16: ['--autocast', 'bf16'], int4: ['--weight-quantization', 'int4']} as const;
+const generateSteps = [
+	`rm -rf ${llama} && ${venvPython} test/fixtures/make_llama.py ${llama} --confident`,
+	...Object.entries(generating).map(([name, flags]) => `node dist/cli.js probe --model ${llama} --prompt-len 16 --new-tokens 16 --batch-size 2 --seconds 1 --json ${flags.join(' ')} > /tmp/gen-${name}.json; echo "probe-${name} $? $(grep -c . /tmp/gen-${name}.json)"; grep '"type":"result"\\|"type":"error"\\|"type":"log"' /tmp/gen-${name}.json | sed 's/^/${name} /'`),
+];
+const lateRuns = together({
+	graviton2: fewOn(few[0]!),
+	graviton4: fewOn(few[1]!),
+	walk: () => inArm('graviton3', ['bash', '-c', walkSteps.join('\n')], 1_500_000),
+	generate: () => inArm('graviton3', ['bash', '-c', generateSteps.join('\n')], 1_500_000),
+});
 
 describe.each(few)('a few recipes on an emulated $cpu', ({cpu, ids, absent}) => {
 	let lines: any[];
@@ -276,5 +290,36 @@ describe('a --auto walk (10m budget) inside an emulated Graviton3', () => {
 			backend: config.backend,
 		});
 		expect(applied.outputShape).toEqual([config.batchSize, 10]);
+	});
+});
+
+describe('a language model generating on an emulated Graviton3: fp32, bf16 and int4 weights', () => {
+	const results = new Map<string, any>();
+	const logs = new Map<string, string>();
+	beforeAll(async () => {
+		const run = await lateRuns('generate');
+		expect(run.exitCode, run.all.slice(-4000)).toBe(0);
+		for (const name of Object.keys(generating)) {
+			const lines = run.stdout.split('\n').filter(line => line.startsWith(`${name} {`)).map(line => JSON.parse(line.slice(name.length + 1)));
+			const result = lines.find(l => l.type === 'result');
+			expect(result, `${name}: ${JSON.stringify(lines.find(l => l.type === 'error')) ?? run.all.slice(-3000)}`).toBeDefined();
+			results.set(name, result);
+			logs.set(name, lines.filter(l => l.type === 'log').map(l => l.message).join('\n'));
+		}
+	}, 1_500_000);
+
+	it.each(Object.keys(generating))('%s: measured in tokens, the greedy tokens those of fp32 eager', name => {
+		const r = results.get(name);
+		expect(r.generation.newTokens).toBe(16);
+		expect(r.generation.sequences).toBe(2);
+		expect(r.generation.ttftMs.p50).toBeGreaterThan(0);
+		expect(r.check.tokens).toEqual({compared: 16, sequences: 2, identical: 2, firstDivergence: null});
+		expect(r.check.cosine).toBeGreaterThan(0.99);
+	});
+
+	it('bf16 and int4 really changed the numerics, and int4 quantized the Linear layers', () => {
+		expect(results.get('bf16').check.maxAbsError).toBeGreaterThan(0);
+		expect(results.get('int4').check.maxAbsError).toBeGreaterThan(0);
+		expect(logs.get('int4')).toMatch(/int4 weights \(groups of \d+, weight-only\): \d+ Linear layers/);
 	});
 });
