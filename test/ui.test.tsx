@@ -291,6 +291,44 @@ describe('interactive flow', () => {
 		expect(t.calls.commit).toHaveLength(0);
 	});
 
+	it('a language model: tokens/s live, the first token in the log, the token figures in the summary', async () => {
+		const llama = {path: './tiny-llama', task: 'generate' as const, promptLen: 32, newTokens: 16};
+		const generating = (median: number, batchSize = 1) => ({
+			...probeRecord('x', 'x', candidate(batchSize), median).result!,
+			latencyMs: {p50: 9, p90: 12, p99: 14},
+			generation: {promptTokens: 32, newTokens: 16, sequences: batchSize, ttftMs: {p50: 41.6, p99: 60}, interTokenMs: {p50: 9, p99: 14}, decodeTokensPerSecond: {perSequence: median / batchSize, total: median}, endToEndTokensPerSecond: median * 0.8},
+		});
+		const t = setup({
+			script: async emit => {
+				const base = {...candidate(1), config: {...candidate(1).config, model: llama}};
+				emit({type: 'session-start', model: llama, budgetSeconds: 600, usableCpus: 8});
+				emit({type: 'step-start', stepId: 'baseline', title: 'Baseline: fp32, eager, batch 1', candidate: base, budgetSeconds: 10, index: 1});
+				emit({type: 'probe', stepId: 'baseline', event: {type: 'progress', samplesPerSecond: 180.4, iterations: 6, elapsedSeconds: 2, relativeCi: null}});
+				await t.gate.promise;
+				emit({type: 'step-end', stepId: 'baseline', record: {...probeRecord('baseline', 'Baseline: fp32, eager, batch 1', base, 180), result: generating(180)}, decision: null});
+				emit({type: 'decision', decision: {stepId: 'baseline', recipeId: null, title: 'Baseline', outcome: 'baseline', reason: 'reference', samplesPerSecond: 180, ratio: 1}});
+				const result = walkResult({
+					baseline: {candidate: base, result: generating(180)},
+					best: {candidate: base, result: generating(720, 8), speedup: 4},
+					verification: {baseline: generating(180), best: generating(720, 8), speedup: 4},
+				});
+				emit({type: 'session-end', result, error: null});
+				return result;
+			},
+		});
+		await t.acceptQuestions();
+		await t.waitForText('180 tokens/s · 6 iterations');
+		t.gate.resolve();
+		await t.waitForText('Write these files? [Y/n]');
+		const frame = t.frame();
+		expect(frame).toMatch(/180 tokens\/s ±1\.0% ·\s+first token 42 ms/);
+		expect(frame).toMatch(/cost\s+\$0\.112 per million tokens/);
+		expect(frame).toMatch(/best\s+720 tokens\/s/);
+		expect(frame).toMatch(/latency\s+p99 14\.0 ms between tokens/);
+		expect(frame).toMatch(/tokens\s+first token 41\.6 ms/);
+		expect(frame).not.toContain('samples/s');
+	});
+
 	it('Ctrl+C on a question exits 130 at once', async () => {
 		const t = setup();
 		await t.waitForText('Which model');

@@ -198,6 +198,7 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
         raise ProbeError("model-not-found", f"model file not found: {spec.path}",
                          "check the path given with --model (relative paths start from the current directory)")
     ext = os.path.splitext(path)[1].lower()
+    label = spec.path + (f":{spec.factory}" if spec.factory else "")
     shape, dtype = spec.input_shape, spec.input_dtype
     example_inputs = evaluate = None
     if ext == ".onnx":
@@ -219,7 +220,6 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
             evaluate = None
         # A model file asks for generation with TASK = "generate" (or --task generate).
         if resolve_task(spec, module, spec.path, asked=getattr(user_module, "TASK", None) or "forward") == "generate":
-            label = spec.path + (f":{spec.factory}" if spec.factory else "")
             return _generating(spec, label, "python", module, example_inputs, evaluate)
     elif ext in (".pt", ".ts", ".pth", ".jit"):
         module, kind = _load_torchscript(path), "torchscript"
@@ -237,7 +237,6 @@ def _load_file(spec: ModelSpec, backend: str) -> LoadedModel:
     if dtype not in _DTYPES:
         raise ProbeError("bad-config", f"{spec.path}: unsupported input dtype {dtype}",
                          "give --input-dtype float32 or int64")
-    label = spec.path + (f":{spec.factory}" if spec.factory else "")
     return LoadedModel(label, kind, module, path if kind == "onnx" else None,
                        list(shape) if shape is not None else None, dtype, USER_TOKEN_RANGE,
                        example_inputs=example_inputs, evaluate=evaluate)

@@ -226,18 +226,12 @@ class Probe:
         return out
 
     def _generation_reference(self, loaded: LoadedModel, prompts: Any) -> Dict[str, torch.Tensor]:
-        try:
-            if lossy_math_variables(os.environ):
-                strict = self._strict_references(lossy_math_variables(os.environ), [prompts])
-                if strict is not None:
-                    return strict[0]
-            return generation.reference(loaded.module, prompts, loaded.new_tokens)
-        except ProbeError:
-            raise
-        except Exception as err:
-            if is_out_of_memory(err):
-                raise
-            raise explain_forward_failure(loaded, prompts, err) from None
+        """fp32 eager's prefill logits and greedy tokens; from a clean child when oneDNN's math mode is lossy."""
+        lossy = lossy_math_variables(os.environ)
+        strict = self._strict_references(lossy, [prompts]) if lossy else None
+        if strict is not None:
+            return strict[0]
+        return self._explained(loaded, prompts, lambda: generation.reference(loaded.module, prompts, loaded.new_tokens))
 
     def _invoker(self, model: Callable[..., Any]) -> Callable[[Any], Any]:
         """input -> model(x), model(*inputs) or model(**inputs): the runtime helper's call_model."""
@@ -336,8 +330,12 @@ class Probe:
                 self.picker(self._forward_or_explain(loaded, loaded.module, x))
 
     def _forward_or_explain(self, loaded: LoadedModel, module: Callable, x: Any) -> Any:
+        return self._explained(loaded, x, lambda: rt.call_model(module, x))
+
+    def _explained(self, loaded: LoadedModel, x: Any, run: Callable[[], Any]) -> Any:
+        """run(), with a model that fails on its input turned into words and the fix (out of memory passes on)."""
         try:
-            return rt.call_model(module, x)
+            return run()
         except ProbeError:
             raise
         except Exception as err:
