@@ -46,7 +46,8 @@ describe('compare: reports that agree', () => {
 		expect(c.priceSources).toHaveLength(1);
 		expect(c.priceSources[0]).toMatch(/^c8g\.xlarge \$0\.160\/h, c7g\.xlarge \$0\.145\/h: AWS On-Demand, Linux.*us-east-1, prices of 2026-01-19/);
 		const text = renderCompareText(c);
-		expect(text.split('\n')[0]).toMatch(/^#\s+machine\s+instance\s+CPU\s+model\s+\$\/M inf\.\s+samples\/s\s+p99 ms\s+check\s+winner$/);
+		expect(text.split('\n')[0]).toMatch(/^#\s+machine\s+instance\s+CPU\s+model\s+\$\/M\s+throughput\s+first token\s+p99 ms\s+check\s+winner$/);
+		expect(text).toMatch(/ 33\.0 samples\/s\s+—\s+128\.0 /);
 		expect(text).toContain('unknown');
 	});
 
@@ -67,6 +68,21 @@ describe('compare: reports that agree', () => {
 });
 
 describe('compare: reports that disagree', () => {
+	it('a generating run is a group of its own, in tokens/s with its first token', async () => {
+		const llama = report({model: {path: '/models/tiny-llama', task: 'generate'}, detection: {cloud: {provider: 'aws', instanceType: 'c7g.xlarge'}}});
+		const gen = (r: Report['baseline']['result']) => ({...r, generation: {promptTokens: 128, newTokens: 64, sequences: r.batchSize, ttftMs: {p50: 52.5, p99: 70}, interTokenMs: {p50: 9, p99: 14}, decodeTokensPerSecond: {perSequence: r.samplesPerSecond.median / r.batchSize, total: r.samplesPerSecond.median}, endToEndTokensPerSecond: r.samplesPerSecond.median}});
+		const tokens = save('llama', {...llama, cost: undefined, best: {...llama.best, result: gen(llama.best.result)}, verification: {...llama.verification!, baseline: gen(llama.verification!.baseline), best: gen(llama.verification!.best)}} as Report);
+		const c = await compareReports([c7g, tokens]);
+		const row = c.rows.find((r) => r.model === 'tiny-llama (generating)')!;
+		expect(row.unit).toBe('tokens/s');
+		expect(row.ttftMs).toBe(52.5);
+		expect(row.cost).toMatchObject({known: true, unit: 'tokens'});
+		expect(c.rows.find((r) => r.model === 'resnet50')!.unit).toBe('samples/s');
+		const text = renderCompareText(c);
+		expect(text).toMatch(/33\.0 tokens\/s\s+52\.5 ms/);
+		expect(renderCompareHtml(c)).toContain('Cost per million tokens, tiny-llama (generating)');
+	});
+
 	it('different models are grouped and said not to compare', async () => {
 		const bert = save('bert', report({model: {name: 'bert_base'}, scale: 0.5}));
 		const c = await compareReports([c7g, bert, c8g]);

@@ -15,7 +15,7 @@ import {describeMachine, modelLabel, REPORT_JSON_NAME, REPORT_SCHEMA_VERSION} fr
 import type {Report} from './outputs.js';
 import {esc, page} from './html-page.js';
 import {describeCheck} from './report-html.js';
-import {formatRate} from './summary.js';
+import {formatRate, rateUnit} from './summary.js';
 
 export interface CompareRow {
 	/** The path as given: for a fleet, the folder is usually named after the machine. */
@@ -27,6 +27,11 @@ export interface CompareRow {
 	model: string;
 	winner: string;
 	samplesPerSecond: number;
+	/** What samplesPerSecond counts: samples/s, or decode tokens/s for a generating model. */
+	unit: 'samples/s' | 'tokens/s';
+	/** A generating model's time to the first token (p50, ms); null for a forward pass. */
+	ttftMs: number | null;
+	/** p99 per batch, or between tokens for a generating model. */
 	p99Ms: number;
 	batchSize: number;
 	speedup: number;
@@ -144,9 +149,12 @@ export function compareRow(source: string, file: string, report: Report): Compar
 		machine: describeMachine(report.machine),
 		instanceType: report.machine.cloud?.instanceType ?? null,
 		cpu: cpuText(report),
-		model: modelLabel(report.model),
+		// A generating run is its own group: tokens/s and samples/s never share a ranking.
+		model: modelLabel(report.model) + (h.best.generation ? ' (generating)' : ''),
 		winner: report.best.summary,
 		samplesPerSecond: h.best.samplesPerSecond.median,
+		unit: rateUnit(h.best),
+		ttftMs: h.best.generation?.ttftMs.p50 ?? null,
 		p99Ms: h.best.latencyMs.p99,
 		batchSize: h.best.batchSize,
 		speedup: h.speedup,
@@ -175,7 +183,7 @@ export function buildComparison(loaded: Array<{source: string; file: string; rep
 	const notes: string[] = [];
 	const models = [...new Set(rows.map((r) => r.model))];
 	if (models.length > 1) {
-		notes.push(`These runs tuned different models (${models.join(', ')}): rows are grouped by model, and samples/s and cost compare only within a model.`);
+		notes.push(`These runs tuned different models (${models.join(', ')}): rows are grouped by model, and throughput and cost compare only within a model.`);
 	}
 	const which = (pick: (r: CompareRow) => boolean) => rows.filter(pick).map((r) => r.source).join(', ');
 	if (rows.some((r) => r.interrupted)) notes.push(`Interrupted walks (the winner is the best measured so far): ${which((r) => r.interrupted)}.`);
@@ -221,8 +229,9 @@ const COLUMNS: Array<{title: string; value: (r: CompareRow, i: number) => string
 	{title: 'instance', value: (r) => r.instanceType ?? '—'},
 	{title: 'CPU', value: (r) => r.cpu},
 	{title: 'model', value: (r) => r.model},
-	{title: '$/M inf.', value: costCell, right: true},
-	{title: 'samples/s', value: (r) => formatRate(r.samplesPerSecond), right: true},
+	{title: '$/M', value: costCell, right: true},
+	{title: 'throughput', value: (r) => `${formatRate(r.samplesPerSecond)} ${r.unit}`, right: true},
+	{title: 'first token', value: (r) => (r.ttftMs === null ? '—' : `${r.ttftMs.toFixed(1)} ms`), right: true},
 	{title: 'p99 ms', value: (r) => r.p99Ms.toFixed(1), right: true},
 	{title: 'check', value: (r) => r.check},
 	{title: 'winner', value: (r) => r.winner},
@@ -241,7 +250,7 @@ export function renderCompareText(c: Comparison): string {
 		lines.push(line(COLUMNS.map((col) => col.title)));
 		lines.push(line(widths.map((w, j) => '-'.repeat(j === widths.length - 1 ? COLUMNS[j]!.title.length : w))));
 		for (const row of cells) lines.push(line(row));
-		lines.push('', 'samples/s and p99 (per batch) are the winner\'s, verified back to back where the run could; $/M inf. is the cost of a million inferences.');
+		lines.push('', 'throughput and p99 (per batch; between tokens for a generating model) are the winner\'s, verified back to back where the run could; $/M is the cost of a million inferences (of a million generated tokens for a generating model).');
 	}
 	for (const note of c.notes) lines.push(`note: ${note}`);
 	for (const source of c.priceSources) lines.push(`price: ${source}`);
@@ -254,30 +263,33 @@ export function renderCompareText(c: Comparison): string {
 /** Charts for one model's rows: figures of different models never share an axis. */
 function modelCharts(rows: CompareRow[], model: string | null, numberOf: (r: CompareRow) => number): string[] {
 	const out: string[] = [];
+	// One model's rows share a unit (a generating run is a group of its own).
+	const unit = rows[0]?.unit ?? 'samples/s';
 	const of = model ? `, ${model}` : '';
 	const label = (r: CompareRow) => `#${numberOf(r)} ${r.source}${r.instanceType ? ` (${r.instanceType})` : ''}`;
 	const wrap = (svg: string) => `<div class="chart-wrap">${svg}</div>`;
 	const costed = rows.filter((r) => r.costPerMillion !== null);
 	if (costed.length > 0) {
 		const cheapest = Math.min(...costed.map((r) => r.costPerMillion!));
+		const what = unit === 'tokens/s' ? 'tokens' : 'inferences';
 		const bars: BarRow[] = costed.map((r) => ({label: label(r), value: r.costPerMillion!, note: `${costCell(r)} per million`, kind: r.costPerMillion === cheapest ? 'good' : 'total'}));
-		out.push(`<h2>Cost per million inferences${esc(of)} (lower is better)</h2>`, wrap(barsSvg(bars, {label: `Cost per million inferences by run${of}`, axisLabel: 'USD per million inferences'})));
+		out.push(`<h2>Cost per million ${what}${esc(of)} (lower is better)</h2>`, wrap(barsSvg(bars, {label: `Cost per million ${what} by run${of}`, axisLabel: `USD per million ${what}`})));
 	}
 	const fastest = Math.max(...rows.map((r) => r.samplesPerSecond));
-	const bars: BarRow[] = rows.map((r) => ({label: label(r), value: r.samplesPerSecond, note: `${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms`, kind: r.samplesPerSecond === fastest ? 'good' : 'total'}));
-	out.push(`<h2>Throughput of each winner${esc(of)} (higher is better)</h2>`, wrap(barsSvg(bars, {label: `Winner samples per second by run${of}`, axisLabel: 'samples/s'})));
+	const bars: BarRow[] = rows.map((r) => ({label: label(r), value: r.samplesPerSecond, note: `${formatRate(r.samplesPerSecond)} ${unit}, p99 ${r.p99Ms.toFixed(1)} ms`, kind: r.samplesPerSecond === fastest ? 'good' : 'total'}));
+	out.push(`<h2>Throughput of each winner${esc(of)} (higher is better)</h2>`, wrap(barsSvg(bars, {label: `Winner ${unit} by run${of}`, axisLabel: unit})));
 	// One point alone says nothing about the trade-off.
 	if (rows.length < 2) return out;
 	const points: ScatterPoint[] = rows.map((r) => ({
 		id: String(numberOf(r)),
-		title: `${label(r)}: ${formatRate(r.samplesPerSecond)} samples/s, p99 ${r.p99Ms.toFixed(1)} ms per batch of ${r.batchSize}`,
+		title: `${label(r)}: ${formatRate(r.samplesPerSecond)} ${unit}, p99 ${r.p99Ms.toFixed(1)} ms ${unit === 'tokens/s' ? 'between tokens' : `per batch of ${r.batchSize}`}`,
 		x: r.p99Ms,
 		y: r.samplesPerSecond,
 		yLow: r.samplesPerSecond,
 		yHigh: r.samplesPerSecond,
 		kind: 'kept',
 	}));
-	out.push(`<h2>Throughput against p99 latency${esc(of)}</h2>`, wrap(scatterSvg(points, {xLabel: 'winner p99 latency per batch (ms)', yLabel: 'samples/s', label: `Winners: throughput against p99 latency${of}`})));
+	out.push(`<h2>Throughput against p99 latency${esc(of)}</h2>`, wrap(scatterSvg(points, {xLabel: unit === 'tokens/s' ? 'winner p99 time between tokens (ms)' : 'winner p99 latency per batch (ms)', yLabel: unit, label: `Winners: throughput against p99 latency${of}`})));
 	return out;
 }
 
@@ -290,7 +302,7 @@ function chartSection(c: Comparison): string[] {
 export function renderCompareHtml(c: Comparison, date = new Date()): string {
 	const rows = c.rows.map(
 		(r, i) =>
-			`<tr><td class="num">${i + 1}</td><td>${esc(r.source)}</td><td class="nowrap">${esc(r.instanceType ?? '—')}</td><td>${esc(r.cpu)}</td><td>${esc(r.model)}</td><td class="num">${esc(costCell(r))}</td><td class="num">${esc(formatRate(r.samplesPerSecond))}</td><td class="num">${esc(r.p99Ms.toFixed(1))}</td><td>${esc(r.check)}</td><td>${esc(r.winner)}</td></tr>`,
+			`<tr><td class="num">${i + 1}</td><td>${esc(r.source)}</td><td class="nowrap">${esc(r.instanceType ?? '—')}</td><td>${esc(r.cpu)}</td><td>${esc(r.model)}</td><td class="num">${esc(costCell(r))}</td><td class="num">${esc(`${formatRate(r.samplesPerSecond)} ${r.unit}`)}</td><td class="num">${esc(r.ttftMs === null ? '—' : `${r.ttftMs.toFixed(1)} ms`)}</td><td class="num">${esc(r.p99Ms.toFixed(1))}</td><td>${esc(r.check)}</td><td>${esc(r.winner)}</td></tr>`,
 	);
 	const body = [
 		'<header>',
@@ -301,10 +313,10 @@ export function renderCompareHtml(c: Comparison, date = new Date()): string {
 	if (c.rows.length > 0) {
 		body.push(
 			'<section id="table"><div class="table-wrap"><table class="wide">',
-			'<thead><tr><th class="num">#</th><th>Machine</th><th>Instance</th><th>CPU</th><th>Model</th><th class="num">$ per million</th><th class="num">samples/s</th><th class="num">p99 ms</th><th>Output check</th><th>Winner configuration</th></tr></thead>',
+			'<thead><tr><th class="num">#</th><th>Machine</th><th>Instance</th><th>CPU</th><th>Model</th><th class="num">$ per million</th><th class="num">throughput</th><th class="num">first token</th><th class="num">p99 ms</th><th>Output check</th><th>Winner configuration</th></tr></thead>',
 			`<tbody>${rows.join('\n')}</tbody>`,
 			'</table></div>',
-			'<p class="muted">samples/s and p99 (per batch) are each winner\'s, verified back to back where the run could.</p></section>',
+			'<p class="muted">Throughput and p99 (per batch; between tokens for a generating model) are each winner\'s, verified back to back where the run could; $ per million is per million inferences, or generated tokens for a generating model.</p></section>',
 			'<section id="charts">',
 			...chartSection(c),
 			'</section>',
