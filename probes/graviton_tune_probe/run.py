@@ -260,6 +260,8 @@ class Probe:
             return prepared.model(*args, **kwargs)
 
         model.batch_size = self.cfg.batch_size  # type: ignore[attr-defined]  # shape-specialised backends need it
+        if loaded.task == "generate":  # a language model is scored generating, as it is served
+            model.generate = prepared.model.generate  # type: ignore[attr-defined]
 
         with self._phase("evaluate"):
             try:

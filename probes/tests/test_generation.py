@@ -214,3 +214,21 @@ def test_a_lossy_weight_step_is_checked_in_tokens(probe, folders):
     tokens = run.result["check"]["tokens"]
     assert tokens["compared"] == 8 and tokens["sequences"] == 2 and 0 <= tokens["identical"] <= 2
     assert run.result["check"]["cosine"] < 1.0  # int4 weights change the logits
+
+
+def test_evaluate_scores_a_generating_model_through_generate(probe, folders, tmp_path):
+    """A folder's graviton_tune_eval.py gets the configured model with its generate(), as served."""
+    import shutil
+
+    folder = tmp_path / "llama-eval"
+    shutil.copytree(folders / "llama", folder)
+    (folder / "graviton_tune_eval.py").write_text(
+        "import torch\n"
+        "def evaluate(model):\n"
+        "    ids = torch.arange(10, 26).reshape(2, 8)\n"
+        "    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4,\n"
+        "                         min_new_tokens=4, do_sample=False, pad_token_id=0)\n"
+        "    return float(out.shape[1])\n")
+    run = probe({"model": {"path": str(folder), "promptLen": 8, "newTokens": 4}, "budgetSeconds": 0.3}, timeout=300)
+    assert run.result is not None, run.error or run.stderr[-2000:]
+    assert run.result["score"] == 12.0  # 8 prompt tokens and 4 new, through the served generate()
