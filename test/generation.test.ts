@@ -214,6 +214,9 @@ describe('the bandwidth limit of decode', () => {
 		expect(note.best.share).toBeCloseTo(330 / (4 * 20e9 / 120e6), 6);
 		expect(note.lines[1]).toBe('best: 50% of this machine\'s memory-bandwidth limit for decode (20.0 GB/s ÷ 100 MB of weights + 4 × 5.0 MB of KV cache per step)');
 		expect(note.lines[2]).toMatch(/^so: half-way to the bandwidth limit/);
+		// The prefill against the matmul rate: 32 prompt tokens × 4 sequences × 20 MFLOP per token in 41.5 ms = 61.7 GFLOP/s against 100.
+		const prefill = {...run, verification: {...run.verification, best: {...run.verification.best, generation: {...run.verification.best.generation!, bytesPerStep: {weights: 100e6, kvPerSequence: 5e6, flopsPerToken: 2e7}}}}};
+		expect(limitsNote(prefill, prefill.limits)!.lines[3]).toBe('prefill (the winner\'s first token): 62% of this CPU\'s fp32 matmul rate (100 GFLOP/s)');
 		// Without the bandwidth there is nothing to say (no matmul share for a generating model).
 		expect(limitsNote(run, {rates: {at: 'x', threads: 2, fp32: 100}, flopsPerSample: null})).toBeNull();
 	});

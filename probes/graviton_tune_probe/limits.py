@@ -145,10 +145,13 @@ def decode_bytes(model: Any, prompt_len: int, new_tokens: int) -> Dict[str, Any]
     """What one decode step reads: every Linear layer's weights at their stored precision
     (quantized weights by their packed tensors; the embedding table is read a row per token,
     so it counts only where an output head shares it), and per sequence the KV cache at its
-    mean length over the decode (prompt + half the new tokens), where the config says its shape."""
-    seen, weights = set(), 0
+    mean length over the decode (prompt + half the new tokens), where the config says its shape;
+    and the Linear layers' operations per token (2 per weight), what the prefill's matmuls do
+    for every prompt token (attention left out)."""
+    seen, weights, flops = set(), 0, 0
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
+            flops += 2 * module.in_features * module.out_features  # one token through it: a multiply-add each
             for tensor in (module.weight, module.bias):
                 if tensor is not None and id(tensor) not in seen:
                     seen.add(id(tensor))
@@ -164,7 +167,7 @@ def decode_bytes(model: Any, prompt_len: int, new_tokens: int) -> Dict[str, Any]
     kv = None
     if layers and heads and head_dim:
         kv = int(layers * 2 * heads * head_dim * (prompt_len + new_tokens / 2) * element)
-    return {"weights": int(weights), "kvPerSequence": kv}
+    return {"weights": int(weights), "kvPerSequence": kv, "flopsPerToken": int(flops)}
 
 
 def _first(config: Any, *names: str) -> Optional[int]:

@@ -125,23 +125,38 @@ function bandwidthLine(label: string, s: LimitShare, result: ProbeResult): strin
 	return `${label}: ${pct(s.share)} of this machine's memory-bandwidth limit for decode (${s.rate.toFixed(1)} GB/s ÷ ${mb(bytes.weights)} MB of weights${kv} per step)`;
 }
 
-function generationNote(h: ReturnType<typeof headlineFigures>, run: {baseline: {candidate: {config: ProbeConfig}}; best: {candidate: {config: ProbeConfig}}}, bandwidth: number): LimitsNote | null {
+/**
+ * The prefill against the matmul rate: the Linear layers' operations for every prompt token of
+ * every sequence, over the time to the first token (p50). Null without the count or a rate.
+ */
+export function prefillLine(result: ProbeResult, config: Pick<ProbeConfig, 'quantization' | 'autocast' | 'fp32Precision'>, rates: MatmulRates): string | null {
+	const g = result.generation;
+	const perToken = g?.bytesPerStep?.flopsPerToken;
+	if (!g || !perToken || !(g.ttftMs.p50 > 0)) return null;
+	// One prefill of every sequence's prompt per time to the first token.
+	const share = limitShare(1000 / g.ttftMs.p50, g.promptTokens * g.sequences * perToken, rates, precisionOf(config));
+	return share ? `prefill (the winner's first token): ${pct(share.share)} of this CPU's ${share.ratePrecision} matmul rate (${rateText(share.rate, share.ratePrecision)})` : null;
+}
+
+function generationNote(h: ReturnType<typeof headlineFigures>, run: {baseline: {candidate: {config: ProbeConfig}}; best: {candidate: {config: ProbeConfig}}}, rates: MatmulRates): LimitsNote | null {
+	const bandwidth = rates.bandwidth ?? 0;
 	const baseline = bandwidthShare(h.baseline, run.baseline.candidate.config, bandwidth);
 	const best = bandwidthShare(h.best, run.best.candidate.config, bandwidth);
 	if (!baseline || !best) return null;
+	const prefill = prefillLine(h.best, run.best.candidate.config, rates);
 	const implied = best.share >= 0.6
 		? 'close to the bandwidth limit: fewer bytes per token (int8 or int4 weights) or more sequences per step are what is left'
 		: best.share < 0.25
 			? 'far from the bandwidth limit: the time goes to per-step overhead, not to reading the weights (compile the step, or generate more sequences at once)'
 			: 'half-way to the bandwidth limit: more sequences per step or fewer bytes per weight may still help';
-	return {baseline, best, implication: implied, rateReadsLow: false, lines: [bandwidthLine('baseline', baseline, h.baseline), bandwidthLine('best', best, h.best), `so: ${implied}`]};
+	return {baseline, best, implication: implied, rateReadsLow: false, lines: [bandwidthLine('baseline', baseline, h.baseline), bandwidthLine('best', best, h.best), `so: ${implied}`, ...(prefill ? [prefill] : [])]};
 }
 
 /** The note for a finished walk (or a report.json), from the headline figures; null without rates or a count. */
 export function limitsNote(run: HeadlineSource & {baseline: {candidate: {config: ProbeConfig}}; best: {candidate: {config: ProbeConfig}}}, input: LimitsInput | null | undefined): LimitsNote | null {
 	if (!input) return null;
 	const h = headlineFigures(run);
-	if (h.best.generation) return input.rates.bandwidth ? generationNote(h, run, input.rates.bandwidth) : null;
+	if (h.best.generation) return input.rates.bandwidth ? generationNote(h, run, input.rates) : null;
 	if (!input.flopsPerSample) return null;
 	const baseline = limitShare(h.baseline.samplesPerSecond.median, input.flopsPerSample, input.rates, precisionOf(run.baseline.candidate.config));
 	const best = limitShare(h.best.samplesPerSecond.median, input.flopsPerSample, input.rates, precisionOf(run.best.candidate.config));

@@ -172,7 +172,7 @@ export interface GenerationFigures {
 	/** New tokens of all sequences over whole generate() calls (prefill included). */
 	endToEndTokensPerSecond: number;
 	/** What one decode step reads: the Linear layers' weights as stored, and each sequence's KV cache at its mean length (null: its shape unknown). */
-	bytesPerStep?: {weights: number; kvPerSequence: number | null};
+	bytesPerStep?: {weights: number; kvPerSequence: number | null; flopsPerToken?: number};
 }
 
 export interface WorkerFigure {
