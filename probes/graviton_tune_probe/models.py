@@ -136,6 +136,8 @@ def _checked_example(example_inputs: Callable[[int], Any], batch_size: int, labe
            "a dict of tensors (keyword arguments), each with batch_size rows (the first dimension)")
     try:
         inputs = example_inputs(batch_size)
+    except ProbeError:
+        raise
     except Exception as err:
         raise ProbeError("bad-example-inputs", f"example_inputs({batch_size}) in {label} raised "
                          f"{type(err).__name__}: {first_line(err)}", fix) from None
@@ -298,10 +300,19 @@ def _generating(spec: ModelSpec, label: str, kind: str, module: Any, example: Op
                          "give a shorter --prompt-len or fewer --new-tokens")
 
     def prompts(batch_size: int) -> Any:
-        return rt.prompt_inputs(module, batch_size, prompt_len, seed=torch.initial_seed())
+        if example is None:
+            return rt.prompt_inputs(module, batch_size, prompt_len, seed=torch.initial_seed())
+        given = example(batch_size)
+        if not isinstance(given, dict) or "input_ids" not in given:
+            raise ProbeError("bad-example-inputs", f"example_inputs({batch_size}) in {label} returned "
+                             f"{type(given).__name__}{'' if not isinstance(given, dict) else ' without input_ids'}: "
+                             "a generating model is called as generate(**inputs)",
+                             "return a dict with input_ids (and attention_mask), as a tokenizer does with "
+                             "return_tensors='pt'; or measure one forward pass with --task forward")
+        return given
 
     return LoadedModel(label, kind, module, None, None, "int64", USER_TOKEN_RANGE,
-                       example_inputs=example or prompts, evaluate=evaluate, task="generate", new_tokens=new_tokens)
+                       example_inputs=prompts, evaluate=evaluate, task="generate", new_tokens=new_tokens)
 
 
 def _folder_evaluate(path: str) -> Optional[Callable[[Any], float]]:
