@@ -142,7 +142,7 @@ def memory_bandwidth(threads: int, seconds: float = 1.0, mib: int = 128) -> Dict
 
 
 def decode_bytes(model: Any, prompt_len: int, new_tokens: int) -> Dict[str, Any]:
-    """What one decode step reads: every Linear layer's weights at their stored precision
+    """What one decode step reads: every Linear layer's (and GPT-2's Conv1D's) weights at their stored precision
     (quantized weights by their packed tensors; the embedding table is read a row per token,
     so it counts only where an output head shares it), and per sequence the KV cache at its
     mean length over the decode (prompt + half the new tokens), where the config says its shape;
@@ -150,9 +150,10 @@ def decode_bytes(model: Any, prompt_len: int, new_tokens: int) -> Dict[str, Any]
     for every prompt token (attention left out)."""
     seen, weights, flops = set(), 0, 0
     for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            flops += 2 * module.in_features * module.out_features  # one token through it: a multiply-add each
-            for tensor in (module.weight, module.bias):
+        # nn.Linear, and transformers' Conv1D (GPT-2's linear layers, the weight transposed).
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D":
+            flops += 2 * module.weight.numel()  # one token through it: a multiply-add per weight
+            for tensor in (module.weight, getattr(module, "bias", None)):
                 if tensor is not None and id(tensor) not in seen:
                     seen.add(id(tensor))
                     weights += _stored_bytes(tensor)
