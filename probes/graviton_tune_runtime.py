@@ -1447,6 +1447,10 @@ def quantize_weights(model: Any, kind: str, log: Log) -> Any:
                            f"{type(err).__name__}: {_short(err, 200)}",
                            "this model or torchao version does not take it; unset GT_WEIGHT_QUANTIZATION") from None
     log(f"{words}: {len(_linears(model))} Linear layers (torchao quantize_)")
+    conv1d = [m for m in model.modules() if type(m).__name__ == "Conv1D"]
+    if conv1d:  # GPT-2's linear layers are transformers' Conv1D, which quantize_() does not take
+        log(f"{len(conv1d)} Conv1D layers (GPT-2 style) stay in floating point: torchao quantizes nn.Linear only",
+            "warning")
     return model
 
 
