@@ -1105,17 +1105,12 @@ def generate_timed(generate: Any, inputs: Dict[str, Any], settings: Dict[str, An
     return {"tokens": sequences[:, -int(settings["max_new_tokens"]):], **clock.timing()}
 
 
-def prefill_logits(model: Any, inputs: Dict[str, Any]) -> torch.Tensor:
-    """The logits of the first new token (the prefill's output), [batch, vocab], in float32."""
-    kwargs = dict(inputs)
-    if is_encoder_decoder(getattr(model, "module", model)):
-        config = getattr(getattr(model, "module", model), "config", None)
-        start = getattr(config, "decoder_start_token_id", None)
-        start = 0 if start is None else int(start)
-        kwargs["decoder_input_ids"] = torch.full((inputs["input_ids"].shape[0], 1), start, dtype=torch.int64)
-    output = model(**kwargs)
-    logits = output["logits"] if isinstance(output, dict) or hasattr(output, "keys") else output[0]
-    return logits[:, -1, :].float()
+def generate_checked(generate: Any, inputs: Dict[str, Any], settings: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """One generate() call that also keeps the first step's logits (the prefill's output, [batch,
+    vocab], float32): what the greedy-token check compares. The same call as the measured ones
+    (same shapes, so a compiled step is not compiled again)."""
+    out = generate(**inputs, **settings, output_logits=True, return_dict_in_generate=True)
+    return {"tokens": out.sequences[:, -int(settings["max_new_tokens"]):], "logits": out.logits[0].detach().float()}
 
 
 def compare_tokens(reference: torch.Tensor, tokens: torch.Tensor, first: int = CHECK_TOKENS) -> Dict[str, Any]:
@@ -2544,6 +2539,6 @@ __all__ = [
     "batch_rows", "rebatch", "load_samples", "token_inputs", "load_pretrained", "onnx_inputs", "onnx_input_specs",
     "onnx_fixed_batch", "model_path", "parse_value", "CONTRACT", "OPTIONS", "CALIBRATION_BATCHES",
     "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES", "pretrained_class", "can_generate", "is_encoder_decoder",
-    "prompt_inputs", "greedy_settings", "generate_timed", "prefill_logits", "compare_tokens", "max_positions",
+    "prompt_inputs", "greedy_settings", "generate_timed", "generate_checked", "compare_tokens", "max_positions",
     "CHECK_TOKENS", "quantize_weights", "int4_group", "WEIGHT_KINDS",
 ]

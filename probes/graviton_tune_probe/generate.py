@@ -33,9 +33,8 @@ def settings(module: Any, new_tokens: int) -> Dict[str, Any]:
 def reference(module: Any, prompts: Dict[str, Any], new_tokens: int) -> Dict[str, torch.Tensor]:
     """fp32 eager on the unmodified model: its prefill logits and greedy tokens."""
     with torch.inference_mode():
-        logits = rt.prefill_logits(module, prompts)
-        tokens = module.generate(**prompts, **settings(module, new_tokens))[:, -new_tokens:]
-    return {"logits": logits.detach().float().clone(), "tokens": tokens.clone()}
+        found = rt.generate_checked(module.generate, prompts, settings(module, new_tokens))
+    return {key: value.clone() for key, value in found.items()}
 
 
 class Recorder:
@@ -67,12 +66,12 @@ class Recorder:
                 "endToEnd": [self.batch_size * c["tokens"].shape[1] / c["total"] for c in self.calls if c["total"] > 0]}
 
 
-def check(ref: Dict[str, torch.Tensor], served: Any, prompts: Dict[str, Any], timed: Dict[str, Any]) -> Dict[str, Any]:
-    """The configured model against fp32 eager: prefill logits and greedy tokens."""
-    with torch.inference_mode():
-        logits = rt.prefill_logits(served, prompts)
-    figures = output_check.compare(ref["logits"], logits.float())
-    return {**figures, "tokens": rt.compare_tokens(ref["tokens"], timed["tokens"])}
+def check(ref: Dict[str, torch.Tensor], recorder: "Recorder", prompts: Dict[str, Any]) -> Dict[str, Any]:
+    """The configured model against fp32 eager: prefill logits and greedy tokens, from one more
+    generate() of the served model like the measured ones."""
+    found = rt.generate_checked(recorder.served.generate, prompts, recorder.settings)
+    figures = output_check.compare(ref["logits"], found["logits"])
+    return {**figures, "tokens": rt.compare_tokens(ref["tokens"], found["tokens"])}
 
 
 def summary(workers: List[Dict[str, Any]], prompt_len: int, new_tokens: int, batch_size: int,

@@ -216,9 +216,9 @@ class Probe:
         model, _, out.cached_seconds = self._configure(loaded, out.input)
         out.model = model
         out.recorder = generation.Recorder(model, loaded.module, loaded.new_tokens, cfg.batch_size)
-        output, out.warmup_seconds = self._warm_up(out.recorder, out.input, first_call_done=False)
+        _, out.warmup_seconds = self._warm_up(out.recorder, out.input, first_call_done=False)
         if out.generated is not None:
-            out.check = {**generation.check(out.generated, model, out.input, output), "data": "random",
+            out.check = {**generation.check(out.generated, out.recorder, out.input), "data": "random",
                          "rows": cfg.batch_size}
         out.call = out.recorder
         out.recorder.keep = True

@@ -96,7 +96,7 @@ from .inputs import (
 )
 from .generation import (
     CHECK_TOKENS, can_generate, compare_tokens, generate_timed, greedy_settings, is_encoder_decoder, max_positions,
-    prefill_logits, prompt_inputs,
+    generate_checked, prompt_inputs,
 )
 from .common import CALIBRATION_BATCHES, MIN_TORCH_INT8
 from .torch_eager import OptimizedModel
@@ -115,6 +115,6 @@ __all__ = [
     "batch_rows", "rebatch", "load_samples", "token_inputs", "load_pretrained", "onnx_inputs", "onnx_input_specs",
     "onnx_fixed_batch", "model_path", "parse_value", "CONTRACT", "OPTIONS", "CALIBRATION_BATCHES",
     "MIN_TORCH_INT8", "DEFAULT_TOKEN_RANGE", "WEIGHT_FILES", "pretrained_class", "can_generate", "is_encoder_decoder",
-    "prompt_inputs", "greedy_settings", "generate_timed", "prefill_logits", "compare_tokens", "max_positions",
+    "prompt_inputs", "greedy_settings", "generate_timed", "generate_checked", "compare_tokens", "max_positions",
     "CHECK_TOKENS", "quantize_weights", "int4_group", "WEIGHT_KINDS",
 ]

@@ -115,17 +115,12 @@ def generate_timed(generate: Any, inputs: Dict[str, Any], settings: Dict[str, An
     return {"tokens": sequences[:, -int(settings["max_new_tokens"]):], **clock.timing()}
 
 
-def prefill_logits(model: Any, inputs: Dict[str, Any]) -> torch.Tensor:
-    """The logits of the first new token (the prefill's output), [batch, vocab], in float32."""
-    kwargs = dict(inputs)
-    if is_encoder_decoder(getattr(model, "module", model)):
-        config = getattr(getattr(model, "module", model), "config", None)
-        start = getattr(config, "decoder_start_token_id", None)
-        start = 0 if start is None else int(start)
-        kwargs["decoder_input_ids"] = torch.full((inputs["input_ids"].shape[0], 1), start, dtype=torch.int64)
-    output = model(**kwargs)
-    logits = output["logits"] if isinstance(output, dict) or hasattr(output, "keys") else output[0]
-    return logits[:, -1, :].float()
+def generate_checked(generate: Any, inputs: Dict[str, Any], settings: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """One generate() call that also keeps the first step's logits (the prefill's output, [batch,
+    vocab], float32): what the greedy-token check compares. The same call as the measured ones
+    (same shapes, so a compiled step is not compiled again)."""
+    out = generate(**inputs, **settings, output_logits=True, return_dict_in_generate=True)
+    return {"tokens": out.sequences[:, -int(settings["max_new_tokens"]):], "logits": out.logits[0].detach().float()}
 
 
 def compare_tokens(reference: torch.Tensor, tokens: torch.Tensor, first: int = CHECK_TOKENS) -> Dict[str, Any]:
