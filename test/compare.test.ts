@@ -153,7 +153,7 @@ describe('compare: command line', () => {
 		const html = path.join(tmp, 'pages', 'fleet.html');
 		const run = await execa('node', [cli, 'compare', c7g, path.join(c8g, 'report.json'), lab, '--html', html], {reject: false});
 		expect(run.exitCode, run.stderr).toBe(0);
-		expect(run.stdout.split('\n')[2]).toMatch(/^1\s+\S*c8g\s+c8g\.xlarge\s+AWS Graviton3, 4 CPUs\s+resnet50\s+\$0\.895\s+49\.5\s+128\.0\s+cosine 1\.0000, top-1 100%\s+batch 4, 1 worker x 4 threads, libtcmalloc\.so\.4$/);
+		expect(run.stdout.split('\n')[2]).toMatch(/^1\s+\S*c8g\s+c8g\.xlarge\s+AWS Graviton3, 4 CPUs\s+resnet50\s+\$0\.895\s+49\.5 samples\/s\s+—\s+128\.0\s+cosine 1\.0000, top-1 100%\s+batch 4, 1 worker x 4 threads, libtcmalloc\.so\.4$/);
 		expect(run.stderr).toContain(`Wrote ${html}`);
 		expect(readFileSync(html, 'utf8')).toMatch(/^<!doctype html>/);
 		const json = await execa('node', [cli, 'compare', c7g, lab, '--json'], {reject: false});
