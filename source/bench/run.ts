@@ -26,6 +26,8 @@ import {commitDelivery, planDelivery} from '../core/deliver.js';
 import {describeRates} from '../core/limits.js';
 import {packageRoot} from '../core/paths.js';
 import {prepare} from '../core/session.js';
+import type {Prepared} from '../core/session.js';
+import type {MatmulRates} from '../core/settings.js';
 import {describeCandidate} from '../core/summary.js';
 import {candidateKey} from '../core/planner.js';
 import type {Candidate, ProbeResult} from '../core/types.js';
@@ -116,6 +118,11 @@ async function main(): Promise<void> {
 	}
 }
 
+/** "Intel Xeon Processor, 2 usable CPUs, torch 2.13.0+cpu; rates on all usable threads: …". */
+function machineLine(prepared: Prepared, rates: MatmulRates | null): string {
+	return `${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch?.version ?? 'unknown'}; rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`;
+}
+
 const LLM_START = '<!-- llm:start -->';
 const LLM_END = '<!-- llm:end -->';
 
@@ -124,7 +131,7 @@ const LLM_END = '<!-- llm:end -->';
  * hold under small numeric changes, as a trained model's do, so lossy steps can be kept),
  * walked with the short and the long budget, both winners then measured side by side.
  */
-async function llmSection(home: string, python: string, fresh: () => string): Promise<string[]> {
+async function llmSection(home: string, python: string, fresh: () => string, machine: string): Promise<string[]> {
 	if (!settings.llm) return [];
 	const [hidden, layers] = settings.llm.split('x').map(Number);
 	const folder = path.join(home, 'llama');
@@ -154,6 +161,7 @@ async function llmSection(home: string, python: string, fresh: () => string): Pr
 		`## A language model generating (Llama-style ${settings.llm}, from a config)`,
 		'',
 		`- Command: \`npm run bench -- --only llm${values.llm ? ` --llm ${values.llm}` : ''}\` (or the whole bench); date ${new Date().toISOString()}`,
+		`- Machine: ${machine}`,
 		`- Model: make_llama.py --hidden ${hidden} --layers ${layers} --vocab 8000 --confident (greedy tokens that hold under small numeric changes); prompts of 128 tokens, 64 new, greedy; the figure is decode tokens/s over all sequences`,
 		'',
 		target(`the ${settings.short} s winner against the ${settings.long} s winner (llama ${settings.llm}, side by side)`, share, 0.9, 'ratio', shortRun.result && longRun.result ? whyShort(shortRun, longRun) : ''),
@@ -178,7 +186,7 @@ async function llmOnly(home: string): Promise<void> {
 	if (!python || !prepared.python.torch) throw new Error(`no usable Python with torch: ${prepared.python.problem?.hint ?? 'graviton-tune setup'}`);
 	const rates = await primeRates(prepared);
 	log(`  rates: ${rates ? describeRates(rates) : 'not measured'}`);
-	const section = (await llmSection(home, python, () => mkdtempSync(path.join(home, 'h-')))).join('\n');
+	const section = (await llmSection(home, python, () => mkdtempSync(path.join(home, 'h-')), machineLine(prepared, rates))).join('\n');
 	const before = existsSync(settings.output) ? readFileSync(settings.output, 'utf8') : '# Benchmarks\n';
 	const start = before.indexOf(LLM_START);
 	const end = before.indexOf(LLM_END);
@@ -256,7 +264,7 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		rerunMeasured.set(key, figures);
 	}
 
-	const llmLines = await llmSection(home, python, fresh);
+	const llmLines = await llmSection(home, python, fresh, machineLine(prepared, rates));
 
 	log('4. The written files: launch.sh running examples/sample_app.py');
 	const out = path.join(home, 'out');
