@@ -160,7 +160,7 @@ async function llmSection(home: string, python: string, fresh: () => string, mac
 		LLM_START,
 		`## A language model generating (Llama-style ${settings.llm}, from a config)`,
 		'',
-		`- Command: \`npm run bench -- --only llm${values.llm ? ` --llm ${values.llm}` : ''}\` (or the whole bench); date ${new Date().toISOString()}`,
+		`- Command: \`npm run bench -- --only llm${quick ? ' --quick' : ''}${values.llm ? ` --llm ${values.llm}` : ''}\` (or the whole bench); date ${new Date().toISOString()}`,
 		`- Machine: ${machine}`,
 		`- Model: make_llama.py --hidden ${hidden} --layers ${layers} --vocab 8000 --confident (greedy tokens that hold under small numeric changes); prompts of 128 tokens, 64 new, greedy; the figure is decode tokens/s over all sequences`,
 		'',
