@@ -26,14 +26,10 @@ from . import check as output_check
 from . import measure as measuring
 
 
-def settings(module: Any, new_tokens: int) -> Dict[str, Any]:
-    return rt.greedy_settings(module, new_tokens)
-
-
 def reference(module: Any, prompts: Dict[str, Any], new_tokens: int) -> Dict[str, torch.Tensor]:
     """fp32 eager on the unmodified model: its prefill logits and greedy tokens."""
     with torch.inference_mode():
-        found = rt.generate_checked(module.generate, prompts, settings(module, new_tokens))
+        found = rt.generate_checked(module.generate, prompts, rt.greedy_settings(module, new_tokens))
     return {key: value.clone() for key, value in found.items()}
 
 
@@ -43,7 +39,7 @@ class Recorder:
 
     def __init__(self, served: Any, module: Any, new_tokens: int, batch_size: int):
         self.served = served
-        self.settings = settings(module, new_tokens)
+        self.settings = rt.greedy_settings(module, new_tokens)
         self.batch_size = batch_size
         self.calls: List[Dict[str, Any]] = []
         self.keep = False  # only the measured calls count (not the warm-up)

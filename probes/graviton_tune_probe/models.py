@@ -293,9 +293,11 @@ def _generating(spec: ModelSpec, label: str, kind: str, module: Any, example: Op
     prompt_len = spec.prompt_len or DEFAULT_PROMPT_LEN
     new_tokens = spec.new_tokens or DEFAULT_NEW_TOKENS
     limit = rt.max_positions(module)
-    longest = prompt_len if rt.is_encoder_decoder(module) else prompt_len + new_tokens
+    # An encoder-decoder's positions hold the prompt; a causal LM's the prompt and the new tokens.
+    seq2seq = rt.is_encoder_decoder(module)
+    longest = prompt_len if seq2seq else prompt_len + new_tokens
     if example is None and limit is not None and longest > limit:
-        raise ProbeError("bad-config", f"--prompt-len {prompt_len} {'' if rt.is_encoder_decoder(module) else f'+ --new-tokens {new_tokens} '}"
+        raise ProbeError("bad-config", f"--prompt-len {prompt_len} {'' if seq2seq else f'+ --new-tokens {new_tokens} '}"
                          f"is longer than this model takes ({limit} positions)",
                          "give a shorter --prompt-len or fewer --new-tokens")
 

@@ -64,7 +64,7 @@ export async function prepare(opts: PrepareOptions): Promise<Prepared> {
 	return {
 		detection,
 		python,
-		applicability: applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(withTask(opts.model, model), model)}),
+		applicability: applicability(recipes, detection, python, {inputKind: kind, model: modelFacts(opts.model, model)}),
 		advice: advisories(recipes, detection, python),
 		model,
 	};
