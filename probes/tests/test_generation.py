@@ -207,6 +207,33 @@ def test_weight_quantization_groups_and_bad_values(folders):
         rt.optimize(model, environ={"GT_WEIGHT_QUANTIZATION": "int3"})
 
 
+@pytest.mark.skipif(__import__("platform").machine() in ("aarch64", "arm64"), reason="x86: no KleidiAI")
+def test_int4_is_weight_only_where_torch_has_no_kleidiai():
+    """On Arm builds with KleidiAI, int4 packs for aten._dyn_quant_matmul_4bit (the emulated
+    Graviton suite runs that path); on x86 torch has no such kernels: the weight-only path."""
+    said = []
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64))
+    rt.quantize_weights(model, "int4", lambda message, level="info": said.append(message))
+    assert not rt.kleidiai_available()
+    assert said == ["int4 weights (groups of 64, weight-only): 1 Linear layers (torchao quantize_)"]
+
+
+def test_kleidiai_layers_get_their_inputs_packed_row_by_row():
+    """The KleidiAI matmul reads rows as if contiguous: a strided view (generate()'s last
+    position before the LM head) reaches the layer contiguous, the same values."""
+    from graviton_tune_runtime import _contiguous_input
+
+    layer = torch.nn.Linear(8, 4)
+    seen = []
+    layer.register_forward_pre_hook(_contiguous_input)
+    layer.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous()))
+    hidden = torch.randn(2, 5, 8)
+    last = hidden[:, -1:, :]
+    assert not last.is_contiguous()
+    assert torch.equal(layer(last), torch.nn.functional.linear(last, layer.weight, layer.bias))
+    assert seen == [True]
+
+
 def test_a_lossy_weight_step_is_checked_in_tokens(probe, folders):
     run = probe({"model": {"path": str(folders / "llama"), "promptLen": 16, "newTokens": 8}, "batchSize": 2,
                  "budgetSeconds": 0.5, "weightQuantization": "int4"}, timeout=300)
