@@ -602,6 +602,23 @@ describe('the walk by expected gain per second', () => {
 		expect(r!.elapsedSeconds).toBeLessThanOrEqual(150);
 	});
 
+	it('a generating model\'s quick pick goes to the most sequences at once, and batch is not tried smaller after', async () => {
+		// Decode tokens/s climbs with the sequences (every weight is read once per step).
+		const {r, calls} = await walk([compile, batch], c => result(10 * c.config.batchSize ** 0.8 * (c.config.compile ? 1.5 : 1)),
+			{ordering: 'value', cpuClass: 'x86-avx2', model: {name: 'llama', task: 'generate'}});
+		const titles = r!.decisions.map(d => d.title);
+		expect(titles.slice(0, 3)).toEqual(['Baseline', 'Batch size 16 (quick pick)', 'torch-compile']);
+		expect(r!.best.candidate.config).toMatchObject({batchSize: 16, compile: true});
+		expect(calls.filter(c => c.config.batchSize !== 1 && c.config.batchSize !== 16)).toHaveLength(0);
+	});
+
+	it('a generating model whose largest batch does not pay falls back to 8', async () => {
+		const {r} = await walk([batch], c => result(c.config.batchSize === 16 ? 9 : 10 * Math.min(c.config.batchSize, 8) ** 0.5),
+			{ordering: 'value', cpuClass: 'x86-avx2', model: {name: 'llama', task: 'generate'}});
+		expect(r!.decisions.map(d => d.title).slice(0, 3)).toEqual(['Baseline', 'Batch size 16 (quick pick)', 'Batch size 8 (quick pick)']);
+		expect(r!.best.candidate.config.batchSize).toBe(8);
+	});
+
 	it('picks a batch quickly, measures the valuable step first, refines batch on it, polishes last', async () => {
 		const {r, calls, events} = await walk([alloc, channels, compile, batch], c => {
 			let s = 10 * Math.min(c.config.batchSize, 8) ** 0.5;
