@@ -1,13 +1,28 @@
 // Paired comparisons, with real probes on the toy model: two warm processes measured in
 // alternating windows; the decision rests on the ratio's interval taken pair by pair.
-import {existsSync} from 'node:fs';
+import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import {describe, expect, it} from 'vitest';
 import {pairedCompare, pairedInterval} from '../source/core/paired.js';
 import {baselineCandidate} from '../source/core/planner.js';
 import {managedPython} from '../source/core/paths.js';
+import {PROCESS_TAG_VARIABLE} from '../source/core/process-group.js';
 import type {Candidate} from '../source/core/types.js';
 
 const python = existsSync(managedPython()) ? managedPython() : 'python3';
+
+/** Live warm probes whose environment carries `mark`, with their environment. */
+function warmProbes(mark: string): Array<{pid: number; environ: string[]}> {
+	const found: Array<{pid: number; environ: string[]}> = [];
+	for (const entry of readdirSync('/proc').filter(e => /^\d+$/.test(e))) {
+		try {
+			const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+			if (environ.includes('GRAVITON_TUNE_PAIRED=1') && environ.includes(mark)) found.push({pid: Number(entry), environ});
+		} catch {
+			// gone meanwhile
+		}
+	}
+	return found;
+}
 
 describe('the paired interval', () => {
 	it('is the geometric mean ratio with a t-interval of the log-ratios', () => {
@@ -65,5 +80,27 @@ describe('a paired comparison of two warm probes (real torch, toy model)', () =>
 		const out = await pairedCompare(base(), broken, {python, seconds: 2, pairs: 3, onNote: n => notes.push(n)});
 		expect(out).toBeNull();
 		expect(notes[0]).toMatch(/candidate/);
+	}, 120_000);
+
+	it('its probes run as tagged process groups, and an abort mid-way leaves none behind', async () => {
+		const mark = `GRAVITON_TUNE_TEST_MARK=${process.pid}-${Date.now()}`;
+		const marked = (): Candidate => {
+			const c = base();
+			return {...c, env: {...c.env, [mark.split('=')[0]!]: mark.split('=')[1]!}};
+		};
+		const controller = new AbortController();
+		let seen: Array<{pid: number; environ: string[]}> = [];
+		const watch = setInterval(() => {
+			const now = warmProbes(mark);
+			if (now.length) seen = now;
+			if (now.length === 2) controller.abort();
+		}, 200);
+		const out = await pairedCompare(marked(), marked(), {python, seconds: 60, pairs: 8, signal: controller.signal});
+		clearInterval(watch);
+		expect(out).toBeNull();
+		expect(seen.length).toBeGreaterThan(0);
+		// Started by the process-group helper: tagged, so a torchrun-like escapee would be found too.
+		for (const probe of seen) expect(probe.environ.some(v => v.startsWith(`${PROCESS_TAG_VARIABLE}=`))).toBe(true);
+		expect(warmProbes(mark)).toEqual([]);
 	}, 120_000);
 });

@@ -3,10 +3,8 @@
 // one after the other, in the same minutes (ABBA order, so a steady drift cancels), and
 // the ratio taken pair by pair. The decision rests on that ratio's interval, not on two
 // probes measured minutes apart whose own intervals cannot see the machine's drift.
-import {createInterface} from 'node:readline';
-import {execa} from 'execa';
-import type {ResultPromise} from 'execa';
 import {buildProbeCommand, buildProbeEnv} from './probe-runner.js';
+import {startInGroup, type GroupRun} from './process-group.js';
 import type {PairedOutcome} from './planner.js';
 import type {Candidate, ProbeResult} from './types.js';
 
@@ -46,9 +44,9 @@ interface Line {
 	[key: string]: unknown;
 }
 
-/** One warm probe, driven by commands on stdin. */
+/** One warm probe, driven by commands on stdin; a process group like every probe (its tree goes with it). */
 class WarmProbe {
-	private readonly child: ResultPromise;
+	private readonly run: GroupRun;
 	private readonly lines: Line[] = [];
 	private waiting: ((line: Line | null) => void) | null = null;
 	private ended = false;
@@ -58,25 +56,30 @@ class WarmProbe {
 		const config = {...candidate.config, workers: 1};
 		const {file, args} = buildProbeCommand(config, {python: opts.python});
 		const env = {...buildProbeEnv(config, {env: candidate.env, cacheDir: opts.cacheDir, ...(opts.probesDir ? {probesDir: opts.probesDir} : {})}), GRAVITON_TUNE_PAIRED: '1'};
-		this.child = execa(file, args, {env, extendEnv: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true, cancelSignal: opts.signal});
-		const rl = createInterface({input: this.child.stdout!});
-		rl.on('line', text => {
-			let value: unknown;
-			try {
-				value = JSON.parse(text);
-			} catch {
-				return;
-			}
-			if (typeof value !== 'object' || value === null || typeof (value as Line).type !== 'string') return;
-			this.push(value as Line);
+		this.run = startInGroup(file, args, {
+			env,
+			stdin: 'pipe',
+			signal: opts.signal,
+			stderrTailChars: 2000,
+			onStdoutLine: text => {
+				let value: unknown;
+				try {
+					value = JSON.parse(text);
+				} catch {
+					return;
+				}
+				if (typeof value !== 'object' || value === null || typeof (value as Line).type !== 'string') return;
+				this.push(value as Line);
+			},
+			onStderrLine: line => {
+				this.stderr = `${this.stderr}${line}\n`.slice(-2000);
+			},
 		});
-		rl.on('close', () => {
+		// The output ends with the process (or at once, where it could not start or was aborted).
+		void this.run.exit.finally(() => {
 			this.ended = true;
 			this.push(null);
-		});
-		this.child.stderr!.on('data', (chunk: Buffer) => {
-			this.stderr = (this.stderr + chunk.toString()).slice(-2000);
-		});
+		}).catch(() => {});
 	}
 
 	private push(line: Line | null): void {
@@ -109,26 +112,17 @@ class WarmProbe {
 	}
 
 	send(command: Record<string, unknown>): void {
-		this.child.stdin!.write(`${JSON.stringify(command)}\n`);
+		this.run.write(`${JSON.stringify(command)}\n`);
 	}
 
+	/** Its input closed (the probe's command loop ends) and its process group stopped. */
 	stop(): void {
-		try {
-			this.child.stdin!.end();
-		} catch {
-			// already closed
-		}
-		if (this.child.pid !== undefined && this.child.exitCode === null) {
-			try {
-				process.kill(-this.child.pid, 'SIGTERM');
-			} catch {
-				// gone already
-			}
-		}
+		this.run.endInput();
+		this.run.stop();
 	}
 
 	async done(): Promise<void> {
-		await this.child;
+		await this.run.exit;
 	}
 }
 

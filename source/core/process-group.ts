@@ -32,6 +32,19 @@ export interface GroupRunOptions {
 	stderrTailChars?: number;
 	/** Called once the process exists, with the run's tag (taggedProcesses(tag) lists its tree). */
 	onSpawn?: (pid: number, tag: string) => void;
+	/** 'pipe': the caller writes to the process's stdin (GroupRun.write); default 'ignore'. */
+	stdin?: 'ignore' | 'pipe';
+}
+
+/** A run in progress: its input, an early stop, and its exit. */
+export interface GroupRun {
+	/** Writes to its stdin (stdin 'pipe'); false when the input is closed or was never open. */
+	write(text: string): boolean;
+	/** Closes its stdin: a process reading commands takes that as the end. */
+	endInput(): void;
+	/** SIGTERM to the group and every tagged process, SIGKILL after the grace (as an abort). */
+	stop(): void;
+	exit: Promise<GroupExit>;
 }
 
 export interface GroupExit {
@@ -177,7 +190,12 @@ function abortedExit(): GroupExit {
 }
 
 export async function runInGroup(file: string, args: string[], options: GroupRunOptions): Promise<GroupExit> {
-	if (options.signal?.aborted) return abortedExit();
+	return startInGroup(file, args, options).exit;
+}
+
+/** runInGroup, with the run in hand while it goes: write to it, stop it, await its exit. */
+export function startInGroup(file: string, args: string[], options: GroupRunOptions): GroupRun {
+	if (options.signal?.aborted) return {write: () => false, endInput: () => {}, stop: () => {}, exit: Promise.resolve(abortedExit())};
 	const started = Date.now();
 	const tag = newTag();
 	const tail = new TailBuffer(options.stderrTailChars ?? DEFAULT_TAIL_CHARS);
@@ -209,38 +227,56 @@ export async function runInGroup(file: string, args: string[], options: GroupRun
 		// Its own process group: we can signal all of it at once, and a Ctrl+C on the
 		// terminal reaches only us, so we decide how the probe is stopped.
 		detached: true,
-		stdin: 'ignore',
+		stdin: options.stdin ?? 'ignore',
 		buffer: false,
 		reject: false,
 	});
 	subprocess.stdout?.on('data', (chunk: Buffer) => stdoutLines.push(chunk));
 	subprocess.stderr?.on('data', (chunk: Buffer) => stderrLines.push(chunk));
+	// A process that exits while we write to it must not throw EPIPE at us.
+	subprocess.stdin?.on('error', () => {});
 
 	const pid = subprocess.pid ?? null;
+	let exited = false;
 	if (pid !== null) {
 		guard = guardRun(pid, tag, options);
 		// Stragglers (a worker that ignored SIGTERM, a helper still holding the pipe)
 		// would otherwise become orphans, and keep stdout open so that we never finish.
-		subprocess.once('exit', () => signalRun(pid, tag, 'SIGKILL'));
+		subprocess.once('exit', () => {
+			exited = true;
+			signalRun(pid, tag, 'SIGKILL');
+		});
 		safely(() => options.onSpawn?.(pid, tag))('');
 	}
 
-	const result = await subprocess;
-	guard?.dispose();
-	if (pid !== null) await sweep(pid, tag);
-	stdoutLines.flush();
-	stderrLines.flush();
-	if (callbackError !== null) throw callbackError;
-
-	const spawnError = pid === null ? {code: result.code ?? null, message: result.shortMessage ?? result.message ?? 'could not start'} : null;
+	const exit = (async (): Promise<GroupExit> => {
+		const result = await subprocess;
+		guard?.dispose();
+		if (pid !== null) await sweep(pid, tag);
+		stdoutLines.flush();
+		stderrLines.flush();
+		if (callbackError !== null) throw callbackError;
+		const spawnError = pid === null ? {code: result.code ?? null, message: result.shortMessage ?? result.message ?? 'could not start'} : null;
+		return {
+			pid,
+			exitCode: result.exitCode ?? null,
+			signal: result.signal ?? null,
+			killedBy: guard?.killedBy() ?? null,
+			spawnError,
+			stderrTail: tail.text(),
+			durationMs: Date.now() - started,
+		};
+	})();
+	const input = subprocess.stdin;
 	return {
-		pid,
-		exitCode: result.exitCode ?? null,
-		signal: result.signal ?? null,
-		killedBy: guard?.killedBy() ?? null,
-		spawnError,
-		stderrTail: tail.text(),
-		durationMs: Date.now() - started,
+		write: text => (input && !input.destroyed && input.writable ? input.write(text) || true : false),
+		endInput: () => {
+			if (input && !input.destroyed) input.end();
+		},
+		stop: () => {
+			if (!exited) guard?.stop('abort');
+		},
+		exit,
 	};
 }
 
