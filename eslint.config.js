@@ -54,6 +54,21 @@ export default tseslint.config(
 		},
 	},
 	{
+		// core is in rooms (machine/, recipes/, walk/, report/), each with one door, its index.ts:
+		// the faces and the bench come in by the doors, never to a module behind one.
+		files: ['source/ui/**/*.{ts,tsx}', 'source/headless/**/*.ts', 'source/bench/**/*.ts', 'source/cli.tsx', 'source/options.ts'],
+		rules: {
+			'no-restricted-imports': [
+				'error',
+				{
+					patterns: [
+						{regex: 'core/(machine|recipes|walk|report)/(?!index\\.js$)', message: "come in by the room's door: core/<room>/index.js"},
+					],
+				},
+			],
+		},
+	},
+	{
 		files: ['**/*.{js,mjs}'],
 		languageOptions: {globals: {process: 'readonly', console: 'readonly', URL: 'readonly'}},
 	},

@@ -234,7 +234,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 CONTRACT: Dict[str, Any] = {
     "version": 1,
-    "generatedFrom": "source/core/contract.ts (npm run contract); do not edit by hand",
+    "generatedFrom": "source/core/recipes/contract.ts (npm run contract); do not edit by hand",
     "options": [
         {
             "key": "batchSize",

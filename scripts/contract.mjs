@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the files derived from source/core/contract.ts (through the build in dist/):
+// Writes the files derived from source/core/recipes/contract.ts (through the build in dist/):
 // probes/graviton_tune_contract.json for the Python side and recipes/recipe.schema.json
 // for the recipe files. `--check` writes nothing and fails when either is out of date.
 import {readFileSync, writeFileSync} from 'node:fs';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const {contractFiles} = await import(path.join(root, 'dist/core/contract-files.js'));
+const {contractFiles} = await import(path.join(root, 'dist/core/recipes/contract-files.js'));
 const check = process.argv.includes('--check');
 let stale = 0;
 for (const {file, content} of contractFiles()) {
@@ -20,7 +20,7 @@ for (const {file, content} of contractFiles()) {
 	}
 	if (current === content) continue;
 	if (check) {
-		process.stderr.write(`contract: ${file} is out of date with source/core/contract.ts (run: npm run build && npm run contract)\n`);
+		process.stderr.write(`contract: ${file} is out of date with source/core/recipes/contract.ts (run: npm run build && npm run contract)\n`);
 		stale += 1;
 	} else {
 		writeFileSync(target, content);

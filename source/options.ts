@@ -1,12 +1,12 @@
 // Command-line parsing: one place that turns argv into a typed command, or a usage
 // error that names the bad flag. Uses node:util parseArgs (no dependency needed).
 import {parseArgs} from 'node:util';
-import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/outputs.js';
-import {DEFAULT_QUIET_WAIT_SECONDS} from './core/contention.js';
+import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/report/index.js';
+import {DEFAULT_QUIET_WAIT_SECONDS} from './core/machine/index.js';
 import {GravitonTuneError} from './core/errors.js';
-import {OptionValueError, optionFlagsForParseArgs, optionFlagsHelp, optionsFromFlags} from './core/contract.js';
-import type {OptionValues} from './core/contract.js';
-import type {TuneOptions} from './core/tune-options.js';
+import {OptionValueError, optionFlagsForParseArgs, optionFlagsHelp, optionsFromFlags} from './core/recipes/index.js';
+import type {OptionValues} from './core/recipes/index.js';
+import type {TuneOptions} from './core/walk/index.js';
 import {TASKS} from './core/types.js';
 import type {Backend, ModelSpec} from './core/types.js';
 
@@ -29,7 +29,7 @@ export type Command =
 	| {kind: 'tune'; auto: boolean; tune: TuneFlags}
 	| {kind: 'compare'; reports: string[]; html?: string; json: boolean};
 
-/** `graviton-tune probe`: the options given as flags (source/core/contract.ts declares them), the backend resolved, and --env. */
+/** `graviton-tune probe`: the options given as flags (source/core/recipes/contract.ts declares them), the backend resolved, and --env. */
 export type ProbeFlags = Partial<OptionValues> & {backend: Backend; env: Record<string, string>};
 
 /** What `graviton-tune [--auto]` was asked: core/tune-options.ts declares it (core never imports the CLI). */

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {beforeAll, describe, expect, it} from 'vitest';
-import {CompareInputError, compareReports, renderCompareHtml, renderCompareText, reportProblem} from '../source/core/compare.js';
-import type {Report} from '../source/core/outputs.js';
+import {CompareInputError, compareReports, renderCompareHtml, renderCompareText, reportProblem} from '../source/core/report/compare.js';
+import type {Report} from '../source/core/report/outputs.js';
 import {parseCommand} from '../source/options.js';
 import {report} from './helpers/report-fixture.js';
 

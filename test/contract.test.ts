@@ -1,4 +1,4 @@
-// The contract (source/core/contract.ts) is the one declaration of the options: the
+// The contract (source/core/recipes/contract.ts) is the one declaration of the options: the
 // files generated from it are committed and must match it, and what derives from it
 // (env file variables, flags, words, the recipe schema) follows it.
 import {cp, mkdtemp, readFile, symlink, writeFile} from 'node:fs/promises';
@@ -6,10 +6,10 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {execa} from 'execa';
 import {describe, expect, it} from 'vitest';
-import {contractJson, OPTIONS, optionDefaults, optionKeys, optionVariables, parseOptionText, plainModelOptions} from '../source/core/contract.js';
-import {contractFiles} from '../source/core/contract-files.js';
+import {contractJson, OPTIONS, optionDefaults, optionKeys, optionVariables, parseOptionText, plainModelOptions} from '../source/core/recipes/contract.js';
+import {contractFiles} from '../source/core/recipes/contract-files.js';
 import {recipesDir} from '../source/core/paths.js';
-import {describeCandidate} from '../source/core/summary.js';
+import {describeCandidate} from '../source/core/report/summary.js';
 import type {ProbeConfig} from '../source/core/types.js';
 import {parseCommand, UsageError} from '../source/options.js';
 

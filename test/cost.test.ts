@@ -1,9 +1,9 @@
 // Cost per million inferences: the arithmetic, where the price comes from, and that an
 // unknown price stays unknown.
 import {describe, expect, it} from 'vitest';
-import {costPerMillion, defaultPriceTable, describeCost, findPrice, formatMoney, runCost} from '../source/core/cost.js';
-import type {PriceTable} from '../source/core/cost.js';
-import {headlineFigures} from '../source/core/headline.js';
+import {costPerMillion, defaultPriceTable, describeCost, findPrice, formatMoney, runCost} from '../source/core/report/cost.js';
+import type {PriceTable} from '../source/core/report/cost.js';
+import {headlineFigures} from '../source/core/report/headline.js';
 import {parseCommand, UsageError} from '../source/options.js';
 import {report, walk} from './helpers/report-fixture.js';
 

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterEach, describe, expect, it} from 'vitest';
-import {describeDetection, summaryLine} from '../source/core/describe.js';
-import {detectHardware, HardwareError, parseCpuList, parseCpuMax} from '../source/core/hardware.js';
+import {describeDetection, summaryLine} from '../source/core/machine/describe.js';
+import {detectHardware, HardwareError, parseCpuList, parseCpuMax} from '../source/core/machine/hardware.js';
 import type {Detection, IsaFlags} from '../source/core/types.js';
 
 const trees = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'trees');

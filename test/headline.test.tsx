@@ -4,8 +4,8 @@
 // against the verified ratio. The fixture's walk and verification disagree on purpose
 // (the walk: 215 against 32.8; back to back: 212.4 against 25.5, 8.33x).
 import {describe, expect, it} from 'vitest';
-import {buildReport, renderEnvFile, renderReportMarkdown} from '../source/core/outputs.js';
-import {renderReportHtml} from '../source/core/report-html.js';
+import {buildReport, renderEnvFile, renderReportMarkdown} from '../source/core/report/outputs.js';
+import {renderReportHtml} from '../source/core/report/report-html.js';
 import {resultLine} from '../source/headless/auto.js';
 import {createTextRenderer} from '../source/headless/text.js';
 import {ResultSummary} from '../source/ui/components/result-summary.js';

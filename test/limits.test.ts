@@ -1,12 +1,12 @@
-// The distance to the limit: one computation (source/core/limits.ts) for every face, and a
+// The distance to the limit: one computation (source/core/machine/limits.ts) for every face, and a
 // real matmul-rate probe and flop count on this machine.
 import {existsSync} from 'node:fs';
 import {describe, expect, it} from 'vitest';
-import {implication, limitShare, limitsNote, measureMatmulRates, precisionOf} from '../source/core/limits.js';
-import {inspectModel} from '../source/core/model-check.js';
+import {implication, limitShare, limitsNote, measureMatmulRates, precisionOf} from '../source/core/machine/limits.js';
+import {inspectModel} from '../source/core/walk/model-check.js';
 import {managedPython} from '../source/core/paths.js';
-import {buildReport, renderReportMarkdown} from '../source/core/outputs.js';
-import {renderReportHtml} from '../source/core/report-html.js';
+import {buildReport, renderReportMarkdown} from '../source/core/report/outputs.js';
+import {renderReportHtml} from '../source/core/report/report-html.js';
 import {detection, python as fixturePython, walk} from './helpers/report-fixture.js';
 
 const python = existsSync(managedPython()) ? managedPython() : 'python3';

@@ -3,7 +3,7 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {describe, expect, it} from 'vitest';
-import {inspectModel} from '../source/core/model-check.js';
+import {inspectModel} from '../source/core/walk/model-check.js';
 import {managedPython, probesDir} from '../source/core/paths.js';
 
 const fixtures = path.join(probesDir, 'tests', 'fixtures');

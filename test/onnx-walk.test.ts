@@ -3,10 +3,10 @@
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {beforeAll, describe, expect, it} from 'vitest';
-import {detectHardware} from '../source/core/hardware.js';
-import {modelVariables} from '../source/core/outputs.js';
-import {applyChanges, baselineCandidate, baselineWords} from '../source/core/planner.js';
-import {applicability, loadRecipes} from '../source/core/recipes.js';
+import {detectHardware} from '../source/core/machine/hardware.js';
+import {modelVariables} from '../source/core/report/outputs.js';
+import {applyChanges, baselineCandidate, baselineWords} from '../source/core/walk/planner.js';
+import {applicability, loadRecipes} from '../source/core/recipes/recipes.js';
 import type {Applicability, Candidate, PythonEnv, Recipe} from '../source/core/types.js';
 
 const outputsEnvLines = (c: Candidate) => modelVariables(c.config).map(([k, v]) => `${k}=${v}`);

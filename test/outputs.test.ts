@@ -16,7 +16,7 @@ import {
 	renderReportMarkdown,
 	unifiedDiff,
 	writeOutputs,
-} from '../source/core/outputs.js';
+} from '../source/core/report/outputs.js';
 import type {Candidate, Detection, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
 
 // ---------------------------------------------------------------- fixtures

@@ -2,10 +2,10 @@
 // alternating windows; the decision rests on the ratio's interval taken pair by pair.
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import {describe, expect, it} from 'vitest';
-import {pairedCompare, pairedInterval} from '../source/core/paired.js';
-import {baselineCandidate} from '../source/core/planner.js';
+import {pairedCompare, pairedInterval} from '../source/core/walk/paired.js';
+import {baselineCandidate} from '../source/core/walk/planner.js';
 import {managedPython} from '../source/core/paths.js';
-import {PROCESS_TAG_VARIABLE} from '../source/core/process-group.js';
+import {PROCESS_TAG_VARIABLE} from '../source/core/walk/process-group.js';
 import type {Candidate} from '../source/core/types.js';
 
 const python = existsSync(managedPython()) ? managedPython() : 'python3';

@@ -1,10 +1,10 @@
 // The walk's keep/drop decisions, with scripted measurements (no processes): the
 // decisions are pure given the figures, and the figures are what we script.
 import {describe, expect, it} from 'vitest';
-import {applyChanges, baselineCandidate, candidateKey, orderByValue, planForBudget, Walk, workerCounts} from '../source/core/planner.js';
-import type {Measure, PairedMeasure, WalkOptions} from '../source/core/planner.js';
-import {loadRecipes} from '../source/core/recipes.js';
-import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/stats.js';
+import {applyChanges, baselineCandidate, candidateKey, orderByValue, planForBudget, Walk, workerCounts} from '../source/core/walk/planner.js';
+import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/planner.js';
+import {loadRecipes} from '../source/core/recipes/recipes.js';
+import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/walk/stats.js';
 import type {Applicability, Candidate, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';
 
 function result(median: number, opts: {half?: number; cosine?: number; top1?: number | null; p99?: number} = {}): ProbeResult {

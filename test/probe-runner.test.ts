@@ -3,8 +3,8 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {describe, expect, it} from 'vitest';
 import {managedPython, probesDir} from '../source/core/paths.js';
-import {PROCESS_TAG_VARIABLE} from '../source/core/process-group.js';
-import {PROBE_CACHE_ENV, buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/probe-runner.js';
+import {PROCESS_TAG_VARIABLE} from '../source/core/walk/process-group.js';
+import {PROBE_CACHE_ENV, buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/walk/probe-runner.js';
 import type {ProbeConfig, ProbeEvent, ProbeOutcome} from '../source/core/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {recipesDir} from '../source/core/paths.js';
-import {selectSteps} from '../source/core/session.js';
+import {selectSteps} from '../source/core/walk/session.js';
 import {
 	advisories,
 	applicability,
@@ -12,7 +12,7 @@ import {
 	libraryInstallCommand,
 	loadRecipes,
 	RecipeError,
-} from '../source/core/recipes.js';
+} from '../source/core/recipes/recipes.js';
 import type {Applicability, CpuInfo, Detection, IsaFlags, PythonEnv, Recipe} from '../source/core/types.js';
 
 // ---------------------------------------------------------------- factories

@@ -1,9 +1,9 @@
 // report.html as text: what it shows, from which figures, and that it stays offline.
 import {describe, expect, it} from 'vitest';
-import {paretoFront} from '../source/core/charts.js';
-import {headlineFigures} from '../source/core/headline.js';
-import {OUTPUT_FILE_NAMES, renderOutputFiles, REPORT_HTML_NAME} from '../source/core/outputs.js';
-import {keptSteps, renderReportHtml, scatterPoints, waterfallRows} from '../source/core/report-html.js';
+import {paretoFront} from '../source/core/report/charts.js';
+import {headlineFigures} from '../source/core/report/headline.js';
+import {OUTPUT_FILE_NAMES, renderOutputFiles, REPORT_HTML_NAME} from '../source/core/report/outputs.js';
+import {keptSteps, renderReportHtml, scatterPoints, waterfallRows} from '../source/core/report/report-html.js';
 import {detection, python, report, walk} from './helpers/report-fixture.js';
 
 describe('report.html', () => {

@@ -22,9 +22,9 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {renderEnvFile, renderLaunchScript, runtimeHelperSource} from '../source/core/outputs.js';
+import {renderEnvFile, renderLaunchScript, runtimeHelperSource} from '../source/core/report/outputs.js';
 import {managedPython} from '../source/core/paths.js';
-import {isTuningVariable, runProbe} from '../source/core/probe-runner.js';
+import {isTuningVariable, runProbe} from '../source/core/walk/probe-runner.js';
 import type {Candidate, ProbeConfig, WalkResult} from '../source/core/types.js';
 import {detection, walk} from './helpers/report-fixture.js';
 

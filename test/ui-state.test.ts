@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest';
 import {budgetChoices, defaultModelKey, defaultSelection, modelChoices, recipeList, windowAround} from '../source/ui/choices.js';
 import {bestSoFar, defaultModel, exitCode, headline, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
 import type {Action, Options, State} from '../source/ui/state.js';
-import type {DeliveryPlan} from '../source/core/deliver.js';
+import type {DeliveryPlan} from '../source/core/report/deliver.js';
 import type {SessionEvent} from '../source/core/types.js';
 import {applicability, candidate, prepared, probeRecord, python, walkResult} from './helpers/render.js';
 

@@ -12,7 +12,7 @@ says it is ready and waits on stdin for commands, one JSON object a line:
   end of input                     exit 0 without a result
 
 Events it adds to the protocol: {"type":"paired-ready","setupSeconds":…}. The caller
-(source/core/paired.ts) runs two such probes, the incumbent and the candidate, and
+(source/core/walk/paired.ts) runs two such probes, the incumbent and the candidate, and
 alternates their windows in the same minutes so that the machine's drift cancels in the
 ratio taken pair by pair. One worker only: several workers measure under torchrun.
 """

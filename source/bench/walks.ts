@@ -4,15 +4,15 @@
 // BENCHMARKS.md; every figure here is measured, never assumed.
 import {execa} from 'execa';
 import path from 'node:path';
-import {limitsNote, matmulKey, matmulRatesFor} from '../core/limits.js';
-import {pairedCompare, pairedInterval} from '../core/paired.js';
-import {applyChanges, baselineCandidate, batchSizesOf, candidateKey, workerCounts} from '../core/planner.js';
-import {runProbe} from '../core/probe-runner.js';
-import {prepare, runSession, selectSteps} from '../core/session.js';
-import type {Prepared} from '../core/session.js';
+import {limitsNote, matmulKey, matmulRatesFor} from '../core/machine/index.js';
+import {pairedCompare, pairedInterval} from '../core/walk/index.js';
+import {applyChanges, baselineCandidate, batchSizesOf, candidateKey, workerCounts} from '../core/walk/index.js';
+import {runProbe} from '../core/walk/index.js';
+import {prepare, runSession, selectSteps} from '../core/walk/index.js';
+import type {Prepared} from '../core/walk/index.js';
 import {Settings} from '../core/settings.js';
 import type {MatmulRates} from '../core/settings.js';
-import {describeCandidate, rateUnit} from '../core/summary.js';
+import {describeCandidate, rateUnit} from '../core/report/index.js';
 import type {Applicability, Candidate, ModelSpec, ProbeResult, SessionEvent, WalkResult} from '../core/types.js';
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);

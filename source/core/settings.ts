@@ -27,7 +27,7 @@ export interface MachineHistory {
 	best?: {at: string; samplesPerSecond: number; speedup: number; recipes: string[]};
 	/** Per recipe id: what its step brought (ratio over the incumbent) and cost here, over the walks (the planner's history). */
 	observed?: Record<string, {ratio: number; costSeconds: number; count: number}>;
-	/** This machine's matmul rates (GFLOP/s per precision), measured once (source/core/limits.ts). */
+	/** This machine's matmul rates (GFLOP/s per precision), measured once (source/core/machine/limits.ts). */
 	matmul?: MatmulRates;
 }
 
@@ -77,7 +77,7 @@ function parseStore(text: string): Store {
 	return value as Store;
 }
 
-/** The history entry that holds a machine's matmul rates (source/core/limits.ts matmulKey). */
+/** The history entry that holds a machine's matmul rates (source/core/machine/limits.ts matmulKey). */
 const matmulEntry = (machineKey: string) => `matmul:${machineKey}`;
 
 export class Settings {

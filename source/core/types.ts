@@ -1,8 +1,7 @@
 // Shared contracts between the core modules, the headless face and the Ink face.
 // Everything here is plain data: it crosses process boundaries as JSON
 // (probe configs and events) and ends up in report.json.
-import type {BackendName, OptionValues, RecipeOptionValues} from './contract.js';
-import type {CpuClass} from './expected.js';
+import type {BackendName, OptionValues, RecipeOptionValues} from './recipes/contract.js';
 
 // ---------------------------------------------------------------- hardware
 
@@ -124,7 +123,7 @@ export type Backend = BackendName;
 
 /**
  * One configuration to measure: the model plus every option declared in
- * source/core/contract.ts (batch size, channels_last, … threads, CPUs, measurement).
+ * source/core/recipes/contract.ts (batch size, channels_last, … threads, CPUs, measurement).
  * Environment knobs travel separately, as process env.
  */
 export type ProbeConfig = {model: ModelSpec} & OptionValues;
@@ -181,7 +180,7 @@ export interface WorkerFigure {
 	samplesPerSecond: number;
 }
 
-/** How much of the CPUs a probe was given went to other processes while it measured (source/core/contention.ts). */
+/** How much of the CPUs a probe was given went to other processes while it measured (source/core/machine/contention.ts). */
 export interface Contention {
 	/** Share of the CPUs' time that went neither to the probe tree nor to graviton-tune (steal included), 0–1. */
 	othersShare: number;
@@ -323,7 +322,7 @@ export interface Recipe {
 	after?: string[];
 	/** Advisory recipes only: the condition that triggers the advice. */
 	advisory?: {when: 'torch-older-than' | 'thp-never' | 'allocator-missing' | 'quota-below-cpus'; minTorch?: string};
-	/** What the step is expected to bring and cost, per CPU class (source/core/expected.ts reads it). */
+	/** What the step is expected to bring and cost, per CPU class (source/core/recipes/expected.ts reads it). */
 	expected?: RecipeExpected;
 	/**
 	 * A batch size that suits the step, for steps where a new batch size costs a new
@@ -336,6 +335,9 @@ export interface Recipe {
 }
 
 /** One CPU class's expectation: gain factor range (null: unknown), probe cost, where it comes from. */
+/** The CPU classes a recipe's expected figures are given for (recipes/expected.ts decides a machine's). */
+export type CpuClass = 'x86-amx' | 'x86-avx512-bf16' | 'x86-avx512' | 'x86-avx2' | 'graviton2' | 'graviton3' | 'graviton4' | 'default';
+
 export interface ExpectedFigure {
 	gain: [number, number] | null;
 	costSeconds: number | null;
@@ -343,7 +345,7 @@ export interface ExpectedFigure {
 }
 
 export interface RecipeExpected {
-	/** Per CPU class (CPU_CLASSES in source/core/recipe-schema.ts); "default" where none fits. */
+	/** Per CPU class (CPU_CLASSES in source/core/recipes/recipe-schema.ts); "default" where none fits. */
 	byCpu?: Partial<Record<CpuClass, ExpectedFigure>>;
 }
 
@@ -412,7 +414,7 @@ export interface WalkResult {
 	decisions: Decision[];
 	interrupted: boolean;
 	elapsedSeconds: number;
-	/** This machine's matmul rates and the model's operations per sample (source/core/limits.ts), when both are known. */
+	/** This machine's matmul rates and the model's operations per sample (source/core/machine/limits.ts), when both are known. */
 	limits?: {rates: {at: string; threads: number; fp32?: number; bf16?: number; int8?: number; bandwidth?: number}; flopsPerSample: number | null} | null;
 }
 

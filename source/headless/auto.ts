@@ -1,18 +1,18 @@
 // Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
 // one JSON object per line on stdout (the session's events), the last being the result.
 import process from 'node:process';
-import {describeCost, findPrice, runCost} from '../core/cost.js';
-import type {RunCost} from '../core/cost.js';
-import {BusyMachineError, contendedProbes, contendedSummary} from '../core/contention.js';
-import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
-import {headlineFigures} from '../core/headline.js';
-import {limitsNote} from '../core/limits.js';
-import {withTask} from '../core/model-check.js';
-import {rateUnit} from '../core/summary.js';
-import {describeWorkload} from '../core/outputs/report.js';
-import {HardwareError} from '../core/hardware.js';
-import {prepare, runSession} from '../core/session.js';
-import type {Prepared} from '../core/session.js';
+import {describeCost, findPrice, runCost} from '../core/report/index.js';
+import type {RunCost} from '../core/report/index.js';
+import {BusyMachineError, contendedProbes, contendedSummary} from '../core/machine/index.js';
+import {commitDelivery, outputProblem, planDelivery} from '../core/report/index.js';
+import {headlineFigures} from '../core/report/index.js';
+import {limitsNote} from '../core/machine/index.js';
+import {withTask} from '../core/walk/index.js';
+import {rateUnit} from '../core/report/index.js';
+import {describeWorkload} from '../core/report/index.js';
+import {HardwareError} from '../core/machine/index.js';
+import {prepare, runSession} from '../core/walk/index.js';
+import type {Prepared} from '../core/walk/index.js';
 import {openSettings} from '../core/settings.js';
 import type {SessionEvent, WalkResult} from '../core/types.js';
 import {exitCodes} from '../options.js';
@@ -46,7 +46,7 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 		/** What a figure counts: samples/s (one forward pass per batch) or tokens/s (generation). */
 		unit: rateUnit(best),
 		verified: h.verified,
-		/** Share of this CPU's matmul rate, baseline and winner, and what it implies (source/core/limits.ts); null when unknown. */
+		/** Share of this CPU's matmul rate, baseline and winner, and what it implies (source/core/machine/limits.ts); null when unknown. */
 		limits: limitsNote(result, result.limits),
 		probes: result.probes.map(p => ({
 			stepId: p.stepId,

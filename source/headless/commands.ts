@@ -1,21 +1,21 @@
 // The plain commands: detect, setup, probe. Human text on stdout (or one JSON object
 // with --json), progress and problems on stderr, documented exit codes.
 import process from 'node:process';
-import {currentLoad, describeLoad} from '../core/contention.js';
-import {optionDefaults} from '../core/contract.js';
-import {describeDetection} from '../core/describe.js';
-import {installSystemLibraries} from '../core/system-libraries.js';
-import {detectHardware, HardwareError} from '../core/hardware.js';
-import {runProbe} from '../core/probe-runner.js';
-import {findPython, inspectPython, setupVenv} from '../core/python-env.js';
-import {advisories, applicability, formatApplicability, loadRecipes} from '../core/recipes.js';
-import {inspectModel} from '../core/model-check.js';
-import {inputKind, modelFacts, probeTimeoutSeconds} from '../core/session.js';
+import {currentLoad, describeLoad} from '../core/machine/index.js';
+import {optionDefaults} from '../core/recipes/index.js';
+import {describeDetection} from '../core/machine/index.js';
+import {installSystemLibraries} from '../core/machine/index.js';
+import {detectHardware, HardwareError} from '../core/machine/index.js';
+import {runProbe} from '../core/walk/index.js';
+import {findPython, inspectPython, setupVenv} from '../core/machine/index.js';
+import {advisories, applicability, formatApplicability, loadRecipes} from '../core/recipes/index.js';
+import {inspectModel} from '../core/walk/index.js';
+import {inputKind, modelFacts, probeTimeoutSeconds} from '../core/walk/index.js';
 import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
 import {formatFailure, formatResult} from './text.js';
-import {describeGeneration, rateUnit} from '../core/summary.js';
+import {describeGeneration, rateUnit} from '../core/report/index.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);

@@ -3,8 +3,8 @@
 // be compared are named with the reason; a path that does not exist is a usage error.
 import path from 'node:path';
 import process from 'node:process';
-import {CompareInputError, compareReports, renderCompareHtml, renderCompareText} from '../core/compare.js';
-import {writeOutputs} from '../core/outputs.js';
+import {CompareInputError, compareReports, renderCompareHtml, renderCompareText} from '../core/report/index.js';
+import {writeOutputs} from '../core/report/index.js';
 import {exitCodes} from '../options.js';
 
 const err = (line: string) => process.stderr.write(`${line}\n`);

@@ -1,11 +1,11 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
-import {contendedSummary} from '../core/contention.js';
-import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/text.js';
-import {headlineFigures} from '../core/headline.js';
-import {accuracyNote, describeCandidate, describeGeneration, formatRate, rateUnit} from '../core/summary.js';
+import {contendedSummary} from '../core/machine/index.js';
+import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/report/index.js';
+import {headlineFigures} from '../core/report/index.js';
+import {accuracyNote, describeCandidate, describeGeneration, formatRate, rateUnit} from '../core/report/index.js';
 import type {SessionEvent} from '../core/types.js';
-import {limitsNote} from '../core/limits.js';
+import {limitsNote} from '../core/machine/index.js';
 
 // The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
 export {describeCandidate, formatDecision, formatDuration, formatFailure, formatResult};

@@ -5,7 +5,7 @@ import {useCallback, useReducer} from 'react';
 import type {Dispatch} from 'react';
 import type {Preferences} from '../core/settings.js';
 import type {ModelSpec} from '../core/types.js';
-import type {TuneOptions} from '../core/tune-options.js';
+import type {TuneOptions} from '../core/walk/index.js';
 import {History} from './components/history.js';
 import type {UiDeps} from './deps.js';
 import {useExit} from './hooks/use-exit.js';

@@ -3,7 +3,7 @@
 // reducer and the screens agree on one list and tests can check it without rendering.
 import type {Preferences} from '../core/settings.js';
 import type {Applicability, ModelSpec, PythonEnv} from '../core/types.js';
-import {formatDuration} from '../core/text.js';
+import {formatDuration} from '../core/report/index.js';
 
 export interface ModelChoice {
 	key: string;

@@ -1,9 +1,9 @@
 // What the interactive face needs from the outside world, injected so that tests can
 // pass fakes and run.tsx passes the real core functions.
-import type {Delivered, DeliveryInput, DeliveryPlan} from '../core/deliver.js';
-import type {Prepared, PrepareOptions, SessionOptions} from '../core/session.js';
+import type {Delivered, DeliveryInput, DeliveryPlan} from '../core/report/index.js';
+import type {Prepared, PrepareOptions, SessionOptions} from '../core/walk/index.js';
 import type {Settings} from '../core/settings.js';
-import type {SystemInstall} from '../core/system-libraries.js';
+import type {SystemInstall} from '../core/machine/index.js';
 import type {ModelSpec, SessionEvent, WalkResult} from '../core/types.js';
 
 export interface UiDeps {

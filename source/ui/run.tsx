@@ -2,14 +2,14 @@
 // real core functions, wait for it to finish, return its exit code.
 import {render} from 'ink';
 import process from 'node:process';
-import {commitDelivery, outputProblem, planDelivery} from '../core/deliver.js';
-import {HardwareError} from '../core/hardware.js';
-import {RecipeError} from '../core/recipes.js';
-import {inputKind, prepare, runSession} from '../core/session.js';
+import {commitDelivery, outputProblem, planDelivery} from '../core/report/index.js';
+import {HardwareError} from '../core/machine/index.js';
+import {RecipeError} from '../core/recipes/index.js';
+import {inputKind, prepare, runSession} from '../core/walk/index.js';
 import {openSettings} from '../core/settings.js';
-import {installSystemLibraries} from '../core/system-libraries.js';
+import {installSystemLibraries} from '../core/machine/index.js';
 import {exitCodes} from '../core/errors.js';
-import type {TuneOptions} from '../core/tune-options.js';
+import type {TuneOptions} from '../core/walk/index.js';
 import {App} from './app.js';
 import type {UiDeps} from './deps.js';
 

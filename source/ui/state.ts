@@ -2,11 +2,11 @@
 // core's SessionEvents go in, the next state comes out. Effects (prepare, run, write)
 // live in hooks/use-session-effects.ts and only dispatch here; everything a screen
 // shows is either in this state or derived from it by the selectors below.
-import type {Delivered, DeliveryPlan} from '../core/deliver.js';
-import {headlineFigures} from '../core/headline.js';
-import {withTask} from '../core/model-check.js';
-import {describeWorkload, modelLabel} from '../core/outputs.js';
-import type {Prepared} from '../core/session.js';
+import type {Delivered, DeliveryPlan} from '../core/report/index.js';
+import {headlineFigures} from '../core/report/index.js';
+import {withTask} from '../core/walk/index.js';
+import {describeWorkload, modelLabel} from '../core/report/index.js';
+import type {Prepared} from '../core/walk/index.js';
 import type {Preferences} from '../core/settings.js';
 import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
 import {exitCodes} from '../core/errors.js';

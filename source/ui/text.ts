@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type {Interval} from '../core/types.js';
 
-export {formatRate as rate} from '../core/summary.js';
+export {formatRate as rate} from '../core/report/index.js';
 
 /** Half the 95% CI as a percentage of the median: "±1.2%". */
 export function plusMinus(s: Interval): string {

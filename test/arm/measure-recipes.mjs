@@ -16,9 +16,9 @@
 // kernels ran.
 import {parseArgs} from 'node:util';
 import {execa} from 'execa';
-import {applyChanges, baselineCandidate} from '../../dist/core/planner.js';
-import {buildProbeCommand, buildProbeEnv, runProbe} from '../../dist/core/probe-runner.js';
-import {prepare, selectSteps} from '../../dist/core/session.js';
+import {applyChanges, baselineCandidate} from '../../dist/core/walk/planner.js';
+import {buildProbeCommand, buildProbeEnv, runProbe} from '../../dist/core/walk/probe-runner.js';
+import {prepare, selectSteps} from '../../dist/core/walk/session.js';
 
 const {values, positionals: only} = parseArgs({options: {jobs: {type: 'string', default: '1'}}, allowPositionals: true});
 const jobs = Math.max(1, Number(values.jobs) || 1);

@@ -4,7 +4,7 @@
 import {render as inkRender} from 'ink-testing-library';
 import type {ReactElement} from 'react';
 import {stripVTControlCharacters} from 'node:util';
-import type {Prepared} from '../../source/core/session.js';
+import type {Prepared} from '../../source/core/walk/session.js';
 import type {Applicability, Candidate, Detection, ProbeRecord, ProbeResult, PythonEnv, Recipe, RecipeStage, WalkResult} from '../../source/core/types.js';
 import type {TuneFlags} from '../../source/options.js';
 

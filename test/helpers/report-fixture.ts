@@ -1,8 +1,8 @@
 // A finished walk as the planner leaves it, and its Report, for the pages' tests: a
 // baseline, a batch sweep that kept two sizes, a kept allocator, a dropped and a failed
 // step, a step skipped for the budget, and the back-to-back verification.
-import {buildReport} from '../../source/core/outputs.js';
-import type {Report} from '../../source/core/outputs.js';
+import {buildReport} from '../../source/core/report/outputs.js';
+import type {Report} from '../../source/core/report/outputs.js';
 import type {Candidate, Decision, Detection, ModelSpec, ProbeConfig, ProbeRecord, ProbeResult, PythonEnv, WalkResult} from '../../source/core/types.js';
 
 export function config(over: Partial<ProbeConfig> = {}): ProbeConfig {

@@ -2,12 +2,12 @@
 // the machine, the choices, every decided step, the result. Derived from the state,
 // append-only as the session moves forward.
 import {Box, Static, Text} from 'ink';
-import {findPrice, runCost} from '../../core/cost.js';
-import type {RunCost} from '../../core/cost.js';
-import {headlineFigures} from '../../core/headline.js';
-import type {Prepared} from '../../core/session.js';
+import {findPrice, runCost} from '../../core/report/index.js';
+import type {RunCost} from '../../core/report/index.js';
+import {headlineFigures} from '../../core/report/index.js';
+import type {Prepared} from '../../core/walk/index.js';
 import type {WalkResult} from '../../core/types.js';
-import {formatDuration} from '../../core/text.js';
+import {formatDuration} from '../../core/report/index.js';
 import {useColumns} from '../hooks/use-columns.js';
 import type {LogEntry, State} from '../state.js';
 import {LogLine} from './log-line.js';

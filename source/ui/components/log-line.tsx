@@ -1,9 +1,9 @@
 // One line of finished work in the running log: a decided step or a note.
 import {Box, Text} from 'ink';
 import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
-import {describeContention} from '../../core/contention.js';
-import {describeCandidate, rateUnit} from '../../core/summary.js';
-import {formatFailure} from '../../core/text.js';
+import {describeContention} from '../../core/machine/index.js';
+import {describeCandidate, rateUnit} from '../../core/report/index.js';
+import {formatFailure} from '../../core/report/index.js';
 import type {LogEntry} from '../state.js';
 import {plusMinus, rate, times} from '../text.js';
 

@@ -1,7 +1,7 @@
 // What this machine is and which Python measures on it: four lines and the advice.
 import {Box, Text} from 'ink';
-import {summaryLine} from '../../core/describe.js';
-import type {Prepared} from '../../core/session.js';
+import {summaryLine} from '../../core/machine/index.js';
+import type {Prepared} from '../../core/walk/index.js';
 import type {Detection, PythonEnv} from '../../core/types.js';
 
 /** "… — c7g.2xlarge" wraps as one piece rather than leaving a dash at a line end. */

@@ -2,13 +2,13 @@
 // speedup, and what got there.
 import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
-import {describeCost} from '../../core/cost.js';
-import type {RunCost} from '../../core/cost.js';
-import {contendedSummary} from '../../core/contention.js';
-import {limitsNote} from '../../core/limits.js';
+import {describeCost} from '../../core/report/index.js';
+import type {RunCost} from '../../core/report/index.js';
+import {contendedSummary} from '../../core/machine/index.js';
+import {limitsNote} from '../../core/machine/index.js';
 import type {WalkResult} from '../../core/types.js';
-import {accuracyNote, describeCandidate, describeGeneration, latencyWhat, rateUnit} from '../../core/summary.js';
-import {headlineFigures} from '../../core/headline.js';
+import {accuracyNote, describeCandidate, describeGeneration, latencyWhat, rateUnit} from '../../core/report/index.js';
+import {headlineFigures} from '../../core/report/index.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 

@@ -2,7 +2,7 @@
 // waits on work starts it here once, and the outcome comes back as an action.
 import {useEffect} from 'react';
 import type {Dispatch} from 'react';
-import type {TuneOptions} from '../../core/tune-options.js';
+import type {TuneOptions} from '../../core/walk/index.js';
 import type {UiDeps} from '../deps.js';
 import {preferencesToSave} from '../state.js';
 import type {Action, State} from '../state.js';

@@ -2,7 +2,7 @@
 // and, for a patched launch script, the diff. y/enter writes, n quits without writing.
 import {Box, Text, useInput, useStdout} from 'ink';
 import process from 'node:process';
-import type {DeliveryPlan} from '../../core/deliver.js';
+import type {DeliveryPlan} from '../../core/report/index.js';
 import {displayPath} from '../text.js';
 
 function DiffLines({diff, max}: {diff: string; max: number}) {

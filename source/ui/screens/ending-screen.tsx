@@ -2,7 +2,7 @@
 import {Box, Text} from 'ink';
 import path from 'node:path';
 import process from 'node:process';
-import type {Delivered} from '../../core/deliver.js';
+import type {Delivered} from '../../core/report/index.js';
 import type {Ending} from '../state.js';
 import {displayPath} from '../text.js';
 

@@ -2,8 +2,8 @@
 // time spent against the budget, and best-so-far against the baseline. Finished steps
 // are above it, in <Static>; this part stays a handful of lines.
 import {Box, Text} from 'ink';
-import {describeCandidate, rateUnit} from '../../core/summary.js';
-import {formatDuration} from '../../core/text.js';
+import {describeCandidate, rateUnit} from '../../core/report/index.js';
+import {formatDuration} from '../../core/report/index.js';
 import {useNow} from '../hooks/use-now.js';
 import {bestSoFar, elapsedSeconds} from '../state.js';
 import type {LiveStep, RunState} from '../state.js';

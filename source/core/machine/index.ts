@@ -1,0 +1,11 @@
+// The machine room: what this computer is (CPU, memory, NUMA, cpuset; hardware.ts), which Python the
+// probes run in and what it can do (python-env.ts), the system allocators (system-libraries.ts), the
+// distance to the CPU's limits (limits.ts), a busy machine (contention.ts), and `detect`'s wording (describe.ts).
+// This file is the room's only door for the faces (ui/, headless/, the CLI, the bench): eslint
+// keeps them to it. Inside core, rooms import each other's modules directly.
+export * from './contention.js';
+export * from './describe.js';
+export * from './hardware.js';
+export * from './limits.js';
+export * from './python-env.js';
+export * from './system-libraries.js';

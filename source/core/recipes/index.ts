@@ -1,0 +1,11 @@
+// The recipes room: recipes are data (recipes/*.json), loaded and judged for this machine and model
+// (recipes.ts), their schema (recipe-schema.ts), the one contract of every configuration option
+// (contract.ts, and the files generated from it: contract-files.ts), and the gains and costs a step is
+// expected to bring on this CPU class (expected.ts).
+// This file is the room's only door for the faces (ui/, headless/, the CLI, the bench): eslint
+// keeps them to it. Inside core, rooms import each other's modules directly.
+export * from './contract.js';
+export * from './contract-files.js';
+export * from './expected.js';
+export * from './recipe-schema.js';
+export * from './recipes.js';
