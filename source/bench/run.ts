@@ -23,7 +23,7 @@ import path from 'node:path';
 import {parseArgs} from 'node:util';
 import {DEFAULT_QUIET_WAIT_SECONDS} from '../core/machine/index.js';
 import {commitDelivery, planDelivery} from '../core/report/index.js';
-import {describeRates} from '../core/machine/index.js';
+import {describeRates, summaryLine} from '../core/machine/index.js';
 import {packageRoot} from '../core/paths.js';
 import {prepare} from '../core/walk/index.js';
 import type {Prepared} from '../core/walk/index.js';
@@ -118,9 +118,10 @@ async function main(): Promise<void> {
 	}
 }
 
-/** "Intel Xeon Processor, 2 usable CPUs, torch 2.13.0+cpu; rates on all usable threads: …". */
+/** "Intel(R) Xeon(R) Processor, 2 vCPU, AVX-512, VNNI (the ISA detect names), 2 usable CPUs, torch 2.13.0+cpu; rates on all usable threads: …". */
 function machineLine(prepared: Prepared, rates: MatmulRates | null): string {
-	return `${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch?.version ?? 'unknown'}; rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`;
+	const isa = summaryLine(prepared.detection).replace(/ — .*$/, '');
+	return `${isa} (the ISA detect names; what it does not name, this CPU lacks), ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch?.version ?? 'unknown'}; rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`;
 }
 
 const LLM_START = '<!-- llm:start -->';
@@ -310,7 +311,7 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		'',
 		`- Command: \`${command}\` (from a fresh clone: \`npm ci && npm run build && npx graviton-tune setup && ${command}\`${quick ? '' : '; sized for 45 minutes on 2 vCPUs'})`,
 		`- Date: ${started.toISOString()}; took ${((Date.now() - started.getTime()) / 60000).toFixed(1)} min`,
-		`- Machine: ${prepared.detection.cpu.modelName ?? prepared.detection.cpu.arch}, ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch.version}; matmul rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`,
+		`- Machine: ${machineLine(prepared, rates)}`,
 		...(quick ? ['- **--quick**: a smoke test of the harness on a toy model with tiny budgets; the figures say nothing about the tool.'] : []),
 		'',
 		'## Targets',
