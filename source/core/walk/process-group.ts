@@ -198,28 +198,8 @@ export function startInGroup(file: string, args: string[], options: GroupRunOpti
 	if (options.signal?.aborted) return {write: () => false, endInput: () => {}, stop: () => {}, exit: Promise.resolve(abortedExit())};
 	const started = Date.now();
 	const tag = newTag();
-	const tail = new TailBuffer(options.stderrTailChars ?? DEFAULT_TAIL_CHARS);
-	let callbackError: unknown = null;
 	let guard: ReturnType<typeof guardRun> | null = null;
-	// A consumer that throws must not leave the probe running unobserved: stop it, report later.
-	const safely = (callback: ((line: string) => void) | undefined) => (line: string) => {
-		if (callbackError !== null || !callback) return;
-		try {
-			callback(line);
-		} catch (error) {
-			callbackError = error;
-			guard?.stop('abort');
-		}
-	};
-	const onStdout = safely(options.onStdoutLine);
-	const onStderr = safely(options.onStderrLine);
-	const stdoutLines = new LineSplitter(onStdout);
-	const stderrLines = new LineSplitter(raw => {
-		const line = plainText(raw);
-		tail.add(line);
-		onStderr(line);
-	});
-
+	const output = outputLines(options, () => guard?.stop('abort'));
 	const subprocess = execa(file, args, {
 		env: {...options.env, [PROCESS_TAG_VARIABLE]: tag},
 		extendEnv: false,
@@ -231,8 +211,8 @@ export function startInGroup(file: string, args: string[], options: GroupRunOpti
 		buffer: false,
 		reject: false,
 	});
-	subprocess.stdout?.on('data', (chunk: Buffer) => stdoutLines.push(chunk));
-	subprocess.stderr?.on('data', (chunk: Buffer) => stderrLines.push(chunk));
+	subprocess.stdout?.on('data', (chunk: Buffer) => output.stdout.push(chunk));
+	subprocess.stderr?.on('data', (chunk: Buffer) => output.stderr.push(chunk));
 	// A process that exits while we write to it must not throw EPIPE at us.
 	subprocess.stdin?.on('error', () => {});
 
@@ -246,26 +226,18 @@ export function startInGroup(file: string, args: string[], options: GroupRunOpti
 			exited = true;
 			signalRun(pid, tag, 'SIGKILL');
 		});
-		safely(() => options.onSpawn?.(pid, tag))('');
+		output.safely(() => options.onSpawn?.(pid, tag))('');
 	}
 
 	const exit = (async (): Promise<GroupExit> => {
 		const result = await subprocess;
 		guard?.dispose();
 		if (pid !== null) await sweep(pid, tag);
-		stdoutLines.flush();
-		stderrLines.flush();
-		if (callbackError !== null) throw callbackError;
+		output.stdout.flush();
+		output.stderr.flush();
+		output.rethrow();
 		const spawnError = pid === null ? {code: result.code ?? null, message: result.shortMessage ?? result.message ?? 'could not start'} : null;
-		return {
-			pid,
-			exitCode: result.exitCode ?? null,
-			signal: result.signal ?? null,
-			killedBy: guard?.killedBy() ?? null,
-			spawnError,
-			stderrTail: tail.text(),
-			durationMs: Date.now() - started,
-		};
+		return {pid, exitCode: result.exitCode ?? null, signal: result.signal ?? null, killedBy: guard?.killedBy() ?? null, spawnError, stderrTail: output.tail.text(), durationMs: Date.now() - started};
 	})();
 	const input = subprocess.stdin;
 	return {
@@ -277,6 +249,39 @@ export function startInGroup(file: string, args: string[], options: GroupRunOpti
 			if (!exited) guard?.stop('abort');
 		},
 		exit,
+	};
+}
+
+/**
+ * The run's two streams as lines for its callbacks (stderr as plain text, its tail kept).
+ * A consumer that throws must not leave the probe running unobserved: `stop` ends it, and
+ * `rethrow` reports the error once the run is over.
+ */
+function outputLines(options: GroupRunOptions, stop: () => void) {
+	const tail = new TailBuffer(options.stderrTailChars ?? DEFAULT_TAIL_CHARS);
+	let callbackError: unknown = null;
+	const safely = (callback: ((line: string) => void) | undefined) => (line: string) => {
+		if (callbackError !== null || !callback) return;
+		try {
+			callback(line);
+		} catch (error) {
+			callbackError = error;
+			stop();
+		}
+	};
+	const onStderr = safely(options.onStderrLine);
+	return {
+		tail,
+		safely,
+		stdout: new LineSplitter(safely(options.onStdoutLine)),
+		stderr: new LineSplitter(raw => {
+			const line = plainText(raw);
+			tail.add(line);
+			onStderr(line);
+		}),
+		rethrow: () => {
+			if (callbackError !== null) throw callbackError;
+		},
 	};
 }
 
