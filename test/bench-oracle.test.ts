@@ -1,7 +1,7 @@
 // The bench's oracle target: the walk winner's share rests on the side-by-side ratios of the
 // combinations that were confirmed, and on the single figures of the rest.
 import {describe, expect, it} from 'vitest';
-import {baselineCandidate} from '../source/core/walk/planner.js';
+import {baselineCandidate} from '../source/core/walk/candidates.js';
 import type {Candidate} from '../source/core/types.js';
 import {oracleShare} from '../source/bench/walks.js';
 import type {OracleRun} from '../source/bench/walks.js';

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {detectHardware} from '../source/core/machine/hardware.js';
 import {modelVariables} from '../source/core/report/outputs.js';
-import {applyChanges, baselineCandidate, baselineWords} from '../source/core/walk/planner.js';
+import {applyChanges, baselineCandidate, baselineWords} from '../source/core/walk/candidates.js';
 import {applicability, loadRecipes} from '../source/core/recipes/recipes.js';
 import type {Applicability, Candidate, PythonEnv, Recipe} from '../source/core/types.js';
 

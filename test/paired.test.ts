@@ -3,7 +3,7 @@
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import {describe, expect, it} from 'vitest';
 import {pairedCompare, pairedInterval} from '../source/core/walk/paired.js';
-import {baselineCandidate} from '../source/core/walk/planner.js';
+import {baselineCandidate} from '../source/core/walk/candidates.js';
 import {managedPython} from '../source/core/paths.js';
 import {PROCESS_TAG_VARIABLE} from '../source/core/walk/process-group.js';
 import type {Candidate} from '../source/core/types.js';

@@ -1,7 +1,9 @@
 // The walk's keep/drop decisions, with scripted measurements (no processes): the
 // decisions are pure given the figures, and the figures are what we script.
 import {describe, expect, it} from 'vitest';
-import {applyChanges, baselineCandidate, candidateKey, orderByValue, planForBudget, Walk, workerCounts} from '../source/core/walk/planner.js';
+import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../source/core/walk/candidates.js';
+import {orderByValue, planForBudget} from '../source/core/walk/plan.js';
+import {Walk} from '../source/core/walk/planner.js';
 import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/planner.js';
 import {loadRecipes} from '../source/core/recipes/recipes.js';
 import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/walk/stats.js';

@@ -16,7 +16,7 @@
 // kernels ran.
 import {parseArgs} from 'node:util';
 import {execa} from 'execa';
-import {applyChanges, baselineCandidate} from '../../dist/core/walk/planner.js';
+import {applyChanges, baselineCandidate} from '../../dist/core/walk/candidates.js';
 import {buildProbeCommand, buildProbeEnv, runProbe} from '../../dist/core/walk/probe-runner.js';
 import {prepare, selectSteps} from '../../dist/core/walk/session.js';
 

@@ -1,0 +1,101 @@
+// The candidate algebra: a configuration (a Candidate: probe options, environment, the
+// recipes that made it) built from the baseline by recipes' changes, pure functions only.
+// The walk, the plan and the session build every configuration here, and a candidate's
+// key says when two are the same.
+import {plainModelOptions} from '../recipes/contract.js';
+import type {Applicability, Candidate, ModelSpec, ProbeConfig, RecipeChanges} from '../types.js';
+
+/** An .onnx file: measured on ONNX Runtime (and OpenVINO), never PyTorch. */
+export function isOnnxModel(model: ModelSpec): boolean {
+	return Boolean(model.path && /\.onnx$/i.test(model.path));
+}
+
+/**
+ * fp32 eager PyTorch at batch 1; for an .onnx file, ONNX Runtime's default CPU session
+ * (fp32, its own thread count) at batch 1, or at the file's batch when its axis is fixed.
+ */
+export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList: number[], fixedBatch: number | null = null): Candidate {
+	const onnx = isOnnxModel(model);
+	const config: ProbeConfig = {
+		model,
+		batchSize: fixedBatch ?? 1,
+		channelsLast: false,
+		autocast: null,
+		fp32Precision: null,
+		compile: false,
+		quantization: null,
+		backend: onnx ? 'onnxruntime' : 'torch',
+		workers: 1,
+		threadsPerWorker: Math.max(1, usableCpus),
+		cpuList,
+		budgetSeconds: 5,
+		...(onnx ? {sessionOptions: {}} : {}),
+	};
+	return {config, env: {}, recipes: []};
+}
+
+/** How the baseline is named in the log and the decision trail. */
+export function baselineWords(candidate: Candidate): string {
+	const c = candidate.config;
+	if (c.backend === 'onnxruntime') return `ONNX Runtime's default CPU session, fp32, batch ${c.batchSize}`;
+	return `fp32, eager, batch ${c.batchSize}`;
+}
+
+/** Apply a recipe's changes on top of a candidate (pure). */
+export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: string, changesOf?: (id: string) => RecipeChanges | undefined): Candidate {
+	const switching = changes.probe?.backend !== undefined && changes.probe.backend !== base.config.backend;
+	// Another runtime starts from plain fp32: torch-side knobs (compile, autocast, PT2E
+	// int8) mean nothing there, and the recipe says what it wants on top.
+	const start = switching ? {...base.config, ...plainModelOptions} : base.config;
+	const config: ProbeConfig = {...start, ...(changes.probe ?? {})};
+	// Session options add up step by step, and mean something on ONNX Runtime only.
+	if (base.config.sessionOptions && changes.probe?.sessionOptions) config.sessionOptions = {...base.config.sessionOptions, ...changes.probe.sessionOptions};
+	if (config.backend !== 'onnxruntime') delete config.sessionOptions;
+	if (config.backend !== 'torch') {
+		config.channelsLast = false;
+		config.compile = false;
+		// Another runtime takes a bf16 request one way, whichever option asks (probes/
+		// graviton_tune_runtime_src: OpenVINO's inference precision, ONNX Runtime's bf16 fast
+		// math): autocast there is fp32Precision "bf16", so the two steps make one configuration.
+		if (config.autocast === 'bf16') {
+			config.autocast = null;
+			config.fp32Precision = 'bf16';
+		}
+	}
+	// After a switch of runtime, recipes that only set torch-side options no longer apply.
+	const kept = switching && changesOf ? base.recipes.filter(id => !changesOf(id)?.probe) : base.recipes;
+	const recipes = kept.includes(recipeId) ? kept : [...kept, recipeId];
+	return {config, env: {...base.env, ...(changes.env ?? {})}, recipes};
+}
+
+/** A stable key for "the same configuration" (history, resume, de-duplication). */
+export function candidateKey(c: Candidate): string {
+	const {budgetSeconds: _b, cpuList: _c, ...rest} = c.config;
+	const env = Object.keys(c.env).sort().map(k => `${k}=${c.env[k]}`);
+	return JSON.stringify({...rest, env});
+}
+
+/** The batch sizes the batch step sweeps, smallest first (the batch-size recipe's list). */
+export function batchSizesOf(step: Applicability): number[] {
+	return [...(step.changes.batchSizes ?? [1, 2, 4, 8, 16, 32])].sort((a, b) => a - b);
+}
+
+/** The candidate at another batch size, the batch step's change. */
+export function atBatch(candidate: Candidate, batchStep: Applicability, size: number): Candidate {
+	const next = applyChanges(candidate, {}, batchStep.recipe.id);
+	return {...next, config: {...next.config, batchSize: size}};
+}
+
+export function workerCounts(usableCpus: number): number[] {
+	return [2, 4, 8, 16].filter(n => n <= usableCpus && usableCpus % n === 0);
+}
+
+/** The configuration a step makes on top of `best` (a worker sweep: its first worker count). */
+export function stepCandidate(best: Candidate, step: Applicability, usableCpus: number): Candidate {
+	const next = applyChanges(best, step.changes, step.recipe.id);
+	if (step.changes.workers === 'sweep') {
+		const workers = workerCounts(usableCpus)[0] ?? 1;
+		next.config = {...next.config, workers, threadsPerWorker: Math.max(1, Math.floor(usableCpus / workers))};
+	}
+	return next;
+}
