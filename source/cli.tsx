@@ -42,6 +42,13 @@ async function main(argv: string[]): Promise<number> {
 	// An SSH disconnect sends SIGHUP: without a handler Node dies and probes (in their own
 	// process groups, on purpose) would run on.
 	process.on('SIGHUP', onSignal);
+	// A reader that leaves (`graviton-tune detect | head -1`) is no error of ours: stop the
+	// probes (the exit hook of every process group takes their trees down) and go quietly.
+	process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+		if (error.code !== 'EPIPE') throw error;
+		controller.abort();
+		process.exit(0);
+	});
 
 	try {
 		return await runCommand(command, controller);

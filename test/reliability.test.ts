@@ -470,6 +470,12 @@ function settingsIntact(config: string): void {
 }
 
 describe('cancellation, headless', () => {
+	it('a reader that leaves the pipe (detect | true): exit 0, no stack trace', async () => {
+		const r = await execa('bash', ['-c', `node ${cli} detect | true; echo "cli-exit \${PIPESTATUS[0]}" >&2`], {reject: false});
+		expect(r.stderr).toMatch(/cli-exit 0/);
+		expect(r.stderr).not.toMatch(/EPIPE|at \S+ \(/);
+	});
+
 	const cases = (['detect', 'setup', 'compile', 'measurement', 'writing'] as Phase[]).flatMap(phase => signals.map(signal => [phase, signal] as const));
 	it.each(cases)('%s, %s: exit 130, no process left, outputs complete or absent, settings intact', async (phase, signal) => {
 		const dirs = freshDirs();
