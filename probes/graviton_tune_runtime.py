@@ -1135,7 +1135,7 @@ import torch
 # ---------------------------------------------------------------- backends
 #
 # prepare_int8, prepare_onnxruntime and prepare_openvino are what graviton-tune's probe
-# measures with (its backends_extra module only adapts them to its event protocol), so
+# measures with (through optimize(); the tests' backend_adapter calls them one at a time), so
 # what was measured is what optimize() serves. Each takes a plain options mapping, the
 # keys of settings() (missing ones take their defaults) plus "seed":
 #     threads         intra-op threads (default: torch.get_num_threads())

@@ -1,4 +1,4 @@
-"""Tests for graviton_tune_probe.backends_extra (int8 PT2E, ONNX Runtime, OpenVINO).
+"""Tests for the backends through backend_adapter (int8 PT2E, ONNX Runtime, OpenVINO).
 
 Small models only: a tiny residual conv net and a tiny token model (embedding + linear,
 int64 input). Each backend test is skipped when its package is not installed; the
@@ -20,7 +20,7 @@ nn = torch.nn
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import graviton_tune_runtime as rt  # noqa: E402  (the implementations the adapter calls)
-from graviton_tune_probe import backends_extra as bx  # noqa: E402
+import backend_adapter as bx  # noqa: E402  (this folder's adapter: a ProbeConfig to the runtime's backends)
 from graviton_tune_probe.protocol import ProbeError  # noqa: E402
 
 

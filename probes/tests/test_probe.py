@@ -309,8 +309,6 @@ def test_openvino_int8_probed_again_reads_its_conversion_from_the_walks_cache(pr
     assert bare.result is not None and bare.result["cachedSeconds"] == 0
 
 
-@pytest.mark.skipif(importlib.util.find_spec("graviton_tune_probe.backends_extra") is None,
-                    reason="backends_extra not there yet")
 def test_onnxruntime_backend_on_a_pytorch_model(probe):
     pytest.importorskip("onnxruntime")
     run = probe(config(backend="onnxruntime", batchSize=2))
@@ -318,8 +316,6 @@ def test_onnxruntime_backend_on_a_pytorch_model(probe):
     assert run.result["check"]["cosine"] > 0.99
 
 
-@pytest.mark.skipif(importlib.util.find_spec("graviton_tune_probe.backends_extra") is None,
-                    reason="backends_extra not there yet")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_an_onnx_file_on_onnxruntime_is_checked_against_onnxruntime_fp32(probe, tmp_path):
     pytest.importorskip("onnxruntime")

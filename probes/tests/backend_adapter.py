@@ -14,8 +14,8 @@ Preparation emits `phase` events (export, quantize, compile) and `log` events fo
 choice worth knowing. Compilation that happens lazily (torch.compile in the int8 path)
 lands in the caller's first calls, that is its warm-up.
 
-This module is only an adapter, for calling one backend alone with a ProbeConfig (its
-tests do). The probe itself measures through the runtime helper's optimize() (run.py),
+This module is only an adapter, for calling one backend alone with a ProbeConfig (the
+tests in test_backends_extra.py do; it lives with them and does not ship). The probe itself measures through the runtime helper's optimize() (run.py),
 which calls the same implementations: prepare_int8, prepare_onnxruntime, prepare_openvino
 in graviton_tune_runtime.py, the helper users deploy next to graviton-tune.env. Read the
 routes, and why, in those functions' docstrings. Here: the ProbeConfig becomes the
@@ -46,8 +46,8 @@ from typing import Any, Callable, Dict, List, Optional
 import graviton_tune_runtime as rt
 from graviton_tune_runtime import BackendError
 
-from .config import ProbeConfig, environ, parse_config
-from .protocol import ProbeError
+from graviton_tune_probe.config import ProbeConfig, environ, parse_config
+from graviton_tune_probe.protocol import ProbeError
 
 # Re-exported for readers of this module; the values live in the runtime helper.
 MIN_TORCH_INT8 = rt.MIN_TORCH_INT8
