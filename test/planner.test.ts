@@ -4,6 +4,7 @@ import {describe, expect, it} from 'vitest';
 import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../source/core/walk/candidates.js';
 import {orderByValue, planForBudget} from '../source/core/walk/plan.js';
 import {Walk} from '../source/core/walk/planner.js';
+import {headlineFigures} from '../source/core/report/headline.js';
 import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/planner.js';
 import {loadRecipes} from '../source/core/recipes/recipes.js';
 import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/walk/stats.js';
@@ -203,6 +204,20 @@ describe('the walk', () => {
 		expect(calls.at(-2)!.recipes).toEqual([]);
 		expect(calls.at(-1)!.recipes).toEqual(r!.best.candidate.recipes);
 		expect(r!.best.speedup).toBeCloseTo((10 * 8 ** 0.3 * 1.4 * 1.6) / 10, 5);
+	});
+
+	it('keeps the walk\'s own ratio on best, the verified one on verification: headlineFigures() picks', async () => {
+		let calls = 0;
+		const {r} = await walk([step('batch-size', 'batch', {batchSizes: [1, 8]})], c => {
+			calls += 1;
+			// The verification (the last two probes) reads the winner lower than the walk did.
+			const late = calls > 4;
+			return result(c.config.batchSize === 8 ? (late ? 30 : 40) : 10);
+		});
+		expect(r!.verification).not.toBeNull();
+		expect(r!.best.speedup).toBeCloseTo(4, 5);
+		expect(r!.verification!.speedup).toBeCloseTo(3, 5);
+		expect(headlineFigures(r!).speedup).toBeCloseTo(3, 5);
 	});
 
 	it('drops a lossy step whose output check fails, even when it is faster', async () => {

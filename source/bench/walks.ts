@@ -12,7 +12,7 @@ import {prepare, runSession, selectSteps} from '../core/walk/index.js';
 import type {Prepared} from '../core/walk/index.js';
 import {Settings} from '../core/settings.js';
 import type {MatmulRates} from '../core/settings.js';
-import {describeCandidate, rateUnit} from '../core/report/index.js';
+import {describeCandidate, headlineFigures, rateUnit} from '../core/report/index.js';
 import type {Applicability, Candidate, ModelSpec, ProbeResult, SessionEvent, WalkResult} from '../core/types.js';
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -84,8 +84,8 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	const wallSeconds = (Date.now() - started) / 1000;
 	knownRates ??= settings.matmulRates(key) ?? null;
 	const figure = result ? (result.verification?.best ?? result.best.result).samplesPerSecond.median : null;
-	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} ${rateUnit(model)}, ${result.best.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
-	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result?.best.speedup ?? null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan, prepared: ready};
+	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} ${rateUnit(model)}, ${headlineFigures(result).speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
+	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result ? headlineFigures(result).speedup : null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan, prepared: ready};
 }
 
 /** A fresh probe of a candidate for `seconds` of measurement; null when it failed. */

@@ -407,6 +407,7 @@ export interface Decision {
 
 export interface WalkResult {
 	baseline: {candidate: Candidate; result: ProbeResult};
+	/** The walk's winner, its figure and ratio from the walk; the figures to quote come from headlineFigures() (the verification when there is one). */
 	best: {candidate: Candidate; result: ProbeResult; speedup: number};
 	/** Baseline and winner measured back to back at the end. */
 	verification: {baseline: ProbeResult; best: ProbeResult; speedup: number} | null;
