@@ -17,6 +17,8 @@ import {
 	unifiedDiff,
 	writeOutputs,
 } from '../source/core/report/outputs.js';
+import {verdict} from '../source/core/report/verdict.js';
+import {createTextRenderer} from '../source/headless/text.js';
 import type {Candidate, Detection, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
 
 // ---------------------------------------------------------------- fixtures
@@ -492,6 +494,28 @@ describe('report', () => {
 		expect(files.map((f) => f.name)).toEqual(['graviton-tune.env', 'launch.sh', 'graviton_tune_runtime.py', 'report.json', 'report.md', 'report.html']);
 		expect(files.find((f) => f.name === 'graviton_tune_runtime.py')!.content).toContain('def optimize(');
 		expect(files.find((f) => f.name === 'launch.sh')!.mode).toBe(0o755);
+	});
+});
+
+describe('the verdict', () => {
+	it('is the one result view: report.json and the headless text quote the same figures', () => {
+		const result = walk();
+		const said = verdict(result);
+		// The verified pair, not the walk's winner (52.2) against the verified ratio.
+		expect(said.headline.verified).toBe(true);
+		expect(said.headline.best.samplesPerSecond.median).toBe(51.9);
+		expect(said.headline.speedup).toBeCloseTo(51.9 / 12.5, 6);
+		expect(said.cost).toBeNull();
+		const report = buildReport({result, detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date()});
+		expect(report.accuracy).toEqual(said.accuracy);
+		expect(report.limits).toEqual(said.limits);
+		expect(report.contendedNote).toEqual(said.contendedNote);
+		const lines: string[] = [];
+		createTextRenderer((line) => lines.push(line))({type: 'session-end', result, error: null} as never);
+		const text = lines.join('\n');
+		expect(text).toContain(`${said.headline.speedup.toFixed(2)}× the baseline`);
+		expect(text).toContain('verified back to back');
+		expect(text).toContain(said.accuracy.text);
 	});
 });
 

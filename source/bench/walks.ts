@@ -4,7 +4,7 @@
 // BENCHMARKS.md; every figure here is measured, never assumed.
 import {execa} from 'execa';
 import path from 'node:path';
-import {limitsNote, matmulKey, matmulRatesFor} from '../core/machine/index.js';
+import {matmulKey, matmulRatesFor} from '../core/machine/index.js';
 import {pairedCompare, pairedInterval} from '../core/walk/index.js';
 import {applyChanges, baselineCandidate, batchSizesOf, candidateKey, workerCounts} from '../core/walk/index.js';
 import {runProbe} from '../core/walk/index.js';
@@ -12,7 +12,7 @@ import {prepare, runSession, selectSteps} from '../core/walk/index.js';
 import type {Prepared} from '../core/walk/index.js';
 import {Settings} from '../core/settings.js';
 import type {MatmulRates} from '../core/settings.js';
-import {describeCandidate, headlineFigures, rateUnit} from '../core/report/index.js';
+import {describeCandidate, rateUnit, verdict} from '../core/report/index.js';
 import type {Applicability, Candidate, ModelSpec, ProbeResult, SessionEvent, WalkResult} from '../core/types.js';
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -83,9 +83,10 @@ export async function walkOnce(label: string, model: ModelSpec, budgetSeconds: n
 	});
 	const wallSeconds = (Date.now() - started) / 1000;
 	knownRates ??= settings.matmulRates(key) ?? null;
-	const figure = result ? (result.verification?.best ?? result.best.result).samplesPerSecond.median : null;
-	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} ${rateUnit(model)}, ${headlineFigures(result).speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
-	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: result ? headlineFigures(result).speedup : null, limits: result ? limitsNote(result, result.limits)?.lines ?? [] : [], plan, prepared: ready};
+	const said = result ? verdict(result) : null;
+	const figure = said ? said.headline.best.samplesPerSecond.median : null;
+	log(`  → ${result ? `${describeCandidate(result.best.candidate)}: ${figure!.toFixed(1)} ${rateUnit(model)}, ${said!.headline.speedup.toFixed(2)}×` : 'failed'} in ${wallSeconds.toFixed(0)} s`);
+	return {label, model, budgetSeconds, wallSeconds, result, samplesPerSecond: figure, speedup: said?.headline.speedup ?? null, limits: said?.limits?.lines ?? [], plan, prepared: ready};
 }
 
 /** A fresh probe of a candidate for `seconds` of measurement; null when it failed. */

@@ -1,12 +1,10 @@
 // Headless tuning (--auto): no TTY, no prompts. Human progress on stderr; with --json
 // one JSON object per line on stdout (the session's events), the last being the result.
 import process from 'node:process';
-import {describeCost, findPrice, runCost} from '../core/report/index.js';
+import {describeCost, findPrice, verdict} from '../core/report/index.js';
 import type {RunCost} from '../core/report/index.js';
-import {BusyMachineError, contendedProbes, contendedSummary} from '../core/machine/index.js';
+import {BusyMachineError, contendedProbes} from '../core/machine/index.js';
 import {commitDelivery, outputProblem, planDelivery} from '../core/report/index.js';
-import {headlineFigures} from '../core/report/index.js';
-import {limitsNote} from '../core/machine/index.js';
 import {withTask} from '../core/walk/index.js';
 import {rateUnit} from '../core/report/index.js';
 import {describeWorkload} from '../core/report/index.js';
@@ -27,7 +25,8 @@ function jsonLine(value: unknown): void {
 
 /** The last line of --json output: what a provisioning script needs to know. */
 export function resultLine(result: WalkResult, files: Record<string, string> | null, cost: RunCost | null = null) {
-	const h = headlineFigures(result);
+	const said = verdict(result);
+	const h = said.headline;
 	const {best, baseline} = h;
 	return {
 		type: 'result',
@@ -47,7 +46,7 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 		unit: rateUnit(best),
 		verified: h.verified,
 		/** Share of this CPU's matmul rate, baseline and winner, and what it implies (source/core/machine/limits.ts); null when unknown. */
-		limits: limitsNote(result, result.limits),
+		limits: said.limits,
 		probes: result.probes.map(p => ({
 			stepId: p.stepId,
 			title: p.title,
@@ -65,7 +64,7 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 		// Probes that shared their CPUs with other processes even after re-measuring: the
 		// decisions resting on them may be wrong (null note when there are none).
 		contended: contendedProbes(result).map(p => ({stepId: p.stepId, title: p.title, contention: p.result!.contention})),
-		contendedNote: contendedSummary(result),
+		contendedNote: said.contendedNote,
 		files,
 	};
 }
@@ -168,7 +167,7 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		return exitCodes.probesFailed;
 	}
 
-	const cost = runCost(headlineFigures(result), findPrice(detection.cloud, tune.pricePerHour));
+	const cost = verdict(result, findPrice(detection.cloud, tune.pricePerHour)).cost!;
 	err(`Cost: ${describeCost(cost)}`);
 	let files: Record<string, string> | null = null;
 	try {

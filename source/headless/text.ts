@@ -1,11 +1,8 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
-import {contendedSummary} from '../core/machine/index.js';
 import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/report/index.js';
-import {headlineFigures} from '../core/report/index.js';
-import {accuracyNote, describeCandidate, describeGeneration, formatRate, rateUnit} from '../core/report/index.js';
+import {describeCandidate, describeGeneration, formatRate, rateUnit, verdict} from '../core/report/index.js';
 import type {SessionEvent} from '../core/types.js';
-import {limitsNote} from '../core/machine/index.js';
 
 // The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
 export {describeCandidate, formatDecision, formatDuration, formatFailure, formatResult};
@@ -52,12 +49,13 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					const r = e.result;
 					write('');
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
-					const h = headlineFigures(r);
+					const said = verdict(r);
+					const h = said.headline;
 					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
 					if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
-					write(`      ${accuracyNote(r).text}`);
-					for (const line of limitsNote(r, r.limits)?.lines ?? []) write(`      ${line}`);
-					const busy = contendedSummary(r);
+					write(`      ${said.accuracy.text}`);
+					for (const line of said.limits?.lines ?? []) write(`      ${line}`);
+					const busy = said.contendedNote;
 					if (busy) write(`warning: ${busy}`);
 				} else if (e.error) {
 					write(`error: ${e.error}`);

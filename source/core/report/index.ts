@@ -14,3 +14,4 @@ export * from './outputs.js';
 export * from './report-html.js';
 export * from './summary.js';
 export * from './text.js';
+export * from './verdict.js';

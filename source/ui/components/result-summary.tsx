@@ -4,11 +4,8 @@ import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
 import {describeCost} from '../../core/report/index.js';
 import type {RunCost} from '../../core/report/index.js';
-import {contendedSummary} from '../../core/machine/index.js';
-import {limitsNote} from '../../core/machine/index.js';
 import type {WalkResult} from '../../core/types.js';
-import {accuracyNote, describeCandidate, describeGeneration, latencyWhat, rateUnit} from '../../core/report/index.js';
-import {headlineFigures} from '../../core/report/index.js';
+import {describeCandidate, describeGeneration, latencyWhat, rateUnit, verdict} from '../../core/report/index.js';
 import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 
@@ -31,9 +28,10 @@ export function keptTitles(result: WalkResult): string[] {
 export function ResultSummary({result, cost = null}: {result: WalkResult; cost?: RunCost | null}) {
 	const h = headline(result);
 	const kept = keptTitles(result);
-	const best = headlineFigures(result).best;
-	const busy = contendedSummary(result);
-	const limits = limitsNote(result, result.limits);
+	const said = verdict(result);
+	const best = said.headline.best;
+	const busy = said.contendedNote;
+	const limits = said.limits;
 	const unit = rateUnit(best);
 	return (
 		<Box flexDirection="column" marginTop={1}>
@@ -45,7 +43,7 @@ export function ResultSummary({result, cost = null}: {result: WalkResult; cost?:
 			{best.generation ? <Row label="tokens" wrap="wrap">{describeGeneration(best.generation)}</Row> : null}
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
-			<Row label="accuracy" wrap="wrap">{accuracyNote(result).text}</Row>
+			<Row label="accuracy" wrap="wrap">{said.accuracy.text}</Row>
 			{limits ? <Row label="limit" wrap="wrap">{limits.lines.join('; ')}</Row> : null}
 			{busy ? <Text color="yellow" wrap="wrap">warning: the machine was busy. {busy}</Text> : null}
 		</Box>

@@ -3,8 +3,8 @@
 // its model-level choices as GT_* variables (derived from the contract).
 import {optionVariables} from '../../recipes/contract.js';
 import {contendedProbes} from '../../machine/contention.js';
-import {headlineFigures} from '../headline.js';
-import {accuracyNote, formatRate, latencyWhat, rateUnit} from '../summary.js';
+import {formatRate, latencyWhat, rateUnit} from '../summary.js';
+import {verdict} from '../verdict.js';
 import type {Candidate, Detection, ProbeConfig, WalkResult} from '../../types.js';
 import {ENV_FILE_NAME} from './names.js';
 
@@ -77,7 +77,7 @@ export function fmtRatio(value: number): string {
 /** One line of figures: baseline → winner, speedup, and the back-to-back check. */
 export function describeFigures(result: WalkResult): string[] {
 	// The back-to-back verification is the figure to quote; the walk's own when there is none.
-	const h = headlineFigures(result);
+	const h = verdict(result).headline;
 	const best = h.best;
 	const lines = [
 		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)} (${fmtRatio(h.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}`,
@@ -91,6 +91,7 @@ export function describeFigures(result: WalkResult): string[] {
 
 export function renderEnvFile(input: {result: WalkResult; detection: Detection; model: string; date: Date}): string {
 	const best = input.result.best.candidate;
+	const said = verdict(input.result);
 	const {runtime, model} = envVariables(best);
 	const header = [
 		'graviton-tune: the fastest configuration measured on this machine.',
@@ -98,7 +99,7 @@ export function renderEnvFile(input: {result: WalkResult; detection: Detection; 
 		`Model:   ${input.model}`,
 		...describeFigures(input.result).map((line, i) => `${i === 0 ? 'Figures:' : '        '} ${line}`),
 		`Recipes: ${best.recipes.length > 0 ? best.recipes.join(', ') : '(none: the baseline won)'}`,
-		`Accuracy: ${accuracyNote(input.result).text}`,
+		`Accuracy: ${said.accuracy.text}`,
 		`Date:    ${input.date.toISOString()}`,
 		'',
 		'Values are bare on purpose: this file reads the same with `set -a; . ./graviton-tune.env; set +a`,',

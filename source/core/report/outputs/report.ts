@@ -1,15 +1,14 @@
 // report.json (stable schema, every probe with its figures) and report.md, built from
 // what a finished run knows. The headline figures come from headline.ts only.
 import path from 'node:path';
-import {describeCost, findPrice, runCost} from '../cost.js';
+import {describeCost, findPrice} from '../cost.js';
 import type {RunCost} from '../cost.js';
-import {contendedSummary} from '../../machine/contention.js';
 import {headlineFigures} from '../headline.js';
-import {limitsNote} from '../../machine/limits.js';
 import type {LimitsNote} from '../../machine/limits.js';
-import {accuracyNote, describeCandidate, describeGeneration, formatRate, latencyWhat, rateUnit} from '../summary.js';
+import {describeCandidate, describeGeneration, formatRate, latencyWhat, rateUnit} from '../summary.js';
 import type {AccuracyNote} from '../summary.js';
 import {toolVersion} from '../../version.js';
+import {verdict} from '../verdict.js';
 import type {Candidate, Decision, Detection, ModelSpec, ProbeConfig, ProbeFailure, ProbeRecord, ProbeResult, PythonEnv, StepOutcome, WalkResult} from '../../types.js';
 import {describeMachine, envVariables, fmtRatio} from './env-file.js';
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, OUTPUT_FILE_NAMES, RUNTIME_HELPER_NAME} from './names.js';
@@ -114,6 +113,7 @@ export function buildReport(input: RunFacts & {
 }): Report {
 	const {result} = input;
 	const {runtime, model} = envVariables(result.best.candidate);
+	const said = verdict(result, findPrice(input.detection.cloud, input.pricePerHour));
 	return {
 		schemaVersion: REPORT_SCHEMA_VERSION,
 		tool: {name: 'graviton-tune', version: toolVersion},
@@ -134,12 +134,12 @@ export function buildReport(input: RunFacts & {
 			envFile: Object.fromEntries([...runtime, ...model]),
 		},
 		verification: result.verification,
-		accuracy: accuracyNote(result),
+		accuracy: said.accuracy,
 		interrupted: result.interrupted,
 		elapsedSeconds: result.elapsedSeconds,
-		cost: runCost(headlineFigures(result), findPrice(input.detection.cloud, input.pricePerHour)),
-		limits: limitsNote(result, result.limits),
-		contendedNote: contendedSummary(result),
+		...(said.cost ? {cost: said.cost} : {}),
+		limits: said.limits,
+		contendedNote: said.contendedNote,
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
 	};
 }
