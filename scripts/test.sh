@@ -14,10 +14,10 @@ venv_python=$(node dist/cli.js setup --json | node -e 'let s="";process.stdin.on
 "$venv_python" -m pip install -q pytest pytest-xdist ruff
 
 # Lint and type checks first: eslint (typescript-eslint, the core layering rule) and tsc
-# over source and tests, the files generated from source/core/recipes/contract.ts up to date,
+# over source and tests, the generated files (contract JSON, recipe schema, runtime bundle) up to date,
 # and ruff over the Python side (ruff.toml).
 npm run lint
-node scripts/contract.mjs --check
+npm run generate -- --check
 "$venv_python" -m ruff check
 
 # The HTML pages' browser tests are required here (skipped in a bare `npx vitest run` without chromium).

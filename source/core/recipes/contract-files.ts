@@ -1,4 +1,4 @@
-// The files generated from the contract, as scripts/contract.mjs writes them and the
+// The files generated from the contract, as scripts/generate.mjs writes them and the
 // tests compare them: the Python side's copy of the option table, and the recipe schema.
 import {contractJson} from './contract.js';
 import {recipeSchema} from './recipe-schema.js';

@@ -4,9 +4,10 @@
 // Everything else derives from this table: the ProbeConfig type, the probe flags, the
 // env writer, describeCandidate, the options another runtime starts from, the recipe
 // JSON Schema (recipes/recipe.schema.json) and the Python side's copy
-// (probes/graviton_tune_contract.json, written by scripts/contract.ts).
+// (probes/graviton_tune_contract.json, written by scripts/generate.mjs).
 //
-// Adding an option: one entry here, `npm run contract` (regenerates the two JSON files),
+// Adding an option: one entry here, `npm run build` (its `npm run generate` rewrites the
+// contract JSON, the recipe schema and the runtime bundle),
 // and the Python code that acts on it.
 import path from 'node:path';
 import {GravitonTuneError} from '../errors.js';
@@ -449,5 +450,5 @@ export function contractJson(): {version: number; generatedFrom: string; options
 		}];
 	});
 	options.push({...SERVED_MODEL, choices: null, min: null, exclusiveMin: false, optional: true, recipe: false, backends: null});
-	return {version: CONTRACT_VERSION, generatedFrom: 'source/core/recipes/contract.ts (npm run contract); do not edit by hand', options};
+	return {version: CONTRACT_VERSION, generatedFrom: 'source/core/recipes/contract.ts (npm run generate); do not edit by hand', options};
 }

@@ -105,7 +105,7 @@ export function recipeSchema(): Json {
 		$schema: 'http://json-schema.org/draft-07/schema#',
 		$id: 'https://github.com/graviton-tune/graviton-tune/recipes/recipe.schema.json',
 		title: 'graviton-tune recipe',
-		description: 'One tuning step: what it changes, what it requires, why. Generated from source/core/recipes/contract.ts and source/core/recipes/recipe-schema.ts (npm run contract); do not edit by hand.',
+		description: 'One tuning step: what it changes, what it requires, why. Generated from source/core/recipes/contract.ts and source/core/recipes/recipe-schema.ts (npm run generate); do not edit by hand.',
 		...object(
 			{
 				$schema: {type: 'string'},
