@@ -36,6 +36,9 @@ describe('the contract', () => {
 		const deployable = optionKeys.filter(key => OPTIONS[key].env);
 		expect(json.options.map(o => o['key'])).toEqual([...deployable, 'model']);
 		expect(deployable).not.toContain('budgetSeconds');
+		// What only a probe takes (its --config, probeArguments), declared for the probe's config.py.
+		expect(json.probeOptions.map(o => o['key'])).toEqual(optionKeys.filter(key => OPTIONS[key].level === 'probe'));
+		expect(json.probeOptions.find(o => o['key'] === 'budgetSeconds')).toMatchObject({python: 'budget_seconds', type: 'float', default: 10, min: 0, exclusiveMin: true});
 		const envs = json.options.map(o => o['env']);
 		expect(envs.every(Boolean)).toBe(true);
 		expect(new Set(envs).size).toBe(envs.length);

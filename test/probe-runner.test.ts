@@ -1,3 +1,4 @@
+import {spawnSync} from 'node:child_process';
 import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -5,6 +6,7 @@ import {describe, expect, it} from 'vitest';
 import {managedPython, probesDir} from '../source/core/paths.js';
 import {PROCESS_TAG_VARIABLE} from '../source/core/walk/process-group.js';
 import {PROBE_CACHE_ENV, buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/walk/probe-runner.js';
+import {envVariables} from '../source/core/report/outputs.js';
 import type {ProbeConfig, ProbeEvent, ProbeOutcome} from '../source/core/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -128,6 +130,30 @@ describe('buildProbeEnv', () => {
 		expect(buildProbeEnv(config, {baseEnv, probesDir: '/p'})[PROBE_CACHE_ENV]).toBeUndefined();
 	});
 
+	it("gives the probe the deployment's choices as exactly the env file's GT_* lines (one serializer)", () => {
+		const full: ProbeConfig = {...config, model: {path: '/models/net.onnx'}, channelsLast: true, autocast: 'bf16', compile: true, quantization: 'int8', backend: 'onnxruntime', workers: 2, threadsPerWorker: 3, cpuList: [0, 1, 2, 5], sessionOptions: {intra_op_num_threads: 'threads'}, weightQuantization: 'int4'};
+		const env = buildProbeEnv(full, {baseEnv: {...baseEnv, GT_BATCH_SIZE: '64', GT_COMPILE: '0', GT_STALE: 'x'}, probesDir: '/p'});
+		const probeLines = Object.entries(env).filter(([key]) => key.startsWith('GT_'));
+		const fileLines = envVariables({config: full, env: {}, recipeIds: []} as never).model;
+		expect(new Map(probeLines)).toEqual(new Map(fileLines));
+		// A shell that sourced an old env file does not steer the probe.
+		expect(env['GT_STALE']).toBeUndefined();
+		expect(env['GT_BATCH_SIZE']).toBe('4');
+	});
+
+	it.skipIf(!existsSync(managedPython()))("reads back, in the runtime helper's settings(), every choice it was given", () => {
+		const full: ProbeConfig = {...config, model: {path: '/models/net.onnx'}, channelsLast: true, autocast: 'bf16', compile: true, quantization: 'int8', backend: 'onnxruntime', workers: 2, threadsPerWorker: 3, cpuList: [0, 1, 2, 5], sessionOptions: {intra_op_num_threads: 'threads'}};
+		const env = buildProbeEnv(full, {baseEnv: {PATH: '/usr/bin:/bin'}});
+		delete env['OMP_NUM_THREADS']; // threads come from GT_THREADS_PER_WORKER here
+		const done = spawnSync(managedPython(), ['-c', 'import json, graviton_tune_runtime as rt; print(json.dumps(rt.settings()))'], {env, encoding: 'utf8'});
+		expect(done.status, done.stderr).toBe(0);
+		expect(JSON.parse(done.stdout)).toEqual({
+			batch_size: 4, channels_last: true, autocast: 'bf16', fp32_precision: 'none', compile: true, quantization: 'int8',
+			weight_quantization: 'none', backend: 'onnxruntime', workers: 2, threads: 3, cpu_list: [0, 1, 2, 5],
+			ort_options: {intra_op_num_threads: 'threads'}, model_path: '/models/net.onnx',
+		});
+	});
+
 	it('lets the configuration set OMP_NUM_THREADS, and defaults to the real probes dir', () => {
 		const env = buildProbeEnv(config, {baseEnv: {}, env: {OMP_NUM_THREADS: '7'}});
 		expect(env['OMP_NUM_THREADS']).toBe('7');
@@ -140,7 +166,8 @@ describe('buildProbeCommand', () => {
 		const {file, args} = buildProbeCommand(config, {python: '/v/bin/python'});
 		expect(file).toBe('/v/bin/python');
 		expect(args.slice(0, 4)).toEqual(['-m', 'graviton_tune_probe', 'run', '--config']);
-		expect(JSON.parse(args[4]!)).toEqual(config);
+		// The model and the probe's own options; the deployment's choices go in the environment.
+		expect(JSON.parse(args[4]!)).toEqual({model: {name: 'toy'}, budgetSeconds: 2});
 	});
 
 	it('goes through torchrun for several workers', () => {

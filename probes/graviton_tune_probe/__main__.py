@@ -2,8 +2,9 @@
 (and `inspect --config …`: the model checked once before any probe, inspect_model.py).
 
 Order matters here: stdout is protected first (nothing but protocol lines may reach
-it), then the configuration is read and this worker pinned to its CPUs, and only
-then is torch imported (see workers.py for why pinning must come first).
+it), then the configuration is read and this worker pinned to its CPUs by the runtime
+helper from the GT_* variables of the environment (which it reads as the deployment's
+choices), and only then is torch imported (see workers.py for why pinning must come first).
 The protocol is described in run.py's docstring.
 """
 from __future__ import annotations
@@ -55,15 +56,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "inspect":
             from .inspect_model import inspect
             return inspect(cfg)
-        if cfg.workers > 1 and not identity.distributed:
-            raise ProbeError("needs-torchrun", f"workers is {cfg.workers}: several workers run under torchrun",
-                             f"python -m torch.distributed.run --standalone --nproc-per-node {cfg.workers} "
-                             "-m graviton_tune_probe run --config ...")
     except ProbeError as err:
         protocol.emit_error(err)
         return 2
     try:
-        cpus = workers.pin(cfg)
+        cpus, cfg.options = workers.pin()
+        if cfg.options["workers"] > 1 and not identity.distributed:
+            count = cfg.options["workers"]
+            raise ProbeError("needs-torchrun", f"GT_WORKERS is {count}: several workers run under torchrun",
+                             f"python -m torch.distributed.run --standalone --nproc-per-node {count} "
+                             "-m graviton_tune_probe run --config ...")
         from .run import run_probe
     except ProbeError as err:
         protocol.emit_error(err)

@@ -38,7 +38,7 @@ def serve(probe: Any, prepared: Any, stdin: Optional[Any] = None) -> None:
     if probe.team.world > 1:
         raise ProbeError("bad-config", "paired mode measures one worker", "run paired comparisons with workers 1")
     source = stdin if stdin is not None else sys.stdin
-    batch = probe.cfg.batch_size
+    batch = probe.cfg.options["batch_size"]
     total = measuring.Measurement(batch_size=batch)
     emit("paired-ready", setupSeconds=prepared.setup_seconds, warmupSeconds=prepared.warmup_seconds)
     for line in source:

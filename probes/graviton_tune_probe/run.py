@@ -3,7 +3,8 @@ measure, check, and report, as JSON lines on stdout.
 
 What is measured is what is served, by construction: the configuration is applied by the
 runtime helper's optimize() (graviton_tune_runtime.py, the file graviton-tune copies next
-to the user's code), from the GT_* variables the env file will hold (config.environ), and
+to the user's code), from the GT_* variables of this process's environment, which graviton-tune
+sets to exactly the lines the env file will hold (the probe is an app), and
 the timed loop calls what optimize() returns with the input as the app has it, the way
 an app calls it (call_model). The grad mode, the channels_last conversion of inputs and
 autocast are the served model's own, not the probe's. Only the fp32 reference is computed
@@ -61,7 +62,7 @@ from . import check as output_check
 from . import generate as generation
 from . import measure as measuring
 from . import paired
-from .config import ProbeConfig, environ
+from .config import ProbeConfig
 from .models import LoadedModel, OutputPicker, load_model
 from .protocol import ProbeError, emit, emit_error, first_line
 from .workers import Identity, Team, as_probe_error, is_out_of_memory
@@ -174,8 +175,8 @@ class Probe:
         cfg, out = self.cfg, Prepared()
         started = time.perf_counter()
         with self._phase("load"):
-            loaded = load_model(cfg.model, cfg.backend, cfg.seed)
-            out.input = loaded.make_input(cfg.batch_size, cfg.seed)
+            loaded = load_model(cfg.model, cfg.options["backend"], cfg.seed)
+            out.input = loaded.make_input(cfg.options["batch_size"], cfg.seed)
             out.loaded = loaded
         if loaded.task == "generate":
             return self._prepare_generation(out, loaded, started)
@@ -185,7 +186,7 @@ class Probe:
             if cfg.check:
                 with self._phase("reference"):
                     if loaded.samples is not None:
-                        out.check_batches = loaded.sample_batches(cfg.batch_size)[:MAX_CHECK_BATCHES]
+                        out.check_batches = loaded.sample_batches(cfg.options["batch_size"])[:MAX_CHECK_BATCHES]
                     out.reference, *rest = self._references(loaded, [out.input, *(out.check_batches or [])])
                     if loaded.samples is not None:
                         out.references = rest
@@ -215,11 +216,11 @@ class Probe:
             reference_seconds = time.perf_counter() - t0
         model, _, out.cached_seconds = self._configure(loaded, out.input)
         out.model = model
-        out.recorder = generation.Recorder(model, loaded.module, loaded.new_tokens, cfg.batch_size)
+        out.recorder = generation.Recorder(model, loaded.module, loaded.new_tokens, cfg.options["batch_size"])
         _, out.warmup_seconds = self._warm_up(out.recorder, out.input, first_call_done=False)
         if out.generated is not None:
             out.check = {**generation.check(out.generated, out.recorder, out.input), "data": "random",
-                         "rows": cfg.batch_size}
+                         "rows": cfg.options["batch_size"]}
         out.call = out.recorder
         out.recorder.keep = True
         out.setup_seconds = time.perf_counter() - started - reference_seconds
@@ -248,7 +249,7 @@ class Probe:
             return {**check, "data": "random", "rows": rows}
         outputs = [self.picker(call(batch)).float() for batch in out.check_batches]
         check = output_check.compare_batches(out.references, outputs)
-        return {**check, "data": "samples", "rows": len(out.check_batches) * self.cfg.batch_size}
+        return {**check, "data": "samples", "rows": len(out.check_batches) * self.cfg.options["batch_size"]}
 
     def _evaluate(self, prepared: Prepared) -> Optional[float]:
         """The user's evaluate(model) -> float on the configured model, when the model file has one."""
@@ -259,7 +260,7 @@ class Probe:
         def model(*args: Any, **kwargs: Any) -> Any:
             return prepared.model(*args, **kwargs)
 
-        model.batch_size = self.cfg.batch_size  # type: ignore[attr-defined]  # shape-specialised backends need it
+        model.batch_size = self.cfg.options["batch_size"]  # type: ignore[attr-defined]  # shape-specialised backends need it
         if loaded.task == "generate":  # a language model is scored generating, as it is served
             model.generate = prepared.model.generate  # type: ignore[attr-defined]
 
@@ -310,7 +311,7 @@ class Probe:
             out = os.path.join(tmp, "reference.pt")
             inputs = os.path.join(tmp, "inputs.pt")
             torch.save(x, inputs)  # the very inputs this process checks (seeded, and batches of --samples)
-            job = json.dumps([dataclasses.asdict(cfg.model), cfg.backend, cfg.seed, inputs, out])
+            job = json.dumps([dataclasses.asdict(cfg.model), cfg.options["backend"], cfg.seed, inputs, out])
             done = subprocess.run([sys.executable, "-c", _STRICT_REFERENCE, job], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
             if done.returncode != 0 or not os.path.exists(out):
@@ -376,15 +377,14 @@ class Probe:
         return (outputs[0] if len(outputs) == 1 else self.picker(outputs)).float()
 
     def _configure(self, loaded: LoadedModel, x: Any) -> Tuple[Callable[..., Any], Optional[float], float]:
-        """The served model: the runtime helper's optimize(), as an app calls it, with the GT_*
-        variables of this configuration. Returns it, the seconds of its compile phase (None
+        """The served model: the runtime helper's optimize(), as an app calls it, reading the
+        GT_* variables of this process's environment. Returns it, the seconds of its compile phase (None
         when optimize() made no first call: eager PyTorch), and the seconds of conversion it
         kept in the walk's cache (CACHE_ENV), which the next probe of it will not spend."""
         calibration = self._calibration(loaded)
         clock = _PhaseClock()
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("GT_")}, **environ(self.cfg)}
         try:
-            served = rt.optimize(loaded.onnx_path or loaded.module, x, env, calibration,
+            served = rt.optimize(loaded.onnx_path or loaded.module, x, os.environ, calibration,
                                  log=lambda message, level="info": emit("log", level=level, message=message),
                                  phase=clock.begin, cache_dir=os.environ.get(CACHE_ENV) or None)
         except rt.BackendError as err:
@@ -399,10 +399,10 @@ class Probe:
 
     def _calibration(self, loaded: LoadedModel) -> Optional[List[Any]]:
         """int8 calibrates on the real samples (in batches of the measured size) when given."""
-        if self.cfg.quantization != "int8" or loaded.samples is None:
+        if self.cfg.options["quantization"] != "int8" or loaded.samples is None:
             return None
-        batches = loaded.sample_batches(self.cfg.batch_size)[:MAX_CHECK_BATCHES]
-        self.calibrated = {"data": "samples", "batches": len(batches), "rows": len(batches) * self.cfg.batch_size}
+        batches = loaded.sample_batches(self.cfg.options["batch_size"])[:MAX_CHECK_BATCHES]
+        self.calibrated = {"data": "samples", "batches": len(batches), "rows": len(batches) * self.cfg.options["batch_size"]}
         return batches
 
     def _warm_up(self, call: Callable, x: Any, first_call_done: bool) -> Tuple[Any, float]:
@@ -435,7 +435,7 @@ class Probe:
     def _measure(self, prepared: Prepared) -> measuring.Measurement:
         progress = self._progress if self.team.leader else None
         with self._phase("measure"):
-            return measuring.measure(prepared.call, prepared.input, self.cfg.batch_size, self.cfg.budget_seconds,
+            return measuring.measure(prepared.call, prepared.input, self.cfg.options["batch_size"], self.cfg.budget_seconds,
                                      self.cfg.target_relative_ci, progress, fixed_window=self.team.world > 1,
                                      rate=prepared.recorder.rate if prepared.recorder else None)
 
@@ -463,7 +463,7 @@ class Probe:
         }
 
     def _result(self, figures: List[dict], prepared: Prepared) -> Dict[str, Any]:
-        batch = self.cfg.batch_size
+        batch = self.cfg.options["batch_size"]
         durations = [d for f in figures for d in f["durations"]]
         if len(figures) == 1:
             throughput = figures[0]["interval"]
@@ -497,7 +497,7 @@ class Probe:
             from .limits import decode_bytes
             result["generation"]["bytesPerStep"] = decode_bytes(prepared.loaded.module, prompt,
                                                                 prepared.loaded.new_tokens)
-        if self.cfg.quantization == "int8":
+        if self.cfg.options["quantization"] == "int8":
             result["calibration"] = self.calibrated or {"data": "random", "batches": rt.CALIBRATION_BATCHES + 1,
                                                         "rows": (rt.CALIBRATION_BATCHES + 1) * batch}
         if len(figures) > 1:
@@ -546,7 +546,7 @@ def run_probe(cfg: ProbeConfig, identity: Identity, cpus: Optional[List[int]], w
     """Run one probe in this process (one worker of several under torchrun). Returns the exit code."""
     team = Team(identity, cpus)
     try:
-        threads = cfg.threads_per_worker or (len(cpus) if cpus else None)
+        threads = cfg.options["threads"] or (len(cpus) if cpus else None)
         if threads:
             torch.set_num_threads(threads)
         start: Dict[str, Any] = {"pid": os.getpid(), "python": platform.python_version(),
@@ -556,8 +556,8 @@ def run_probe(cfg: ProbeConfig, identity: Identity, cpus: Optional[List[int]], w
         emit("start", **start)
         for message in warnings:
             emit("log", level="warning", message=message)
-        if identity.distributed and identity.world != cfg.workers:
-            emit("log", level="warning", message=f"workers is {cfg.workers} but torchrun started "
+        if identity.distributed and identity.world != cfg.options["workers"]:
+            emit("log", level="warning", message=f"GT_WORKERS is {cfg.options['workers']} but torchrun started "
                                                  f"{identity.world}: measuring {identity.world}")
         if cpus is not None and threads and threads > len(cpus):
             emit("log", level="warning", message=f"{threads} threads on {len(cpus)} CPUs: oversubscribed")

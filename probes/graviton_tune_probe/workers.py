@@ -26,7 +26,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from .protocol import ProbeError, first_line
 
@@ -56,23 +56,20 @@ def identity_from_env() -> Identity:
     return Identity(rank, max(1, world))
 
 
-def pin(cfg: Any) -> Optional[List[int]]:
-    """Pin this worker as a deployed one is pinned: the configuration goes into this process's
-    environment as the GT_* variables graviton-tune's env file would hold, then the runtime
-    helper is imported, which pins the worker before it imports torch (pin_worker, with the
-    read-back check), exactly as in an app that imports it first. Returns the CPUs (None:
-    not pinned); a CPU list the process cannot use is a ProbeError naming the CPUs."""
-    from .config import environ
-
-    for key in [k for k in os.environ if k.startswith("GT_")]:
-        del os.environ[key]  # a stale variable must not steer the helper
-    os.environ.update(environ(cfg))
+def pin() -> Tuple[Optional[List[int]], Dict[str, Any]]:
+    """Pin this worker as a deployed one is pinned: from the GT_* variables of this process's
+    environment (graviton-tune sets exactly the env file's lines), the runtime helper is
+    imported, which pins the worker before it imports torch (pin_worker, with the read-back
+    check), exactly as in an app that imports it first. Returns the CPUs (None: not pinned)
+    and the helper's settings() of those variables; a CPU list the process cannot use, or a
+    value the helper does not understand, is a ProbeError naming it."""
     if "LOCAL_RANK" not in os.environ and "RANK" in os.environ:
         os.environ["LOCAL_RANK"] = os.environ["RANK"]  # --standalone: one node, the same numbers
     import graviton_tune_runtime as rt  # pins on import, before torch loads
 
     try:
-        return rt.pin_worker()  # again, to hear about a failure the import kept quiet
+        cpus = rt.pin_worker()  # again, to hear about a failure the import kept quiet
+        return cpus, rt.settings()
     except rt.ConfigError as err:
         raise ProbeError(err.code, err.message, err.hint) from None
 

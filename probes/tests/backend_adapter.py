@@ -8,19 +8,18 @@ model's first output as a torch float32 tensor):
     prepare_onnxruntime(model_or_path, example_input, cfg, emit)
     prepare_openvino(model_or_path, example_input, cfg, emit)
 
-`cfg` is the ProbeConfig (config.py) or a plain dict with the camelCase keys of
-source/core/types.ts; only `cfg.get(key, default)` is used. `emit` is protocol.emit.
+`cfg` is a plain dict with the camelCase keys of source/core/types.ts' ProbeConfig. `emit` is protocol.emit.
 Preparation emits `phase` events (export, quantize, compile) and `log` events for every
 choice worth knowing. Compilation that happens lazily (torch.compile in the int8 path)
 lands in the caller's first calls, that is its warm-up.
 
-This module is only an adapter, for calling one backend alone with a ProbeConfig (the
+This module is only an adapter, for calling one backend alone with a configuration (the
 tests in test_backends_extra.py do; it lives with them and does not ship). The probe itself measures through the runtime helper's optimize() (run.py),
 which calls the same implementations: prepare_int8, prepare_onnxruntime, prepare_openvino
 in graviton_tune_runtime.py, the helper users deploy next to graviton-tune.env. Read the
-routes, and why, in those functions' docstrings. Here: the ProbeConfig becomes the
-runtime's options mapping (through the GT_* variables and the helper's settings(), as
-optimize() reads them), its log/phase callbacks become protocol events, and its
+routes, and why, in those functions' docstrings. Here: the configuration becomes the
+runtime's options mapping (through the GT_* variables graviton-tune launches a probe with,
+conftest.launched, and the helper's settings(), as optimize() reads them), its log/phase callbacks become protocol events, and its
 BackendError (also when a returned callable fails on its first call) becomes ProbeError
 with the same code, message and hint.
 
@@ -40,13 +39,12 @@ Error codes (ProbeError.code), stable:
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Dict, List, Optional
 
 import graviton_tune_runtime as rt
 from graviton_tune_runtime import BackendError
 
-from graviton_tune_probe.config import ProbeConfig, environ, parse_config
+from conftest import launched
 from graviton_tune_probe.protocol import ProbeError
 
 # Re-exported for readers of this module; the values live in the runtime helper.
@@ -61,12 +59,12 @@ Emit = Callable[..., None]
 
 
 def _options(cfg: Any) -> Dict[str, Any]:
-    """The ProbeConfig (or a dict with its camelCase keys) as the runtime's options mapping:
-    the helper's settings() of its GT_* variables, plus the seed."""
-    if not isinstance(cfg, ProbeConfig):
-        cfg, _ = parse_config(json.dumps(dict(cfg or {})))
-    options = rt.settings(environ(cfg))
-    options["seed"] = cfg.seed
+    """A configuration (a dict with the camelCase keys of source/core/types.ts) as the
+    runtime's options mapping: the helper's settings() of the GT_* variables graviton-tune
+    would launch it with, plus the seed."""
+    probe_json, env = launched(dict(cfg or {}))
+    options = rt.settings(env)
+    options["seed"] = probe_json.get("seed", 0)
     return options
 
 

@@ -77,7 +77,7 @@ class _Team:
 
 
 class _Cfg:
-    batch_size = 4
+    options = {"batch_size": 4}
     target_relative_ci = 0.02
 
 

@@ -66,7 +66,7 @@ def config(path, **over):
 
 
 def inspect(path, **model):
-    text = json.dumps({"model": {"path": str(path), **model}, "batchSize": 1, "threadsPerWorker": 1})
+    text = json.dumps({"model": {"path": str(path), **model}})
     done = subprocess.run([sys.executable, "-m", "graviton_tune_probe", "inspect", "--config", text],
                           capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(PROBES), "PATH": "/usr/bin:/bin"})
     return [json.loads(line) for line in done.stdout.splitlines()][-1]

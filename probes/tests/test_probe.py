@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, PROBES
+from conftest import FIXTURES, PROBES, launched
 
 TOY = {"model": {"name": "toy"}, "budgetSeconds": 0.6, "warmupIterations": 1}
 RESULT_FIELDS = {"samplesPerSecond", "latencyMs", "iterations", "batchSize", "setupSeconds", "warmupSeconds",
@@ -203,17 +203,37 @@ def test_onnx_file_needs_an_onnx_backend(probe, tmp_path):
     assert "onnxruntime" in error["hint"]
 
 
-@pytest.mark.parametrize("text, code", [
-    ("{not json", "bad-config"),
-    ("[1, 2]", "bad-config"),
-    (json.dumps({"model": {"name": "toy"}, "batchSize": 0}), "bad-config"),
-    (json.dumps({"model": {"name": "toy"}, "autocast": "fp16"}), "bad-config"),
-    (json.dumps({"model": {"name": "toy"}, "workers": 2}), "needs-torchrun"),
+TOY_TEXT = json.dumps({"model": {"name": "toy"}})
+
+
+@pytest.mark.parametrize("text, env, code", [
+    ("{not json", {}, "bad-config"),
+    ("[1, 2]", {}, "bad-config"),
+    (json.dumps({"model": {"name": "toy"}, "budgetSeconds": 0}), {}, "bad-config"),
+    (TOY_TEXT, {"GT_BATCH_SIZE": "0"}, "bad-config"),
+    (TOY_TEXT, {"GT_AUTOCAST": "fp16"}, "bad-config"),
+    (TOY_TEXT, {"GT_WORKERS": "2"}, "needs-torchrun"),
 ])
-def test_bad_configs_give_stable_codes(probe, text, code):
-    run = probe(text)
-    assert_error(run, code)
+def test_bad_configs_give_stable_codes(probe, text, env, code):
+    run = probe(text, env=env)
+    error = assert_error(run, code)
     assert len(run.events) == 1  # refused before anything started
+    if env:
+        assert next(iter(env)) in error["message"]  # the variable is named
+
+
+def test_a_deployment_option_on_the_command_line_names_its_variable(probe):
+    # The probe is an app: what the env file holds reaches it as GT_* variables, never as JSON.
+    error = assert_error(probe(json.dumps({"model": {"name": "toy"}, "batchSize": 4})), "bad-config")
+    assert "batchSize (GT_BATCH_SIZE) is a deployment option" in error["message"]
+    assert "GT_BATCH_SIZE=..." in error["hint"]
+
+
+def test_the_environment_is_the_configuration(probe):
+    # Set by hand, as an app's environment is: the probe measures what GT_* says.
+    run = probe(TOY_TEXT, env={"GT_BATCH_SIZE": "3", "GT_CHANNELS_LAST": "1", "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    assert run.result["batchSize"] == 3
 
 
 # ------------------------------------------------------------------ workers
@@ -370,9 +390,9 @@ def test_strict_math_needs_no_separate_reference(probe):
 def test_a_probe_stopped_with_sigterm_removes_its_temporary_files(tmp_path):
     """graviton-tune stops a probe at its deadline with SIGTERM; its ONNX export folder must not stay in /tmp."""
     pytest.importorskip("onnxruntime")
-    command = [sys.executable, "-m", "graviton_tune_probe", "run", "--config",
-               json.dumps(config(backend="onnxruntime", budgetSeconds=60, check=False))]
-    env = {**os.environ, "PYTHONPATH": str(PROBES), "TMPDIR": str(tmp_path)}
+    probe_json, variables = launched(config(backend="onnxruntime", budgetSeconds=60, check=False))
+    command = [sys.executable, "-m", "graviton_tune_probe", "run", "--config", json.dumps(probe_json)]
+    env = {**os.environ, "PYTHONPATH": str(PROBES), "TMPDIR": str(tmp_path), **variables}
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         for line in child.stdout:

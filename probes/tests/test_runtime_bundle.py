@@ -66,28 +66,6 @@ def test_settings_follow_the_contract():
                 rt.settings({option["env"]: str(option["min"] - 1)})
 
 
-def test_the_probe_hands_its_configuration_over_as_the_env_file_spells_it():
-    # config.environ() is what the probe gives optimize(); settings() must read back every option.
-    sys.path.insert(0, str(PROBES))
-    import graviton_tune_runtime as rt
-    from graviton_tune_probe.config import environ, parse_config
-
-    cfg, _ = parse_config(json.dumps({
-        "model": {"path": "/models/net.onnx"}, "batchSize": 8, "channelsLast": True, "autocast": "bf16",
-        "fp32Precision": None, "compile": True, "quantization": "int8", "backend": "onnxruntime", "workers": 2,
-        "threadsPerWorker": 3, "cpuList": [0, 1, 2, 5], "sessionOptions": {"intra_op_num_threads": "threads"},
-        "weightQuantization": "int4"}))
-    read = rt.settings(environ(cfg))
-    assert read == {"batch_size": 8, "channels_last": True, "autocast": "bf16", "fp32_precision": "none",
-                    "compile": True, "quantization": "int8", "weight_quantization": "int4", "backend": "onnxruntime",
-                    "workers": 2, "threads": 3,
-                    "cpu_list": [0, 1, 2, 5], "ort_options": {"intra_op_num_threads": "threads"},
-                    "model_path": "/models/net.onnx"}
-    assert environ(cfg)["GT_CPU_LIST"] == "0-2,5"
-    defaults, _ = parse_config("{}")
-    assert rt.settings(environ(defaults)) == rt.settings({})
-
-
 def test_pinning_says_what_is_wrong():
     sys.path.insert(0, str(PROBES))
     import graviton_tune_runtime as rt

@@ -183,7 +183,7 @@ export function matmulKey(detection: Detection, python: PythonEnv): string {
 export async function measureMatmulRates(python: string, threads: number, options: {signal?: AbortSignal; seconds?: number; bandwidth?: boolean} = {}): Promise<MatmulRates | null> {
 	let line: Record<string, unknown> | null = null;
 	let bandwidth: number | undefined;
-	const config = {threadsPerWorker: threads} as ProbeConfig;
+	const config = {model: {}, threadsPerWorker: threads} as ProbeConfig;
 	await runInGroup(python, ['-m', 'graviton_tune_probe.limits', '--threads', String(threads), '--seconds', String(options.seconds ?? 2), ...(options.bandwidth ? ['--bandwidth'] : [])], {
 		env: buildProbeEnv(config),
 		signal: options.signal,

@@ -297,6 +297,19 @@ export function optionVariables(config: OptionValues & {model: {path?: string}})
 	return vars;
 }
 
+/**
+ * What a probe gets on its command line (--config): the model and the probe-level options
+ * (budget, seed, check…), never a deployment option. Those reach it as the GT_* variables
+ * optionVariables() spells, the same lines the env file holds: the probe is an app.
+ */
+export function probeArguments(config: Partial<OptionValues> & {model: unknown}): Record<string, unknown> {
+	const out: Record<string, unknown> = {model: config.model};
+	for (const key of optionKeys) {
+		if (specOf(key).level === 'probe' && config[key] !== undefined) out[key] = config[key];
+	}
+	return out;
+}
+
 // ---------------------------------------------------------------- flags
 
 export class OptionValueError extends GravitonTuneError {
@@ -425,9 +438,10 @@ export const CONTRACT_VERSION = 1;
  * the options a deployment carries as GT_* variables (probe-only options stay in TS),
  * spelled as the env file spells them (an enum that may be off has "none" among its
  * choices and as its default), then the served model file. The runtime helper's
- * settings() keys are the `python` names.
+ * settings() keys are the `python` names. `probeOptions`: what only a probe takes, on its
+ * command line (probeArguments()), with the same declaration (the probe's config.py reads it).
  */
-export function contractJson(): {version: number; generatedFrom: string; options: Array<Record<string, unknown>>} {
+export function contractJson(): {version: number; generatedFrom: string; options: Array<Record<string, unknown>>; probeOptions: Array<Record<string, unknown>>} {
 	const options: Array<Record<string, unknown>> = optionKeys.flatMap(key => {
 		const spec = specOf(key) as OptionSpec & OptionBase;
 		if (!spec.env) return [];
@@ -450,5 +464,11 @@ export function contractJson(): {version: number; generatedFrom: string; options
 		}];
 	});
 	options.push({...SERVED_MODEL, choices: null, min: null, exclusiveMin: false, optional: true, recipe: false, backends: null});
-	return {version: CONTRACT_VERSION, generatedFrom: 'source/core/recipes/contract.ts (npm run generate); do not edit by hand', options};
+	const probeOptions = optionKeys.flatMap(key => {
+		const spec = specOf(key);
+		if (spec.level !== 'probe') return [];
+		const numeric = spec.type === 'int' || spec.type === 'float';
+		return [{key, python: spec.python, type: spec.type, default: spec.default, min: numeric ? spec.min : null, exclusiveMin: numeric ? (spec.exclusiveMin ?? false) : false, description: spec.description}];
+	});
+	return {version: CONTRACT_VERSION, generatedFrom: 'source/core/recipes/contract.ts (npm run generate); do not edit by hand', options, probeOptions};
 }

@@ -2,6 +2,7 @@
 // of the three forms (tensor, tuple, dict) with batch_size rows, one forward works, and
 // the real samples read. A problem here is reported with its fix before the walk spends
 // anything (probes/graviton_tune_probe/inspect_model.py does the looking).
+import {probeArguments} from '../recipes/contract.js';
 import {buildProbeEnv} from './probe-runner.js';
 import {runInGroup} from './process-group.js';
 import type {ModelSpec, ProbeConfig, Task} from '../types.js';
@@ -54,7 +55,7 @@ export async function inspectModel(python: string, model: ModelSpec, options: {s
 	let info: ModelInfo | null = null;
 	let error: {code: string; message: string; hint: string | null} | null = null;
 	const notes: string[] = [];
-	const exit = await runInGroup(python, ['-m', 'graviton_tune_probe', 'inspect', '--config', JSON.stringify(config)], {
+	const exit = await runInGroup(python, ['-m', 'graviton_tune_probe', 'inspect', '--config', JSON.stringify(probeArguments(config as ProbeConfig))], {
 		env: buildProbeEnv(config as ProbeConfig),
 		signal: options.signal,
 		timeoutMs: options.timeoutMs ?? INSPECT_TIMEOUT_MS,

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {existsSync} from 'node:fs';
 import {processTree, ProbeWatch} from '../machine/contention.js';
+import {optionVariables, probeArguments} from '../recipes/contract.js';
 import {probesDir as defaultProbesDir} from '../paths.js';
 import {plainText, runInGroup, type GroupExit} from './process-group.js';
 import type {ProbeConfig, ProbeEvent, ProbeFailure, ProbeOutcome, ProbeResult} from '../types.js';
@@ -62,6 +63,9 @@ export function buildProbeEnv(
 		if (value !== undefined && !isTuningVariable(name)) result[name] = value;
 	}
 	Object.assign(result, options.env ?? {});
+	// The deployment's choices as the env file spells them (one serializer): the probe reads
+	// them from its environment through the runtime helper, as a deployed app does.
+	Object.assign(result, Object.fromEntries(optionVariables(config)));
 	if (options.cacheDir) result[PROBE_CACHE_ENV] = options.cacheDir;
 	const probes = options.probesDir ?? defaultProbesDir;
 	const inherited = result['PYTHONPATH'];
@@ -78,7 +82,7 @@ export function buildProbeCommand(
 ): {file: string; args: string[]} {
 	const entry = options.entry ?? {module: PROBE_MODULE};
 	const target = 'module' in entry ? ['-m', entry.module] : [entry.script];
-	const probeArgs = [...target, 'run', '--config', JSON.stringify(config)];
+	const probeArgs = [...target, 'run', '--config', JSON.stringify(probeArguments(config))];
 	if (config.workers > 1) {
 		// torch.distributed.run is torchrun; going through the interpreter avoids relying
 		// on a torchrun script with a stale shebang.
