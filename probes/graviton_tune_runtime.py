@@ -265,7 +265,7 @@ CONTRACT: Dict[str, Any] = {
             "level": "model",
             "optional": False,
             "recipe": True,
-            "backends": None,
+            "backends": ["torch"],
             "description": "NHWC memory format (channels_last) for the model and 4-D inputs",
         },
         {
@@ -281,7 +281,7 @@ CONTRACT: Dict[str, Any] = {
             "level": "model",
             "optional": False,
             "recipe": True,
-            "backends": None,
+            "backends": ["torch"],
             "description": "torch.autocast(\"cpu\", dtype) around inference",
         },
         {
@@ -313,7 +313,7 @@ CONTRACT: Dict[str, Any] = {
             "level": "model",
             "optional": False,
             "recipe": True,
-            "backends": None,
+            "backends": ["torch"],
             "description": "torch.compile (inductor) with freezing and weight prepack",
         },
         {

@@ -6,7 +6,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {execa} from 'execa';
 import {describe, expect, it} from 'vitest';
-import {contractJson, OPTIONS, optionDefaults, optionKeys, optionVariables, parseOptionText, plainModelOptions} from '../source/core/recipes/contract.js';
+import {contractJson, fitToBackend, OPTIONS, optionDefaults, optionKeys, optionVariables, parseOptionText, plainModelOptions} from '../source/core/recipes/contract.js';
 import {contractFiles} from '../source/core/recipes/contract-files.js';
 import {recipesDir} from '../source/core/paths.js';
 import {describeCandidate} from '../source/core/report/summary.js';
@@ -60,9 +60,14 @@ describe('the contract', () => {
 	});
 
 	it('the env file variables follow the declaration: order, spelling, and what applies to the backend', () => {
-		const vars = optionVariables(config({channelsLast: true, autocast: 'bf16', cpuList: [0, 1, 2, 3]}));
-		// Every deployable option of a torch configuration, in declaration order (session options are ONNX Runtime's).
-		const declared = optionKeys.map(key => OPTIONS[key]).filter(spec => spec.env && !('backends' in spec)).map(spec => spec.env);
+		const torch = config({channelsLast: true, autocast: 'bf16', cpuList: [0, 1, 2, 3]});
+		const vars = optionVariables(torch);
+		// Every deployable option a torch configuration holds, in declaration order (session options are ONNX Runtime's).
+		const declared = optionKeys
+			.filter(key => torch[key] !== undefined)
+			.map(key => OPTIONS[key] as {env: string | null; backends?: readonly string[]})
+			.filter(spec => spec.env && (!spec.backends || spec.backends.includes('torch')))
+			.map(spec => spec.env);
 		expect(vars.map(([key]) => key)).toEqual(declared);
 		for (const pair of [['GT_BATCH_SIZE', '1'], ['GT_CHANNELS_LAST', '1'], ['GT_AUTOCAST', 'bf16'], ['GT_FP32_PRECISION', 'none'], ['GT_COMPILE', '0'], ['GT_BACKEND', 'torch'], ['GT_THREADS_PER_WORKER', '2'], ['GT_CPU_LIST', '0-3']]) {
 			expect(vars).toContainEqual(pair);
@@ -71,6 +76,23 @@ describe('the contract', () => {
 		// Session options mean something on ONNX Runtime only.
 		expect(optionVariables(config({sessionOptions: {}})).map(([k]) => k)).not.toContain('GT_ORT_OPTIONS');
 		expect(optionVariables(config({backend: 'onnxruntime', sessionOptions: {}}))).toContainEqual(['GT_ORT_OPTIONS', 'default']);
+	});
+
+	it("each backend gets the options that mean something there, and a bf16 request the way it takes one (backends, carriedBy)", () => {
+		for (const backend of ['onnxruntime', 'openvino'] as const) {
+			const fitted = fitToBackend(config({backend, channelsLast: true, compile: true, autocast: 'bf16', weightQuantization: 'int8', quantization: 'int8', sessionOptions: {}}));
+			expect(fitted).toMatchObject({channelsLast: false, compile: false, autocast: null, fp32Precision: 'bf16', quantization: 'int8'});
+			expect('weightQuantization' in fitted).toBe(false);
+			expect('sessionOptions' in fitted).toBe(backend === 'onnxruntime');
+			const written = optionVariables(fitted).map(([key]) => key);
+			for (const torchOnly of ['GT_CHANNELS_LAST', 'GT_COMPILE', 'GT_AUTOCAST', 'GT_WEIGHT_QUANTIZATION']) expect(written).not.toContain(torchOnly);
+			expect(written).toContain('GT_FP32_PRECISION');
+		}
+		const torch = config({channelsLast: true, compile: true, autocast: 'bf16', sessionOptions: {}});
+		expect(fitToBackend(torch)).toMatchObject({channelsLast: true, compile: true, autocast: 'bf16', fp32Precision: null});
+		expect('sessionOptions' in fitToBackend(torch)).toBe(false);
+		// A carrier is itself an option.
+		for (const spec of Object.values(OPTIONS) as Array<{carriedBy?: string}>) if (spec.carriedBy) expect(optionKeys).toContain(spec.carriedBy);
 	});
 
 	it('the words for a configuration come from the declaration', () => {

@@ -40,8 +40,14 @@ interface OptionBase {
 	recipe?: true;
 	/** What a switch to another runtime resets it to (torch-side knobs start plain there). */
 	plain?: unknown;
-	/** Backends it means something on (null: all); on others the env file leaves it out. */
+	/**
+	 * Backends it means something on (absent: all). On the others a configuration holds it
+	 * plain (its `plain` value, or absent when optional: fitToBackend) and the env file
+	 * leaves it out.
+	 */
 	backends?: readonly BackendName[];
+	/** On the backends it does not apply to, a value it holds is asked of this option instead. */
+	carriedBy?: string;
 	/** Shown in --help after the flag: N, S, bf16… (booleans take none). */
 	metavar?: string;
 	/** Words for describeCandidate ("batch 8", "channels_last"); null: say nothing. */
@@ -68,13 +74,16 @@ export const OPTIONS = {
 	},
 	channelsLast: {
 		type: 'bool', python: 'channels_last', env: 'GT_CHANNELS_LAST', flag: '--channels-last', level: 'model',
-		default: false, recipe: true, plain: false,
+		default: false, recipe: true, plain: false, backends: ['torch'],
 		description: 'NHWC memory format (channels_last) for the model and 4-D inputs',
 		describe: (v: boolean) => (v ? 'channels_last' : null),
 	},
 	autocast: {
 		type: 'enum', python: 'autocast', env: 'GT_AUTOCAST', flag: '--autocast', metavar: 'bf16', level: 'model',
-		default: null, choices: ['bf16'], nullable: true, recipe: true, plain: null,
+		// ONNX Runtime and OpenVINO take a bf16 request one way, whichever option asks
+		// (OpenVINO's inference precision, ONNX Runtime's bf16 fast math): there it is
+		// fp32Precision "bf16", so the two steps make one configuration.
+		default: null, choices: ['bf16'], nullable: true, recipe: true, plain: null, backends: ['torch'], carriedBy: 'fp32Precision',
 		description: 'torch.autocast("cpu", dtype) around inference',
 		describe: (v: string | null) => (v ? `${v} autocast` : null),
 	},
@@ -86,7 +95,7 @@ export const OPTIONS = {
 	},
 	compile: {
 		type: 'bool', python: 'compile', env: 'GT_COMPILE', flag: '--compile', level: 'model',
-		default: false, recipe: true, plain: false,
+		default: false, recipe: true, plain: false, backends: ['torch'],
 		description: 'torch.compile (inductor) with freezing and weight prepack',
 		describe: (v: boolean) => (v ? 'compile' : null),
 	},
@@ -229,6 +238,24 @@ export function describeOptions(config: OptionValues): string[] {
 
 function applies(spec: OptionBase, config: {backend: string}): boolean {
 	return !spec.backends || (spec.backends as readonly string[]).includes(config.backend);
+}
+
+/**
+ * The configuration as its backend takes it (pure): each option that does not apply there
+ * (its `backends`) is handed to the option that carries it (`carriedBy`), when it holds
+ * something, then set plain (or removed, when optional).
+ */
+export function fitToBackend<C extends OptionValues>(config: C): C {
+	const out: Record<string, unknown> = {...config};
+	for (const key of optionKeys) {
+		const spec = specOf(key) as OptionBase;
+		if (applies(spec, config)) continue;
+		const value = out[key];
+		if (spec.carriedBy && value !== undefined && value !== null && value !== spec.plain) out[spec.carriedBy] = value;
+		if (spec.optional) delete out[key];
+		else out[key] = spec.plain;
+	}
+	return out as C;
 }
 
 /** [0,1,2,3,8] → "0-3,8": the kernel's own notation (any order, duplicates ignored). */

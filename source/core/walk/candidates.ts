@@ -2,7 +2,7 @@
 // recipes that made it) built from the baseline by recipes' changes, pure functions only.
 // The walk, the plan and the session build every configuration here, and a candidate's
 // key says when two are the same.
-import {plainModelOptions} from '../recipes/contract.js';
+import {fitToBackend, plainModelOptions} from '../recipes/contract.js';
 import type {Applicability, Candidate, ModelSpec, ProbeConfig, RecipeChanges} from '../types.js';
 
 /** An .onnx file: measured on ONNX Runtime (and OpenVINO), never PyTorch. */
@@ -48,24 +48,14 @@ export function applyChanges(base: Candidate, changes: RecipeChanges, recipeId: 
 	// int8) mean nothing there, and the recipe says what it wants on top.
 	const start = switching ? {...base.config, ...plainModelOptions} : base.config;
 	const config: ProbeConfig = {...start, ...(changes.probe ?? {})};
-	// Session options add up step by step, and mean something on ONNX Runtime only.
+	// Session options add up step by step.
 	if (base.config.sessionOptions && changes.probe?.sessionOptions) config.sessionOptions = {...base.config.sessionOptions, ...changes.probe.sessionOptions};
-	if (config.backend !== 'onnxruntime') delete config.sessionOptions;
-	if (config.backend !== 'torch') {
-		config.channelsLast = false;
-		config.compile = false;
-		// Another runtime takes a bf16 request one way, whichever option asks (probes/
-		// graviton_tune_runtime_src: OpenVINO's inference precision, ONNX Runtime's bf16 fast
-		// math): autocast there is fp32Precision "bf16", so the two steps make one configuration.
-		if (config.autocast === 'bf16') {
-			config.autocast = null;
-			config.fp32Precision = 'bf16';
-		}
-	}
+	// What each option means on which backend is the contract's (backends, carriedBy).
+	const fitted = fitToBackend(config);
 	// After a switch of runtime, recipes that only set torch-side options no longer apply.
 	const kept = switching && changesOf ? base.recipes.filter(id => !changesOf(id)?.probe) : base.recipes;
 	const recipes = kept.includes(recipeId) ? kept : [...kept, recipeId];
-	return {config, env: {...base.env, ...(changes.env ?? {})}, recipes};
+	return {config: fitted, env: {...base.env, ...(changes.env ?? {})}, recipes};
 }
 
 /** A stable key for "the same configuration" (history, resume, de-duplication). */
