@@ -2,7 +2,7 @@
 // recipes that made it) built from the baseline by recipes' changes, pure functions only.
 // The walk, the plan and the session build every configuration here, and a candidate's
 // key says when two are the same.
-import {fitToBackend, plainModelOptions} from '../recipes/contract.js';
+import {fitToBackend, optionDefaults, plainModelOptions} from '../recipes/contract.js';
 import type {Applicability, Candidate, ModelSpec, ProbeConfig, RecipeChanges} from '../types.js';
 
 /** An .onnx file: measured on ONNX Runtime (and OpenVINO), never PyTorch. */
@@ -18,12 +18,9 @@ export function baselineCandidate(model: ModelSpec, usableCpus: number, cpuList:
 	const onnx = isOnnxModel(model);
 	const config: ProbeConfig = {
 		model,
+		// Every option at its declared default (plain fp32), then what a baseline sets.
+		...(optionDefaults() as Omit<ProbeConfig, 'model'>),
 		batchSize: fixedBatch ?? 1,
-		channelsLast: false,
-		autocast: null,
-		fp32Precision: null,
-		compile: false,
-		quantization: null,
 		backend: onnx ? 'onnxruntime' : 'torch',
 		workers: 1,
 		threadsPerWorker: Math.max(1, usableCpus),
