@@ -1,10 +1,11 @@
 // The interactive face's reducer and choices, without rendering anything.
 import {describe, expect, it} from 'vitest';
 import {budgetChoices, defaultModelKey, defaultSelection, modelChoices, recipeList, windowAround} from '../source/ui/choices.js';
-import {bestSoFar, defaultModel, exitCode, headline, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
+import {bestSoFar, defaultModel, exitCode, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
 import type {Action, Options, State} from '../source/ui/state.js';
 import type {DeliveryPlan} from '../source/core/report/deliver.js';
-import type {SessionEvent} from '../source/core/types.js';
+import type {SessionEvent, WalkResult} from '../source/core/types.js';
+import {verdict} from '../source/core/report/verdict.js';
 import {applicability, candidate, prepared, probeRecord, python, walkResult} from './helpers/render.js';
 
 function options(overrides: Partial<Options> = {}): Options {
@@ -215,8 +216,12 @@ describe('endings', () => {
 	});
 
 	it('the headline uses the verified figures when there are some', () => {
-		expect(headline(walkResult())).toEqual({baseline: 40, best: 100, speedup: 2.5, verified: true});
-		expect(headline(walkResult({verification: null}))).toMatchObject({best: 98, verified: false});
+		const figures = (r: WalkResult) => {
+			const h = verdict(r).headline;
+			return {baseline: h.baseline.samplesPerSecond.median, best: h.best.samplesPerSecond.median, speedup: h.speedup, verified: h.verified};
+		};
+		expect(figures(walkResult())).toEqual({baseline: 40, best: 100, speedup: 2.5, verified: true});
+		expect(figures(walkResult({verification: null}))).toMatchObject({best: 98, verified: false});
 	});
 });
 

@@ -3,7 +3,6 @@
 // live in hooks/use-session-effects.ts and only dispatch here; everything a screen
 // shows is either in this state or derived from it by the selectors below.
 import type {Delivered, DeliveryPlan} from '../core/report/index.js';
-import {headlineFigures} from '../core/report/index.js';
 import {withTask} from '../core/walk/index.js';
 import {describeWorkload, modelLabel} from '../core/report/index.js';
 import type {Prepared} from '../core/walk/index.js';
@@ -472,12 +471,6 @@ export function bestSoFar(run: RunState): {baseline: number | null; best: number
 
 export function elapsedSeconds(run: RunState, now: number): number {
 	return run.startedAt === null ? 0 : Math.max(0, (now - run.startedAt) / 1000);
-}
-
-/** The figures the summary tells, as numbers: core/headline.ts decides which (verified back to back when available). */
-export function headline(result: WalkResult): {baseline: number; best: number; speedup: number; verified: boolean} {
-	const h = headlineFigures(result);
-	return {baseline: h.baseline.samplesPerSecond.median, best: h.best.samplesPerSecond.median, speedup: h.speedup, verified: h.verified};
 }
 
 /** What to remember for next time. */

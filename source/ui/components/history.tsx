@@ -2,9 +2,8 @@
 // the machine, the choices, every decided step, the result. Derived from the state,
 // append-only as the session moves forward.
 import {Box, Static, Text} from 'ink';
-import {findPrice, runCost} from '../../core/report/index.js';
-import type {RunCost} from '../../core/report/index.js';
-import {headlineFigures} from '../../core/report/index.js';
+import {findPrice, verdict} from '../../core/report/index.js';
+import type {Verdict} from '../../core/report/index.js';
 import type {Prepared} from '../../core/walk/index.js';
 import type {WalkResult} from '../../core/types.js';
 import {formatDuration} from '../../core/report/index.js';
@@ -18,7 +17,7 @@ export type HistoryItem =
 	| {key: string; kind: 'machine'; prepared: Prepared}
 	| {key: string; kind: 'choices'; text: string}
 	| {key: string; kind: 'log'; entry: LogEntry}
-	| {key: string; kind: 'result'; result: WalkResult; cost: RunCost | null};
+	| {key: string; kind: 'result'; result: WalkResult; said: Verdict};
 
 const started = new Set(['running', 'planning', 'confirm', 'writing']);
 
@@ -32,8 +31,8 @@ export function historyItems(state: State): HistoryItem[] {
 	}
 	for (const entry of state.run.log) items.push({key: entry.key, kind: 'log', entry});
 	if (state.result) {
-		const cost = state.prepared ? runCost(headlineFigures(state.result), findPrice(state.prepared.detection.cloud, state.options.pricePerHour)) : null;
-		items.push({key: 'result', kind: 'result', result: state.result, cost});
+		const price = state.prepared ? findPrice(state.prepared.detection.cloud, state.options.pricePerHour) : null;
+		items.push({key: 'result', kind: 'result', result: state.result, said: verdict(state.result, price)});
 	}
 	return items;
 }
@@ -48,7 +47,7 @@ export function History({state}: {state: State}) {
 					{item.kind === 'machine' ? <MachineSummary prepared={item.prepared} /> : null}
 					{item.kind === 'choices' ? <Box marginBottom={1}><Text wrap="wrap">{item.text}</Text></Box> : null}
 					{item.kind === 'log' ? <LogLine entry={item.entry} /> : null}
-					{item.kind === 'result' ? <ResultSummary result={item.result} cost={item.cost} /> : null}
+					{item.kind === 'result' ? <ResultSummary result={item.result} said={item.said} /> : null}
 				</Box>
 			)}
 		</Static>

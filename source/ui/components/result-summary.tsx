@@ -3,10 +3,9 @@
 import {Box, Text} from 'ink';
 import type {ReactNode} from 'react';
 import {describeCost} from '../../core/report/index.js';
-import type {RunCost} from '../../core/report/index.js';
+import type {Verdict} from '../../core/report/index.js';
 import type {WalkResult} from '../../core/types.js';
 import {describeCandidate, describeGeneration, latencyWhat, rateUnit, verdict} from '../../core/report/index.js';
-import {headline} from '../state.js';
 import {rate, times} from '../text.js';
 
 function Row({label, children, wrap = 'truncate-end'}: {label: string; children: ReactNode; wrap?: 'wrap' | 'truncate-end'}) {
@@ -25,19 +24,20 @@ export function keptTitles(result: WalkResult): string[] {
 	return [...last.values()];
 }
 
-export function ResultSummary({result, cost = null}: {result: WalkResult; cost?: RunCost | null}) {
-	const h = headline(result);
+/** `said`: the walk's verdict (with its cost where the price is known); computed here without one. */
+export function ResultSummary({result, said = verdict(result)}: {result: WalkResult; said?: Verdict}) {
 	const kept = keptTitles(result);
-	const said = verdict(result);
-	const best = said.headline.best;
+	const h = said.headline;
+	const cost = said.cost;
+	const best = h.best;
 	const busy = said.contendedNote;
 	const limits = said.limits;
 	const unit = rateUnit(best);
 	return (
 		<Box flexDirection="column" marginTop={1}>
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
-			<Row label="baseline">{rate(h.baseline)} {unit} · {describeCandidate(result.baseline.candidate)}</Row>
-			<Row label="best">{rate(h.best)} {unit} · {describeCandidate(result.best.candidate)}</Row>
+			<Row label="baseline">{rate(h.baseline.samplesPerSecond.median)} {unit} · {describeCandidate(result.baseline.candidate)}</Row>
+			<Row label="best">{rate(best.samplesPerSecond.median)} {unit} · {describeCandidate(result.best.candidate)}</Row>
 			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms {latencyWhat(best)}</Row>
 			{best.generation ? <Row label="tokens" wrap="wrap">{describeGeneration(best.generation)}</Row> : null}
