@@ -21,7 +21,7 @@ import {findPython, inspectPython} from '../machine/python-env.js';
 import {advisories, applicability, loadRecipes} from '../recipes/recipes.js';
 import type {ModelFacts} from '../recipes/recipes.js';
 import {fingerprint} from '../settings.js';
-import type {Settings} from '../settings.js';
+import type {MatmulRates, Settings} from '../settings.js';
 import {defaultCheckThresholds, defaultCompareOptions} from './stats.js';
 import type {CheckThresholds} from './stats.js';
 import type {Advice, Applicability, Candidate, Detection, ModelSpec, ProbeRecord, PythonEnv, SessionEvent, WalkResult} from '../types.js';
@@ -148,31 +148,35 @@ export function selectSteps(list: Applicability[], only?: string[]): Applicabili
 	return applicable.filter(a => only.includes(a.recipe.id) || a.recipe.stage === 'batch');
 }
 
-export async function runSession(prepared: Prepared, opts: SessionOptions, emit: (e: SessionEvent) => void): Promise<WalkResult | null> {
-	const {detection, python} = prepared;
-	if (!python.interpreter || !python.torch) throw new Error(python.problem?.message ?? 'no usable Python with torch');
-	const interpreter = python.interpreter;
+/** What the measuring closures share: the session's options, the machine's key, and the walk's folder for conversions. */
+interface ProbeContext {
+	interpreter: string;
+	/** The CPUs a busy machine is watched on. */
+	usableCpuList: number[];
+	opts: SessionOptions;
+	print: ReturnType<typeof fingerprint>;
+	emit: (e: SessionEvent) => void;
+	/**
+	 * The walk's folder for converted models: a configuration probed again (a re-check, the
+	 * final verification, a paired comparison) reads its conversion back. Made when the walk
+	 * starts, removed when it ends.
+	 */
+	cacheDir: () => string | undefined;
+}
+
+/**
+ * One probe for the walk: reused from the history under --resume, else a fresh process
+ * stopped at the budget's deadline or when called hung, measured again while the
+ * machine was busy, and remembered when its figures can be trusted.
+ */
+function probeMeasure(ctx: ProbeContext): Measure {
+	const {opts, print, emit} = ctx;
 	const settings = opts.settings;
-	// Every probe measures the same way: the task the model check settled (generate for a language model).
-	opts = {...opts, model: withTask(opts.model, prepared.model)};
-	const print = fingerprint(detection, python, opts.model);
-
-	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});
-	const damaged = settings?.damageNote();
-	if (damaged) emit({type: 'note', level: 'warning', message: damaged});
-	const previous = settings?.machine(print.key)?.best;
-	if (previous) {
-		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});
-	}
-
 	const quietWaitSeconds = opts.quietWaitSeconds ?? DEFAULT_QUIET_WAIT_SECONDS;
-	const waitQuiet = opts.waitQuiet ?? ((maxSeconds: number) => waitForQuiet({maxSeconds, reading: () => measureLoad(detection.usableCpuList, 1, opts.signal), signal: opts.signal}));
+	const usable = ctx.usableCpuList;
+	const waitQuiet = opts.waitQuiet ?? ((maxSeconds: number) => waitForQuiet({maxSeconds, reading: () => measureLoad(usable, 1, opts.signal), signal: opts.signal}));
 	let index = 0;
-	// The walk's folder for converted models: a configuration probed again (a re-check, the
-	// final verification, a paired comparison) reads its conversion back. Made when the walk
-	// starts, removed when it ends.
-	let cacheDir: string | undefined = undefined;
-	const measure: Measure = async (stepId, title, candidate, deadlineSeconds, fresh) => {
+	return async (stepId, title, candidate, deadlineSeconds, fresh) => {
 		index += 1;
 		const key = candidateKey(candidate);
 		const cached = opts.resume && !fresh ? settings?.lookup(print.key, key) : undefined;
@@ -190,8 +194,9 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		const budgetBound = deadlineSeconds !== null && deadlineSeconds < hung;
 		const limit = budgetBound ? deadlineSeconds : hung;
 		const runOnce = async (): Promise<ProbeRecord> => {
+			const cacheDir = ctx.cacheDir();
 			let outcome = await runProbe(candidate.config, {
-				python: interpreter,
+				python: ctx.interpreter,
 				env: candidate.env,
 				signal: opts.signal,
 				timeoutMs: Math.round(limit * 1000),
@@ -211,36 +216,74 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		emit({type: 'step-end', stepId, record, decision: null});
 		return record;
 	};
+}
 
-	// Close calls: both sides in two warm processes, alternating windows in the same minutes.
-	const paired: PairedMeasure = async (stepId, title, incumbent, candidate, seconds) => {
+/** Close calls: both sides in two warm processes, alternating windows in the same minutes. */
+function pairedMeasure(ctx: ProbeContext): PairedMeasure {
+	const {opts, emit} = ctx;
+	return async (_stepId, title, incumbent, candidate, seconds) => {
 		emit({type: 'note', level: 'info', message: `${title}: a close call, measured paired (two warm processes, alternating windows, ${Math.round(seconds)} s).`});
-		const outcome = await pairedCompare(incumbent, candidate, {python: interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message}), ...(cacheDir ? {cacheDir} : {})});
+		const cacheDir = ctx.cacheDir();
+		const outcome = await pairedCompare(incumbent, candidate, {python: ctx.interpreter, seconds, signal: opts.signal, onNote: message => emit({type: 'note', level: 'warning', message}), ...(cacheDir ? {cacheDir} : {})});
 		if (outcome && outcome.candidate.contention?.contended) return null;
 		return outcome;
 	};
-	const observed = settings?.machine(print.key)?.observed;
+}
 
-	// The distance to the limit: this CPU's matmul rates, measured once per machine and kept
-	// in the history. Like the model check, a one-off calibration before the walk's budget
-	// starts (a few seconds, said in a note), not a part of the walk.
+/**
+ * The distance to the limit: this CPU's matmul rates (a generating model: its memory
+ * bandwidth, since decode reads every weight per token), measured once per machine and
+ * kept in the history. Like the model check, a one-off calibration before the walk's
+ * budget starts (a few seconds, said in a note), not a part of the walk.
+ */
+async function limitsInput(prepared: Prepared, opts: SessionOptions, emit: (e: SessionEvent) => void): Promise<{rates: MatmulRates | null; flopsPerSample: number | null}> {
 	const flopsPerSample = prepared.model?.ok ? prepared.model.info.flopsPerSample ?? null : null;
-	const ratesStarted = Date.now();
-	// A generating model's limit is the memory bandwidth (decode reads every weight per token).
+	const started = Date.now();
 	const generating = opts.model.task === 'generate';
-	const rates = flopsPerSample || generating ? await matmulRatesFor(detection, python, settings, {signal: opts.signal, bandwidth: generating}) : null;
-	const ratesSeconds = (Date.now() - ratesStarted) / 1000;
-	if (ratesSeconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once (${Math.round(ratesSeconds)} s, ${opts.startedAt === undefined ? "before the walk's budget starts" : 'within the budget'}; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+	const rates = flopsPerSample || generating ? await matmulRatesFor(prepared.detection, prepared.python, opts.settings, {signal: opts.signal, bandwidth: generating}) : null;
+	const seconds = (Date.now() - started) / 1000;
+	if (seconds > 1) emit({type: 'note', level: 'info', message: `Measured this CPU's matmul rates once (${Math.round(seconds)} s, ${opts.startedAt === undefined ? "before the walk's budget starts" : 'within the budget'}; kept for later runs): ${rates ? describeRates(rates) : 'the measurement failed'}.`});
+	return {rates, flopsPerSample};
+}
+
+/** What the history keeps of a finished walk: the gains observed per recipe and the best, for the next run. */
+function remember(result: WalkResult, prepared: Prepared, settings: Settings | undefined, print: ReturnType<typeof fingerprint>): void {
+	if (result.interrupted) return;
+	settings?.recordObserved(print.key, print.label, observedFigures(result, prepared.applicability));
+	const h = headlineFigures(result);
+	settings?.recordBest(print.key, print.label, {at: new Date().toISOString(), samplesPerSecond: h.best.samplesPerSecond.median, speedup: h.speedup, recipes: result.best.candidate.recipes});
+}
+
+export async function runSession(prepared: Prepared, opts: SessionOptions, emit: (e: SessionEvent) => void): Promise<WalkResult | null> {
+	const {detection, python} = prepared;
+	if (!python.interpreter || !python.torch) throw new Error(python.problem?.message ?? 'no usable Python with torch');
+	const settings = opts.settings;
+	// Every probe measures the same way: the task the model check settled (generate for a language model).
+	opts = {...opts, model: withTask(opts.model, prepared.model)};
+	const print = fingerprint(detection, python, opts.model);
+
+	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});
+	const damaged = settings?.damageNote();
+	if (damaged) emit({type: 'note', level: 'warning', message: damaged});
+	const previous = settings?.machine(print.key)?.best;
+	if (previous) {
+		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});
+	}
+
+	let cacheDir: string | undefined = undefined;
+	const ctx: ProbeContext = {interpreter: python.interpreter, usableCpuList: detection.usableCpuList, opts, print, emit, cacheDir: () => cacheDir};
+	const {rates, flopsPerSample} = await limitsInput(prepared, opts, emit);
 	// What the budget has left for the walk once the checks before it are done.
 	const spent = opts.startedAt === undefined ? 0 : Math.max(0, (Date.now() - opts.startedAt) / 1000);
 	const walkSeconds = Math.max(0, opts.budgetSeconds - spent);
 	if (spent >= 1) emit({type: 'note', level: 'info', message: `${Math.round(spent)} s of the ${opts.budgetSeconds} s budget went to detection and the model check: the walk has ${Math.round(walkSeconds)} s.`});
 
+	const observed = settings?.machine(print.key)?.observed;
 	const walk = new Walk(
 		{
 			cpuClass: cpuClass(detection.cpu),
 			...(observed ? {observed} : {}),
-			paired,
+			paired: pairedMeasure(ctx),
 			conversionCache: true,
 			model: opts.model,
 			budgetSeconds: walkSeconds,
@@ -254,7 +297,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 			compare: {...defaultCompareOptions, ...(opts.minGain === undefined ? {} : {minGain: opts.minGain})},
 			signal: opts.signal,
 		},
-		measure,
+		probeMeasure(ctx),
 		emit,
 	);
 	let result: WalkResult | null;
@@ -272,15 +315,7 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 		// A walk that outran a kept rate shows the rate was measured in a busy moment: forgotten, measured again next run.
 		if (limitsNote(result, result.limits)?.rateReadsLow) settings?.forgetMatmulRates(matmulKey(detection, python));
 	}
-	if (result && !result.interrupted) {
-		settings?.recordObserved(print.key, print.label, observedFigures(result, prepared.applicability));
-		settings?.recordBest(print.key, print.label, {
-			at: new Date().toISOString(),
-			samplesPerSecond: headlineFigures(result).best.samplesPerSecond.median,
-			speedup: headlineFigures(result).speedup,
-			recipes: result.best.candidate.recipes,
-		});
-	}
+	if (result) remember(result, prepared, settings, print);
 	if (settings?.writeError) emit({type: 'note', level: 'warning', message: `The history could not be saved (${settings.writeError}); --resume will not find this run.`});
 	const error = result || opts.signal?.aborted ? null : 'the baseline probe failed: nothing to compare with';
 	emit({type: 'session-end', result, error});
