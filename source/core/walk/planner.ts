@@ -1,6 +1,8 @@
-// The tuning walk: baseline → batch size → cumulative keep-if-better steps → compile →
-// workers → int8 → other backends, inside a time budget, then the winner verified back
-// to back against the baseline. The planner decides; measuring is injected, so the
+// The tuning walk: baseline → a quick batch pick → cumulative keep-if-better steps by
+// expected gain per second of budget (recipes' `expected` figures for the CPU class,
+// refined by what this machine measured before; batch refined on the first kept) →
+// environment knobs last, planned to fit a time budget, then the winner verified back to
+// back against the baseline. The planner decides; measuring is injected, so the
 // decisions are unit-testable with scripted results and the session wires real probes.
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
@@ -20,7 +22,6 @@ import type {
 	ModelSpec,
 	ProbeRecord,
 	ProbeResult,
-	RecipeStage,
 	SessionEvent,
 	WalkResult,
 } from '../types.js';
@@ -43,13 +44,6 @@ export interface WalkOptions {
 	now?: () => number;
 	/** An .onnx file whose batch axis is fixed: the batch it runs at (baseline and every step). */
 	fixedBatch?: number | null;
-	/**
-	 * 'value' (default): a quick batch pick, then the steps by expected gain per second of
-	 * budget (recipes' `expected` figures for cpuClass, refined by `observed`), environment
-	 * knobs last, planned to fit the budget. 'stages': the catalogue's stage order, every
-	 * step in turn until the budget is spent.
-	 */
-	ordering?: 'value' | 'stages';
 	/** The CPU class the recipes' expected figures are read for (default: 'default'). */
 	cpuClass?: CpuClass;
 	/** What this machine measured per recipe id for this model before (the history). */
@@ -89,12 +83,6 @@ export type PairedMeasure = (stepId: string, title: string, incumbent: Candidate
  * (repeats, re-checks, verification exist to measure again).
  */
 export type Measure = (stepId: string, title: string, candidate: Candidate, deadlineSeconds: number | null, fresh: boolean) => Promise<ProbeRecord>;
-
-/** Stages in walk order. Batch first, lossless/lossy cumulative steps, then the heavy ones. */
-const stageOrder: RecipeStage[] = ['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend'];
-
-/** Stages after which batch size is swept again when they changed the configuration. */
-const revisitBatchAfter: RecipeStage[] = ['compile', 'quantize'];
 
 /** The largest slowdown of the whole machine worth suspecting before blaming a step. */
 const maxDrift = 0.4;
@@ -187,21 +175,8 @@ export class Walk {
 		this.referenceScore = baseRecord.result.score ?? null;
 		if (this.referenceScore !== null) this.emit({type: 'note', level: 'info', message: `evaluate() on the fp32 baseline: ${this.referenceScore.toPrecision(4)}; lossy steps must stay within ${(opts.thresholds.maxAccuracyDrop * 100).toFixed(1)}% of it.`});
 		const baseline: Best = {candidate: base, result: baseRecord.result, measuredAt: this.probes.length};
-		let best: Best = baseline;
 		const batchStep = opts.steps.find(s => s.recipe.stage === 'batch');
-		if ((opts.ordering ?? 'value') === 'value') best = await this.byValue(best, batchStep);
-		else for (const stage of stageOrder) {
-			const before = best;
-			for (const step of opts.steps.filter(s => s.recipe.stage === stage)) {
-				if (this.aborted()) break;
-				best = stage === 'batch' ? await this.batchSweep(best, step) : await this.runStep(best, step);
-			}
-			// Compiled and quantized models often want larger batches than eager fp32 did:
-			// when such a stage changed the configuration, sweep batch sizes again on it.
-			if (batchStep && revisitBatchAfter.includes(stage) && best !== before && !this.aborted()) {
-				best = await this.batchSweep(best, batchStep, ' (again, on the tuned configuration)');
-			}
-		}
+		const best = await this.byValue(baseline, batchStep);
 
 		const verification = await this.verify(baseline, best);
 		// The walk's own ratio: the verified one is verification.speedup (headlineFigures() picks).
@@ -373,21 +348,6 @@ export class Walk {
 
 	private async tryBatch(best: Best, step: Applicability, size: number, suffix: string): Promise<{best: Best; kept: boolean}> {
 		return this.tryStep(best, step, atBatch(best.candidate, step, size), `Batch size ${size}${suffix}`);
-	}
-
-	/** Larger batches while throughput keeps really improving (and latency fits). */
-	private async batchSweep(best: Best, step: Applicability, suffix = ''): Promise<Best> {
-		const sizes = batchSizesOf(step).filter(b => b > best.candidate.config.batchSize);
-		let misses = 0;
-		for (const size of sizes) {
-			if (this.aborted()) break;
-			const outcome = await this.tryBatch(best, step, size, suffix);
-			best = outcome.best;
-			misses = outcome.kept ? 0 : misses + 1;
-			// One miss may be noise or a size the kernels dislike; two in a row end the sweep.
-			if (misses >= 2) break;
-		}
-		return best;
 	}
 
 	/** Several pinned workers under torchrun, N × (usable / N) threads. */
