@@ -18,6 +18,7 @@ import {
 	writeOutputs,
 } from '../source/core/report/outputs.js';
 import {verdict} from '../source/core/report/verdict.js';
+import {speedupText} from '../source/core/report/headline.js';
 import {createTextRenderer} from '../source/headless/text.js';
 import type {Candidate, Detection, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
 
@@ -516,6 +517,25 @@ describe('the verdict', () => {
 		expect(text).toContain(`${said.headline.speedup.toFixed(2)}× the baseline`);
 		expect(text).toContain('verified back to back');
 		expect(text).toContain(said.accuracy.text);
+	});
+});
+
+describe('the headline with its interval', () => {
+	it('is written wherever the headline is, when the verification ran in pairs', async () => {
+		const base = walk();
+		const result: WalkResult = {...base, verification: {...base.verification!, speedup: 4.1, interval: {low: 3.9, high: 4.3, ratios: [4.0, 4.1, 4.2]}}};
+		const lines: string[] = [];
+		createTextRenderer(line => lines.push(line))({type: 'session-end', result, error: null} as never);
+		expect(lines.join('\n')).toContain('4.10× [3.90–4.30] the baseline');
+		expect(lines.join('\n')).toContain('verified back to back (95% interval over 3 pairs of fresh processes)');
+		const report = buildReport({result, detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date()});
+		const md = renderReportMarkdown(report);
+		expect(md).toContain('(4.10x [3.90-4.30])');
+		expect(md).toContain('alternating in 3 pairs of fresh processes');
+		const env = (await renderOutputFiles({result, detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date(), app: ['python', 'serve.py']})).find(f => f.name === 'graviton-tune.env')!.content;
+		expect(env).toContain('(4.10x [3.90-4.30])');
+		// One pair: no interval, the ratio alone.
+		expect(speedupText(verdict(walk()).headline)).toBe('4.15×');
 	});
 });
 

@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest';
 import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../source/core/walk/candidates.js';
 import {orderByValue, planForBudget} from '../source/core/walk/plan.js';
 import {Walk} from '../source/core/walk/planner.js';
-import {headlineFigures} from '../source/core/report/headline.js';
+import {headlineFigures, speedupText} from '../source/core/report/headline.js';
 import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/planner.js';
 import {loadRecipes} from '../source/core/recipes/recipes.js';
 import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/walk/stats.js';
@@ -217,6 +217,59 @@ describe('the walk', () => {
 		expect(headlineFigures(r!).speedup).toBeCloseTo(3, 5);
 	});
 
+	it('verifies in alternating pairs of fresh processes and quotes their mean ratio with its interval', async () => {
+		const batch = step('batch-size', 'batch', {batchSizes: [1, 8]});
+		// The verification's pairs read 3.0, 3.03 and 2.97 (the walk read 4): within ±5% after three.
+		const verified = [[10, 30], [10, 30.3], [10, 29.7]];
+		// The baseline's third probe starts the verification (the first two: baseline and its repeat).
+		let baselines = 0;
+		let n = 0;
+		const {r} = await walk([batch], c => {
+			if (c.config.batchSize === 1) baselines += 1;
+			if (baselines < 3) return result(c.config.batchSize === 8 ? 40 : 10);
+			const pair = verified[Math.floor(n / 2)]!;
+			n += 1;
+			return result(c.config.batchSize === 8 ? pair[1]! : pair[0]!);
+		});
+		const ids = r!.probes.map(p => p.stepId).filter(id => id.startsWith('verify'));
+		// A B, then B A, then A B: a steady drift cancels.
+		expect(ids).toEqual(['verify-baseline', 'verify-best', 'verify-best-2', 'verify-baseline-2', 'verify-baseline-3', 'verify-best-3']);
+		const v = r!.verification!;
+		expect(v.interval!.ratios.map(x => Number(x.toFixed(6)))).toEqual([3, 3.03, 2.97]);
+		expect(v.speedup).toBeCloseTo(Math.cbrt(3 * 3.03 * 2.97), 6);
+		expect(v.interval!.low).toBeLessThan(v.speedup);
+		expect(v.interval!.high).toBeGreaterThan(v.speedup);
+		expect(v.best.samplesPerSecond.median).toBe(30); // the winner's middle run
+		const h = headlineFigures(r!);
+		expect(speedupText(h)).toMatch(/^3\.00× \[2\.9\d–3\.0\d\]$/);
+		// The walk's 4× lies outside that interval: said, with what may have caused it.
+		expect(v.note).toMatch(/^The walk measured the winner at 4\.00× the baseline, outside the verified 3\.00× \[/);
+	});
+
+	it('adds pairs past three while the interval is wider than ±5%, and stops at five', async () => {
+		const batch = step('batch-size', 'batch', {batchSizes: [1, 8]});
+		const noisy = [3, 2.4, 3.6, 2.5, 3.5, 3, 3];
+		let baselines = 0;
+		let n = 0;
+		const {r} = await walk([batch], c => {
+			if (c.config.batchSize === 1) baselines += 1;
+			if (baselines < 3) return result(c.config.batchSize === 8 ? 30 : 10);
+			const ratio = noisy[Math.floor(n / 2)]!;
+			n += 1;
+			return result(c.config.batchSize === 8 ? 10 * ratio : 10);
+		});
+		expect(r!.verification!.interval!.ratios).toEqual([3, 2.4, 3.6, 2.5, 3.5]);
+	});
+
+	it('verifies with one pair when the budget holds no more, and quotes no interval then', async () => {
+		const {r} = await walk([channels], c => result(c.config.channelsLast ? 20 : 10), {budgetSeconds: 40});
+		expect(r!.verification).not.toBeNull();
+		expect(r!.verification!.interval).toBeNull();
+		expect(headlineFigures(r!).interval).toBeNull();
+		expect(speedupText(headlineFigures(r!))).toBe('2.00×');
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(41);
+	});
+
 	it('drops a lossy step whose output check fails, even when it is faster', async () => {
 		const {r} = await walk([bf16], c => (c.config.autocast ? result(30, {cosine: 0.95, top1: 0.8}) : result(10, {cosine: 1, top1: 1})));
 		const d = r!.decisions.find(x => x.recipeId === 'bf16-autocast')!;
@@ -381,7 +434,7 @@ describe('the walk', () => {
 		expect(r!.decisions.find(d => d.recipeId === 'channels-last')!.outcome).toBe('dropped');
 		expect(events.some(e => e.type === 'note' && /speed moved: the current best now measures 22.5 samples\/s \(was 30.0\)/.test(e.message))).toBe(true);
 		expect(r!.probes.filter(p => p.stepId.endsWith('-refresh'))).toHaveLength(1);
-		expect(calls).toHaveLength(8); // baseline ×2, channels, bf16, refresh, alloc, verify ×2
+		expect(calls).toHaveLength(12); // baseline ×2, channels, bf16, refresh, alloc, verify: 3 pairs
 	});
 
 	it('a step that is really slower stays dropped after the current best is re-measured', async () => {

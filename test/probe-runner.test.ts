@@ -142,16 +142,20 @@ describe('buildProbeEnv', () => {
 	});
 
 	it.skipIf(!existsSync(managedPython()))("reads back, in the runtime helper's settings(), every choice it was given", () => {
-		const full: ProbeConfig = {...config, model: {path: '/models/net.onnx'}, channelsLast: true, autocast: 'bf16', compile: true, quantization: 'int8', backend: 'onnxruntime', workers: 2, threadsPerWorker: 3, cpuList: [0, 1, 2, 5], sessionOptions: {intra_op_num_threads: 'threads'}};
-		const env = buildProbeEnv(full, {baseEnv: {PATH: '/usr/bin:/bin'}});
-		delete env['OMP_NUM_THREADS']; // threads come from GT_THREADS_PER_WORKER here
-		const done = spawnSync(managedPython(), ['-c', 'import json, graviton_tune_runtime as rt; print(json.dumps(rt.settings()))'], {env, encoding: 'utf8'});
-		expect(done.status, done.stderr).toBe(0);
-		expect(JSON.parse(done.stdout)).toEqual({
+		const torch: ProbeConfig = {...config, channelsLast: true, autocast: 'bf16', compile: true, quantization: 'int8', weightQuantization: 'int4', workers: 2, threadsPerWorker: 3, cpuList: [0, 1, 2, 5]};
+		const onnx: ProbeConfig = {...config, model: {path: '/models/net.onnx'}, backend: 'onnxruntime', fp32Precision: 'bf16', sessionOptions: {intra_op_num_threads: 'threads'}};
+		const read = (c: ProbeConfig) => {
+			const env = buildProbeEnv(c, {baseEnv: {PATH: '/usr/bin:/bin'}});
+			delete env['OMP_NUM_THREADS']; // threads come from GT_THREADS_PER_WORKER here
+			const done = spawnSync(managedPython(), ['-c', 'import json, graviton_tune_runtime as rt; print(json.dumps(rt.settings()))'], {env, encoding: 'utf8'});
+			expect(done.status, done.stderr).toBe(0);
+			return JSON.parse(done.stdout) as Record<string, unknown>;
+		};
+		expect(read(torch)).toEqual({
 			batch_size: 4, channels_last: true, autocast: 'bf16', fp32_precision: 'none', compile: true, quantization: 'int8',
-			weight_quantization: 'none', backend: 'onnxruntime', workers: 2, threads: 3, cpu_list: [0, 1, 2, 5],
-			ort_options: {intra_op_num_threads: 'threads'}, model_path: '/models/net.onnx',
+			weight_quantization: 'int4', backend: 'torch', workers: 2, threads: 3, cpu_list: [0, 1, 2, 5], ort_options: null, model_path: null,
 		});
+		expect(read(onnx)).toMatchObject({backend: 'onnxruntime', fp32_precision: 'bf16', ort_options: {intra_op_num_threads: 'threads'}, model_path: '/models/net.onnx', threads: 2});
 	});
 
 	it('lets the configuration set OMP_NUM_THREADS, and defaults to the real probes dir', () => {

@@ -405,12 +405,34 @@ export interface Decision {
 	ratio: number | null;
 }
 
+/** A ratio's 95% interval from pairs of fresh processes, each pair one ratio (winner / baseline). */
+export interface RatioInterval {
+	low: number;
+	high: number;
+	/** The pairs' own ratios, in the order measured. */
+	ratios: number[];
+}
+
+/**
+ * The final verification: baseline and winner in fresh processes, alternating. `speedup`
+ * is the pairs' geometric mean ratio; `baseline`/`best` the middle run of each side (its
+ * figures quoted beside the ratio); `interval` absent in reports written before it.
+ */
+export interface Verification {
+	baseline: ProbeResult;
+	best: ProbeResult;
+	speedup: number;
+	interval?: RatioInterval | null;
+	/** The walk's own ratio outside the verified interval: said, with the cause where one is found. */
+	note?: string;
+}
+
 export interface WalkResult {
 	baseline: {candidate: Candidate; result: ProbeResult};
 	/** The walk's winner, its figure and ratio from the walk; the figures to quote come from headlineFigures() (the verification when there is one). */
 	best: {candidate: Candidate; result: ProbeResult; speedup: number};
-	/** Baseline and winner measured back to back at the end. */
-	verification: {baseline: ProbeResult; best: ProbeResult; speedup: number} | null;
+	/** Baseline and winner measured back to back at the end (in alternating pairs of fresh processes: `interval`). */
+	verification: Verification | null;
 	probes: ProbeRecord[];
 	decisions: Decision[];
 	interrupted: boolean;

@@ -34,6 +34,8 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 		best: {
 			samplesPerSecond: best.samplesPerSecond.median,
 			speedup: h.speedup,
+			/** The verified ratio's 95% interval over pairs of fresh processes (null: no interval). */
+			speedupInterval: h.interval ? {low: h.interval.low, high: h.interval.high, pairs: h.interval.ratios.length} : null,
 			config: result.best.candidate.config,
 			env: result.best.candidate.env,
 			recipes: result.best.candidate.recipes,

@@ -1,7 +1,7 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
 import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/report/index.js';
-import {describeCandidate, describeGeneration, formatRate, rateUnit, verdict} from '../core/report/index.js';
+import {describeCandidate, describeGeneration, formatRate, intervalWords, rateUnit, speedupText, verdict} from '../core/report/index.js';
 import type {SessionEvent} from '../core/types.js';
 
 // The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
@@ -51,7 +51,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					const said = verdict(r);
 					const h = said.headline;
-					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${h.speedup.toFixed(2)}× the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? ', verified back to back' : ', from the walk (not re-verified)'}`);
+					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${speedupText(h)} the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? `, verified back to back${h.interval ? ` (${intervalWords(h)})` : ''}` : ', from the walk (not re-verified)'}`);
 					if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
 					write(`      ${said.accuracy.text}`);
 					for (const line of said.limits?.lines ?? []) write(`      ${line}`);

@@ -8,7 +8,7 @@ import type {ScatterPoint, WaterfallRow} from './charts.js';
 import {describeCost, formatMoney} from './cost.js';
 import {describeDetection} from '../machine/describe.js';
 import {esc, inlineCode, page} from './html-page.js';
-import {headlineFigures} from './headline.js';
+import {headlineFigures, intervalWords, speedupText} from './headline.js';
 // From the modules, not the outputs door: outputs/files.ts renders this page (no cycle).
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME} from './outputs/names.js';
 import {describeMachine} from './outputs/env-file.js';
@@ -54,7 +54,7 @@ function headlineSection(report: Report): string[] {
 		'<section id="headline">',
 		'<div class="figures">',
 		figure(`${esc(formatRate(h.best.samplesPerSecond.median))} <small>${rateUnit(h.best)}</small>`, `winner (baseline ${esc(formatRate(h.baseline.samplesPerSecond.median))})`),
-		figure(esc(ratio(h.speedup)), h.verified ? 'speedup, verified back to back' : 'speedup from the walk (not re-verified)'),
+		figure(esc(speedupText(h)), h.verified ? `speedup, verified back to back${h.interval ? ` (${intervalWords(h)})` : ''}` : 'speedup from the walk (not re-verified)'),
 		figure(`${esc(h.best.latencyMs.p99.toFixed(1))} <small>ms</small>`, `winner p99 ${esc(latencyWhat(h.best))}`),
 		...(h.best.generation ? [figure(`${esc(h.best.generation.ttftMs.p50.toFixed(1))} <small>ms</small>`, `time to first token (p99 ${esc(h.best.generation.ttftMs.p99.toFixed(1))} ms)`)] : []),
 		cost?.known
@@ -106,7 +106,7 @@ export function waterfallRows(report: Report): WaterfallRow[] {
 		label: h.verified ? 'Winner, verified' : 'Winner',
 		value: h.best.samplesPerSecond.median,
 		kind: 'total',
-		note: `${formatRate(h.best.samplesPerSecond.median)} ${unit}, ${ratio(h.speedup)} the baseline${h.verified ? ` measured with it (${formatRate(h.baseline.samplesPerSecond.median)})` : ''}`,
+		note: `${formatRate(h.best.samplesPerSecond.median)} ${unit}, ${speedupText(h)} the baseline${h.verified ? ` measured with it (${formatRate(h.baseline.samplesPerSecond.median)})` : ''}`,
 	});
 	return rows;
 }
@@ -238,7 +238,7 @@ export function reportTitle(report: Report): string {
 export function renderReportHtml(report: Report): string {
 	return page(reportTitle(report), [
 		'<header>',
-		`<h1>${esc(modelLabel(report.model))}: ${esc(ratio(headlineFigures(report).speedup))} on this machine</h1>`,
+		`<h1>${esc(modelLabel(report.model))}: ${esc(speedupText(headlineFigures(report)))} on this machine</h1>`,
 		`<p class="sub">${esc(describeMachine(report.machine))} · ${esc(report.generatedAt)} · walk took ${esc(report.elapsedSeconds.toFixed(0))} s · graviton-tune ${esc(report.tool.version)}</p>`,
 		'</header>',
 		...headlineSection(report),

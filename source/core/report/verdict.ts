@@ -1,6 +1,6 @@
 // The verdict of a finished walk: everything a face says about the result, computed once.
-// The headline (the verified pair when there is one, never the walk's winner against the
-// verified ratio), the accuracy, the cost where the price is known, the distance to the
+// The headline (the verified pairs when there are some, with the ratio's interval; never
+// the walk's winner against the verified ratio), the accuracy, the cost where the price is known, the distance to the
 // CPU's limits, and the busy-machine warning. The summary (Ink), the headless text, the
 // --json line and report.json/md/html render this; none of them computes its own.
 import {contendedSummary} from '../machine/contention.js';

@@ -7,21 +7,10 @@ import {buildProbeCommand, buildProbeEnv} from './probe-runner.js';
 import {startInGroup, type GroupRun} from './process-group.js';
 import type {PairedOutcome} from './planner.js';
 import type {Candidate, ProbeResult} from '../types.js';
+import {pairedInterval} from './stats.js';
 
-/** Two-sided 95% Student t quantiles for 1..30 degrees of freedom. */
-const t95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
-
-/** The geometric mean ratio and its 95% t-interval, from per-pair ratios (candidate / incumbent). */
-export function pairedInterval(ratios: number[]): {ratio: number; low: number; high: number} {
-	const logs = ratios.filter(r => r > 0 && Number.isFinite(r)).map(r => Math.log(r));
-	const n = logs.length;
-	if (n === 0) return {ratio: NaN, low: NaN, high: NaN};
-	const mean = logs.reduce((a, b) => a + b, 0) / n;
-	if (n === 1) return {ratio: Math.exp(mean), low: 0, high: Infinity};
-	const sd = Math.sqrt(logs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-	const half = (t95[Math.min(n - 2, t95.length - 1)] ?? 1.96) * sd / Math.sqrt(n);
-	return {ratio: Math.exp(mean), low: Math.exp(mean - half), high: Math.exp(mean + half)};
-}
+// The pair-by-pair interval is the walk's statistics (stats.ts): the final verification uses it too.
+export {pairedInterval};
 
 export interface PairedOptions {
 	python: string;

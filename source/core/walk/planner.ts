@@ -12,7 +12,7 @@ import {applyChanges, atBatch, baselineCandidate, baselineWords, batchSizesOf, c
 import {describeGain, orderByValue, planForBudget} from './plan.js';
 import type {PlannedStep} from './plan.js';
 import {BudgetClock, maxProbeSeconds, minProbeSeconds, round} from './budget.js';
-import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
+import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, pairedInterval, poolIntervals, scoreFailure} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
 import type {
 	Applicability,
@@ -23,6 +23,7 @@ import type {
 	ProbeRecord,
 	ProbeResult,
 	SessionEvent,
+	Verification,
 	WalkResult,
 } from '../types.js';
 
@@ -83,6 +84,40 @@ export type PairedMeasure = (stepId: string, title: string, incumbent: Candidate
  * (repeats, re-checks, verification exist to measure again).
  */
 export type Measure = (stepId: string, title: string, candidate: Candidate, deadlineSeconds: number | null, fresh: boolean) => Promise<ProbeRecord>;
+
+/** Pairs of fresh processes the final verification aims for (budget permitting), and at most. */
+export const VERIFY_PAIRS = 3;
+export const VERIFY_MAX_PAIRS = 5;
+/** Past VERIFY_PAIRS, pairs are added only while the ratio's 95% interval is wider than ±5%. */
+export const VERIFY_TARGET = 0.05;
+
+/**
+ * The verification from its pairs: the geometric mean ratio, its interval (two pairs or
+ * more), and for the figures quoted beside it each side's middle run by its median.
+ */
+export function verificationOf(pairs: Array<{a: ProbeResult; b: ProbeResult}>): Verification {
+	const ratios = pairs.map(p => p.b.samplesPerSecond.median / p.a.samplesPerSecond.median);
+	const middle = (runs: ProbeResult[]) => [...runs].sort((x, y) => x.samplesPerSecond.median - y.samplesPerSecond.median)[Math.floor((runs.length - 1) / 2)]!;
+	if (pairs.length === 1) return {baseline: pairs[0]!.a, best: pairs[0]!.b, speedup: ratios[0]!, interval: null};
+	const {ratio, low, high} = pairedInterval(ratios);
+	return {baseline: middle(pairs.map(p => p.a)), best: middle(pairs.map(p => p.b)), speedup: ratio, interval: {low, high, ratios}};
+}
+
+/**
+ * The walk's own ratio against the verified one's interval: outside it, said, with the
+ * cause where the probes show one (their CPUs shared with other processes); else drift
+ * or a first-run effect. Null when they agree or there is no interval.
+ */
+export function walkAgainstVerified(baseline: ProbeResult, best: ProbeResult, v: Verification, probes: ProbeRecord[]): string | null {
+	if (!v.interval) return null;
+	const walk = best.samplesPerSecond.median / baseline.samplesPerSecond.median;
+	if (walk >= v.interval.low && walk <= v.interval.high) return null;
+	const busy = probes.filter(p => p.result?.contention?.contended).length;
+	const cause = busy > 0
+		? `${busy} probe${busy === 1 ? '' : 's'} of the walk shared ${busy === 1 ? 'its' : 'their'} CPUs with other processes`
+		: `no probe was measured on a busy machine, so the machine's speed moved between the walk and the end (frequency, neighbours), or the walk's figure was a first-run effect`;
+	return `The walk measured the winner at ${walk.toFixed(2)}× the baseline, outside the verified ${v.speedup.toFixed(2)}× [${v.interval.low.toFixed(2)}–${v.interval.high.toFixed(2)}]: ${cause}. The verified figure is the one quoted.`;
+}
 
 /** The largest slowdown of the whole machine worth suspecting before blaming a step. */
 const maxDrift = 0.4;
@@ -508,18 +543,61 @@ export class Walk {
 		return {candidate: current.candidate, result: record.result, measuredAt: this.probes.length};
 	}
 
-	/** Baseline and winner measured back to back: the figure the user is told. */
-	private async verify(baseline: Best, best: Best): Promise<WalkResult['verification']> {
+	/**
+	 * Baseline and winner measured back to back, in fresh processes, alternating (A B, then
+	 * B A, so a steady drift cancels): the figure the user is told. The first pair is kept
+	 * room for throughout the walk; further pairs run while the budget has room for one,
+	 * at least VERIFY_PAIRS in all or until the ratio's 95% interval is within
+	 * ±VERIFY_TARGET, at most VERIFY_MAX_PAIRS. The ratio is the pairs' geometric mean, its
+	 * interval a t-interval over them (one pair: none); a fresh process varies by ±15–20%
+	 * on a busy 2-CPU host, so one pair cannot settle a ratio.
+	 */
+	private async verify(baseline: Best, best: Best): Promise<Verification | null> {
 		if (candidateKey(best.candidate) === candidateKey(baseline.candidate) || this.aborted()) return null;
-		const overheads = this.clock.overheadOf(baseline.candidate) + this.clock.overheadOf(best.candidate);
-		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, (this.clock.remainingSeconds() - overheads - this.clock.startupMargin()) / 2));
-		const a = await this.probe('verify-baseline', 'Verify: baseline', baseline.candidate, budget, true, null);
-		const b = await this.probe('verify-best', 'Verify: best configuration', best.candidate, budget, true, null);
-		if (!a.result || !b.result) {
-			this.emit({type: 'note', level: 'warning', message: 'The final back-to-back verification did not complete; figures come from the walk.'});
-			return null;
+		const sides = [baseline.candidate, best.candidate];
+		const overheads = (again: boolean) => sides.reduce((sum, c) => sum + (again ? this.clock.againOf(c) : this.clock.overheadOf(c)), 0);
+		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, (this.clock.remainingSeconds() - overheads(false) - this.clock.startupMargin()) / 2));
+		const pairs: Array<{a: ProbeResult; b: ProbeResult}> = [];
+		for (let n = 1; n <= VERIFY_MAX_PAIRS && !this.aborted(); n++) {
+			if (n > 1) {
+				const {ratio, low, high} = pairedInterval(pairs.map(p => p.b.samplesPerSecond.median / p.a.samplesPerSecond.median));
+				if (n > VERIFY_PAIRS && high / ratio - 1 <= VERIFY_TARGET && 1 - low / ratio <= VERIFY_TARGET) break;
+				// Only what the budget still holds: the walk kept room for the first pair alone.
+				const room = (this.clock.remainingSeconds() - overheads(true) - this.clock.startupMargin()) / 2;
+				if (room < minProbeSeconds) break;
+				const pair = await this.verifyPair(sides, Math.min(budget, room), n);
+				if (!pair) break;
+				pairs.push(pair);
+				continue;
+			}
+			const first = await this.verifyPair(sides, budget, n);
+			if (!first) {
+				this.emit({type: 'note', level: 'warning', message: 'The final back-to-back verification did not complete; figures come from the walk.'});
+				return null;
+			}
+			pairs.push(first);
 		}
-		return {baseline: a.result, best: b.result, speedup: b.result.samplesPerSecond.median / a.result.samplesPerSecond.median};
+		const verification = verificationOf(pairs);
+		const disagreement = walkAgainstVerified(baseline.result, best.result, verification, this.probes);
+		if (disagreement) this.emit({type: 'note', level: 'warning', message: disagreement});
+		return disagreement ? {...verification, note: disagreement} : verification;
+	}
+
+	/** One pair of the verification: baseline then winner (odd pairs), winner then baseline (even). */
+	private async verifyPair(sides: Candidate[], budget: number, n: number): Promise<{a: ProbeResult; b: ProbeResult} | null> {
+		const suffix = n === 1 ? '' : `-${n}`;
+		const of = n === 1 ? '' : ` (pair ${n})`;
+		const run = (i: number) => (i === 0
+			? this.probe(`verify-baseline${suffix}`, `Verify: baseline${of}`, sides[0]!, budget, true, null)
+			: this.probe(`verify-best${suffix}`, `Verify: best configuration${of}`, sides[1]!, budget, true, null));
+		const order = n % 2 === 1 ? [0, 1] : [1, 0];
+		const results: Array<ProbeResult | null> = [null, null];
+		for (const i of order) {
+			const record = await run(i);
+			if (!record.result) return null;
+			results[i] = record.result;
+		}
+		return {a: results[0]!, b: results[1]!};
 	}
 
 	// ------------------------------------------------------------ plumbing

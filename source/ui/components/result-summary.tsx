@@ -5,8 +5,8 @@ import type {ReactNode} from 'react';
 import {describeCost} from '../../core/report/index.js';
 import type {Verdict} from '../../core/report/index.js';
 import type {WalkResult} from '../../core/types.js';
-import {describeCandidate, describeGeneration, latencyWhat, rateUnit, verdict} from '../../core/report/index.js';
-import {rate, times} from '../text.js';
+import {describeCandidate, describeGeneration, intervalWords, latencyWhat, rateUnit, speedupText, verdict} from '../../core/report/index.js';
+import {rate} from '../text.js';
 
 function Row({label, children, wrap = 'truncate-end'}: {label: string; children: ReactNode; wrap?: 'wrap' | 'truncate-end'}) {
 	return (
@@ -38,7 +38,7 @@ export function ResultSummary({result, said = verdict(result)}: {result: WalkRes
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
 			<Row label="baseline">{rate(h.baseline.samplesPerSecond.median)} {unit} · {describeCandidate(result.baseline.candidate)}</Row>
 			<Row label="best">{rate(best.samplesPerSecond.median)} {unit} · {describeCandidate(result.best.candidate)}</Row>
-			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{times(h.speedup)}</Text></Row>
+			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{speedupText(h)}</Text>{h.interval ? <Text dimColor> {intervalWords(h)}</Text> : null}</Row>
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms {latencyWhat(best)}</Row>
 			{best.generation ? <Row label="tokens" wrap="wrap">{describeGeneration(best.generation)}</Row> : null}
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}

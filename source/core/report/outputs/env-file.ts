@@ -4,6 +4,7 @@
 import {optionVariables} from '../../recipes/contract.js';
 import {contendedProbes} from '../../machine/contention.js';
 import {formatRate, latencyWhat, rateUnit} from '../summary.js';
+import {intervalWords, speedupText} from '../headline.js';
 import {verdict} from '../verdict.js';
 import type {Candidate, Detection, ProbeConfig, WalkResult} from '../../types.js';
 import {ENV_FILE_NAME} from './names.js';
@@ -80,9 +81,9 @@ export function describeFigures(result: WalkResult): string[] {
 	const h = verdict(result).headline;
 	const best = h.best;
 	const lines = [
-		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)} (${fmtRatio(h.speedup)}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}`,
+		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)} (${speedupText(h, {ascii: true})}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}`,
 	];
-	lines.push(h.verified ? 'measured back to back at the end of the walk' : 'the walk\'s own figures (not measured again at the end)');
+	lines.push(h.verified ? `measured back to back at the end of the walk${h.interval ? ` (${intervalWords(h)})` : ''}` : 'the walk\'s own figures (not measured again at the end)');
 	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');
 	const busy = contendedProbes(result).length;
 	if (busy > 0) lines.push(`WARNING: ${busy} probe${busy === 1 ? ' was' : 's were'} measured while other processes used these CPUs; see report.md`);

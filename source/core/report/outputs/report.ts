@@ -3,7 +3,7 @@
 import path from 'node:path';
 import {describeCost, findPrice} from '../cost.js';
 import type {RunCost} from '../cost.js';
-import {headlineFigures} from '../headline.js';
+import {headlineFigures, intervalWords, speedupText} from '../headline.js';
 import type {LimitsNote} from '../../machine/limits.js';
 import {describeCandidate, describeGeneration, formatRate, latencyWhat, rateUnit} from '../summary.js';
 import type {AccuracyNote} from '../summary.js';
@@ -183,14 +183,15 @@ function winnerSection(report: Report): string[] {
 	const lines = [
 		'## Winner',
 		'',
-		`**${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)}** against a baseline of ${formatRate(h.baseline.samplesPerSecond.median)} (${fmtRatio(h.speedup)}), p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}.`,
+		`**${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)}** against a baseline of ${formatRate(h.baseline.samplesPerSecond.median)} (${speedupText(h, {ascii: true})}), p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}.`,
 	];
 	if (best.generation) lines.push('', `Generation (greedy): ${describeGeneration(best.generation)}.`, '');
 	lines.push(
 		h.verified
-			? 'Baseline and winner measured back to back at the end of the walk (the table below has the walk\'s own figures).'
+			? `Baseline and winner measured back to back at the end of the walk${h.interval ? `, alternating in ${h.interval.ratios.length} pairs of fresh processes (the ratio's ${intervalWords(h)}: ${speedupText(h, {ascii: true})})` : ''} (the table below has the walk's own figures).`
 			: 'The walk\'s own figures: the winner was not measured again against the baseline at the end.',
 	);
+	if (report.verification?.note) lines.push('', report.verification.note);
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
 	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
 	if (report.limits) lines.push('', `Distance to the limit: ${report.limits.lines.join('; ')}.`);
