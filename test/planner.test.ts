@@ -261,6 +261,15 @@ describe('the walk', () => {
 		expect(r!.verification!.interval!.ratios).toEqual([3, 2.4, 3.6, 2.5, 3.5]);
 	});
 
+	it('keeps room for three verification pairs on a long budget, even when the steps could use it all', async () => {
+		const knobs = Array.from({length: 30}, (_, i) => step(`knob-${i}`, 'runtime', {env: {[`KNOB_${i}`]: '1'}}));
+		const {r, events} = await walk([channels, ...knobs], c => result(c.config.channelsLast ? 20 : 10), {budgetSeconds: 400});
+		expect(r!.decisions.some(d => d.outcome === 'skipped' && /budget/.test(d.reason))).toBe(true);
+		expect(r!.verification!.interval!.ratios).toHaveLength(3);
+		expect(r!.elapsedSeconds).toBeLessThanOrEqual(401);
+		expect(events.some(e => e.type === 'note' && /verif/i.test(e.message) && /did not complete/.test(e.message))).toBe(false);
+	});
+
 	it('verifies with one pair when the budget holds no more, and quotes no interval then', async () => {
 		const {r} = await walk([channels], c => result(c.config.channelsLast ? 20 : 10), {budgetSeconds: 40});
 		expect(r!.verification).not.toBeNull();

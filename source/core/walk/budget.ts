@@ -9,6 +9,13 @@ import type {PlannedStep, StepCost} from './plan.js';
 import type {Candidate, ProbeConfig, ProbeRecord} from '../types.js';
 
 export const minProbeSeconds = 2;
+/** Pairs of fresh processes the final verification aims for (budget permitting), and at most. */
+export const VERIFY_PAIRS = 3;
+export const VERIFY_MAX_PAIRS = 5;
+/** Past VERIFY_PAIRS, pairs are added only while the ratio's 95% interval is wider than ±5%. */
+export const VERIFY_TARGET = 0.05;
+/** The share of the budget that may go to VERIFY_PAIRS pairs; past it, the walk plans for one. */
+const VERIFY_SHARE = 0.2;
 export const maxProbeSeconds = 15;
 /** Probe start, model load, reference and warm-up, before anything is learnt (seconds). */
 const initialOverheadGuess = 12;
@@ -156,14 +163,30 @@ export class BudgetClock {
 		return Math.min(first, this.eagerOverhead(candidate) * warmFactor);
 	}
 
-	/** The final verification's fixed part: the baseline's probe and both measurements. */
-	baselineVerifyCost(): number {
-		return this.overheadOf(this.base) + 2 * minProbeSeconds * 2;
+	/**
+	 * Pairs the final verification is planned for, with this winner (default: one as quick
+	 * to start as the baseline): VERIFY_PAIRS, or as many as fit in VERIFY_SHARE of the
+	 * budget, one at least. A short budget goes to the steps, and its headline to fewer
+	 * pairs (one pair: said to have no interval).
+	 */
+	verifyPairs(winner: Candidate = this.base): number {
+		const pair = this.overheadOf(this.base) + this.againOf(winner) + 2 * minProbeSeconds * 2;
+		return Math.max(1, Math.min(VERIFY_PAIRS, Math.floor(VERIFY_SHARE * this.opts.budgetSeconds / pair)));
 	}
 
-	/** Seconds kept for the final verification: the baseline and whichever candidate may end up best. */
+	/** The final verification's fixed part: the baseline's probes and both sides' measurements, per pair planned. */
+	baselineVerifyCost(): number {
+		return this.verifyPairs() * (this.overheadOf(this.base) + 2 * minProbeSeconds * 2);
+	}
+
+	/**
+	 * Seconds kept for the final verification: the baseline per pair planned, and the winner:
+	 * the current best in every pair, or a new one (dearer, maybe) in one pair at least
+	 * (verify() then runs as many more as the time left holds).
+	 */
 	verificationReserve(best: Candidate, next: Candidate[]): number {
-		return this.baselineVerifyCost() + Math.max(...[best, ...next].map(c => this.againOf(c)));
+		const pairs = this.verifyPairs(best);
+		return pairs * (this.overheadOf(this.base) + 2 * minProbeSeconds * 2 + this.againOf(best)) + Math.max(0, ...next.map(c => this.againOf(c) - this.againOf(best)));
 	}
 
 	/**
@@ -171,13 +194,15 @@ export class BudgetClock {
 	 * fit after it: the baseline once more, and the winner once more, which is this very
 	 * candidate (`next`) if it wins and may cost again as much as this probe did (its
 	 * measurement can end early, so nothing of D is assumed to be measuring), unless its
-	 * conversion is read back from the walk's cache then. Solves
-	 * D + max(current best's cost, D or next's cost again) ≤ what is left.
+	 * conversion is read back from the walk's cache then. With P pairs planned (the current
+	 * best in each, a new winner in one at least), solves
+	 * D + max(P × current best's cost, D or next's cost again) ≤ what is left.
 	 */
 	deadline(best: Candidate, after: Candidate[] = [], next?: Candidate): number {
+		const pairs = this.verifyPairs(best);
 		const later = after.reduce((sum, c) => sum + this.overheadOf(c) + minProbeSeconds, 0);
 		const left = this.remainingSeconds() - later - this.baselineVerifyCost() - this.startupMargin();
-		const bestCost = Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
+		const bestCost = pairs * Math.max(this.overheadOf(best), ...after.map(c => this.overheadOf(c)));
 		if (next && this.againOf(next) < this.overheadOf(next)) return Math.max(1, left - Math.max(bestCost, this.againOf(next)));
 		return Math.max(1, left > 2 * bestCost ? left / 2 : left - bestCost);
 	}

@@ -11,7 +11,7 @@ import type {CpuClass, Observed} from '../recipes/expected.js';
 import {applyChanges, atBatch, baselineCandidate, baselineWords, batchSizesOf, candidateKey, workerCounts} from './candidates.js';
 import {describeGain, orderByValue, planForBudget} from './plan.js';
 import type {PlannedStep} from './plan.js';
-import {BudgetClock, maxProbeSeconds, minProbeSeconds, round} from './budget.js';
+import {BudgetClock, VERIFY_MAX_PAIRS, VERIFY_PAIRS, VERIFY_TARGET, maxProbeSeconds, minProbeSeconds, round} from './budget.js';
 import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, pairedInterval, poolIntervals, scoreFailure} from './stats.js';
 import type {CheckThresholds, CompareOptions} from './stats.js';
 import type {
@@ -84,12 +84,6 @@ export type PairedMeasure = (stepId: string, title: string, incumbent: Candidate
  * (repeats, re-checks, verification exist to measure again).
  */
 export type Measure = (stepId: string, title: string, candidate: Candidate, deadlineSeconds: number | null, fresh: boolean) => Promise<ProbeRecord>;
-
-/** Pairs of fresh processes the final verification aims for (budget permitting), and at most. */
-export const VERIFY_PAIRS = 3;
-export const VERIFY_MAX_PAIRS = 5;
-/** Past VERIFY_PAIRS, pairs are added only while the ratio's 95% interval is wider than ±5%. */
-export const VERIFY_TARGET = 0.05;
 
 /**
  * The verification from its pairs: the geometric mean ratio, its interval (two pairs or
@@ -545,8 +539,9 @@ export class Walk {
 
 	/**
 	 * Baseline and winner measured back to back, in fresh processes, alternating (A B, then
-	 * B A, so a steady drift cancels): the figure the user is told. The first pair is kept
-	 * room for throughout the walk; further pairs run while the budget has room for one,
+	 * B A, so a steady drift cancels): the figure the user is told. The walk keeps room for
+	 * the pairs the clock planned (verifyPairs: three, or one on a budget too short for
+	 * three); further pairs run while the budget has room for one,
 	 * at least VERIFY_PAIRS in all or until the ratio's 95% interval is within
 	 * ±VERIFY_TARGET, at most VERIFY_MAX_PAIRS. The ratio is the pairs' geometric mean, its
 	 * interval a t-interval over them (one pair: none); a fresh process varies by ±15–20%
@@ -556,7 +551,10 @@ export class Walk {
 		if (candidateKey(best.candidate) === candidateKey(baseline.candidate) || this.aborted()) return null;
 		const sides = [baseline.candidate, best.candidate];
 		const overheads = (again: boolean) => sides.reduce((sum, c) => sum + (again ? this.clock.againOf(c) : this.clock.overheadOf(c)), 0);
-		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, (this.clock.remainingSeconds() - overheads(false) - this.clock.startupMargin()) / 2));
+		// Each probe's measuring: what is left shared by the pairs planned (the first pair pays the full start-ups).
+		const planned = this.clock.verifyPairs(best.candidate);
+		const startups = overheads(false) + (planned - 1) * overheads(true);
+		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, (this.clock.remainingSeconds() - startups - this.clock.startupMargin()) / (2 * planned)));
 		const pairs: Array<{a: ProbeResult; b: ProbeResult}> = [];
 		for (let n = 1; n <= VERIFY_MAX_PAIRS && !this.aborted(); n++) {
 			if (n > 1) {
