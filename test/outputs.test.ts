@@ -18,7 +18,7 @@ import {
 	writeOutputs,
 } from '../source/core/report/outputs.js';
 import {verdict} from '../source/core/report/verdict.js';
-import {speedupText} from '../source/core/report/headline.js';
+import {intervalWords, speedupText} from '../source/core/report/headline.js';
 import {createTextRenderer} from '../source/headless/text.js';
 import type {Candidate, Detection, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
 
@@ -531,7 +531,12 @@ describe('the headline with its interval', () => {
 		const report = buildReport({result, detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date()});
 		const md = renderReportMarkdown(report);
 		expect(md).toContain('(4.10x [3.90-4.30])');
-		expect(md).toContain('alternating in 3 pairs of fresh processes');
+		expect(md).toContain('alternating in fresh processes (95% interval over 3 pairs of fresh processes: 4.10x [3.90-4.30])');
+		// Two pairs: their ratios, no interval.
+		const two: WalkResult = {...base, verification: {...base.verification!, speedup: 1.9, interval: {low: 0.37, high: 9.86, ratios: [1.67, 2.16]}}};
+		const said = verdict(two).headline;
+		expect(speedupText(said)).toBe('1.90×');
+		expect(intervalWords(said)).toBe('2 pairs of fresh processes: 1.67× and 2.16×');
 		const env = (await renderOutputFiles({result, detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date(), app: ['python', 'serve.py']})).find(f => f.name === 'graviton-tune.env')!.content;
 		expect(env).toContain('(4.10x [3.90-4.30])');
 		// One pair: no interval, the ratio alone.

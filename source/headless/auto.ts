@@ -36,6 +36,8 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			speedup: h.speedup,
 			/** The verified ratio's 95% interval over pairs of fresh processes (null: no interval). */
 			speedupInterval: h.interval ? {low: h.interval.low, high: h.interval.high, pairs: h.interval.ratios.length} : null,
+			/** Each verification pair's own ratio (fresh processes, alternating). */
+			verificationPairs: h.pairs,
 			config: result.best.candidate.config,
 			env: result.best.candidate.env,
 			recipes: result.best.candidate.recipes,

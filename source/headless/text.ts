@@ -51,7 +51,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
 					const said = verdict(r);
 					const h = said.headline;
-					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${speedupText(h)} the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? `, verified back to back${h.interval ? ` (${intervalWords(h)})` : ''}` : ', from the walk (not re-verified)'}`);
+					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${speedupText(h)} the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? `, verified back to back${intervalWords(h) ? ` (${intervalWords(h)})` : ''}` : ', from the walk (not re-verified)'}`);
 					if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
 					write(`      ${said.accuracy.text}`);
 					for (const line of said.limits?.lines ?? []) write(`      ${line}`);

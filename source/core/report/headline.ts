@@ -2,6 +2,7 @@
 // is one, else the walk's own. One function, so a page never mixes the walk's winner
 // rate with the verified ratio. Works on a WalkResult and on a report.json alike.
 import type {ProbeResult, RatioInterval, Verification} from '../types.js';
+import {VERIFY_PAIRS} from '../walk/budget.js';
 
 export interface HeadlineSource {
 	baseline: {result: ProbeResult};
@@ -15,15 +16,19 @@ export interface Headline {
 	speedup: number;
 	/** True when baseline and winner were measured back to back at the end. */
 	verified: boolean;
-	/** The verified ratio's 95% interval over pairs of fresh processes (null: one pair, or not verified). */
+	/** The verified ratio's 95% interval over pairs of fresh processes (null: fewer than VERIFY_PAIRS pairs, or not verified). */
 	interval: RatioInterval | null;
+	/** Each verification pair's ratio (empty: not verified). */
+	pairs: number[];
 }
 
 export function headlineFigures(run: HeadlineSource): Headline {
 	const v = run.verification;
 	if (v) {
-		const interval = v.interval && v.interval.ratios.length > 1 && Number.isFinite(v.interval.high) ? v.interval : null;
-		return {baseline: v.baseline, best: v.best, speedup: v.speedup, verified: true, interval};
+		const pairs = v.interval?.ratios ?? [v.speedup];
+		// Fewer pairs than planned say little about the spread (two pairs: a t-interval ~9× their own gap): their ratios are said instead.
+		const interval = v.interval && pairs.length >= VERIFY_PAIRS && Number.isFinite(v.interval.high) ? v.interval : null;
+		return {baseline: v.baseline, best: v.best, speedup: v.speedup, verified: true, interval, pairs};
 	}
 	return {
 		baseline: run.baseline.result,
@@ -31,6 +36,7 @@ export function headlineFigures(run: HeadlineSource): Headline {
 		speedup: run.best.result.samplesPerSecond.median / run.baseline.result.samplesPerSecond.median,
 		verified: false,
 		interval: null,
+		pairs: [],
 	};
 }
 
@@ -49,7 +55,10 @@ export function speedupText(h: Pick<Headline, 'speedup' | 'interval'>, opts: {as
 	return h.interval ? `${main} [${times(h.interval.low, '')}${dash}${times(h.interval.high, '')}]` : main;
 }
 
-/** "over 3 pairs of fresh processes" (or nothing without an interval). */
-export function intervalWords(h: Pick<Headline, 'interval'>): string {
-	return h.interval ? `95% interval over ${h.interval.ratios.length} pairs of fresh processes` : '';
+/** "95% interval over 3 pairs of fresh processes"; "2 pairs of fresh processes: 1.67× and 2.16×"; nothing for one pair. */
+export function intervalWords(h: Pick<Headline, 'interval' | 'pairs'>, opts: {ascii?: boolean} = {}): string {
+	if (h.interval) return `95% interval over ${h.interval.ratios.length} pairs of fresh processes`;
+	if (h.pairs.length < 2) return '';
+	const sign = opts.ascii ? 'x' : '×';
+	return `${h.pairs.length} pairs of fresh processes: ${h.pairs.map(r => times(r, sign)).join(' and ')}`;
 }

@@ -54,7 +54,7 @@ function headlineSection(report: Report): string[] {
 		'<section id="headline">',
 		'<div class="figures">',
 		figure(`${esc(formatRate(h.best.samplesPerSecond.median))} <small>${rateUnit(h.best)}</small>`, `winner (baseline ${esc(formatRate(h.baseline.samplesPerSecond.median))})`),
-		figure(esc(speedupText(h)), h.verified ? `speedup, verified back to back${h.interval ? ` (${intervalWords(h)})` : ''}` : 'speedup from the walk (not re-verified)'),
+		figure(esc(speedupText(h)), h.verified ? `speedup, verified back to back${intervalWords(h) ? ` (${intervalWords(h)})` : ''}` : 'speedup from the walk (not re-verified)'),
 		figure(`${esc(h.best.latencyMs.p99.toFixed(1))} <small>ms</small>`, `winner p99 ${esc(latencyWhat(h.best))}`),
 		...(h.best.generation ? [figure(`${esc(h.best.generation.ttftMs.p50.toFixed(1))} <small>ms</small>`, `time to first token (p99 ${esc(h.best.generation.ttftMs.p99.toFixed(1))} ms)`)] : []),
 		cost?.known

@@ -38,7 +38,7 @@ export function ResultSummary({result, said = verdict(result)}: {result: WalkRes
 			<Text bold>Result{h.verified ? ' — verified back to back' : ' — from the walk (not re-verified)'}</Text>
 			<Row label="baseline">{rate(h.baseline.samplesPerSecond.median)} {unit} · {describeCandidate(result.baseline.candidate)}</Row>
 			<Row label="best">{rate(best.samplesPerSecond.median)} {unit} · {describeCandidate(result.best.candidate)}</Row>
-			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{speedupText(h)}</Text>{h.interval ? <Text dimColor> {intervalWords(h)}</Text> : null}</Row>
+			<Row label="speedup"><Text color={h.speedup > 1.01 ? 'green' : undefined} bold>{speedupText(h)}</Text>{intervalWords(h) ? <Text dimColor> {intervalWords(h)}</Text> : null}</Row>
 			<Row label="latency">p99 {best.latencyMs.p99.toFixed(1)} ms {latencyWhat(best)}</Row>
 			{best.generation ? <Row label="tokens" wrap="wrap">{describeGeneration(best.generation)}</Row> : null}
 			{cost ? <Row label="cost" wrap="wrap">{describeCost(cost, {source: false})}</Row> : null}

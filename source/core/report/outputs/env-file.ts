@@ -83,7 +83,7 @@ export function describeFigures(result: WalkResult): string[] {
 	const lines = [
 		`baseline ${formatRate(h.baseline.samplesPerSecond.median)} -> winner ${formatRate(best.samplesPerSecond.median)} ${rateUnit(best)} (${speedupText(h, {ascii: true})}); winner p99 ${best.latencyMs.p99.toFixed(1)} ms ${latencyWhat(best)}`,
 	];
-	lines.push(h.verified ? `measured back to back at the end of the walk${h.interval ? ` (${intervalWords(h)})` : ''}` : 'the walk\'s own figures (not measured again at the end)');
+	lines.push(h.verified ? `measured back to back at the end of the walk${intervalWords(h, {ascii: true}) ? ` (${intervalWords(h, {ascii: true})})` : ''}` : 'the walk\'s own figures (not measured again at the end)');
 	if (result.interrupted) lines.push('the walk was interrupted: best configuration measured so far');
 	const busy = contendedProbes(result).length;
 	if (busy > 0) lines.push(`WARNING: ${busy} probe${busy === 1 ? ' was' : 's were'} measured while other processes used these CPUs; see report.md`);

@@ -188,7 +188,7 @@ function winnerSection(report: Report): string[] {
 	if (best.generation) lines.push('', `Generation (greedy): ${describeGeneration(best.generation)}.`, '');
 	lines.push(
 		h.verified
-			? `Baseline and winner measured back to back at the end of the walk${h.interval ? `, alternating in ${h.interval.ratios.length} pairs of fresh processes (the ratio's ${intervalWords(h)}: ${speedupText(h, {ascii: true})})` : ''} (the table below has the walk's own figures).`
+			? `Baseline and winner measured back to back at the end of the walk${h.pairs.length > 1 ? `, alternating in fresh processes (${intervalWords(h, {ascii: true})}${h.interval ? `: ${speedupText(h, {ascii: true})}` : ''})` : ''} (the table below has the walk's own figures).`
 			: 'The walk\'s own figures: the winner was not measured again against the baseline at the end.',
 	);
 	if (report.verification?.note) lines.push('', report.verification.note);
