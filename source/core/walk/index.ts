@@ -1,6 +1,7 @@
 // The walk room: a tuning session (session.ts: detect, find Python, choose recipes, walk, verify),
 // the walk itself (planner.ts) with its plan for the budget (plan.ts) and the candidate algebra
-// (candidates.ts), the decisions from intervals (stats.ts), paired comparisons for close
+// (candidates.ts), the decisions from intervals (stats.ts), the final verification's figures
+// (verification.ts), paired comparisons for close
 // calls (paired.ts), one probe in a fresh process (probe-runner.ts) under a process group
 // (process-group.ts), the model check before any probe (model-check.ts), and what a run was asked for
 // (tune-options.ts).
@@ -16,3 +17,4 @@ export * from './process-group.js';
 export * from './session.js';
 export * from './stats.js';
 export * from './tune-options.js';
+export * from './verification.js';
