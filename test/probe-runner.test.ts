@@ -3,7 +3,7 @@ import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {describe, expect, it} from 'vitest';
-import {managedPython, probesDir} from '../source/core/paths.js';
+import {inductorCacheDir, managedPython, probesDir} from '../source/core/paths.js';
 import {PROCESS_TAG_VARIABLE} from '../source/core/walk/process-group.js';
 import {PROBE_CACHE_ENV, buildProbeCommand, buildProbeEnv, classifyExit, parseProbeLine, runProbe} from '../source/core/walk/probe-runner.js';
 import {envVariables} from '../source/core/report/outputs.js';
@@ -156,6 +156,12 @@ describe('buildProbeEnv', () => {
 			weight_quantization: 'int4', backend: 'torch', workers: 2, threads: 3, cpu_list: [0, 1, 2, 5], ort_options: null, model_path: null,
 		});
 		expect(read(onnx)).toMatchObject({backend: 'onnxruntime', fp32_precision: 'bf16', ort_options: {intra_op_num_threads: 'threads'}, model_path: '/models/net.onnx', threads: 2});
+	});
+
+	it("points inductor's caches at the tool's per-machine folder, not at whatever the shell had", () => {
+		const env = buildProbeEnv(config, {baseEnv: {...baseEnv, TORCHINDUCTOR_CACHE_DIR: '/elsewhere'}, probesDir: '/p'});
+		expect(env['TORCHINDUCTOR_CACHE_DIR']).toBe(inductorCacheDir());
+		expect(buildProbeEnv(config, {baseEnv, env: {TORCHINDUCTOR_CACHE_DIR: '/chosen'}})['TORCHINDUCTOR_CACHE_DIR']).toBe('/chosen');
 	});
 
 	it('lets the configuration set OMP_NUM_THREADS, and defaults to the real probes dir', () => {

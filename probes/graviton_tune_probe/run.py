@@ -32,7 +32,10 @@ service pays before its first useful answer; the reference, a cost of the check
 only, is left out); warmupSeconds = compile + warm-up (the compile phase is the
 first warm-up call); measureSeconds = the timed window; cachedSeconds = the part of
 setupSeconds (a conversion) kept in GRAVITON_TUNE_CACHE_DIR, which the next probe of
-the same configuration reads back instead (0 when read from there, or nothing kept).
+the same configuration reads back instead (0 when read from there, or nothing kept);
+inductorCache = inductor's graph cache in TORCHINDUCTOR_CACHE_DIR: graphs read back (hits),
+compiled here (misses), or compiled without it (bypassed: frozen weights; their kernels
+are still kept in and read back from the folder), present only where inductor ran.
 
 Error codes: bad-usage, bad-config, needs-torchrun, bad-cpu-list, too-few-cpus,
 unknown-model, model-not-found, unsupported-model-file, model-load-failed,
@@ -481,6 +484,7 @@ class Probe:
             "batchSize": batch,
             "setupSeconds": max(f["setupSeconds"] for f in figures),
             "cachedSeconds": max(f["cachedSeconds"] for f in figures),
+            **_inductor_cache(),
             "warmupSeconds": max(f["warmupSeconds"] for f in figures),
             "measureSeconds": max(f["measureSeconds"] for f in figures),
             "converged": converged,
@@ -540,6 +544,22 @@ def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> 
     model = type(loaded.module).__name__ if loaded.module is not None else "the model"
     return ProbeError("bad-input-shape", f"{model} failed on its input ({shown}): "
                       f"{type(err).__name__}: {first_line(err)}", hint)
+
+
+def _inductor_cache() -> Dict[str, Any]:
+    """inductor's compiled graphs read back from its cache (TORCHINDUCTOR_CACHE_DIR, the tool's
+    per-machine folder) and compiled afresh in this process: {"inductorCache": {...}}, or
+    nothing when inductor did not run (eager, ONNX Runtime, OpenVINO)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return {}
+    seen = {key: int(counters["inductor"].get(f"fxgraph_cache_{key}", 0)) for key in ("hit", "miss", "bypass")}
+    if not any(seen.values()):
+        return {}
+    # Frozen weights (the compile recipe's freezing) bypass the graph cache; the kernels it
+    # compiles are still kept in, and read back from, the cache folder.
+    return {"inductorCache": {"hits": seen["hit"], "misses": seen["miss"], "bypassed": seen["bypass"]}}
 
 
 def run_probe(cfg: ProbeConfig, identity: Identity, cpus: Optional[List[int]], warnings: List[str]) -> int:

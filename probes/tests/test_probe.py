@@ -110,6 +110,18 @@ def test_compile_reports_its_phase_and_cost(probe):
     assert result["check"]["cosine"] > 0.99
 
 
+def test_a_compiled_probe_keeps_inductors_work_in_the_folder_it_is_given(probe, tmp_path):
+    # graviton-tune points TORCHINDUCTOR_CACHE_DIR at a per-machine folder: the kernels a
+    # compiled probe builds land there for the next probe of it (a re-check, a verification
+    # pair, the next walk); frozen weights bypass the graph cache itself, and the probe says so.
+    folder = tmp_path / "inductor"
+    first = probe(config(batchSize=2, compile=True, budgetSeconds=0.3), env={"TORCHINDUCTOR_CACHE_DIR": str(folder)}).result
+    assert first is not None
+    assert first["inductorCache"]["bypassed"] >= 1 and first["inductorCache"]["hits"] == 0
+    assert any(path.suffix == ".so" for path in folder.rglob("*"))  # compiled kernels, kept
+    assert "inductorCache" not in probe(config(batchSize=2, budgetSeconds=0.3)).result  # eager: no inductor
+
+
 @pytest.mark.parametrize("factory, where", [("tuple_model", "output[0]"), ("dict_model", "output['logits']")])
 def test_tuple_and_dict_outputs_use_their_first_tensor(probe, factory, where):
     run = probe(config(model={"path": str(FIXTURES / "odd_outputs.py"), "factory": factory, "inputShape": [8]}))

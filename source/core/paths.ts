@@ -25,6 +25,15 @@ export function surveyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 	return path.join(toolHome(env), 'python-survey');
 }
 
+/**
+ * inductor's own caches (TORCHINDUCTOR_CACHE_DIR: compiled graphs, kernels, autotuning),
+ * per machine and kept between walks, so a compiled configuration probed again (a re-check,
+ * the verification's pairs, the next walk) reads its compilation back. Removing it is safe.
+ */
+export function inductorCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+	return path.join(toolHome(env), 'inductor');
+}
+
 export function managedVenvDir(env: NodeJS.ProcessEnv = process.env): string {
 	return path.join(toolHome(env), 'venv');
 }

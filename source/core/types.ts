@@ -205,6 +205,12 @@ export interface ProbeResult {
 	 * later probe of the same configuration reads it back instead. 0 or absent: nothing kept.
 	 */
 	cachedSeconds?: number;
+	/**
+	 * inductor's graph cache in the per-machine folder (torch.compile, PT2E int8): graphs read
+	 * back, compiled here, or compiled without it (frozen weights; their kernels are still
+	 * kept in and read back from the folder).
+	 */
+	inductorCache?: {hits: number; misses: number; bypassed: number};
 	warmupSeconds: number;
 	measureSeconds: number;
 	/** True when the CI target was reached before the budget ran out. */

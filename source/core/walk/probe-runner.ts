@@ -7,7 +7,7 @@ import path from 'node:path';
 import {existsSync} from 'node:fs';
 import {processTree, ProbeWatch} from '../machine/contention.js';
 import {optionVariables, probeArguments} from '../recipes/contract.js';
-import {probesDir as defaultProbesDir} from '../paths.js';
+import {inductorCacheDir, probesDir as defaultProbesDir} from '../paths.js';
 import {plainText, runInGroup, type GroupExit} from './process-group.js';
 import type {ProbeConfig, ProbeEvent, ProbeFailure, ProbeOutcome, ProbeResult} from '../types.js';
 
@@ -39,6 +39,8 @@ export interface RunProbeOptions {
 export const PROBE_MODULE = 'graviton_tune_probe';
 /** Where a probe keeps converted models for the next probe of the same configuration (probes/graviton_tune_probe/run.py, CACHE_ENV). */
 export const PROBE_CACHE_ENV = 'GRAVITON_TUNE_CACHE_DIR';
+/** inductor's cache folder: every probe gets the tool's per-machine one (paths.ts, inductorCacheDir). */
+export const INDUCTOR_CACHE_ENV = 'TORCHINDUCTOR_CACHE_DIR';
 
 /**
  * Inherited variables that change what we measure. The probe must see exactly the
@@ -67,6 +69,9 @@ export function buildProbeEnv(
 	// them from its environment through the runtime helper, as a deployed app does.
 	Object.assign(result, Object.fromEntries(optionVariables(config)));
 	if (options.cacheDir) result[PROBE_CACHE_ENV] = options.cacheDir;
+	// inductor's caches in the tool's per-machine folder (the inherited TORCHINDUCTOR_* were
+	// dropped above), unless the configuration names its own.
+	result[INDUCTOR_CACHE_ENV] ??= inductorCacheDir();
 	const probes = options.probesDir ?? defaultProbesDir;
 	const inherited = result['PYTHONPATH'];
 	result['PYTHONPATH'] = inherited ? `${probes}${path.delimiter}${inherited}` : probes;
