@@ -58,6 +58,23 @@ function scripted(fn: (c: Candidate, call: number) => ProbeResult | null, startu
 	return {measure, calls, deadlines};
 }
 
+/**
+ * A walk of batch 1 (10 samples/s) against batch 8 (`walkBest` during the walk), then a
+ * verification whose pairs read `pairs` ([baseline, winner] each). The baseline's third
+ * probe starts the verification (the first two: baseline and its repeat).
+ */
+function verifiedAs(walkBest: number, pairs: number[][]): (c: Candidate) => ProbeResult {
+	let baselines = 0;
+	let n = 0;
+	return c => {
+		if (c.config.batchSize === 1) baselines += 1;
+		if (baselines < 3) return result(c.config.batchSize === 8 ? walkBest : 10);
+		const pair = pairs[Math.floor(n / 2)]!;
+		n += 1;
+		return result(c.config.batchSize === 8 ? pair[1]! : pair[0]!);
+	};
+}
+
 function options(steps: Applicability[], extra: Partial<WalkOptions> = {}): WalkOptions {
 	clock.ms = 0;
 	return {
@@ -221,16 +238,7 @@ describe('the walk', () => {
 		const batch = step('batch-size', 'batch', {batchSizes: [1, 8]});
 		// The verification's pairs read 3.0, 3.03 and 2.97 (the walk read 4): within ±5% after three.
 		const verified = [[10, 30], [10, 30.3], [10, 29.7]];
-		// The baseline's third probe starts the verification (the first two: baseline and its repeat).
-		let baselines = 0;
-		let n = 0;
-		const {r} = await walk([batch], c => {
-			if (c.config.batchSize === 1) baselines += 1;
-			if (baselines < 3) return result(c.config.batchSize === 8 ? 40 : 10);
-			const pair = verified[Math.floor(n / 2)]!;
-			n += 1;
-			return result(c.config.batchSize === 8 ? pair[1]! : pair[0]!);
-		});
+		const {r} = await walk([batch], verifiedAs(40, verified));
 		const ids = r!.probes.map(p => p.stepId).filter(id => id.startsWith('verify'));
 		// A B, then B A, then A B: a steady drift cancels.
 		expect(ids).toEqual(['verify-baseline', 'verify-best', 'verify-best-2', 'verify-baseline-2', 'verify-baseline-3', 'verify-best-3']);
@@ -249,15 +257,7 @@ describe('the walk', () => {
 	it('adds pairs past three while the interval is wider than ±5%, and stops at five', async () => {
 		const batch = step('batch-size', 'batch', {batchSizes: [1, 8]});
 		const noisy = [3, 2.4, 3.6, 2.5, 3.5, 3, 3];
-		let baselines = 0;
-		let n = 0;
-		const {r} = await walk([batch], c => {
-			if (c.config.batchSize === 1) baselines += 1;
-			if (baselines < 3) return result(c.config.batchSize === 8 ? 30 : 10);
-			const ratio = noisy[Math.floor(n / 2)]!;
-			n += 1;
-			return result(c.config.batchSize === 8 ? 10 * ratio : 10);
-		});
+		const {r} = await walk([batch], verifiedAs(30, noisy.map(ratio => [10, 10 * ratio])));
 		expect(r!.verification!.interval!.ratios).toEqual([3, 2.4, 3.6, 2.5, 3.5]);
 	});
 

@@ -10,10 +10,8 @@ export function plusMinus(s: Interval): string {
 	return `±${(((s.ciHigh - s.ciLow) / 2 / s.median) * 100).toFixed(1)}%`;
 }
 
-/** "1.18×"; a tiny ratio keeps two significant digits rather than reading "0.00×". */
-export function times(ratio: number): string {
-	return `${ratio > 0 && ratio < 0.1 ? ratio.toPrecision(2) : ratio.toFixed(2)}×`;
-}
+// "1.18×": the report room's one ratio formatter (headline.ts).
+export {times} from '../core/report/index.js';
 
 /** A horizontal bar `width` cells wide, filled to `fraction` (clamped to 0..1). */
 export function bar(fraction: number, width: number): string {

@@ -40,7 +40,8 @@ export function headlineFigures(run: HeadlineSource): Headline {
 	};
 }
 
-function times(ratio: number, sign: string): string {
+/** "1.18×"; a tiny ratio keeps two significant digits rather than reading "0.00×". */
+export function times(ratio: number, sign = '×'): string {
 	return `${ratio > 0 && ratio < 0.1 ? ratio.toPrecision(2) : ratio.toFixed(2)}${sign}`;
 }
 
