@@ -2272,13 +2272,21 @@ def prepare_onnxruntime(model_or_path: Any, example: Any, options: Optional[Mapp
     names = [name for name, _ in inputs]
     output = session.get_outputs()[0].name
 
+    current = {"session": session}
+
     def run(*args: Any, **kwargs: Any) -> Any:
-        result = session.run([output], dict(zip(names, feeds(*args, **kwargs))))[0]
+        result = current["session"].run([output], dict(zip(names, feeds(*args, **kwargs))))[0]
         return torch.from_numpy(np.asarray(result)).float()
+
+    def swap_session(other: Any) -> Any:
+        """Run on another session of the same graph (a profiled one) until swapped back; returns the one it replaced."""
+        replaced, current["session"] = current["session"], other
+        return replaced
 
     guarded = _first_call_guard(run, "ONNX Runtime")
     guarded.workdir = workdir  # type: ignore[attr-defined]  # keep the files while in use
     guarded.session = session  # type: ignore[attr-defined]
+    guarded.swap_session = swap_session  # type: ignore[attr-defined]
     return guarded
 
 

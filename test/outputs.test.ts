@@ -20,7 +20,7 @@ import {
 import {verdict} from '../source/core/report/verdict.js';
 import {intervalWords, speedupText} from '../source/core/report/headline.js';
 import {createTextRenderer} from '../source/headless/text.js';
-import type {Candidate, Detection, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
+import type {Candidate, Detection, KernelAccount, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -480,8 +480,8 @@ describe('report', () => {
 
 	it('renders markdown with the probe table, decisions, winner and deployment', () => {
 		const md = renderReportMarkdown(report);
-		expect(md).toContain('| # | Step | Configuration | samples/s median [95% CI] | p99 ms | check cosine | Outcome |');
-		expect(md).toContain('| 1 | Baseline \\| fp32 | batch 1, 1 worker x 4 threads | 12.6 [12.3–12.9] | 15.3 | 0.9999 | baseline |');
+		expect(md).toContain('| # | Step | Configuration | samples/s median [95% CI] | p99 ms | check cosine | kernels | Outcome |');
+		expect(md).toContain('| 1 | Baseline \\| fp32 | batch 1, 1 worker x 4 threads | 12.6 [12.3–12.9] | 15.3 | 0.9999 | — | baseline |');
 		expect(md).toContain('failed: missing-package');
 		expect(md).toContain('## Decisions');
 		expect(md).toContain('**bf16 autocast**: kept (52.2 samples/s, 4.10x)');
@@ -517,6 +517,26 @@ describe('the verdict', () => {
 		expect(text).toContain(`${said.headline.speedup.toFixed(2)}× the baseline`);
 		expect(text).toContain('verified back to back');
 		expect(text).toContain(said.accuracy.text);
+	});
+
+	it('says what the winner\'s kernels ran, and when its name promised more, in every face', () => {
+		const result = walk();
+		// The winner (bf16 autocast) whose convolutions ran fp32: oneDNN kept fp32 math.
+		const kernels: KernelAccount = {source: 'oneDNN verbose and the torch profiler', pass: 'one untimed call after the timed ones', warnings: ['1 bf16 convolution(s) ran emulated'], groups: [{family: 'convolution', precision: 'fp32', kernel: 'jit:avx512_core', count: 53, seconds: 0.05}]};
+		result.verification!.best = {...result.verification!.best, kernels};
+		result.probes[0] = {...result.probes[0]!, result: {...result.probes[0]!.result!, kernels: {...kernels, groups: [{...kernels.groups[0]!, precision: 'int8'}]}}};
+		const said = verdict(result);
+		expect(said.kernels?.text).toBe('convolutions: 53 of 53 fp32 (jit:avx512_core)');
+		expect(said.kernels?.shortfall?.words).toBe('no bf16 kernel ran: all fp32');
+		const report = buildReport({result, detection, python, model: {name: 'resnet50'}, options: {}, startedAt: new Date()});
+		expect(report.kernels).toEqual(said.kernels);
+		const md = renderReportMarkdown(report);
+		expect(md).toContain('Kernels (oneDNN verbose and the torch profiler, one untimed call after the timed ones): convolutions: 53 of 53 fp32 (jit:avx512_core) — below its name: no bf16 kernel ran: all fp32.');
+		expect(md).toContain('- Warning: 1 bf16 convolution(s) ran emulated');
+		expect(md).toMatch(/\| 1 \| Baseline [^\n]*\| int8 100% \| baseline \|/);
+		const lines: string[] = [];
+		createTextRenderer((line) => lines.push(line))({type: 'session-end', result, error: null} as never);
+		expect(lines.join('\n')).toContain('kernels: convolutions: 53 of 53 fp32 (jit:avx512_core) — below its name: no bf16 kernel ran: all fp32');
 	});
 });
 

@@ -8,7 +8,7 @@ import {headlineFigures, speedupText} from '../source/core/report/headline.js';
 import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/planner.js';
 import {loadRecipes} from '../source/core/recipes/recipes.js';
 import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/walk/stats.js';
-import type {Applicability, Candidate, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';
+import type {Applicability, Candidate, KernelAccount, KernelGroup, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';
 
 function result(median: number, opts: {half?: number; cosine?: number; top1?: number | null; p99?: number} = {}): ProbeResult {
 	const half = opts.half ?? median * 0.01;
@@ -299,6 +299,21 @@ describe('the walk', () => {
 		expect(within.r!.decisions.find(x => x.recipeId === 'bf16-autocast')!.outcome).toBe('kept');
 		const looser = await walk([bf16], c => ({...result(c.config.autocast ? 30 : 10, {cosine: 1, top1: 1}), score: score(c)}), {thresholds: {minCosine: 0.99, minTop1: 0.99, maxAccuracyDrop: 0.1}});
 		expect(looser.r!.decisions.find(x => x.recipeId === 'bf16-autocast')!.outcome).toBe('kept'); // 0.95 is above 0.9 anyway
+	});
+
+	it('names a step for what its kernels ran, and drops one where none of its promise ran', async () => {
+		const account = (precision: string, extra: Partial<KernelGroup> = {}): KernelAccount => ({source: 'oneDNN verbose and the torch profiler', pass: 'one untimed call after the timed ones', warnings: [], groups: [{family: 'convolution', precision, kernel: 'jit:avx512_core', count: 20, seconds: 0.02, ...extra}]});
+		const fastMath = step('bf16-fast-math', 'precision', {probe: {fp32Precision: 'bf16'}}, true);
+		const none = await walk([fastMath], c => ({...result(c.config.fp32Precision ? 12 : 10, {cosine: 1, top1: 1}), kernels: account('fp32', c.config.fp32Precision ? {asked: 'bf16', note: 'bf16 math asked (attr-fpmath), but jit:avx512_core computes in fp32'} : {})}));
+		const d = none.r!.decisions.find(x => x.recipeId === 'bf16-fast-math')!;
+		expect(d.outcome).toBe('dropped'); // 20% faster, but nothing of what it is named for ran
+		expect(d.title).toBe('bf16-fast-math — no bf16 kernel ran: all fp32 (bf16 math asked (attr-fpmath), but jit:avx512_core computes in fp32)');
+		expect(d.reason).toMatch(/its kernels did not do what its name says \(oneDNN verbose/);
+		const ovInt8 = step('openvino-int8', 'backend', {probe: {backend: 'openvino', quantization: 'int8'}});
+		const partly = await walk([ovInt8], c => ({...result(c.config.backend === 'openvino' ? 20 : 10, {cosine: 1, top1: 1}), kernels: c.config.backend === 'openvino' ? {...account('int8'), groups: [{family: 'convolution', precision: 'int8', kernel: 'gemm_acl_i8', count: 3}, {family: 'convolution', precision: 'fp16', kernel: 'gemm_acl_f16', count: 5}]} : account('fp32')}));
+		const kept = partly.r!.decisions.find(x => x.recipeId === 'openvino-int8')!;
+		expect(kept.outcome).toBe('kept');
+		expect(kept.title).toBe('openvino-int8 — 38% of compute ran int8, the rest fp16');
 	});
 
 	it('re-measures a close call and drops it when it stays close', async () => {

@@ -63,6 +63,7 @@ import torch
 
 from . import check as output_check
 from . import generate as generation
+from . import kernels
 from . import measure as measuring
 from . import paired
 from .config import ProbeConfig
@@ -167,6 +168,9 @@ class Probe:
         figures = self.team.gather(self._figure(prepared, measurement))
         if self.team.leader:
             result = self._result(figures, prepared)
+            found = self._kernels(prepared)
+            if found is not None:
+                result["kernels"] = found
             score = self._evaluate(prepared)
             if score is not None:
                 result["score"] = score
@@ -253,6 +257,16 @@ class Probe:
         outputs = [self.picker(call(batch)).float() for batch in out.check_batches]
         check = output_check.compare_batches(out.references, outputs)
         return {**check, "data": "samples", "rows": len(out.check_batches) * self.cfg.options["batch_size"]}
+
+    def _kernels(self, prepared: Prepared) -> Optional[dict]:
+        """What ran (kernels.py): after the timed calls, from the runtime's own account of one more."""
+        try:
+            return kernels.account(prepared.model, self.cfg.options["backend"],
+                                   lambda: prepared.call(prepared.input), prepared.input, rt.call_model)
+        except Exception as err:  # the account is a report, never a reason to lose the measurement
+            emit("log", level="warning", message=f"no kernel account for this probe: {type(err).__name__}: "
+                 f"{first_line(err)}")
+            return None
 
     def _evaluate(self, prepared: Prepared) -> Optional[float]:
         """The user's evaluate(model) -> float on the configured model, when the model file has one."""

@@ -148,6 +148,10 @@ def test_int8_static_quantization_of_the_file(files, probe):
     assert any("static QDQ" in e["message"] for e in run.of_type("log"))
     assert run.result["calibration"]["data"] == "random"
     assert run.result["check"]["cosine"] > 0.9
+    # ONNX Runtime's profile names the quantized operators it really ran.
+    groups = run.result["kernels"]["groups"]
+    assert groups and {g["precision"] for g in groups} == {"int8"}, groups
+    assert any(g["kernel"] in ("CPU QLinearConv", "CPU QGemm", "CPU QLinearMatMul", "CPU MatMulInteger") for g in groups), groups
 
 
 def test_runtime_helper_serves_the_file_with_the_measured_session(files):

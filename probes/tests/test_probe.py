@@ -336,6 +336,12 @@ def test_openvino_int8_probed_again_reads_its_conversion_from_the_walks_cache(pr
     assert any("read from the cache" in e["message"] for e in again.of_type("log"))
     assert "quantize" not in {e["phase"] for e in again.of_type("phase")}
     assert again.result["check"]["cosine"] == pytest.approx(first.result["check"]["cosine"])
+    # What ran, from OpenVINO's runtime model: the convolutions in int8 (on this x86 CPU).
+    kernels = first.result["kernels"]
+    assert kernels["source"].startswith("OpenVINO's runtime model")
+    convolutions = [g for g in kernels["groups"] if g["family"] == "convolution"]
+    assert sum(g["count"] for g in convolutions) == 2 and {g["precision"] for g in convolutions} == {"int8"}, kernels
+    assert all("seconds" not in g for g in kernels["groups"])  # counted, not timed
     # Without the walk's folder nothing is kept.
     bare = probe(config(backend="openvino", quantization="int8", batchSize=2))
     assert bare.result is not None and bare.result["cachedSeconds"] == 0
@@ -346,6 +352,11 @@ def test_onnxruntime_backend_on_a_pytorch_model(probe):
     run = probe(config(backend="onnxruntime", batchSize=2))
     assert run.result is not None, (run.events, run.stderr[-2000:])
     assert run.result["check"]["cosine"] > 0.99
+    # What ran, from ONNX Runtime's own profile of a second session: fp32 convolutions on the CPU provider.
+    kernels = run.result["kernels"]
+    convolutions = [g for g in kernels["groups"] if g["family"] == "convolution"]
+    assert sum(g["count"] for g in convolutions) == 2 and {g["precision"] for g in convolutions} == {"fp32"}, kernels
+    assert all(g["kernel"].startswith("CPU ") and g["seconds"] > 0 for g in kernels["groups"]), kernels
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -193,6 +193,32 @@ export interface Contention {
 	threshold: number;
 }
 
+/** Compute operations of one kind that ran the same way (probes/graviton_tune_probe/kernels.py). */
+export interface KernelGroup {
+	family: 'convolution' | 'matmul' | 'attention';
+	/** What the math ran in: int8, int4, bf16, fp16, fp32 (fp32 data under attr-fpmath:bf16 counts as bf16 only where the kernel did it). */
+	precision: string;
+	/** The runtime's own name: oneDNN's implementation (brg_conv_fwd:avx512_core), OpenVINO's primitive, ONNX Runtime's provider and operator. */
+	kernel: string;
+	count: number;
+	/** Their time in the account's pass; absent where the runtime does not time them (OpenVINO: shares by count). */
+	seconds?: number;
+	/** A lower precision asked for the math (oneDNN's attr-fpmath), whether or not the kernel did it. */
+	asked?: string;
+	note?: string;
+}
+
+/** What executed in a probe, from the runtime's own record, collected after the timed calls. */
+export interface KernelAccount {
+	/** Where it comes from (oneDNN verbose and the torch profiler; ONNX Runtime's profile; OpenVINO's runtime model). */
+	source: string;
+	/** How it was collected without touching the figure. */
+	pass: string;
+	groups: KernelGroup[];
+	/** Reference-kernel fallbacks in a hot layer, emulated bf16: with their cause. */
+	warnings: string[];
+}
+
 export interface ProbeResult {
 	samplesPerSecond: Interval;
 	latencyMs: {p50: number; p90: number; p99: number};
@@ -224,6 +250,8 @@ export interface ProbeResult {
 	workers?: WorkerFigure[];
 	/** A generating probe (task generate): its token figures. samplesPerSecond is then decode tokens/s in total, latencyMs the inter-token gaps. */
 	generation?: GenerationFigures;
+	/** Which kernels did the work (absent where the runtime gave no account). */
+	kernels?: KernelAccount;
 	/** Filled by graviton-tune (not the probe) around the measurement; null when it could not tell. */
 	contention?: Contention | null;
 }

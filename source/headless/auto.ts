@@ -51,6 +51,8 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 		verified: h.verified,
 		/** Share of this CPU's matmul rate, baseline and winner, and what it implies (source/core/machine/limits.ts); null when unknown. */
 		limits: said.limits,
+		/** What the winner's compute ran on and whether it kept its name's promise (verdict.ts); null without an account. */
+		kernels: said.kernels,
 		probes: result.probes.map(p => ({
 			stepId: p.stepId,
 			title: p.title,
@@ -61,6 +63,7 @@ export function resultLine(result: WalkResult, files: Record<string, string> | n
 			latencyMs: p.result?.latencyMs ?? null,
 			check: p.result?.check ?? null,
 			generation: p.result?.generation ?? null,
+			kernels: p.result?.kernels ?? null,
 			failure: p.failure ? {code: p.failure.code, message: p.failure.message} : null,
 		})),
 		decisions: result.decisions,

@@ -1,7 +1,7 @@
 // Session events as plain text lines for stderr: calm, greppable, no colour, no
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
 import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/report/index.js';
-import {describeCandidate, describeGeneration, formatRate, intervalWords, rateUnit, speedupText, verdict} from '../core/report/index.js';
+import {describeCandidate, describeGeneration, formatRate, intervalWords, rateUnit, speedupText, verdict, describeKernels, kernelSummary} from '../core/report/index.js';
 import type {SessionEvent} from '../core/types.js';
 
 // The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
@@ -36,6 +36,10 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 			case 'step-end':
 				// A probe stopped for the budget is told once, by its 'skipped' decision.
 				if (e.record.failure?.code !== 'budget') write(`    ${e.record.result ? formatResult(e.record.result) : formatFailure(e.record.failure!)}`);
+				if (e.record.result?.kernels) {
+					write(`    kernels: ${kernelSummary(e.record.result.kernels)}`);
+					for (const w of e.record.result.kernels.warnings) write(`    warning: ${w}`);
+				}
 				break;
 			case 'decision':
 				// A failure was printed with its probe already; say it once.
@@ -55,6 +59,7 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 					if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
 					write(`      ${said.accuracy.text}`);
 					for (const line of said.limits?.lines ?? []) write(`      ${line}`);
+					if (said.kernels) write(`      kernels: ${describeKernels(said.kernels)}`);
 					const busy = said.contendedNote;
 					if (busy) write(`warning: ${busy}`);
 				} else if (e.error) {

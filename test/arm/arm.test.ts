@@ -7,6 +7,7 @@ import {execa} from 'execa';
 import path from 'node:path';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {defaultTorchSpec} from '../../source/core/machine/python-env.js';
+import {kernelSummary, shortfall} from '../../source/core/report/kernels.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const script = path.join(repo, 'scripts/arm-emulation.sh');
@@ -154,6 +155,26 @@ describe('every recipe that applies on an emulated Graviton3, through the probe'
 		expect(kernels).toMatch(/fpmath:bf16/);
 		// rounded to bf16: no longer bit-identical to fp32
 		expect(probes.get('bf16-fastmath').result.check.maxAbsError).toBeGreaterThan(0);
+	});
+
+	it('every probe carries the account of the kernels that ran', () => {
+		for (const [id, probe] of probes) {
+			if (probe.outcome !== 'measured') continue;
+			expect(probe.result.kernels?.groups.length, `${id}: ${JSON.stringify(probe.result.kernels)}`).toBeGreaterThan(0);
+		}
+		// bf16 fast math's convolutions: bf16 math in the Arm Compute Library, from oneDNN's own log.
+		const fastmath = probes.get('bf16-fastmath').result.kernels;
+		expect(fastmath.groups.some((g: any) => g.family === 'convolution' && g.precision === 'bf16' && /acl/.test(g.kernel)), kernelSummary(fastmath)).toBe(true);
+		// PT2E int8 ran int8 convolutions.
+		const int8 = probes.get('int8-pt2e').result.kernels;
+		expect(shortfall(int8, 'int8'), kernelSummary(int8)).toBeNull();
+	});
+
+	it('OpenVINO int8 is caught running below its name: most of its compute is not int8 on Arm', () => {
+		const ov = probes.get('openvino-int8').result.kernels;
+		const short = shortfall(ov, 'int8');
+		expect(short, kernelSummary(ov)).not.toBeNull();
+		expect(short!.words).toMatch(/% of compute ran int8, the rest fp(32|16)|no int8 kernel ran/);
 	});
 
 	it('int8 through the Arm inductor quantizer really quantized', () => {

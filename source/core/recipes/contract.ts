@@ -52,6 +52,8 @@ interface OptionBase {
 	metavar?: string;
 	/** Words for describeCandidate ("batch 8", "channels_last"); null: say nothing. */
 	describe?: (value: never, config: AnyConfig) => string | null;
+	/** The precision the compute must run in when it is set (int8, bf16…): checked against the probe's kernel account. */
+	promises?: (value: never) => string | null;
 }
 
 export type OptionSpec =
@@ -86,12 +88,14 @@ export const OPTIONS = {
 		default: null, choices: ['bf16'], nullable: true, recipe: true, plain: null, backends: ['torch'], carriedBy: 'fp32Precision',
 		description: 'torch.autocast("cpu", dtype) around inference',
 		describe: (v: string | null) => (v ? `${v} autocast` : null),
+		promises: (v: string | null) => v,
 	},
 	fp32Precision: {
 		type: 'enum', python: 'fp32_precision', env: 'GT_FP32_PRECISION', flag: '--fp32-precision', metavar: 'bf16', level: 'model',
 		default: null, choices: ['bf16'], nullable: true, recipe: true, plain: null,
 		description: 'oneDNN fp32 matmul/conv computed in this precision (torch.backends.mkldnn fp32_precision)',
 		describe: (v: string | null) => (v ? `fp32 math as ${v}` : null),
+		promises: (v: string | null) => v,
 	},
 	compile: {
 		type: 'bool', python: 'compile', env: 'GT_COMPILE', flag: '--compile', level: 'model',
@@ -104,12 +108,14 @@ export const OPTIONS = {
 		default: null, choices: ['int8'], nullable: true, recipe: true, plain: null,
 		description: 'int8 through PT2E with the CPU\'s inductor quantizer (NNCF on OpenVINO, static int8 on ONNX Runtime)',
 		describe: (v: string | null) => v,
+		promises: (v: string | null) => v,
 	},
 	weightQuantization: {
 		type: 'enum', python: 'weight_quantization', env: 'GT_WEIGHT_QUANTIZATION', flag: '--weight-quantization', metavar: 'int8|int8-dynamic|int4', level: 'model',
 		default: null, choices: ['int8', 'int8-dynamic', 'int4'], nullable: true, optional: true, recipe: true, plain: null, backends: ['torch'],
 		description: 'torchao quantize_() on the Linear layers, in eager PyTorch: int8 weights (weight-only), int8 weights with int8 dynamic activations, or int4 weights in groups (weight-only); the language-model steps',
 		describe: (v: string | null | undefined) => (v ? `${v} weights (torchao)` : null),
+		promises: (v: string | null | undefined) => (v ? (v === 'int4' ? 'int4' : 'int8') : null),
 	},
 	backend: {
 		type: 'enum', python: 'backend', env: 'GT_BACKEND', flag: '--backend', metavar: 'torch|onnxruntime|openvino', level: 'model',
@@ -234,6 +240,22 @@ export function describeOptions(config: OptionValues): string[] {
 		if (words) parts.push(words);
 	}
 	return parts;
+}
+
+/**
+ * The precisions `after` promises that `before` did not (its options' `promises`, where the
+ * value changed, or the backend did, and the option applies on `after`'s backend): what
+ * its kernels must show. `before` null: every promise of `after`.
+ */
+export function promisedPrecisions(before: OptionValues | null, after: OptionValues): string[] {
+	const found: string[] = [];
+	for (const key of optionKeys) {
+		const spec = specOf(key) as OptionBase;
+		if (!spec.promises || !applies(spec, after) || (before && before.backend === after.backend && before[key] === after[key])) continue;
+		const promised = (spec.promises as (value: unknown) => string | null)(after[key]);
+		if (promised && !found.includes(promised)) found.push(promised);
+	}
+	return found;
 }
 
 function applies(spec: OptionBase, config: {backend: string}): boolean {

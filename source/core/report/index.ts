@@ -10,6 +10,7 @@ export * from './cost.js';
 export * from './deliver.js';
 export * from './headline.js';
 export * from './html-page.js';
+export * from './kernels.js';
 export * from './outputs.js';
 export * from './report-html.js';
 export * from './summary.js';

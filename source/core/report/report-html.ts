@@ -9,6 +9,7 @@ import {describeCost, formatMoney} from './cost.js';
 import {describeDetection} from '../machine/describe.js';
 import {esc, inlineCode, page} from './html-page.js';
 import {headlineFigures, intervalWords, speedupText} from './headline.js';
+import {describeKernels} from './verdict.js';
 // From the modules, not the outputs door: outputs/files.ts renders this page (no cycle).
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME} from './outputs/names.js';
 import {describeMachine} from './outputs/env-file.js';
@@ -70,6 +71,7 @@ function headlineSection(report: Report): string[] {
 	out.push(`<p id="accuracy"${report.accuracy?.lossy && report.accuracy.data !== 'samples' && report.accuracy.score === null ? ' class="warn"' : ''}><strong>Accuracy:</strong> ${esc(report.accuracy?.text ?? 'not recorded in this report')}</p>`);
 	if (cost) out.push(`<p id="cost" class="muted">${inlineCode(describeCost(cost))}.</p>`);
 	if (report.limits) out.push(`<p id="limits"><strong>Distance to the limit:</strong> ${esc(report.limits.lines.join('; '))}.</p>`);
+	if (report.kernels) out.push(`<p id="kernels"${report.kernels.shortfall ? ' class="warn"' : ''}><strong>Kernels:</strong> ${esc(describeKernels(report.kernels))} <span class="muted">(${esc(report.kernels.source)})</span>.</p>`, ...report.kernels.warnings.map(w => `<p class="warn">${esc(w)}</p>`));
 	if (!h.verified) out.push('<p class="warn">The winner was not measured again against the baseline at the end: the figures are the walk\'s own.</p>');
 	if (report.interrupted) out.push('<p class="warn">The walk was interrupted: this is the best configuration measured so far.</p>');
 	if (report.contendedNote) out.push(`<p class="warn" id="contended"><strong>The machine was busy.</strong> ${esc(report.contendedNote)}</p>`);

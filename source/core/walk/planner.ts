@@ -6,6 +6,8 @@
 // decisions are unit-testable with scripted results and the session wires real probes.
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
+import {promisedPrecisions} from '../recipes/contract.js';
+import {firstShortfall} from '../report/kernels.js';
 import {expectationOf, hopefulLogGain} from '../recipes/expected.js';
 import type {CpuClass, Observed} from '../recipes/expected.js';
 import {applyChanges, atBatch, baselineCandidate, baselineWords, batchSizesOf, candidateKey, workerCounts} from './candidates.js';
@@ -397,6 +399,11 @@ export class Walk {
 		const figures = (r: ProbeResult, ratio = r.samplesPerSecond.median / best.result.samplesPerSecond.median) => ({samplesPerSecond: r.samplesPerSecond.median, ratio});
 		const fails = this.accuracyFailure(record.result) ?? latencyFailure(record.result, this.opts);
 		if (fails) return decide(best, {outcome: 'dropped', reason: fails, ...figures(record.result)});
+		// Named for what ran: a step whose kernels fell short of its name says so in its title,
+		// and one where none of the promised precision ran changed nothing it claims.
+		const ran = firstShortfall(record.result.kernels, promisedPrecisions(best.candidate.config, next.config));
+		if (ran) base.title = `${title} — ${ran.words}`;
+		if (ran?.none) return decide(best, {outcome: 'dropped', reason: `its kernels did not do what its name says (${record.result.kernels!.source})`, ...figures(record.result)});
 		let current = best;
 		let remeasured = false;
 		let cmp = this.compare(current.result.samplesPerSecond, record.result.samplesPerSecond);

@@ -2,7 +2,7 @@
 import {Box, Text} from 'ink';
 import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
 import {describeContention} from '../../core/machine/index.js';
-import {describeCandidate, rateUnit} from '../../core/report/index.js';
+import {describeCandidate, kernelSummary, rateUnit} from '../../core/report/index.js';
 import {formatFailure} from '../../core/report/index.js';
 import type {LogEntry} from '../state.js';
 import {plusMinus, rate, times} from '../text.js';
@@ -52,6 +52,8 @@ export function LogLine({entry}: {entry: LogEntry}) {
 				<Box width={8} flexShrink={0} justifyContent="flex-end"><Text color={color}>{decision?.ratio != null && decision.outcome !== 'baseline' ? times(decision.ratio) : ''}</Text></Box>
 			</Box>
 			{record ? <Box paddingLeft={11}><Text dimColor wrap="truncate-end">{describeCandidate(record.candidate)}{records.length > 1 ? ` · measured ${records.length}× (close call)` : ''}</Text></Box> : null}
+			{record?.result?.kernels ? <Box paddingLeft={11}><Text dimColor wrap="wrap">kernels: {kernelSummary(record.result.kernels)}</Text></Box> : null}
+			{record?.result?.kernels?.warnings.map(w => <Box key={w} paddingLeft={11}><Text color="yellow" wrap="wrap">{w}</Text></Box>)}
 			{record?.result?.contention?.contended ? <Box paddingLeft={11}><Text color="yellow" wrap="wrap">contended: {describeContention(record.result.contention)}</Text></Box> : null}
 			{why ? <Box paddingLeft={11}><Text dimColor={outcome !== 'failed'} color={outcome === 'failed' ? 'red' : undefined} wrap="wrap">{why}</Text></Box> : null}
 		</Box>

@@ -5,7 +5,7 @@ import type {ReactNode} from 'react';
 import {describeCost} from '../../core/report/index.js';
 import type {Verdict} from '../../core/report/index.js';
 import type {WalkResult} from '../../core/types.js';
-import {describeCandidate, describeGeneration, intervalWords, latencyWhat, rateUnit, speedupText, verdict} from '../../core/report/index.js';
+import {describeCandidate, describeGeneration, intervalWords, latencyWhat, rateUnit, speedupText, verdict, describeKernels} from '../../core/report/index.js';
 import {rate} from '../text.js';
 
 function Row({label, children, wrap = 'truncate-end'}: {label: string; children: ReactNode; wrap?: 'wrap' | 'truncate-end'}) {
@@ -45,6 +45,7 @@ export function ResultSummary({result, said = verdict(result)}: {result: WalkRes
 			<Row label="kept" wrap="wrap">{kept.length ? kept.join(', ') : 'nothing beat the baseline'}</Row>
 			<Row label="accuracy" wrap="wrap">{said.accuracy.text}</Row>
 			{limits ? <Row label="limit" wrap="wrap">{limits.lines.join('; ')}</Row> : null}
+			{said.kernels ? <Row label="kernels" wrap="wrap">{describeKernels(said.kernels)}</Row> : null}
 			{busy ? <Text color="yellow" wrap="wrap">warning: the machine was busy. {busy}</Text> : null}
 		</Box>
 	);

@@ -8,7 +8,9 @@ import type {LimitsNote} from '../../machine/limits.js';
 import {describeCandidate, describeGeneration, formatRate, latencyWhat, rateUnit} from '../summary.js';
 import type {AccuracyNote} from '../summary.js';
 import {toolVersion} from '../../version.js';
-import {verdict} from '../verdict.js';
+import {describeKernels, verdict} from '../verdict.js';
+import type {KernelsNote} from '../verdict.js';
+import {sharesText} from '../kernels.js';
 import type {Candidate, Decision, Detection, ModelSpec, ProbeConfig, ProbeFailure, ProbeRecord, ProbeResult, PythonEnv, StepOutcome, WalkResult} from '../../types.js';
 import {describeMachine, envVariables, fmtRatio} from './env-file.js';
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME, OUTPUT_FILE_NAMES, RUNTIME_HELPER_NAME} from './names.js';
@@ -54,6 +56,8 @@ export interface Report {
 	cost?: RunCost;
 	/** The distance to the limit (source/core/machine/limits.ts): share of this CPU's matmul rate, baseline and winner; absent before issue 12. */
 	limits?: LimitsNote | null;
+	/** What the winner's compute ran on (per family, precision and kernel) and whether it kept its name's promise; absent before it was recorded. */
+	kernels?: KernelsNote | null;
 	/** Set when decisions rest on probes that shared their CPUs with other processes (each probe's result.contention says how much). */
 	contendedNote: string | null;
 	/** Names of the files written beside report.json. */
@@ -139,6 +143,7 @@ export function buildReport(input: RunFacts & {
 		elapsedSeconds: result.elapsedSeconds,
 		...(said.cost ? {cost: said.cost} : {}),
 		limits: said.limits,
+		kernels: said.kernels,
 		contendedNote: said.contendedNote,
 		files: input.files ?? [...OUTPUT_FILE_NAMES],
 	};
@@ -164,6 +169,7 @@ function probeRow(probe: ReportProbe, index: number): string {
 		rateCell(probe.result),
 		probe.result ? probe.result.latencyMs.p99.toFixed(1) : '—',
 		probe.result?.check ? probe.result.check.cosine.toFixed(4) : '—',
+		probe.result?.kernels ? sharesText(probe.result.kernels) || '—' : '—',
 		outcome,
 	];
 	return `| ${cols.map(cell).join(' | ')} |`;
@@ -195,6 +201,7 @@ function winnerSection(report: Report): string[] {
 	if (report.interrupted) lines.push('The walk was interrupted: this is the best configuration measured so far.');
 	if (report.cost) lines.push('', `Cost: ${describeCost(report.cost)}.`);
 	if (report.limits) lines.push('', `Distance to the limit: ${report.limits.lines.join('; ')}.`);
+	if (report.kernels) lines.push('', `Kernels (${report.kernels.source}): ${describeKernels(report.kernels)}.`, ...report.kernels.warnings.map(w => `- Warning: ${w}`));
 	if (report.contendedNote) lines.push('', `**Warning: the machine was busy.** ${report.contendedNote}`);
 	lines.push('', `- Configuration: ${report.best.summary}`, `- Recipes: ${report.best.recipes.length > 0 ? report.best.recipes.join(', ') : '(none: the baseline won)'}`, `- Accuracy: ${report.accuracy.text}`, '', '```sh');
 	lines.push(...Object.entries(report.best.envFile).map(([k, v]) => `${k}=${v}`), '```');
@@ -237,8 +244,8 @@ export function renderReportMarkdown(report: Report): string {
 		'',
 		'## Probes',
 		'',
-		`| # | Step | Configuration | ${unit} median [95% CI] | p99 ms | check cosine | Outcome |`,
-		'|---|------|---------------|---------------------------|--------|--------------|---------|',
+		`| # | Step | Configuration | ${unit} median [95% CI] | p99 ms | check cosine | kernels | Outcome |`,
+		'|---|------|---------------|---------------------------|--------|--------------|---------|---------|',
 		...report.probes.map(probeRow),
 		'',
 		'## Decisions',
