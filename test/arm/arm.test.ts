@@ -122,7 +122,8 @@ describe('every recipe that applies on an emulated Graviton3, through the probe'
 
 	// What applies there: a recipe added later must be measured here too.
 	const expected = ['batch-size', 'channels-last', 'bf16-autocast', 'bf16-fastmath', 'tcmalloc', 'jemalloc', 'thp',
-		'lru-cache', 'omp-placement', 'torch-compile', 'workers', 'int8-pt2e', 'onnxruntime', 'onnxruntime-bf16', 'openvino', 'openvino-int8'];
+		'lru-cache', 'omp-placement', 'torch-compile', 'workers', 'int8-pt2e', 'onnxruntime', 'onnxruntime-bf16', 'openvino', 'openvino-int8',
+		'mkldnn-matmul-min-dim', 'ideep-matmul-reorders', 'inductor-cpp-wrapper'];
 	// The output check's floor: NNCF's int8 of this small random-weight model gave cosine 0.965
 	// under the emulated Graviton3 (PT2E int8 stays above 0.99); the walk's own --min-cosine
 	// decides whether such a step may win, this only asks that it ran and stayed close.
