@@ -1,4 +1,5 @@
-// The machine room: what this computer is (CPU, memory, NUMA, cpuset; hardware.ts), which Python the
+// The machine room: what this computer is (CPU, memory, NUMA, cpuset; hardware.ts, with its parts:
+// root-files.ts, cpuinfo.ts, cpu-identity.ts, cpu-tables.ts, dmi.ts, usable-cpus.ts), which Python the
 // probes run in and what it can do (python-env.ts), the system allocators (system-libraries.ts), the
 // distance to the CPU's limits (limits.ts), a busy machine (contention.ts), and `detect`'s wording (describe.ts).
 // This file is the room's only door for the faces (ui/, headless/, the CLI, the bench): eslint
@@ -6,6 +7,10 @@
 export * from './contention.js';
 export * from './describe.js';
 export * from './hardware.js';
+export {parseCpuinfo} from './cpuinfo.js';
+export {cloudFromDmi} from './dmi.js';
+export {HardwareError} from './root-files.js';
+export {parseCpuList, parseCpuMax} from './usable-cpus.js';
 export * from './limits.js';
 export * from './python-env.js';
 export * from './system-libraries.js';
