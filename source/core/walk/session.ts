@@ -13,7 +13,7 @@ import {describeRates, limitsNote, matmulKey, matmulRatesFor} from '../machine/l
 import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel} from './candidates.js';
 import {Walk} from './planner.js';
-import type {Measure, PairedMeasure} from './planner.js';
+import type {Measure, PairedMeasure} from './walk-inputs.js';
 import {inspectModel, withTask} from './model-check.js';
 import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
