@@ -12,7 +12,7 @@
 #   scripts/arm-emulation.sh cpus                     the CPUs it can emulate
 #
 # The image is cached in $GRAVITON_TUNE_ARM_CACHE (default ~/.cache/graviton-tune/arm),
-# keyed on this script and the tool's setup (source/core/machine/python-env.ts): change either and
+# keyed on this script and the tool's setup (source/core/machine/setup-pins.ts): change either and
 # the next build makes a fresh one. Speed under emulation means nothing; correctness,
 # applicability, the kernels chosen and the whole flow do. Needs root (chroot, mounts).
 set -euo pipefail
@@ -88,11 +88,11 @@ host_tools() {
 
 # ------------------------------------------------------------------ the image
 # The image is keyed on its recipe: the build function, the values it uses and what the
-# tool's setup installs (SETUP_PINS in source/core/machine/python-env.ts: torch's pin and the
+# tool's setup installs (SETUP_PINS in source/core/machine/setup-pins.ts: torch's pin and the
 # extras). Change any of them and the next build makes a fresh image (pip downgrading
 # torch in place would leave the old wheels' libraries behind); editing how commands are
 # run does not rebuild it.
-setup_key() { sed -n '/^export const SETUP_PINS/,/^};/p' "$repo/source/core/machine/python-env.ts" | sha256sum | cut -c1-16; }
+setup_key() { sed -n '/^export const SETUP_PINS/,/^};/p' "$repo/source/core/machine/setup-pins.ts" | sha256sum | cut -c1-16; }
 key() {
 	{ declare -f build_image setup_inside; echo "$suite $mirror $node_package $packages $(setup_key)"; } | sha256sum | cut -c1-16
 }

@@ -193,18 +193,36 @@ export function splitCommand(text: string): string[] {
 	return out;
 }
 
-export function parseCommand(argv: string[]): Command {
-	let parsed;
+/** parseArgs over every flag; its own errors become usage errors. */
+function parseFlags(argv: string[]) {
 	try {
 		// The contract's flags are typed loosely (their names come from a table); the fixed ones keep their types.
-		parsed = parseArgs({args: argv, options: allFlags as typeof flags, allowPositionals: true, strict: true});
+		return parseArgs({args: argv, options: allFlags as typeof flags, allowPositionals: true, strict: true});
 	} catch (error) {
 		throw new UsageError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
 	}
-	const {values, positionals} = parsed;
+}
+
+type FlagValues = ReturnType<typeof parseFlags>['values'];
+
+export function parseCommand(argv: string[]): Command {
+	const {values, positionals} = parseFlags(argv);
 	if (values.help) return {kind: 'help'};
 	if (values.version) return {kind: 'version'};
 	const [sub, ...extra] = positionals;
+	const command = commandOf(sub, extra, values);
+	if (command === 'compare') return compareCommand(extra, values);
+	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python, ...(values.model === undefined ? {} : {model: parseModel(values)})};
+	if (command === 'setup') {
+		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false, system: values.system ?? false};
+	}
+	const model = parseModel(values);
+	if (command === 'probe') return probeCommand(values, model);
+	return {kind: 'tune', auto: values.auto ?? false, tune: tuneFlags(values, model)};
+}
+
+/** The command named (none: tune), with every flag given checked to belong to it. */
+function commandOf(sub: string | undefined, extra: string[], values: FlagValues): CommandName {
 	if (sub !== undefined && !Object.hasOwn(flagsOf, sub)) {
 		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe, compare; or none to tune)`);
 	}
@@ -216,60 +234,59 @@ export function parseCommand(argv: string[]): Command {
 		const owners = (Object.keys(flagsOf) as CommandName[]).filter(c => flagsOf[c].includes(stray)).map(c => (c === 'tune' ? '`graviton-tune [--auto]`' : `\`graviton-tune ${c}\``));
 		throw new UsageError(`--${stray} does not apply to \`graviton-tune${command === 'tune' ? '' : ` ${command}`}\`; it belongs to ${owners.join(' and ')}`);
 	}
+	return command;
+}
 
-	if (command === 'compare') {
-		if (extra.length === 0) throw new UsageError('compare: name at least one report.json or output folder, e.g. graviton-tune compare c7g/ c8g/report.json');
-		if (values.html !== undefined && values.html.trim() === '') throw new UsageError('--html: expected a file name, e.g. --html compare.html');
-		return {kind: 'compare', reports: extra, html: values.html, json: values.json ?? false};
-	}
-	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python, ...(values.model === undefined ? {} : {model: parseModel(values)})};
-	if (command === 'setup') {
-		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false, system: values.system ?? false};
-	}
-	const model = parseModel(values);
-	if (command === 'probe') {
-		let options: Partial<OptionValues>;
-		try {
-			options = optionsFromFlags(values);
-		} catch (error) {
-			if (error instanceof OptionValueError) throw new UsageError(error.message);
-			throw error;
-		}
-		return {
-			kind: 'probe',
-			json: values.json ?? false,
-			python: values.python,
-			model,
-			probe: {
-				...options,
-				// An .onnx file runs on ONNX Runtime unless told otherwise (PyTorch cannot run it).
-				backend: options.backend ?? (/\.onnx$/i.test(model.path ?? '') ? 'onnxruntime' : 'torch'),
-				env: parseEnv(values.env),
-			},
-		};
+/** `graviton-tune compare`: the reports named, and where the HTML page goes. */
+function compareCommand(reports: string[], values: FlagValues): Command {
+	if (reports.length === 0) throw new UsageError('compare: name at least one report.json or output folder, e.g. graviton-tune compare c7g/ c8g/report.json');
+	if (values.html !== undefined && values.html.trim() === '') throw new UsageError('--html: expected a file name, e.g. --html compare.html');
+	return {kind: 'compare', reports, html: values.html, json: values.json ?? false};
+}
+
+/** `graviton-tune probe`: the contract's option flags parsed, the backend resolved, and --env. */
+function probeCommand(values: FlagValues, model: ModelSpec): Command {
+	let options: Partial<OptionValues>;
+	try {
+		options = optionsFromFlags(values);
+	} catch (error) {
+		if (error instanceof OptionValueError) throw new UsageError(error.message);
+		throw error;
 	}
 	return {
-		kind: 'tune',
-		auto: values.auto ?? false,
-		tune: {
-			model,
-			budgetSeconds: values.budget ? parseDuration(values.budget) : 600,
-			out: values.out ?? DEFAULT_OUT_DIR,
-			json: values.json ?? false,
-			maxLatencyMs: positiveNumber('max-latency-ms', values['max-latency-ms']) ?? null,
-			maxTtftMs: positiveNumber('max-ttft-ms', values['max-ttft-ms']) ?? null,
-			recipes: values.recipes?.split(',').map(s => s.trim()).filter(Boolean),
-			python: values.python,
-			app: values.app ? splitCommand(values.app) : [...DEFAULT_APP],
-			launchScript: values['launch-script'],
-			resume: values.resume ?? false,
-			minCosine: fraction('min-cosine', values['min-cosine'], 0.99),
-			minTop1: fraction('min-top1', values['min-top1'], 0.99),
-			maxAccuracyDrop: fraction('max-accuracy-drop', values['max-accuracy-drop'], 0.01),
-			yes: values.yes ?? false,
-			pricePerHour: positiveNumber('price-per-hour', values['price-per-hour']) ?? null,
-			quietWaitSeconds: values['quiet-wait'] ? parseDuration(values['quiet-wait'], '--quiet-wait') : DEFAULT_QUIET_WAIT_SECONDS,
+		kind: 'probe',
+		json: values.json ?? false,
+		python: values.python,
+		model,
+		probe: {
+			...options,
+			// An .onnx file runs on ONNX Runtime unless told otherwise (PyTorch cannot run it).
+			backend: options.backend ?? (/\.onnx$/i.test(model.path ?? '') ? 'onnxruntime' : 'torch'),
+			env: parseEnv(values.env),
 		},
+	};
+}
+
+/** What `graviton-tune [--auto]` was asked, each flag checked, the defaults filled in. */
+function tuneFlags(values: FlagValues, model: ModelSpec): TuneFlags {
+	return {
+		model,
+		budgetSeconds: values.budget ? parseDuration(values.budget) : 600,
+		out: values.out ?? DEFAULT_OUT_DIR,
+		json: values.json ?? false,
+		maxLatencyMs: positiveNumber('max-latency-ms', values['max-latency-ms']) ?? null,
+		maxTtftMs: positiveNumber('max-ttft-ms', values['max-ttft-ms']) ?? null,
+		recipes: values.recipes?.split(',').map(s => s.trim()).filter(Boolean),
+		python: values.python,
+		app: values.app ? splitCommand(values.app) : [...DEFAULT_APP],
+		launchScript: values['launch-script'],
+		resume: values.resume ?? false,
+		minCosine: fraction('min-cosine', values['min-cosine'], 0.99),
+		minTop1: fraction('min-top1', values['min-top1'], 0.99),
+		maxAccuracyDrop: fraction('max-accuracy-drop', values['max-accuracy-drop'], 0.01),
+		yes: values.yes ?? false,
+		pricePerHour: positiveNumber('price-per-hour', values['price-per-hour']) ?? null,
+		quietWaitSeconds: values['quiet-wait'] ? parseDuration(values['quiet-wait'], '--quiet-wait') : DEFAULT_QUIET_WAIT_SECONDS,
 	};
 }
 

@@ -4,7 +4,9 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterEach, describe, expect, it} from 'vitest';
 import {describeDetection, summaryLine} from '../source/core/machine/describe.js';
-import {detectHardware, HardwareError, parseCpuList, parseCpuMax} from '../source/core/machine/hardware.js';
+import {detectHardware} from '../source/core/machine/hardware.js';
+import {HardwareError} from '../source/core/machine/root-files.js';
+import {parseCpuList, parseCpuMax} from '../source/core/machine/usable-cpus.js';
 import type {Detection, IsaFlags} from '../source/core/types.js';
 
 const trees = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'trees');

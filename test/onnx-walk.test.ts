@@ -6,7 +6,8 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {detectHardware} from '../source/core/machine/hardware.js';
 import {modelVariables} from '../source/core/report/outputs.js';
 import {applyChanges, baselineCandidate, baselineWords} from '../source/core/walk/candidates.js';
-import {applicability, loadRecipes} from '../source/core/recipes/recipes.js';
+import {applicability} from '../source/core/recipes/applicability.js';
+import {loadRecipes} from '../source/core/recipes/recipes.js';
 import type {Applicability, Candidate, PythonEnv, Recipe} from '../source/core/types.js';
 
 const outputsEnvLines = (c: Candidate) => modelVariables(c.config).map(([k, v]) => `${k}=${v}`);

@@ -5,7 +5,7 @@ import {applyChanges, baselineCandidate, candidateKey, workerCounts} from '../so
 import {orderByValue, planForBudget} from '../source/core/walk/plan.js';
 import {Walk} from '../source/core/walk/planner.js';
 import {headlineFigures, speedupText} from '../source/core/report/headline.js';
-import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/planner.js';
+import type {Measure, PairedMeasure, WalkOptions} from '../source/core/walk/walk-inputs.js';
 import {loadRecipes} from '../source/core/recipes/recipes.js';
 import {checkFailure, compareThroughput, latencyFailure, scoreFailure} from '../source/core/walk/stats.js';
 import type {Applicability, Candidate, KernelAccount, KernelGroup, ProbeResult, Recipe, RecipeChanges, RecipeStage, SessionEvent} from '../source/core/types.js';

@@ -6,8 +6,10 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {managedPython, managedVenvDir} from '../source/core/paths.js';
-import {findPython, inspectPython, readStamp, setupVenv, SetupError, whichOnPath} from '../source/core/machine/python-env.js';
+import {findPython, whichOnPath} from '../source/core/machine/python-env.js';
 import type {FoundPython} from '../source/core/machine/python-env.js';
+import {inspectPython} from '../source/core/machine/python-survey.js';
+import {readStamp, setupVenv, SetupError} from '../source/core/machine/venv-setup.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let tmp: string;

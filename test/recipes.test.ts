@@ -4,15 +4,12 @@ import path from 'node:path';
 import {afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {recipesDir} from '../source/core/paths.js';
 import {selectSteps} from '../source/core/walk/session.js';
-import {
-	advisories,
-	applicability,
-	effectiveRecipe,
-	formatApplicability,
-	libraryInstallCommand,
-	loadRecipes,
-	RecipeError,
-} from '../source/core/recipes/recipes.js';
+import {advisories} from '../source/core/recipes/advisories.js';
+import {applicability} from '../source/core/recipes/applicability.js';
+import {libraryInstallCommand} from '../source/core/recipes/install-commands.js';
+import {formatApplicability} from '../source/core/recipes/recipe-listing.js';
+import {effectiveRecipe} from '../source/core/recipes/recipe-variants.js';
+import {loadRecipes, RecipeError} from '../source/core/recipes/recipes.js';
 import type {Applicability, CpuInfo, Detection, IsaFlags, PythonEnv, Recipe} from '../source/core/types.js';
 
 // ---------------------------------------------------------------- factories

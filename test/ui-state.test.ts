@@ -1,7 +1,8 @@
 // The interactive face's reducer and choices, without rendering anything.
 import {describe, expect, it} from 'vitest';
 import {budgetChoices, defaultModelKey, defaultSelection, modelChoices, recipeList, windowAround} from '../source/ui/choices.js';
-import {bestSoFar, defaultModel, exitCode, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
+import {bestSoFar} from '../source/ui/run-log.js';
+import {defaultModel, exitCode, initialState, needsRecheck, preferencesToSave, reduce} from '../source/ui/state.js';
 import type {Action, Options, State} from '../source/ui/state.js';
 import type {DeliveryPlan} from '../source/core/report/deliver.js';
 import type {SessionEvent, WalkResult} from '../source/core/types.js';

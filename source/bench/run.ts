@@ -16,97 +16,25 @@
 // --only llm: section 6 alone, written into BENCHMARKS.md between its markers (the rest kept).
 // --quick: the same sections on the toy model with tiny budgets (a smoke test of the
 // harness, a few minutes; written to a temporary file unless --output says otherwise).
+// This file measures the sections in order; the flags are args.ts's, the words markdown.ts's.
 import {execa} from 'execa';
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {parseArgs} from 'node:util';
 import {DEFAULT_QUIET_WAIT_SECONDS} from '../core/machine/index.js';
 import {commitDelivery, planDelivery} from '../core/report/index.js';
-import {describeRates, summaryLine} from '../core/machine/index.js';
+import {describeRates} from '../core/machine/index.js';
 import {packageRoot} from '../core/paths.js';
-import {prepare} from '../core/walk/index.js';
+import {candidateKey, prepare} from '../core/walk/index.js';
 import type {Prepared} from '../core/walk/index.js';
-import type {MatmulRates} from '../core/settings.js';
 import {describeCandidate} from '../core/report/index.js';
-import {candidateKey} from '../core/walk/index.js';
-import type {Candidate, ProbeResult} from '../core/types.js';
+import type {Candidate, ModelSpec, ProbeResult, WalkResult} from '../core/types.js';
 import type {TuneFlags} from '../options.js';
-import {parseDuration} from '../options.js';
-import {benchOptions, cliPath, confirmTop, log, measureFresh, oracle, oracleGoal, oracleShare, overhead, primeRates, walkOnce} from './walks.js';
+import {quick, settings, values} from './args.js';
+import {decisionLines, figuresOf, fmt, headerLines, machineLine, manualLines, mean, oracleLines, overheadLines, target, targetLines, walkLines, whyShort} from './markdown.js';
+import type {AppRun, Round, SideBySide, Walks} from './markdown.js';
+import {benchOptions, cliPath, log, measureFresh, oracle, overhead, primeRates, walkOnce} from './walks.js';
 import type {OracleRun, WalkRun} from './walks.js';
-
-const {values} = parseArgs({
-	options: {
-		quick: {type: 'boolean', default: false},
-		model: {type: 'string'},
-		transformer: {type: 'string'},
-		short: {type: 'string'},
-		long: {type: 'string'},
-		reruns: {type: 'string'},
-		'oracle-model': {type: 'string'},
-		'oracle-walk': {type: 'string'},
-		'oracle-time': {type: 'string'},
-		seconds: {type: 'string'},
-		rounds: {type: 'string'},
-		output: {type: 'string'},
-		only: {type: 'string'},
-		llm: {type: 'string'},
-	},
-});
-if (values.only !== undefined && values.only !== 'llm') throw new Error(`--only ${values.only}: only "llm" (section 6) runs alone`);
-const quick = values.quick!;
-/**
- * Defaults sized so the whole run fits 45 minutes on a 2-vCPU machine: resnet50 3 × 3 min
- * + 10 min, bert_base 3 + 10 min, the oracle's walk (the long budget, as issue 12's target
- * reads: the 10-minute winner against the oracle) and its
- * combinations 4 min, one side-by-side round (~4 min with two compiles), overhead and model
- * checks (~2 min). Walks end when their steps are done, mostly well before their budgets.
- */
-const long = parseDuration(values.long ?? (quick ? '90s' : '10m'), '--long');
-const settings = {
-	model: values.model ?? (quick ? 'toy' : 'resnet50'),
-	transformer: values.transformer ?? (quick ? '' : 'bert_base'),
-	short: parseDuration(values.short ?? (quick ? '50s' : '3m'), '--short'),
-	long,
-	reruns: Number(values.reruns ?? 3),
-	oracleModel: values['oracle-model'] ?? (quick ? 'toy' : 'resnet18'),
-	oracleWalk: values['oracle-walk'] ? parseDuration(values['oracle-walk'], '--oracle-walk') : long,
-	oracleTime: parseDuration(values['oracle-time'] ?? (quick ? '60s' : '4m'), '--oracle-time'),
-	rounds: Number(values.rounds ?? 1),
-	seconds: Number(values.seconds ?? (quick ? 3 : 10)),
-	output: values.output ?? (quick ? path.join(os.tmpdir(), 'graviton-tune-bench-quick.md') : path.join(packageRoot, 'BENCHMARKS.md')),
-	/** The language model's size for make_llama.py (hidden width x layers); '' leaves section 6 out. */
-	llm: values.llm ?? (quick ? '64x2' : '512x8'),
-};
-
-if (quick) benchOptions.quietWaitSeconds = 0;
-
-const fmt = (r: ProbeResult | null) => (r ? r.samplesPerSecond.median.toFixed(1) : 'failed');
-/** A share as a percentage; two decimals where one would read 0.0 (a target missed by a hair). */
-const pct = (x: number) => `${(x * 100).toFixed(Math.abs(x) < 0.001 && x !== 0 ? 2 : 1)}%`;
-
-/** A target, marked met or missed, with by how much. */
-function target(name: string, value: number | null, goal: number, unit: 'ratio' | 'spread', why = ''): string {
-	if (value === null) return `- ${name}: not measured (a walk or probe failed)${why ? `; ${why}` : ''}`;
-	const met = unit === 'spread' ? value <= goal : value >= goal;
-	const shown = unit === 'spread' ? `${pct(value)} (target at most ${pct(goal)})` : `${pct(value)} (target at least ${pct(goal)})`;
-	const by = met ? '' : unit === 'spread' ? `, over by ${pct(value - goal)}` : `, short by ${pct(goal - value)}`;
-	return `- ${name}: **${met ? 'met' : 'missed'}**, ${shown}${by}${!met && why ? `; ${why}` : ''}`;
-}
-
-function walkRow(w: WalkRun): string {
-	const r = w.result;
-	return `| ${w.label} | ${w.budgetSeconds} s | ${w.wallSeconds.toFixed(0)} s | ${r ? describeCandidate(r.best.candidate) : 'failed'} | ${w.samplesPerSecond?.toFixed(1) ?? '-'} | ${w.speedup?.toFixed(2) ?? '-'}× | ${w.limits[1]?.replace(/^best: /, '') ?? '-'} |`;
-}
-
-/** Why a short answer fell short: what the long walk kept that the short one did not reach. */
-function whyShort(short: WalkRun, long: WalkRun): string {
-	const kept = (w: WalkRun) => new Set(w.result?.best.candidate.recipes ?? []);
-	const missing = [...kept(long)].filter(id => !kept(short).has(id));
-	const skipped = short.result?.decisions.filter(d => d.outcome === 'skipped').map(d => d.recipeId ?? d.title) ?? [];
-	return missing.length ? `the long walk kept ${missing.join(', ')}, which the short one ${missing.some(id => skipped.includes(id)) ? 'had no time for' : 'did not keep'}` : 'both kept the same recipes: the difference is batch size or noise';
-}
 
 async function main(): Promise<void> {
 	const started = new Date();
@@ -116,12 +44,6 @@ async function main(): Promise<void> {
 	} finally {
 		rmSync(home, {recursive: true, force: true});
 	}
-}
-
-/** "Intel(R) Xeon(R) Processor, 2 vCPU, AVX-512, VNNI (the ISA detect names), 2 usable CPUs, torch 2.13.0+cpu; rates on all usable threads: …". */
-function machineLine(prepared: Prepared, rates: MatmulRates | null): string {
-	const isa = summaryLine(prepared.detection).replace(/ — .*$/, '');
-	return `${isa} (the ISA detect names; what it does not name, this CPU lacks), ${prepared.detection.usableCpus} usable CPUs, torch ${prepared.python.torch?.version ?? 'unknown'}; rates on all usable threads: ${rates ? describeRates(rates) : 'not measured'}`;
 }
 
 const LLM_START = '<!-- llm:start -->';
@@ -148,10 +70,6 @@ async function llmSection(home: string, python: string, fresh: () => string, mac
 			short: shortRun.result ? await measureFresh(`round ${round} llama short winner`, shortRun.result.best.candidate, python, settings.seconds) : null,
 		});
 	}
-	const mean = (xs: Array<number | undefined>) => {
-		const ok = xs.filter((x): x is number => typeof x === 'number');
-		return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
-	};
 	const longFigure = mean(side.map(r => r.long?.samplesPerSecond.median));
 	const shortFigure = mean(side.map(r => r.short?.samplesPerSecond.median));
 	const share = longFigure !== null && shortFigure !== null ? shortFigure / longFigure : null;
@@ -196,6 +114,7 @@ async function llmOnly(home: string): Promise<void> {
 	log(`Wrote section 6 into ${settings.output}`);
 }
 
+/** The whole bench: every section measured (overhead first, while nothing else runs), then BENCHMARKS.md written from them. */
 async function benchIn(home: string, started: Date): Promise<void> {
 	if (values.only === 'llm') return llmOnly(home);
 	const fresh = () => mkdtempSync(path.join(home, 'h-'));
@@ -211,6 +130,30 @@ async function benchIn(home: string, started: Date): Promise<void> {
 	const rates = await primeRates(prepared);
 	log(`  matmul rates: ${rates ? describeRates(rates) : 'not measured'}`);
 
+	const walks = await shortAndLong(model, fresh);
+	log(`2. Oracle on ${settings.oracleModel}`);
+	const orc: OracleRun = await oracle({name: settings.oracleModel}, settings.oracleWalk, settings.oracleTime, settings.seconds, fresh());
+	const side = await measureSideBySide(walks, prepared, python);
+	const llmLines = await llmSection(home, python, fresh, machineLine(prepared, rates));
+	const app = await launchApp(home, model, python, side.result, prepared, started);
+
+	const figures = figuresOf(walks, side, orc);
+	const lines = [
+		...headerLines(started, prepared, rates),
+		...targetLines(walks, figures, orc),
+		...walkLines(walks),
+		...oracleLines(orc),
+		...manualLines(side, app, figures.longFigure),
+		...overheadLines(over),
+		...decisionLines(walks),
+		...llmLines,
+	];
+	writeFileSync(settings.output, lines.join('\n'));
+	log(`Wrote ${settings.output}`);
+}
+
+/** Section 1: the short and the long walk on the model, the short one run again, then the transformer's short and long. */
+async function shortAndLong(model: ModelSpec, fresh: () => string): Promise<Walks> {
 	log(`1. Short and long answers on ${settings.model}${settings.transformer ? ` and ${settings.transformer}` : ''}`);
 	const short: WalkRun[] = [];
 	const main1 = await walkOnce(`${settings.model}, ${settings.short} s`, model, settings.short, fresh());
@@ -223,10 +166,12 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.short} s`, tmodel, settings.short, fresh()));
 		transformerRuns.push(await walkOnce(`${settings.transformer}, ${settings.long} s`, tmodel, settings.long, fresh()));
 	}
+	return {short, main1, long, transformerRuns};
+}
 
-	log(`2. Oracle on ${settings.oracleModel}`);
-	const orc: OracleRun = await oracle({name: settings.oracleModel}, settings.oracleWalk, settings.oracleTime, settings.seconds, fresh());
-
+/** Section 3: baseline, the published manual walk's best step and the walks' winners, fresh probes side by side, round by round. */
+async function measureSideBySide(walks: Walks, prepared: Prepared, python: string): Promise<SideBySide> {
+	const {main1, long, transformerRuns} = walks;
 	log(`3. Side by side, fresh probes, ${settings.rounds} round(s): baseline, manual walk, the long walk's winner, the short walk's winner`);
 	const result = long.result ?? main1.result;
 	if (!result) throw new Error('the walks failed at their baseline');
@@ -237,7 +182,7 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		env: {...(tcmalloc ? {LD_PRELOAD: tcmalloc} : {}), THP_MEM_ALLOC_ENABLE: '1'},
 		recipes: ['published manual walk'],
 	};
-	const rounds: Array<{baseline: ProbeResult | null; manual: ProbeResult | null; long: ProbeResult | null; short: ProbeResult | null; tLong: ProbeResult | null; tShort: ProbeResult | null}> = [];
+	const rounds: Round[] = [];
 	const [tShortRun, tLongRun] = transformerRuns;
 	for (let round = 1; round <= settings.rounds; round++) {
 		rounds.push({
@@ -250,8 +195,15 @@ async function benchIn(home: string, started: Date): Promise<void> {
 			tShort: tShortRun?.result ? await measureFresh(`round ${round} ${settings.transformer} short winner`, tShortRun.result.best.candidate, python, settings.seconds) : null,
 		});
 	}
-	// The reruns' winners side by side too: each distinct configuration once per round (the
-	// first run's is the short winner above), so their spread is theirs, not the machine's drift.
+	return {result, manual, rounds, rerunMeasured: await measureReruns(walks, rounds, python)};
+}
+
+/**
+ * The reruns' winners side by side too: each distinct configuration once per round (the
+ * first run's is the short winner above), so their spread is theirs, not the machine's drift.
+ */
+async function measureReruns(walks: Walks, rounds: Round[], python: string): Promise<Map<string, number[]>> {
+	const {main1, short} = walks;
 	const rerunMeasured = new Map<string, number[]>();
 	if (main1.result) rerunMeasured.set(candidateKey(main1.result.best.candidate), rounds.map(r => r.short?.samplesPerSecond.median).filter((x): x is number => x !== undefined));
 	for (const w of short.slice(1)) {
@@ -264,9 +216,11 @@ async function benchIn(home: string, started: Date): Promise<void> {
 		}
 		rerunMeasured.set(key, figures);
 	}
+	return rerunMeasured;
+}
 
-	const llmLines = await llmSection(home, python, fresh, machineLine(prepared, rates));
-
+/** Section 4: the files written for the result, then launch.sh running examples/sample_app.py with them. */
+async function launchApp(home: string, model: {name: string}, python: string, result: WalkResult, prepared: Prepared, started: Date): Promise<AppRun> {
 	log('4. The written files: launch.sh running examples/sample_app.py');
 	const out = path.join(home, 'out');
 	const appSeconds = quick ? 5 : 20;
@@ -275,118 +229,7 @@ async function benchIn(home: string, started: Date): Promise<void> {
 	await commitDelivery(await planDelivery({result, prepared, tune, startedAt: started}));
 	const launched = await execa('bash', [path.join(out, 'launch.sh'), '--seconds', String(appSeconds)], {env: cleanEnv(), extendEnv: false});
 	const app_ = JSON.parse(launched.stdout.trim().split('\n').at(-1)!) as {samplesPerSecond: number; workers: number};
-	const mean = (xs: Array<number | null | undefined>) => {
-		const ok = xs.filter((x): x is number => typeof x === 'number');
-		return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
-	};
-	const longFigure = mean(rounds.map(r => r.long?.samplesPerSecond.median));
-	const shortFigure = mean(rounds.map(r => r.short?.samplesPerSecond.median));
-
-	// Targets, from figures measured side by side in this run.
-	const shortShare = shortFigure !== null && longFigure !== null ? shortFigure / longFigure : null;
-	const tLongFigure = mean(rounds.map(r => r.tLong?.samplesPerSecond.median));
-	const tShortFigure = mean(rounds.map(r => r.tShort?.samplesPerSecond.median));
-	const tShortShare = tShortFigure !== null && tLongFigure !== null ? tShortFigure / tLongFigure : null;
-	const oracleShare_ = oracleShare(orc);
-	const sideBySide = short.map(w => {
-		const figures = w.result ? rerunMeasured.get(candidateKey(w.result.best.candidate)) : undefined;
-		return figures?.length ? figures.reduce((a, b) => a + b, 0) / figures.length : null;
-	});
-	const rerunFigures = sideBySide.filter((x): x is number => x !== null);
-	const spread = rerunFigures.length >= 2 && rerunFigures.length === short.length ? (Math.max(...rerunFigures) - Math.min(...rerunFigures)) / Math.max(...rerunFigures) : null;
-	const distinct = new Set(short.map(w => (w.result ? candidateKey(w.result.best.candidate) : 'failed'))).size;
-	const overBudget = [...short, long, ...transformerRuns].map(w => w.wallSeconds - w.budgetSeconds);
-	const worstOver = overBudget.length ? Math.max(...overBudget) : null;
-
-	const ratio = (a: ProbeResult | null, b: ProbeResult | null) => (a && b ? (a.samplesPerSecond.median / b.samplesPerSecond.median).toFixed(2) : 'n/a');
-	const ms = (x: number | null) => (x === null ? 'n/a' : `${(x / 1000).toFixed(2)} s`);
-	// Every option as given, so the line reproduces the run (an empty value as '').
-	const given = Object.entries(values).filter(([, v]) => v !== undefined && v !== false).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v === '' ? "''" : String(v)}`));
-	const command = ['npm run bench --', ...given].join(' ');
-	const lines = [
-		'# Benchmarks',
-		'',
-		'Figures measured by `npm run bench` (source/bench/run.ts, source/bench/walks.ts); only what was',
-		'measured, on the machine named below. Compare ratios within one run, not across runs.',
-		'',
-		`- Command: \`${command}\` (from a fresh clone: \`npm ci && npm run build && npx graviton-tune setup && ${command}\`${quick ? '' : '; sized for 45 minutes on 2 vCPUs'})`,
-		`- Date: ${started.toISOString()}; took ${((Date.now() - started.getTime()) / 60000).toFixed(1)} min`,
-		`- Machine: ${machineLine(prepared, rates)}`,
-		...(quick ? ['- **--quick**: a smoke test of the harness on a toy model with tiny budgets; the figures say nothing about the tool.'] : []),
-		'',
-		'## Targets',
-		'',
-		target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.model}, side by side)`, shortShare, 0.9, 'ratio', main1.result && long.result ? whyShort(main1, long) : ''),
-		...(settings.transformer ? [target(`the ${settings.short} s winner against the ${settings.long} s winner (${settings.transformer}, side by side)`, tShortShare, 0.9, 'ratio', tShortRun && tLongRun ? whyShort(tShortRun, tLongRun) : '')] : []),
-		target(`the walk's winner against the oracle (${settings.oracleModel}, ${orc.measured.length} of ${orc.possible} combinations, walk budget ${settings.oracleWalk} s)`, oracleShare_, oracleGoal, 'ratio', orc.oracle ? `the oracle's best: ${describeCandidate(orc.oracle.candidate)}` : ''),
-		target(`${short.length} runs of the ${settings.short} s walk, spread of their winners (${distinct} distinct configuration${distinct === 1 ? '' : 's'}, measured side by side: ${sideBySide.map(x => x?.toFixed(1) ?? 'n/a').join(', ')} samples/s; as each walk verified them: ${short.map(w => w.samplesPerSecond?.toFixed(1) ?? 'n/a').join(', ')})`, spread, 0.05, 'spread', 'the winners differ in configuration'),
-		worstOver === null ? '- every answer within its budget: not measured' : worstOver <= 0
-			? `- every answer within its budget: **met** (the closest ended ${(-worstOver).toFixed(0)} s before its budget)`
-			: `- every answer within its budget: **missed**, by ${worstOver.toFixed(0)} s at worst (the final verification, or a probe stopped at its deadline, ran past the budget)`,
-		'',
-		'## Short and long answers',
-		'',
-		'| walk | budget | took | winner | samples/s (verified) | speedup | share of the matmul rate |',
-		'|---|---|---|---|---|---|---|',
-		...[...short, long, ...transformerRuns].map(walkRow),
-		'',
-		...(main1.limits.length ? ['Distance to the limit, the short walk on ' + settings.model + ':', '', ...main1.limits.map(l => `- ${l}`), ''] : []),
-		...(long.limits.length ? ['Distance to the limit, the long walk on ' + settings.model + ':', '', ...long.limits.map(l => `- ${l}`), ''] : []),
-		`## Oracle: ${settings.oracleModel}`,
-		'',
-		`The walk (${settings.oracleWalk} s) chose ${orc.walk.result ? describeCandidate(orc.walk.result.best.candidate) : 'nothing (failed)'}; measured first and last among the combinations, ${orc.winnerFigure?.toFixed(1) ?? 'n/a'} samples/s (mean).`,
-		`${orc.measured.length} of ${orc.possible} combinations measured (${settings.seconds} s each, seeded random order, within ${settings.oracleTime} s); the best: ${orc.oracle ? `${describeCandidate(orc.oracle.candidate)}, ${orc.oracle.samplesPerSecond.toFixed(1)} samples/s` : 'none'}.`,
-		'',
-		'| combination | samples/s |',
-		'|---|---|',
-		...orc.measured.slice().sort((a, b) => (b.samplesPerSecond ?? -1) - (a.samplesPerSecond ?? -1)).map(m => `| ${describeCandidate(m.candidate)} | ${m.samplesPerSecond?.toFixed(1) ?? 'failed'} |`),
-		'',
-		...(orc.confirmed.length
-			? [
-				`The best of many single figures is biased upward by the noise it was picked from, so the combinations whose single figure alone`,
-				`would put the walk winner under ${pct(oracleGoal)} (the best ${confirmTop} at most) were measured again side by side with it; the target rests on`,
-				'these ratios (and on the single figures of the rest):',
-				'',
-				'| combination | single figure | side by side, over the walk winner (95% interval) | how |',
-				'|---|---|---|---|',
-				...orc.confirmed.map(c => `| ${describeCandidate(c.candidate)} | ${c.single.toFixed(1)} | ${c.ratio.toFixed(3)} [${c.low.toFixed(3)}, ${c.high.toFixed(3)}] | ${c.how} |`),
-				'',
-			]
-			: []),
-		`## ${settings.model}: the walk against the published manual walk`,
-		'',
-		`- Manual walk's best step: ${describeCandidate(manual)}`,
-		'',
-		`Side by side, each a fresh probe of ${settings.seconds} s, samples/s (median):`,
-		'',
-		'| round | baseline (fp32, batch 1) | manual walk | long winner | short winner | long / manual | long / baseline | short / long |',
-		'|---|---|---|---|---|---|---|---|',
-		...rounds.map((r, i) => `| ${i + 1} | ${fmt(r.baseline)} | ${fmt(r.manual)} | ${fmt(r.long)} | ${fmt(r.short)} | ${ratio(r.long, r.manual)} | ${ratio(r.long, r.baseline)} | ${ratio(r.short, r.long)} |`),
-		...(settings.transformer ? [
-			'',
-			`${settings.transformer}, the same rounds: long winner ${rounds.map(r => fmt(r.tLong)).join(', ')}, short winner ${rounds.map(r => fmt(r.tShort)).join(', ')} samples/s (short / long ${rounds.map(r => ratio(r.tShort, r.tLong)).join(', ')}).`,
-		] : []),
-		'',
-		'Deployed files reproduce the figure: `launch.sh` (sourcing graviton-tune.env) running',
-		`\`examples/sample_app.py\` for ${appSeconds} s gave ${app_.samplesPerSecond.toFixed(1)} samples/s with ${app_.workers} worker(s)${longFigure ? `, ${((app_.samplesPerSecond / longFigure) * 100).toFixed(0)}% of the winner's probe figure (${longFigure.toFixed(1)}, mean of ${settings.rounds} round(s))` : ''}.`,
-		'',
-		'## The tool\'s own overhead',
-		'',
-		`- Time to the first frame of the interactive screen (under script(1)): ${ms(over.firstFrameMs)}`,
-		`- \`graviton-tune detect --json\`: ${ms(over.detectJsonMs)}`,
-		`- A probe's start-up (spawn to its start event, torch imported): ${ms(over.probeStartMs)}; to its result (toy model, 1 s measured): ${ms(over.probeResultMs)}`,
-		'',
-		...[long, ...short, ...transformerRuns].flatMap(w => [
-			`## The walk's decisions: ${w.label}`,
-			'',
-			...(w.plan ? [`${w.plan}`, ''] : []),
-			...(w.result?.decisions ?? []).map(d => `- ${d.title}: ${d.outcome}${d.samplesPerSecond ? ` (${d.samplesPerSecond.toFixed(1)} samples/s)` : ''} — ${d.reason}`),
-			'',
-		]),
-		...llmLines,
-	];
-	writeFileSync(settings.output, lines.join('\n'));
-	log(`Wrote ${settings.output}`);
+	return {seconds: appSeconds, samplesPerSecond: app_.samplesPerSecond, workers: app_.workers};
 }
 
 /** The environment of a fresh login: no tuning variables inherited from this shell. */

@@ -118,6 +118,14 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 	const startedAt = new Date();
 	const prepared = await prepareOrExplain(tune, signal);
 	if (typeof prepared === 'number') return prepared;
+	describePrepared(tune, prepared);
+	const result = await walk(tune, prepared, startedAt, signal);
+	if (typeof result === 'number') return result;
+	return deliver(tune, prepared, result, startedAt, signal);
+}
+
+/** What the walk starts from: the machine, Python, the recipes left out and why, the advice, the model. */
+function describePrepared(tune: TuneFlags, prepared: Prepared): void {
 	const {detection, python} = prepared;
 	err(`Machine: ${detection.cpu.platform ?? detection.cpu.modelName ?? detection.cpu.arch}, ${detection.usableCpus} usable CPUs`);
 	err(`Python: ${python.interpreter} (${python.reason}), torch ${python.torch!.version}`);
@@ -133,7 +141,10 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		err(info.samples !== null ? `  real samples: ${info.samples} rows (int8 calibration and the output check use them)` : '  no --samples: the output check and int8 calibration use seeded random inputs');
 		if (info.evaluate) err('  evaluate(model) found: lossy steps must keep its score (see --max-accuracy-drop)');
 	}
+}
 
+/** The walk, its events on stderr (and on stdout with --json): its result, or the exit code when there is none to deliver. */
+async function walk(tune: TuneFlags, prepared: Prepared, startedAt: Date, signal: AbortSignal): Promise<WalkResult | number> {
 	const text = createTextRenderer(err);
 	const emit = (e: SessionEvent) => {
 		text(e);
@@ -173,8 +184,12 @@ export async function runAuto(tune: TuneFlags, signal: AbortSignal): Promise<num
 		err('graviton-tune: the baseline probe failed, so nothing could be compared. See the failure above.');
 		return exitCodes.probesFailed;
 	}
+	return result;
+}
 
-	const cost = verdict(result, findPrice(detection.cloud, tune.pricePerHour)).cost!;
+/** The cost, the files written (and the last --json line); the exit code. */
+async function deliver(tune: TuneFlags, prepared: Prepared, result: WalkResult, startedAt: Date, signal: AbortSignal): Promise<number> {
+	const cost = verdict(result, findPrice(prepared.detection.cloud, tune.pricePerHour)).cost!;
 	err(`Cost: ${describeCost(cost)}`);
 	let files: Record<string, string> | null = null;
 	try {

@@ -1,15 +1,18 @@
 // The interactive session as one pure reducer: UI actions (choices, keys) and the
 // core's SessionEvents go in, the next state comes out. Effects (prepare, run, write)
 // live in hooks/use-session-effects.ts and only dispatch here; everything a screen
-// shows is either in this state or derived from it by the selectors below.
+// shows is either in this state or derived from it by the selectors below. The walk's own
+// part, the SessionEvents folded into a RunState, is run-log.ts's.
 import type {Delivered, DeliveryPlan} from '../core/report/index.js';
 import {withTask} from '../core/walk/index.js';
 import {describeWorkload, modelLabel} from '../core/report/index.js';
 import type {Prepared} from '../core/walk/index.js';
 import type {Preferences} from '../core/settings.js';
-import type {Candidate, Decision, ModelSpec, ProbePhase, ProbeRecord, SessionEvent, WalkResult} from '../core/types.js';
+import type {ModelSpec, SessionEvent, WalkResult} from '../core/types.js';
 import {exitCodes} from '../core/errors.js';
 import {defaultModelKey, defaultSelection, modelChoices, recipeList, rememberOwnModel, toggleable} from './choices.js';
+import {baselineFailure, emptyRun, onEvent} from './run-log.js';
+import type {RunState} from './run-log.js';
 
 export type Screen =
 	| 'detecting' // prepare(): hardware, Python, recipes
@@ -33,40 +36,6 @@ export type Ending =
 	| {kind: 'declined'}
 	| {kind: 'written'; delivered: Delivered}
 	| {kind: 'write-failed'; message: string};
-
-/** One probe's worth of live figures, replaced by a finished entry at its end. */
-export interface LiveStep {
-	stepId: string;
-	title: string;
-	index: number;
-	candidate: Candidate;
-	budgetSeconds: number;
-	startedAt: number;
-	phase: ProbePhase | null;
-	samplesPerSecond: number | null;
-	iterations: number | null;
-	relativeCi: number | null;
-}
-
-/** A line of finished work: a decided step (with the probe records behind it), or a note. */
-export type LogEntry =
-	| {kind: 'step'; key: string; title: string; records: ProbeRecord[]; decision: Decision | null}
-	| {kind: 'note'; key: string; level: 'info' | 'warning'; message: string};
-
-export interface RunState {
-	startedAt: number | null;
-	budgetSeconds: number;
-	log: LogEntry[];
-	/** Records whose decision has not arrived yet (a close call is re-measured first). */
-	pending: ProbeRecord[];
-	live: LiveStep | null;
-	decisions: Decision[];
-	error: string | null;
-	ended: boolean;
-	/** The model as the session measures it (its task says samples/s or tokens/s); null before the session starts. */
-	model: ModelSpec | null;
-}
-
 /** What the flags and the stored preferences say; fixed for the whole session. */
 export interface Options {
 	flagModel: ModelSpec;
@@ -144,6 +113,9 @@ export type Action =
 	| {type: 'write-failed'; message: string}
 	| {type: 'interrupt'; force?: boolean};
 
+/** The actions of the given types: the reducer hands each group to its own handler. */
+type ActionOf<T extends Action['type']> = Extract<Action, {type: T}>;
+
 export function initialState(options: Options): State {
 	return {
 		options,
@@ -171,26 +143,53 @@ export function allocatorMissing(state: State): boolean {
 	return a !== undefined && (a.tcmalloc === null || a.jemalloc === null);
 }
 
-function emptyRun(budgetSeconds: number): RunState {
-	return {startedAt: null, budgetSeconds, log: [], pending: [], live: null, decisions: [], error: null, ended: false, model: null};
-}
-
 export function reduce(state: State, action: Action): State {
 	// Once the session has ended nothing moves: late results of cancelled work are dropped.
 	if (state.ending) return state;
 	switch (action.type) {
 		case 'prepared':
+		case 'prepare-failed':
+		case 'install-system':
+		case 'install-line':
+		case 'installed':
+			return onMachineAction(state, action);
+		case 'model-chosen':
+		case 'own-model':
+		case 'own-answer':
+		case 'own-back':
+			return onModelAction(state, action);
+		case 'cursor':
+		case 'toggle':
+		case 'toggle-all':
+		case 'recipes-done':
+		case 'budget-chosen':
+			return onRecipesAction(state, action);
+		case 'event':
+		case 'session-returned':
+		case 'session-failed':
+			return onSessionAction(state, action);
+		case 'planned':
+		case 'plan-failed':
+		case 'confirm':
+		case 'written':
+		case 'write-failed':
+			return onDeliveryAction(state, action);
+		case 'interrupt':
+			// Probes (and a write in progress) finish stopping first; a second Ctrl+C does not wait.
+			if ((state.screen === 'running' || state.screen === 'writing' || state.screen === 'planning' || state.screen === 'installing') && !action.force) {
+				return {...state, stopping: true};
+			}
+			return end(state, {kind: 'interrupted'});
+	}
+}
+
+/** The machine read (or read again), and `setup --system` when it was asked for. */
+function onMachineAction(state: State, action: ActionOf<'prepared' | 'prepare-failed' | 'install-system' | 'install-line' | 'installed'>): State {
+	switch (action.type) {
+		case 'prepared':
 			return onPrepared(state, action.prepared);
 		case 'prepare-failed':
 			return end(state, action.environment ? {kind: 'environment', message: action.message, hint: null} : {kind: 'error', message: action.message});
-		case 'model-chosen':
-			return state.screen === 'model' ? onModel({...state, own: null, modelError: null}, action.model) : state;
-		case 'own-model':
-			return state.screen === 'model' ? {...state, screen: 'own-model', own: {field: 'path', path: '', factory: '', inputShape: '', error: null}} : state;
-		case 'own-answer':
-			return state.screen === 'own-model' && state.own ? onOwnAnswer(state, state.own, action.value.trim()) : state;
-		case 'own-back':
-			return state.screen === 'own-model' ? {...state, screen: 'model', own: null} : state;
 		case 'install-system':
 			return state.screen === 'model' && allocatorMissing(state) ? {...state, screen: 'installing', installLines: []} : state;
 		case 'install-line':
@@ -199,27 +198,49 @@ export function reduce(state: State, action: Action): State {
 			// Read the machine again: the allocator recipes apply once the libraries are there.
 			if (state.stopping) return end(state, {kind: 'interrupted'});
 			return state.screen === 'installing' ? {...state, screen: 'detecting'} : state;
-		case 'cursor': {
-			if (state.screen !== 'recipes') return state;
-			const last = recipeList(state.prepared?.applicability ?? []).length - 1;
-			return {...state, cursor: Math.max(0, Math.min(last, state.cursor + action.delta))};
-		}
+	}
+}
+
+/** The model screen: a model chosen, or the user's own model asked for question by question. */
+function onModelAction(state: State, action: ActionOf<'model-chosen' | 'own-model' | 'own-answer' | 'own-back'>): State {
+	switch (action.type) {
+		case 'model-chosen':
+			return state.screen === 'model' ? onModel({...state, own: null, modelError: null}, action.model) : state;
+		case 'own-model':
+			return state.screen === 'model' ? {...state, screen: 'own-model', own: {field: 'path', path: '', factory: '', inputShape: '', error: null}} : state;
+		case 'own-answer':
+			return state.screen === 'own-model' && state.own ? onOwnAnswer(state, state.own, action.value.trim()) : state;
+		case 'own-back':
+			return state.screen === 'own-model' ? {...state, screen: 'model', own: null} : state;
+	}
+}
+
+/** The recipes screen (the cursor, the ticks) and the budget chosen after it. */
+function onRecipesAction(state: State, action: ActionOf<'cursor' | 'toggle' | 'toggle-all' | 'recipes-done' | 'budget-chosen'>): State {
+	if (action.type === 'budget-chosen') return state.screen === 'budget' ? startRun(state, action.seconds) : state;
+	if (state.screen !== 'recipes') return state;
+	const list = recipeList(state.prepared?.applicability ?? []);
+	switch (action.type) {
+		case 'cursor':
+			return {...state, cursor: Math.max(0, Math.min(list.length - 1, state.cursor + action.delta))};
 		case 'toggle': {
-			if (state.screen !== 'recipes') return state;
-			const a = recipeList(state.prepared?.applicability ?? [])[state.cursor];
+			const a = list[state.cursor];
 			if (!a || !toggleable(a)) return state;
 			const id = a.recipe.id;
 			return {...state, selected: state.selected.includes(id) ? state.selected.filter(s => s !== id) : [...state.selected, id]};
 		}
 		case 'toggle-all': {
-			if (state.screen !== 'recipes') return state;
-			const all = recipeList(state.prepared?.applicability ?? []).filter(toggleable).map(a => a.recipe.id);
+			const all = list.filter(toggleable).map(a => a.recipe.id);
 			return {...state, selected: all.every(id => state.selected.includes(id)) ? [] : all};
 		}
 		case 'recipes-done':
-			return state.screen === 'recipes' ? {...state, screen: 'budget'} : state;
-		case 'budget-chosen':
-			return state.screen === 'budget' ? startRun(state, action.seconds) : state;
+			return {...state, screen: 'budget'};
+	}
+}
+
+/** The walk: its events, and how the session returned. */
+function onSessionAction(state: State, action: ActionOf<'event' | 'session-returned' | 'session-failed'>): State {
+	switch (action.type) {
 		case 'event':
 			return {...state, run: onEvent(state.run, action.event, action.at)};
 		case 'session-returned':
@@ -228,6 +249,12 @@ export function reduce(state: State, action: Action): State {
 			return {...state, result: action.result, screen: 'planning'};
 		case 'session-failed':
 			return end(state, action.aborted ? {kind: 'interrupted'} : {kind: 'error', message: action.message});
+	}
+}
+
+/** The files: planned, confirmed (or declined), written. */
+function onDeliveryAction(state: State, action: ActionOf<'planned' | 'plan-failed' | 'confirm' | 'written' | 'write-failed'>): State {
+	switch (action.type) {
 		case 'planned':
 			if (state.stopping) return end(state, {kind: 'interrupted'});
 			return {...state, plan: action.plan, screen: state.options.yes ? 'writing' : 'confirm'};
@@ -240,12 +267,6 @@ export function reduce(state: State, action: Action): State {
 			return end(state, {kind: 'written', delivered: action.delivered});
 		case 'write-failed':
 			return end(state, {kind: 'write-failed', message: action.message});
-		case 'interrupt':
-			// Probes (and a write in progress) finish stopping first; a second Ctrl+C does not wait.
-			if ((state.screen === 'running' || state.screen === 'writing' || state.screen === 'planning' || state.screen === 'installing') && !action.force) {
-				return {...state, stopping: true};
-			}
-			return end(state, {kind: 'interrupted'});
 	}
 }
 
@@ -356,80 +377,6 @@ function startRun(state: State, budgetSeconds: number): State {
 	return {...state, budgetSeconds, run: emptyRun(budgetSeconds), screen: 'running'};
 }
 
-// ---------------------------------------------------------------- session events
-
-function onEvent(run: RunState, e: SessionEvent, at: number): RunState {
-	switch (e.type) {
-		case 'session-start':
-			return {...run, startedAt: at, budgetSeconds: e.budgetSeconds, model: e.model};
-		case 'step-start': {
-			const flushed = related(run.pending, e.stepId) ? run : flush(run);
-			const live: LiveStep = {
-				stepId: e.stepId,
-				title: e.title,
-				index: e.index,
-				candidate: e.candidate,
-				budgetSeconds: e.budgetSeconds,
-				startedAt: at,
-				phase: null,
-				samplesPerSecond: null,
-				iterations: null,
-				relativeCi: null,
-			};
-			return {...flushed, live};
-		}
-		case 'probe': {
-			const p = e.event;
-			if (p.type === 'log' && p.level === 'warning') return addNote(run, 'warning', p.message);
-			if (!run.live || run.live.stepId !== e.stepId) return run;
-			if (p.type === 'phase') return {...run, live: {...run.live, phase: p.phase}};
-			if (p.type === 'progress') {
-				return {...run, live: {...run.live, samplesPerSecond: p.samplesPerSecond, iterations: p.iterations, relativeCi: p.relativeCi}};
-			}
-			return run;
-		}
-		case 'step-end':
-			return {...run, live: run.live?.stepId === e.stepId ? null : run.live, pending: [...run.pending, e.record]};
-		case 'decision': {
-			const d = e.decision;
-			const mine = run.pending.filter(r => belongs(r.stepId, d.stepId));
-			const entry: LogEntry = {kind: 'step', key: `${d.stepId}#${run.log.length}`, title: d.title, records: mine, decision: d};
-			return {...run, decisions: [...run.decisions, d], pending: run.pending.filter(r => !mine.includes(r)), log: [...run.log, entry]};
-		}
-		case 'note':
-			return addNote(run, e.level, e.message);
-		case 'session-end':
-			return {...flush(run), live: null, ended: true, error: e.error};
-	}
-}
-
-/** "03-channels-last-recheck" belongs to step "03-channels-last". */
-function belongs(recordStepId: string, stepId: string): boolean {
-	return recordStepId === stepId || recordStepId.startsWith(`${stepId}-`);
-}
-
-function related(pending: ProbeRecord[], stepId: string): boolean {
-	const root = pending[0]?.stepId;
-	return root !== undefined && belongs(stepId, root);
-}
-
-/** Records that will get no decision (verification probes) become entries of their own. */
-function flush(run: RunState): RunState {
-	if (run.pending.length === 0) return run;
-	const entries: LogEntry[] = run.pending.map((r, i) => ({kind: 'step', key: `${r.stepId}#${run.log.length + i}`, title: r.title, records: [r], decision: null}));
-	return {...run, pending: [], log: [...run.log, ...entries]};
-}
-
-function addNote(run: RunState, level: 'info' | 'warning', message: string): RunState {
-	return {...run, log: [...run.log, {kind: 'note', key: `note#${run.log.length}`, level, message}]};
-}
-
-function baselineFailure(run: RunState): string {
-	const d = run.decisions.find(x => x.stepId === 'baseline' && x.outcome === 'failed');
-	return d?.reason ?? run.error ?? 'the baseline probe failed: nothing to compare with';
-}
-
-// ---------------------------------------------------------------- selectors
 
 export function exitCode(ending: Ending): number {
 	switch (ending.kind) {
@@ -449,29 +396,6 @@ export function exitCode(ending: Ending): number {
 	}
 }
 
-/** Baseline and best-so-far throughput, from the decisions made so far. */
-export function bestSoFar(run: RunState): {baseline: number | null; best: number | null; title: string | null} {
-	let baseline: number | null = null;
-	let best: number | null = null;
-	let title: string | null = null;
-	for (const d of run.decisions) {
-		if (d.outcome === 'baseline' && d.samplesPerSecond !== null) {
-			baseline = d.samplesPerSecond;
-			best ??= baseline;
-			title ??= d.title;
-		}
-		// The walk keeps a step only when it beats the current best, so the last kept one is the best.
-		if (d.outcome === 'kept' && d.samplesPerSecond !== null) {
-			best = d.samplesPerSecond;
-			title = d.title;
-		}
-	}
-	return {baseline, best, title};
-}
-
-export function elapsedSeconds(run: RunState, now: number): number {
-	return run.startedAt === null ? 0 : Math.max(0, (now - run.startedAt) / 1000);
-}
 
 /** What to remember for next time. */
 export function preferencesToSave(state: State): Preferences {

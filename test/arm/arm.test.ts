@@ -6,7 +6,7 @@
 import {execa} from 'execa';
 import path from 'node:path';
 import {beforeAll, describe, expect, it} from 'vitest';
-import {defaultTorchSpec} from '../../source/core/machine/python-env.js';
+import {defaultTorchSpec} from '../../source/core/machine/setup-pins.js';
 import {kernelSummary, shortfall} from '../../source/core/report/kernels.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');

@@ -5,7 +5,7 @@
 // probes measured minutes apart whose own intervals cannot see the machine's drift.
 import {buildProbeCommand, buildProbeEnv} from './probe-runner.js';
 import {startInGroup, type GroupRun} from './process-group.js';
-import type {PairedOutcome} from './planner.js';
+import type {PairedOutcome} from './walk-inputs.js';
 import type {Candidate, ProbeResult} from '../types.js';
 import {pairedInterval} from './stats.js';
 

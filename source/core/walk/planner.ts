@@ -6,87 +6,21 @@
 // decisions are unit-testable with scripted results and the session wires real probes.
 //
 // Recipes are data: the walk knows stages and what a recipe changes, never recipe ids.
+// What it is given is walk-inputs.ts's; how it words a decision, step-words.ts's; its final
+// verification runs in verification-run.ts.
 import {promisedPrecisions} from '../recipes/contract.js';
 import {firstShortfall} from '../report/kernels.js';
 import {expectationOf, hopefulLogGain} from '../recipes/expected.js';
-import type {CpuClass, Observed} from '../recipes/expected.js';
 import {applyChanges, atBatch, baselineCandidate, baselineWords, batchSizesOf, candidateKey, workerCounts} from './candidates.js';
 import {describeGain, orderByValue, planForBudget} from './plan.js';
 import type {PlannedStep} from './plan.js';
-import {BudgetClock, VERIFY_MAX_PAIRS, VERIFY_PAIRS, VERIFY_TARGET, maxProbeSeconds, minProbeSeconds, round} from './budget.js';
-import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, pairedInterval, poolIntervals, scoreFailure} from './stats.js';
-import {verificationOf, walkAgainstVerified} from './verification.js';
-import type {CheckThresholds, CompareOptions} from './stats.js';
-import type {
-	Applicability,
-	Candidate,
-	Decision,
-	Interval,
-	ModelSpec,
-	ProbeRecord,
-	ProbeResult,
-	SessionEvent,
-	Verification,
-	WalkResult,
-} from '../types.js';
-
-export interface WalkOptions {
-	model: ModelSpec;
-	budgetSeconds: number;
-	/** Usable CPU ids (online ∩ cpuset); quota-floored count in usableCpus. */
-	usableCpuList: number[];
-	usableCpus: number;
-	/** Applicable recipes only, in catalogue order. */
-	steps: Applicability[];
-	maxLatencyMs: number | null;
-	/** A generating model: the largest p99 time to the first token (--max-ttft-ms). */
-	maxTtftMs?: number | null;
-	thresholds: CheckThresholds;
-	compare: CompareOptions;
-	signal?: AbortSignal;
-	/** Clock in milliseconds (injectable for tests). */
-	now?: () => number;
-	/** An .onnx file whose batch axis is fixed: the batch it runs at (baseline and every step). */
-	fixedBatch?: number | null;
-	/** The CPU class the recipes' expected figures are read for (default: 'default'). */
-	cpuClass?: CpuClass;
-	/** What this machine measured per recipe id for this model before (the history). */
-	observed?: Record<string, Observed>;
-	/**
-	 * Close calls measured alternately in two warm processes (the session's paired
-	 * comparison); absent: re-measured in fresh processes, pooled.
-	 */
-	paired?: PairedMeasure;
-	/**
-	 * The measure gives its probes a folder shared by the walk where conversions are kept
-	 * (the session's cache): a configuration on a cachedRuntimes runtime probed again reads
-	 * its conversion back, so the final verification of such a winner is planned as cheap.
-	 */
-	conversionCache?: boolean;
-}
-
-/** A paired comparison's outcome: the ratio candidate / incumbent and its 95% interval, pair by pair. */
-export interface PairedOutcome {
-	ratio: number;
-	low: number;
-	high: number;
-	pairs: number;
-	/** The candidate's and the incumbent's pooled figures, for the trail. */
-	candidate: ProbeResult;
-	incumbent: ProbeResult;
-}
-
-/** Two warm processes measured in alternating windows within `seconds`; null when it could not run. */
-export type PairedMeasure = (stepId: string, title: string, incumbent: Candidate, candidate: Candidate, seconds: number) => Promise<PairedOutcome | null>;
-
-/**
- * Measures one candidate in a fresh process; never throws for probe failures.
- * `deadlineSeconds`: wall time the probe may take, start to end, before it is stopped
- * because the walk's budget has no more room (null: no such limit); a probe stopped so
- * fails with code 'budget'. `fresh`: a figure remembered from an earlier run will not do
- * (repeats, re-checks, verification exist to measure again).
- */
-export type Measure = (stepId: string, title: string, candidate: Candidate, deadlineSeconds: number | null, fresh: boolean) => Promise<ProbeRecord>;
+import {BudgetClock, maxProbeSeconds, minProbeSeconds, round} from './budget.js';
+import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
+import {verifyBackToBack} from './verification-run.js';
+import type {VerifyHost} from './verification-run.js';
+import {dropReason, failureText, pairedVerdict} from './step-words.js';
+import type {Measure, PairedOutcome, WalkOptions} from './walk-inputs.js';
+import type {Applicability, Candidate, Decision, Interval, ProbeRecord, ProbeResult, SessionEvent, Verification, WalkResult} from '../types.js';
 
 /** The largest slowdown of the whole machine worth suspecting before blaming a step. */
 const maxDrift = 0.4;
@@ -96,13 +30,6 @@ interface StepOutcome {
 	best: Best;
 	kept: boolean;
 	decided: Decision['outcome'];
-}
-
-/** Why a step that was not faster is dropped, in the words of how the call was settled. */
-function dropReason(cmp: {verdict: string; reason: string}, settled: boolean, remeasured: boolean): string {
-	if (cmp.verdict !== 'close') return cmp.reason;
-	if (!settled) return `${cmp.reason}: a close call, not settled in the quick pick (batch size is tried again on the tuned configuration)`;
-	return remeasured ? `${cmp.reason}, even when re-measured: not a real gain` : `${cmp.reason}, and no time was left to re-measure: not counted`;
 }
 
 interface Best {
@@ -421,11 +348,9 @@ export class Walk {
 		if (cmp.verdict === 'close' && this.opts.paired && this.settleCloseCalls) {
 			const outcome = await this.settlePaired(current, next, title, stepId, cmp.ratio);
 			if (outcome) {
-				const said = `paired ${pct(outcome.ratio)} (95% interval ${pct(outcome.low)} to ${pct(outcome.high)}, ${outcome.pairs} alternating pairs)`;
 				const failsNow = this.accuracyFailure(outcome.candidate) ?? latencyFailure(outcome.candidate, this.opts);
 				if (failsNow) return decide(current, {outcome: 'dropped', reason: `${failsNow} (when measured paired)`, ...figures(outcome.candidate, outcome.ratio)});
-				const real = outcome.low > 1 && outcome.ratio >= 1 + this.opts.compare.minGain;
-				const reason = real ? `${said}: a real gain` : outcome.low > 1 ? `${said}: real but below the ${Math.round(this.opts.compare.minGain * 100)}% worth a change` : `${said}: not a real gain`;
+				const {real, reason} = pairedVerdict(outcome, this.opts.compare.minGain);
 				// Both figures from the same minutes: the candidate's is the reference from here on.
 				return decide(current, {outcome: real ? 'kept' : 'dropped', reason, ...figures(outcome.candidate, outcome.ratio)}, real ? {candidate: next, result: outcome.candidate, measuredAt: this.probes.length} : undefined);
 			}
@@ -517,65 +442,16 @@ export class Walk {
 		return {candidate: current.candidate, result: record.result, measuredAt: this.probes.length};
 	}
 
-	/**
-	 * Baseline and winner measured back to back, in fresh processes, alternating (A B, then
-	 * B A, so a steady drift cancels): the figure the user is told. The walk keeps room for
-	 * the pairs the clock planned (verifyPairs: three, or one on a budget too short for
-	 * three); further pairs run while the budget has room for one,
-	 * at least VERIFY_PAIRS in all or until the ratio's 95% interval is within
-	 * ±VERIFY_TARGET, at most VERIFY_MAX_PAIRS. The ratio is the pairs' geometric mean, its
-	 * interval a t-interval over them (one pair: none); a fresh process varies by ±15–20%
-	 * on a busy 2-CPU host, so one pair cannot settle a ratio.
-	 */
+	/** The final verification (verification-run.ts), on the walk's clock and probes. */
 	private async verify(baseline: Best, best: Best): Promise<Verification | null> {
-		if (candidateKey(best.candidate) === candidateKey(baseline.candidate) || this.aborted()) return null;
-		const sides = [baseline.candidate, best.candidate];
-		const overheads = (again: boolean) => sides.reduce((sum, c) => sum + (again ? this.clock.againOf(c) : this.clock.overheadOf(c)), 0);
-		// Each probe's measuring: what is left shared by the pairs planned (the first pair pays the full start-ups).
-		const planned = this.clock.verifyPairs(best.candidate);
-		const startups = overheads(false) + (planned - 1) * overheads(true);
-		const budget = Math.min(maxProbeSeconds, Math.max(minProbeSeconds, (this.clock.remainingSeconds() - startups - this.clock.startupMargin()) / (2 * planned)));
-		const pairs: Array<{a: ProbeResult; b: ProbeResult}> = [];
-		for (let n = 1; n <= VERIFY_MAX_PAIRS && !this.aborted(); n++) {
-			if (n > 1) {
-				const {ratio, low, high} = pairedInterval(pairs.map(p => p.b.samplesPerSecond.median / p.a.samplesPerSecond.median));
-				if (n > VERIFY_PAIRS && high / ratio - 1 <= VERIFY_TARGET && 1 - low / ratio <= VERIFY_TARGET) break;
-				// Only what the budget still holds: the walk kept room for the first pair alone.
-				const room = (this.clock.remainingSeconds() - overheads(true) - this.clock.startupMargin()) / 2;
-				if (room < minProbeSeconds) break;
-				const pair = await this.verifyPair(sides, Math.min(budget, room), n);
-				if (!pair) break;
-				pairs.push(pair);
-				continue;
-			}
-			const first = await this.verifyPair(sides, budget, n);
-			if (!first) {
-				this.emit({type: 'note', level: 'warning', message: 'The final back-to-back verification did not complete; figures come from the walk.'});
-				return null;
-			}
-			pairs.push(first);
-		}
-		const verification = verificationOf(pairs);
-		const disagreement = walkAgainstVerified(baseline.result, best.result, verification, this.probes);
-		if (disagreement) this.emit({type: 'note', level: 'warning', message: disagreement});
-		return disagreement ? {...verification, note: disagreement} : verification;
-	}
-
-	/** One pair of the verification: baseline then winner (odd pairs), winner then baseline (even). */
-	private async verifyPair(sides: Candidate[], budget: number, n: number): Promise<{a: ProbeResult; b: ProbeResult} | null> {
-		const suffix = n === 1 ? '' : `-${n}`;
-		const of = n === 1 ? '' : ` (pair ${n})`;
-		const run = (i: number) => (i === 0
-			? this.probe(`verify-baseline${suffix}`, `Verify: baseline${of}`, sides[0]!, budget, true, null)
-			: this.probe(`verify-best${suffix}`, `Verify: best configuration${of}`, sides[1]!, budget, true, null));
-		const order = n % 2 === 1 ? [0, 1] : [1, 0];
-		const results: Array<ProbeResult | null> = [null, null];
-		for (const i of order) {
-			const record = await run(i);
-			if (!record.result) return null;
-			results[i] = record.result;
-		}
-		return {a: results[0]!, b: results[1]!};
+		const host: VerifyHost = {
+			clock: this.clock,
+			probes: this.probes,
+			probe: (...args) => this.probe(...args),
+			emit: e => this.emit(e),
+			aborted: () => this.aborted(),
+		};
+		return verifyBackToBack(host, baseline, best);
 	}
 
 	// ------------------------------------------------------------ plumbing
@@ -601,12 +477,4 @@ export class Walk {
 	private aborted(): boolean {
 		return this.opts.signal?.aborted ?? false;
 	}
-}
-
-const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
-
-function failureText(record: ProbeRecord): string {
-	const f = record.failure;
-	if (!f) return 'no result';
-	return f.hint ? `${f.message} (${f.hint})` : f.message;
 }

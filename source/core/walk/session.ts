@@ -13,13 +13,16 @@ import {describeRates, limitsNote, matmulKey, matmulRatesFor} from '../machine/l
 import {pairedCompare} from './paired.js';
 import {candidateKey, isOnnxModel} from './candidates.js';
 import {Walk} from './planner.js';
-import type {Measure, PairedMeasure} from './planner.js';
+import type {Measure, PairedMeasure, WalkOptions} from './walk-inputs.js';
 import {inspectModel, withTask} from './model-check.js';
 import type {ModelCheck} from './model-check.js';
 import {runProbe} from './probe-runner.js';
-import {findPython, inspectPython} from '../machine/python-env.js';
-import {advisories, applicability, loadRecipes} from '../recipes/recipes.js';
-import type {ModelFacts} from '../recipes/recipes.js';
+import {findPython} from '../machine/python-env.js';
+import {inspectPython} from '../machine/python-survey.js';
+import {advisories} from '../recipes/advisories.js';
+import {applicability} from '../recipes/applicability.js';
+import type {ModelFacts} from '../recipes/applicability.js';
+import {loadRecipes} from '../recipes/recipes.js';
 import {fingerprint} from '../settings.js';
 import type {MatmulRates, Settings} from '../settings.js';
 import {defaultCheckThresholds, defaultCompareOptions} from './stats.js';
@@ -263,53 +266,14 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const print = fingerprint(detection, python, opts.model);
 
 	emit({type: 'session-start', model: opts.model, budgetSeconds: opts.budgetSeconds, usableCpus: detection.usableCpus});
-	const damaged = settings?.damageNote();
-	if (damaged) emit({type: 'note', level: 'warning', message: damaged});
-	const previous = settings?.machine(print.key)?.best;
-	if (previous) {
-		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});
-	}
-
-	let cacheDir: string | undefined = undefined;
-	const ctx: ProbeContext = {interpreter: python.interpreter, usableCpuList: detection.usableCpuList, opts, print, emit, cacheDir: () => cacheDir};
+	sayHistory(settings, print, emit);
+	const cache: {dir: string | undefined} = {dir: undefined};
+	const ctx: ProbeContext = {interpreter: python.interpreter, usableCpuList: detection.usableCpuList, opts, print, emit, cacheDir: () => cache.dir};
 	const {rates, flopsPerSample} = await limitsInput(prepared, opts, emit);
-	// What the budget has left for the walk once the checks before it are done.
-	const spent = opts.startedAt === undefined ? 0 : Math.max(0, (Date.now() - opts.startedAt) / 1000);
-	const walkSeconds = Math.max(0, opts.budgetSeconds - spent);
-	if (spent >= 1) emit({type: 'note', level: 'info', message: `${Math.round(spent)} s of the ${opts.budgetSeconds} s budget went to detection and the model check: the walk has ${Math.round(walkSeconds)} s.`});
-
+	const walkSeconds = walkSecondsLeft(opts, emit);
 	const observed = settings?.machine(print.key)?.observed;
-	const walk = new Walk(
-		{
-			cpuClass: cpuClass(detection.cpu),
-			...(observed ? {observed} : {}),
-			paired: pairedMeasure(ctx),
-			conversionCache: true,
-			model: opts.model,
-			budgetSeconds: walkSeconds,
-			usableCpuList: detection.usableCpuList,
-			usableCpus: detection.usableCpus,
-			fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
-			steps: selectSteps(prepared.applicability, opts.recipes),
-			maxLatencyMs: opts.maxLatencyMs,
-			maxTtftMs: opts.maxTtftMs ?? null,
-			thresholds: opts.thresholds ?? defaultCheckThresholds,
-			compare: {...defaultCompareOptions, ...(opts.minGain === undefined ? {} : {minGain: opts.minGain})},
-			signal: opts.signal,
-		},
-		probeMeasure(ctx),
-		emit,
-	);
-	let result: WalkResult | null;
-	cacheDir = mkdtempSync(path.join(os.tmpdir(), 'graviton-tune-cache-'));
-	try {
-		result = await walk.run();
-	} catch (error) {
-		if (error instanceof BusyMachineError) emit({type: 'session-end', result: null, error: error.message});
-		throw error;
-	} finally {
-		rmSync(cacheDir, {recursive: true, force: true});
-	}
+	const walk = new Walk(walkOptions(prepared, opts, walkSeconds, {observed, paired: pairedMeasure(ctx)}), probeMeasure(ctx), emit);
+	const result = await walkWithCache(walk, cache, emit);
 	if (result && rates && (flopsPerSample || rates.bandwidth)) {
 		result.limits = {rates, flopsPerSample};
 		// A walk that outran a kept rate shows the rate was measured in a busy moment: forgotten, measured again next run.
@@ -320,6 +284,59 @@ export async function runSession(prepared: Prepared, opts: SessionOptions, emit:
 	const error = result || opts.signal?.aborted ? null : 'the baseline probe failed: nothing to compare with';
 	emit({type: 'session-end', result, error});
 	return result;
+}
+
+/** What the history says before the walk: that it was damaged, and the best found here last time. */
+function sayHistory(settings: Settings | undefined, print: ReturnType<typeof fingerprint>, emit: (e: SessionEvent) => void): void {
+	const damaged = settings?.damageNote();
+	if (damaged) emit({type: 'note', level: 'warning', message: damaged});
+	const previous = settings?.machine(print.key)?.best;
+	if (previous) {
+		emit({type: 'note', level: 'info', message: `Last time on this machine (${previous.at.slice(0, 10)}): best ${previous.samplesPerSecond.toFixed(1)} samples/s, ${previous.speedup.toFixed(2)}× the baseline (${previous.recipes.join(', ') || 'baseline'}).`});
+	}
+}
+
+/** What the budget has left for the walk once the checks before it are done (said when they took a second or more). */
+function walkSecondsLeft(opts: SessionOptions, emit: (e: SessionEvent) => void): number {
+	const spent = opts.startedAt === undefined ? 0 : Math.max(0, (Date.now() - opts.startedAt) / 1000);
+	const walkSeconds = Math.max(0, opts.budgetSeconds - spent);
+	if (spent >= 1) emit({type: 'note', level: 'info', message: `${Math.round(spent)} s of the ${opts.budgetSeconds} s budget went to detection and the model check: the walk has ${Math.round(walkSeconds)} s.`});
+	return walkSeconds;
+}
+
+/** The walk's options: the session's, the steps chosen, this machine's history, and the paired measure for close calls. */
+function walkOptions(prepared: Prepared, opts: SessionOptions, walkSeconds: number, extra: {observed: WalkOptions['observed']; paired: PairedMeasure}): WalkOptions {
+	const {detection} = prepared;
+	return {
+		cpuClass: cpuClass(detection.cpu),
+		...(extra.observed ? {observed: extra.observed} : {}),
+		paired: extra.paired,
+		conversionCache: true,
+		model: opts.model,
+		budgetSeconds: walkSeconds,
+		usableCpuList: detection.usableCpuList,
+		usableCpus: detection.usableCpus,
+		fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
+		steps: selectSteps(prepared.applicability, opts.recipes),
+		maxLatencyMs: opts.maxLatencyMs,
+		maxTtftMs: opts.maxTtftMs ?? null,
+		thresholds: opts.thresholds ?? defaultCheckThresholds,
+		compare: {...defaultCompareOptions, ...(opts.minGain === undefined ? {} : {minGain: opts.minGain})},
+		signal: opts.signal,
+	};
+}
+
+/** The walk run with a folder for its conversions, made as it starts and removed when it ends. */
+async function walkWithCache(walk: Walk, cache: {dir: string | undefined}, emit: (e: SessionEvent) => void): Promise<WalkResult | null> {
+	cache.dir = mkdtempSync(path.join(os.tmpdir(), 'graviton-tune-cache-'));
+	try {
+		return await walk.run();
+	} catch (error) {
+		if (error instanceof BusyMachineError) emit({type: 'session-end', result: null, error: error.message});
+		throw error;
+	} finally {
+		rmSync(cache.dir, {recursive: true, force: true});
+	}
 }
 
 /** Per recipe: the ratio its (last) step measured over the incumbent and what its probe cost; batch steps are left out. */

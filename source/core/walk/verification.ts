@@ -1,6 +1,6 @@
 // The final verification's figures, from its pairs of fresh processes (pure): the ratio
 // and its interval, the runs quoted beside it, and what to say when the walk's own ratio
-// falls outside the interval. The walk (planner.ts) runs the pairs.
+// falls outside the interval. The walk runs the pairs (verification-run.ts).
 import {pairedInterval} from './stats.js';
 import type {ProbeRecord, ProbeResult, Verification} from '../types.js';
 

@@ -4,7 +4,7 @@ import type {Decision, ProbeRecord, StepOutcome} from '../../core/types.js';
 import {describeContention} from '../../core/machine/index.js';
 import {describeCandidate, kernelSummary, rateUnit} from '../../core/report/index.js';
 import {formatFailure} from '../../core/report/index.js';
-import type {LogEntry} from '../state.js';
+import type {LogEntry} from '../run-log.js';
 import {plusMinus, rate, times} from '../text.js';
 
 const marks: Record<StepOutcome | 'measured', {mark: string; color?: string}> = {

@@ -5,8 +5,8 @@ import {Box, Text} from 'ink';
 import {describeCandidate, rateUnit} from '../../core/report/index.js';
 import {formatDuration} from '../../core/report/index.js';
 import {useNow} from '../hooks/use-now.js';
-import {bestSoFar, elapsedSeconds} from '../state.js';
-import type {LiveStep, RunState} from '../state.js';
+import {bestSoFar, elapsedSeconds} from '../run-log.js';
+import type {LiveStep, RunState} from '../run-log.js';
 import {bar, rate, times} from '../text.js';
 
 const BAR = 24;
