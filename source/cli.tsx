@@ -89,6 +89,10 @@ async function runCommand(command: Command, controller: AbortController): Promis
 			const {runCompare} = await import('./headless/compare.js');
 			return runCompare(command);
 		}
+		case 'check': {
+			const {runCheck} = await import('./headless/check.js');
+			return runCheck(command, controller.signal);
+		}
 		case 'tune': {
 			// The same CI test Ink uses: where it says CI, Ink draws no live frames.
 			const {default: isInCi} = await import('is-in-ci');

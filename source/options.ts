@@ -27,7 +27,8 @@ export type Command =
 	| {kind: 'setup'; python?: string; torchIndex?: string; extras?: string[]; json: boolean; system: boolean}
 	| {kind: 'probe'; json: boolean; python?: string; model: ModelSpec; probe: ProbeFlags}
 	| {kind: 'tune'; auto: boolean; tune: TuneFlags}
-	| {kind: 'compare'; reports: string[]; html?: string; json: boolean};
+	| {kind: 'compare'; reports: string[]; html?: string; json: boolean}
+	| {kind: 'check'; out: string; python?: string; json: boolean};
 
 /** `graviton-tune probe`: the options given as flags (source/core/recipes/contract.ts declares them), the backend resolved, and --env. */
 export type ProbeFlags = Partial<OptionValues> & {backend: Backend; env: Record<string, string>};
@@ -79,7 +80,7 @@ const builtins = ['resnet50', 'resnet18', 'mobilenet_v3_large', 'vit_b_16', 'ber
 const optionFlags = optionFlagsForParseArgs();
 const allFlags = {...flags, ...optionFlags};
 type FlagName = keyof typeof flags | (string & {});
-type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare';
+type CommandName = 'detect' | 'setup' | 'probe' | 'tune' | 'compare' | 'check';
 const modelFlags: FlagName[] = ['model', 'input-shape', 'input-dtype', 'factory', 'seq-len', 'samples', 'task', 'prompt-len', 'new-tokens'];
 // Which flags each command takes; any other flag is a usage error naming where it belongs.
 const flagsOf: Record<CommandName, FlagName[]> = {
@@ -88,6 +89,7 @@ const flagsOf: Record<CommandName, FlagName[]> = {
 	probe: ['json', 'python', ...modelFlags, ...Object.keys(optionFlags), 'env'],
 	tune: ['json', 'python', ...modelFlags, 'auto', 'budget', 'out', 'max-latency-ms', 'max-ttft-ms', 'recipes', 'app', 'launch-script', 'resume', 'min-cosine', 'min-top1', 'max-accuracy-drop', 'yes', 'price-per-hour', 'quiet-wait'],
 	compare: ['json', 'html'],
+	check: ['json', 'out', 'python'],
 };
 
 /** "10m", "90s", "1h30m", "600" (seconds) → seconds. */
@@ -212,6 +214,7 @@ export function parseCommand(argv: string[]): Command {
 	const [sub, ...extra] = positionals;
 	const command = commandOf(sub, extra, values);
 	if (command === 'compare') return compareCommand(extra, values);
+	if (command === 'check') return {kind: 'check', out: values.out ?? DEFAULT_OUT_DIR, python: values.python, json: values.json ?? false};
 	if (command === 'detect') return {kind: 'detect', json: values.json ?? false, root: values.root, python: values.python, ...(values.model === undefined ? {} : {model: parseModel(values)})};
 	if (command === 'setup') {
 		return {kind: 'setup', python: values.python, torchIndex: values['torch-index'], extras: values.extras?.split(',').filter(Boolean), json: values.json ?? false, system: values.system ?? false};
@@ -224,7 +227,7 @@ export function parseCommand(argv: string[]): Command {
 /** The command named (none: tune), with every flag given checked to belong to it. */
 function commandOf(sub: string | undefined, extra: string[], values: FlagValues): CommandName {
 	if (sub !== undefined && !Object.hasOwn(flagsOf, sub)) {
-		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe, compare; or none to tune)`);
+		throw new UsageError(`unknown command: ${sub} (commands: detect, setup, probe, compare, check; or none to tune)`);
 	}
 	if (extra.length > 0 && sub !== 'compare') throw new UsageError(`unexpected argument: ${extra.join(' ')}`);
 	const command = (sub ?? 'tune') as CommandName;
@@ -324,6 +327,12 @@ Usage
   graviton-tune compare REPORT... [--html FILE] [--json]
                                      runs side by side (report.json files or output
                                      folders), sorted by cost per million inferences
+  graviton-tune check [--out DIR] [--json]
+                                     after an upgrade or on another instance: is the
+                                     deployed configuration (DIR's env file as written)
+                                     still the winner here? Baseline and deployed in 3
+                                     alternating pairs of fresh processes, against the
+                                     recorded ratio's interval, kernels and outputs
 
 Tuning options
   -m, --model NAME|PATH   built-in: resnet50 (default), resnet18, mobilenet_v3_large,
@@ -388,7 +397,8 @@ Exit codes (headless)
   machine or malformed recipe file · 4 the baseline probe failed (nothing to compare
   with) · 5 output files could not be written · 6 the machine stayed busy (other
   processes on the probes' CPUs) longer than --quiet-wait · 130 interrupted (SIGINT,
-  SIGTERM or SIGHUP). With --json the last stdout line is the result for 0 and 5;
+  SIGTERM or SIGHUP) · 7 check: the deployed configuration no longer wins as
+  recorded (slower, other kernels, drifted outputs). With --json the last stdout line is the result for 0 and 5;
   otherwise the last event says what happened.
 
 Examples
@@ -397,5 +407,6 @@ Examples
       --app "python serve.py --port 8080" --out /etc/myservice --json
   graviton-tune detect --root ./captured-c7g --json
   graviton-tune compare c7g-out/ c8g-out/ m7i-out/report.json --html fleet.html
+  graviton-tune check --out /etc/myservice && systemctl restart myservice
   graviton-tune probe --model resnet50 --batch-size 8 --channels-last --autocast bf16
 `;

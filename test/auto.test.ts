@@ -94,6 +94,33 @@ describe('graviton-tune --auto', () => {
 		expect(report.cost).toEqual(cost);
 	});
 
+	it('check: the deployed configuration still wins here, within the recorded interval (exit 0)', async () => {
+		const checked = await run(['check', '--out', out, '--json']);
+		expect(checked.exitCode, checked.stderr + checked.stdout).toBe(0);
+		const line = jsonLines(checked.stdout).at(-1)!;
+		expect(line['ok']).toBe(true);
+		expect((line['measured'] as {ratios: number[]}).ratios).toHaveLength(3);
+		expect((line['kernels'] as {changed: boolean}).changed).toBe(false);
+		expect(checked.stderr).toMatch(/deployed \(pair 3\)/);
+	});
+
+	it('check: an env file edited back to the baseline\'s batch fails, with the reason (exit 7)', async () => {
+		const edited = path.join(tmp, 'edited');
+		mkdirSync(edited);
+		for (const name of ['report.json', 'graviton-tune.env']) writeFileSync(path.join(edited, name), readFileSync(path.join(out, name)));
+		const env = readFileSync(path.join(edited, 'graviton-tune.env'), 'utf8');
+		expect(env).toMatch(/^GT_BATCH_SIZE=(\d+)$/m);
+		expect(Number(/^GT_BATCH_SIZE=(\d+)$/m.exec(env)![1])).toBeGreaterThan(1); // the walk kept a larger batch
+		writeFileSync(path.join(edited, 'graviton-tune.env'), env.replace(/^GT_BATCH_SIZE=\d+$/m, 'GT_BATCH_SIZE=1').replace(/^GT_CHANNELS_LAST=1$/m, 'GT_CHANNELS_LAST=0'));
+		const checked = await run(['check', '--out', edited]);
+		expect(checked.exitCode, checked.stderr + checked.stdout).toBe(7);
+		expect(checked.stdout).toMatch(/FAILED: (slower by \d+%|no longer faster than the baseline)/);
+		expect(checked.stdout).toMatch(/batch 1/);
+		const missing = await run(['check', '--out', path.join(tmp, 'nowhere')]);
+		expect(missing.exitCode).toBe(2);
+		expect(missing.stderr).toMatch(/graviton-tune check: .*nowhere: no such file or folder/);
+	});
+
 	it('with --resume, reuses what was measured on this unchanged machine', async () => {
 		// The matmul rates the first run kept, made to read far too low (as if measured in a busy minute).
 		const settings = new Settings(configDir);

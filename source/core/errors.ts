@@ -15,6 +15,8 @@ export const exitCodes = {
 	outputFailed: 5,
 	/** --auto: the machine stayed busy (other processes on the probes' CPUs) longer than --quiet-wait. */
 	busy: 6,
+	/** `check`: the deployed configuration no longer wins as recorded (slower, other kernels, drifted outputs). */
+	checkFailed: 7,
 	interrupted: 130,
 } as const;
 

@@ -2,7 +2,7 @@
 // cursor tricks, so a provisioning log reads the same story the Ink screen tells.
 import {formatDecision, formatDuration, formatFailure, formatResult} from '../core/report/index.js';
 import {describeCandidate, describeGeneration, formatRate, intervalWords, rateUnit, speedupText, verdict, describeKernels, kernelSummary} from '../core/report/index.js';
-import type {SessionEvent} from '../core/types.js';
+import type {SessionEvent, WalkResult} from '../core/types.js';
 
 // The shared wording (core/text.ts), re-exported: the headless commands and tests read it from here.
 export {describeCandidate, formatDecision, formatDuration, formatFailure, formatResult};
@@ -49,23 +49,23 @@ export function createTextRenderer(write: (line: string) => void): (e: SessionEv
 				write(`${e.level === 'warning' ? 'warning' : 'note'}: ${e.message}`);
 				break;
 			case 'session-end':
-				if (e.result) {
-					const r = e.result;
-					write('');
-					write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
-					const said = verdict(r);
-					const h = said.headline;
-					write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${speedupText(h)} the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? `, verified back to back${intervalWords(h) ? ` (${intervalWords(h)})` : ''}` : ', from the walk (not re-verified)'}`);
-					if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
-					write(`      ${said.accuracy.text}`);
-					for (const line of said.limits?.lines ?? []) write(`      ${line}`);
-					if (said.kernels) write(`      kernels: ${describeKernels(said.kernels)}`);
-					const busy = said.contendedNote;
-					if (busy) write(`warning: ${busy}`);
-				} else if (e.error) {
-					write(`error: ${e.error}`);
-				}
+				if (e.result) writeResult(e.result, write);
+				else if (e.error) write(`error: ${e.error}`);
 				break;
 		}
 	};
+}
+
+/** The finished walk's verdict, as the last lines of the log. */
+function writeResult(r: WalkResult, write: (line: string) => void): void {
+	write('');
+	write(`${r.interrupted ? 'Stopped early; best so far' : 'Best'}: ${describeCandidate(r.best.candidate)}`);
+	const said = verdict(r);
+	const h = said.headline;
+	write(`      ${formatRate(h.best.samplesPerSecond.median)} ${rateUnit(h.best)}, ${speedupText(h)} the baseline (${formatRate(h.baseline.samplesPerSecond.median)} ${rateUnit(h.best)})${h.verified ? `, verified back to back${intervalWords(h) ? ` (${intervalWords(h)})` : ''}` : ', from the walk (not re-verified)'}`);
+	if (h.best.generation) write(`      ${describeGeneration(h.best.generation)}`);
+	write(`      ${said.accuracy.text}`);
+	for (const line of said.limits?.lines ?? []) write(`      ${line}`);
+	if (said.kernels) write(`      kernels: ${describeKernels(said.kernels)}`);
+	if (said.contendedNote) write(`warning: ${said.contendedNote}`);
 }

@@ -8,6 +8,7 @@
 // This file is the room's only door for the faces (ui/, headless/, the CLI, the bench): eslint
 // keeps them to it. Inside core, rooms import each other's modules directly.
 export * from './candidates.js';
+export * from './check.js';
 export * from './model-check.js';
 export * from './paired.js';
 export * from './plan.js';
