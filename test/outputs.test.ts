@@ -20,6 +20,7 @@ import {
 import {verdict} from '../source/core/report/verdict.js';
 import {intervalWords, speedupText} from '../source/core/report/headline.js';
 import {createTextRenderer} from '../source/headless/text.js';
+import {renderReportHtml} from '../source/core/report/report-html.js';
 import type {Candidate, Detection, KernelAccount, ProbeConfig, ProbeResult, PythonEnv, WalkResult} from '../source/core/types.js';
 
 // ---------------------------------------------------------------- fixtures
@@ -534,6 +535,9 @@ describe('the verdict', () => {
 		expect(md).toContain('Kernels (oneDNN verbose and the torch profiler, one untimed call after the timed ones): convolutions: 53 of 53 fp32 (jit:avx512_core) — below its name: no bf16 kernel ran: all fp32.');
 		expect(md).toContain('- Warning: 1 bf16 convolution(s) ran emulated');
 		expect(md).toMatch(/\| 1 \| Baseline [^\n]*\| int8 100% \| baseline \|/);
+		const html = renderReportHtml(report);
+		expect(html).toContain('<p id="kernels" class="warn"><strong>Kernels:</strong> convolutions: 53 of 53 fp32 (jit:avx512_core) — below its name: no bf16 kernel ran: all fp32');
+		expect(html).toContain('title="convolutions: 53 of 53 int8 (jit:avx512_core)">int8 100%</td>');
 		const lines: string[] = [];
 		createTextRenderer((line) => lines.push(line))({type: 'session-end', result, error: null} as never);
 		expect(lines.join('\n')).toContain('kernels: convolutions: 53 of 53 fp32 (jit:avx512_core) — below its name: no bf16 kernel ran: all fp32');

@@ -22,7 +22,8 @@ Precision is what the math ran in: int8/int4 from the quantized types, else the 
 an fp32 primitive with attr-fpmath:bf16 counts as bf16 only where its kernel can do bf16 math
 (x86: an ISA with bf16 or AMX; aarch64: Arm Compute Library kernels, or bf16 in the name),
 and is otherwise reported as fp32 with the reason. Reference kernels (ref:any) taking a
-noticeable share, and bf16 emulated on an x86 ISA without bf16 instructions, are warnings.
+noticeable share (and torch's own slow convolution loops, _slow_conv2d_forward), and bf16
+emulated on an x86 ISA without bf16 instructions, are warnings.
 
 The account (result field "kernels"; KernelAccount in source/core/types.ts):
   {"source": …, "pass": …, "groups": [{"family", "precision", "kernel", "count", "seconds",
@@ -241,10 +242,33 @@ def torch_operators(events: Iterable[Any]) -> List[Dict[str, Any]]:
             continue
         family, route = known
         dtypes = [str(t) for t in (getattr(e, "input_dtypes", None) or []) if t]
+        shapes = [list(s) for s in (getattr(e, "input_shapes", None) or []) if s][:2]
         found.append({"name": e.name, "family": family, "route": route,
                       "precision": _profiled_precision(e.name, dtypes),
-                      "seconds": float(getattr(e, "self_cpu_time_total", 0.0)) / 1e6})
+                      "seconds": float(getattr(e, "self_cpu_time_total", 0.0)) / 1e6, "shapes": shapes,
+                      "types": "/".join(dtypes[:2])})
     return found
+
+
+# torch's own convolution loops: what runs where oneDNN (and NNPACK) take no part.
+_SLOW_PATHS = ("aten::_slow_conv2d_forward", "aten::slow_conv_dilated2d", "aten::slow_conv_transpose2d")
+
+
+def slow_path_warnings(operators: List[Dict[str, Any]], total_seconds: float) -> List[str]:
+    """torch's reference convolution loops taking REFERENCE_SHARE or more of the compute: with the shapes and types."""
+    warnings = []
+    for name in _SLOW_PATHS:
+        ops = [o for o in operators if o["name"] == name]
+        seconds = sum(o["seconds"] for o in ops)
+        if not ops or total_seconds <= 0 or seconds / total_seconds < REFERENCE_SHARE:
+            continue
+        first = ops[0]
+        shape = " with weights ".join("x".join(str(d) for d in s) for s in first["shapes"]) or "?"
+        warnings.append(f"torch's slow convolution path ({name.split('::')[1]}) ran {len(ops)} convolution(s), "
+                        f"{100 * seconds / total_seconds:.0f}% of the compute, not oneDNN: input {shape}, "
+                        f"types {first['types'] or '?'} (torch sends a convolution there when it judges oneDNN "
+                        "not worth it for the shape, e.g. at batch 1, or cannot use it for the layout or type)")
+    return warnings
 
 
 def merge_torch(primitives: List[Dict[str, Any]], operators: List[Dict[str, Any]]) -> Groups:
@@ -317,8 +341,10 @@ def torch_account(call: Callable[[], Any]) -> Dict[str, Any]:
             else:
                 call()
     primitives, warnings = parse_onednn_verbose(capture.text().splitlines())
-    groups = merge_torch(primitives, torch_operators(prof.events()))
-    return {"source": "oneDNN verbose and the torch profiler", "groups": groups.listed(), "warnings": warnings}
+    operators = torch_operators(prof.events())
+    listed = merge_torch(primitives, operators).listed()
+    warnings += slow_path_warnings(operators, sum(g.get("seconds", 0.0) for g in listed))
+    return {"source": "oneDNN verbose and the torch profiler", "groups": listed, "warnings": warnings}
 
 
 # ---------------------------------------------------------------- ONNX Runtime

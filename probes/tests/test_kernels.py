@@ -79,6 +79,18 @@ def test_profiler_operators_are_added_only_where_onednn_did_not_run_them():
     assert [(g["kernel"], g["precision"]) for g in alone] == [("aten addmm outside oneDNN", "fp32")]
 
 
+def test_torchs_slow_convolution_path_in_a_hot_layer_is_a_warning_with_its_shape():
+    slow = SimpleNamespace(name="aten::_slow_conv2d_forward", input_dtypes=["float", "float"], self_cpu_time_total=300.0,
+                           input_shapes=[[1, 16, 32, 32], [32, 16, 3, 3]])
+    fast = SimpleNamespace(name="mkl::_mkl_linear", input_dtypes=["float"], self_cpu_time_total=700.0, input_shapes=[[1, 64]])
+    operators = kernels.torch_operators([slow, fast])
+    warnings = kernels.slow_path_warnings(operators, 0.001)
+    assert len(warnings) == 1
+    assert "_slow_conv2d_forward) ran 1 convolution(s), 30% of the compute" in warnings[0]
+    assert "input 1x16x32x32 with weights 32x16x3x3, types float/float" in warnings[0]
+    assert kernels.slow_path_warnings(operators[1:], 0.001) == []
+
+
 # ------------------------------------------------------------------ ONNX Runtime and OpenVINO
 
 def test_onnxruntime_profile_names_the_quantized_operators():

@@ -10,6 +10,7 @@ import {describeDetection} from '../machine/describe.js';
 import {esc, inlineCode, page} from './html-page.js';
 import {headlineFigures, intervalWords, speedupText} from './headline.js';
 import {describeKernels} from './verdict.js';
+import {kernelSummary, sharesText} from './kernels.js';
 // From the modules, not the outputs door: outputs/files.ts renders this page (no cycle).
 import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME} from './outputs/names.js';
 import {describeMachine} from './outputs/env-file.js';
@@ -169,7 +170,7 @@ function probesSection(report: Report): string[] {
 	const rows = report.probes.map((p, i) => {
 		const r = p.result;
 		const outcome = (p.failure ? `failed: ${p.failure.code}` : (p.outcome ?? '—')) + (r?.contention?.contended ? ' (contended)' : '');
-		return `<tr><td class="num">${i + 1}</td><td>${esc(p.title)}</td><td class="hide-narrow">${esc(p.summary)}</td><td class="num">${r ? esc(rateWithCi(r)) : '—'}</td><td class="num">${r ? esc(r.latencyMs.p99.toFixed(1)) : '—'}</td><td class="num hide-narrow">${r?.check ? esc(r.check.cosine.toFixed(4)) : '—'}</td><td>${esc(outcome)}</td></tr>`;
+		return `<tr><td class="num">${i + 1}</td><td>${esc(p.title)}</td><td class="hide-narrow">${esc(p.summary)}</td><td class="num">${r ? esc(rateWithCi(r)) : '—'}</td><td class="num">${r ? esc(r.latencyMs.p99.toFixed(1)) : '—'}</td><td class="num hide-narrow">${r?.check ? esc(r.check.cosine.toFixed(4)) : '—'}</td><td class="hide-narrow"${r?.kernels ? ` title="${esc(kernelSummary(r.kernels))}"` : ''}>${r?.kernels ? esc(sharesText(r.kernels) || '—') : '—'}</td><td>${esc(outcome)}</td></tr>`;
 	});
 	return [
 		'<section id="probes">',
@@ -180,7 +181,7 @@ function probesSection(report: Report): string[] {
 			: `<div class="chart-wrap">${scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'})}</div>`,
 		legend(),
 		'<div class="table-wrap"><table>',
-		`<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">${rateUnit(report.model)} [95% CI]</th><th class="num">p99 ms${generating ? ' between tokens' : ''}</th><th class="num hide-narrow">cosine</th><th>Outcome</th></tr></thead>`,
+		`<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">${rateUnit(report.model)} [95% CI]</th><th class="num">p99 ms${generating ? ' between tokens' : ''}</th><th class="num hide-narrow">cosine</th><th class="hide-narrow">kernels</th><th>Outcome</th></tr></thead>`,
 		`<tbody>${rows.join('\n')}</tbody>`,
 		'</table></div>',
 		'</section>',
