@@ -91,7 +91,32 @@ def survey_torch(errors):
         info["mkldnn"] = bool(torch.backends.mkldnn.is_available())
     except Exception:
         pass
+    info["bundledAllocator"] = bundled_allocator(os.path.join(os.path.dirname(torch.__file__), "lib"))
     return info
+
+
+# An allocator linked into torch's own libraries, by a symbol only it defines. PyTorch's aarch64
+# builds link mimalloc (USE_MIMALLOC) from 2.10 for the CPU tensors' memory (c10's alloc_cpu);
+# everything else still comes from the process's malloc, which LD_PRELOAD replaces.
+_BUNDLED = (("mimalloc", b"mi_malloc_aligned"),)
+
+
+def bundled_allocator(lib_dir):
+    """'mimalloc' when torch's c10 library carries it, else None (also when it cannot be read)."""
+    try:
+        names = [n for n in os.listdir(lib_dir) if n.startswith("libc10.") and ".so" in n]
+    except OSError:
+        return None
+    for name in names:
+        try:
+            with open(os.path.join(lib_dir, name), "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        for allocator, symbol in _BUNDLED:
+            if symbol in data:
+                return allocator
+    return None
 
 
 def survey_packages(errors):
@@ -106,6 +131,10 @@ def survey_packages(errors):
         else:
             packages[name] = module_version(mod, name)
     return packages
+
+
+# What a kept survey holds: a survey kept before a field was added is taken again.
+SURVEY_FORMAT = 2
 
 
 def survey_key():
@@ -131,7 +160,8 @@ def survey_key():
         cpus = len(os.sched_getaffinity(0))
     except Exception:
         cpus = os.cpu_count()
-    text = json.dumps([sys.executable, sys.version, dists, places, threads, cpus, cpu_identity()], sort_keys=True)
+    text = json.dumps([SURVEY_FORMAT, sys.executable, sys.version, dists, places, threads, cpus, cpu_identity()],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

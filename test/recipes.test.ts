@@ -131,6 +131,15 @@ describe('shipped recipes', () => {
 		}
 	});
 
+	it('an allocator step says when torch keeps its tensors in its own bundled allocator', () => {
+		const plain = find(judge(graviton3()), 'tcmalloc');
+		expect(plain.status).toBe('applicable');
+		expect(plain.reason).toBe('tcmalloc at /usr/lib/aarch64-linux-gnu/libtcmalloc.so.4');
+		const py = python();
+		const bundled = find(judge(graviton3(), {...py, torch: {...py.torch!, version: '2.10.0', bundledAllocator: 'mimalloc'}}), 'tcmalloc');
+		expect(bundled.reason).toBe("tcmalloc at /usr/lib/aarch64-linux-gnu/libtcmalloc.so.4; torch 2.10.0 allocates its tensors with its bundled mimalloc, so this step replaces the allocator of everything else (glibc's malloc), not the tensors'");
+	});
+
 	it('advisory recipes carry a condition and are not offered as steps', () => {
 		for (const r of recipes.filter(r => r.stage === 'advisory')) expect(r.advisory, r.id).toBeDefined();
 		expect(judge(graviton3()).some(a => a.recipe.stage === 'advisory')).toBe(false);

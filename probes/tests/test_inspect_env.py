@@ -71,3 +71,15 @@ def test_another_cpu_does_not_reuse_the_survey(monkeypatch):
     assert module.survey_key() == key
     monkeypatch.setattr(module, "cpu_identity", lambda: [caps, fields + ["Features=fp asimd"]])
     assert module.survey_key() != key
+
+
+def test_an_allocator_linked_into_torch_is_named_by_its_symbol(tmp_path):
+    import inspect_env
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libc10.so").write_bytes(b"\x7fELF...mi_malloc_aligned\x00...")
+    assert inspect_env.bundled_allocator(str(lib)) == "mimalloc"
+    (lib / "libc10.so").write_bytes(b"\x7fELF...malloc\x00free\x00")
+    assert inspect_env.bundled_allocator(str(lib)) is None
+    assert inspect_env.bundled_allocator(str(tmp_path / "missing")) is None

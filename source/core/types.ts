@@ -82,6 +82,8 @@ export interface PythonEnv {
 		cpuCapability: string | null;
 		numThreads: number | null;
 		mkldnn: boolean | null;
+		/** An allocator linked into torch itself for its CPU tensors (mimalloc in aarch64 builds from 2.10); null: none; absent in older surveys. */
+		bundledAllocator?: string | null;
 	} | null;
 	/** Optional packages: version string when importable, null when not. */
 	packages: Record<string, string | null>;

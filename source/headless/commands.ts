@@ -42,7 +42,7 @@ export function describePython(env: PythonEnv): string {
 	const lines = [`Python      ${env.interpreter ?? 'none found'}${env.source ? ` (${env.reason})` : ''}`];
 	if (env.pythonVersion) lines[0] += `, Python ${env.pythonVersion}`;
 	if (env.torch) {
-		lines.push(`torch       ${env.torch.version}, CPU capability ${env.torch.cpuCapability ?? 'unknown'}`);
+		lines.push(`torch       ${env.torch.version}, CPU capability ${env.torch.cpuCapability ?? 'unknown'}${env.torch.bundledAllocator ? `, tensors allocated by its bundled ${env.torch.bundledAllocator}` : ''}`);
 	}
 	const present = Object.entries(env.packages).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`);
 	const missing = Object.entries(env.packages).filter(([k, v]) => !v && !env.importErrors[k]).map(([k]) => k);

@@ -162,7 +162,9 @@ function thpCheck(req: RecipeRequires, ctx: Context): Verdict | null {
 function libraryCheck(req: RecipeRequires, ctx: Context): Verdict | null {
 	if (!req.library) return null;
 	const found = ctx.detection.allocators[req.library];
-	if (found) return applies(`${req.library} at ${found}`);
+	const bundled = ctx.python?.torch?.bundledAllocator;
+	// torch's own allocator keeps the tensors: the step swaps only the rest (glibc's malloc), and says so.
+	if (found) return applies(`${req.library} at ${found}${bundled ? `; torch ${ctx.python!.torch!.version} allocates its tensors with its bundled ${bundled}, so this step replaces the allocator of everything else (glibc's malloc), not the tensors'` : ''}`);
 	const command = libraryInstallCommand(req.library, ctx.detection.os);
 	const reason = `needs ${req.library} (${libraries[req.library].file}), not installed`;
 	return needs(command ? reason : `${reason}; install it with your package manager`, command);
