@@ -15,7 +15,7 @@ import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
 import {formatFailure, formatResult} from './text.js';
-import {describeGeneration, rateUnit} from '../core/report/index.js';
+import {describeGeneration, kernelSummary, rateUnit} from '../core/report/index.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -188,6 +188,11 @@ export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, si
 		if (r.generation) out(describeGeneration(r.generation));
 		out(`iterations ${r.iterations} in ${r.measureSeconds.toFixed(1)}s${r.converged ? ' (CI target reached)' : ' (budget reached)'}; setup ${r.setupSeconds.toFixed(1)}s incl. warm-up ${r.warmupSeconds.toFixed(1)}s`);
 		if (r.peakRssBytes) out(`peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+		if (r.kernels) {
+			out(`kernels ${kernelSummary(r.kernels)} (${r.kernels.source}, ${r.kernels.pass})`);
+			for (const g of r.kernels.groups.filter(k => k.note)) out(`  note: ${g.note}`);
+			for (const w of r.kernels.warnings) out(`  warning: ${w}`);
+		}
 		if (r.workers) for (const w of r.workers) out(`worker ${w.rank} on CPUs ${w.cpus.join(',')}: ${w.samplesPerSecond.toFixed(1)} ${rateUnit(r)}`);
 	}
 	return exitCodes.ok;
