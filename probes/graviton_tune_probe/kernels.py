@@ -15,8 +15,10 @@ attention) are grouped by family, precision and kernel:
   to the profiler's operators by count, and only the unmatched ones are added.
 - ONNX Runtime: its own profile of a second session on the same graph and options (the timed
   session is never profiled): each node's operator type, execution provider and input types.
-- OpenVINO: the compiled model's runtime model: each layer's type, execution precision and
-  primitive (e.g. brgconv_avx512_I8, gemm_acl_f16, ref_any_f32); no extra call is needed.
+- OpenVINO: its per-layer profile (PERF_COUNT) of one call on a second compile of the same
+  model (the timed one never counts): each executed layer's type, primitive and time (e.g.
+  brgconv_avx512_I8, gemm_acl_f16, ref_any_f32); where that cannot run, the compiled model's
+  runtime model (each layer's execution precision and primitive, shares by layer count).
 
 Precision is what the math ran in: int8/int4 from the quantized types, else the data type;
 an fp32 primitive with attr-fpmath:bf16 counts as bf16 only where its kernel can do bf16 math
@@ -413,6 +415,17 @@ def onnxruntime_account(runner: Any, x: Any, call_model: Callable[[Any, Any], An
 _OV_FAMILIES = {"Convolution": "convolution", "GroupConvolution": "convolution", "Deconvolution": "convolution",
                 "FullyConnected": "matmul", "MatMul": "matmul", "FullyConnectedCompressed": "matmul",
                 "ScaledDotProductAttention": "attention", "ScaledAttn": "attention"}
+def _ov_family(layer_type: str) -> Optional[str]:
+    """A layer type's compute family; the CPU plugin's variants too (FullyConnectedQuantizedLegacy, GroupConvolution)."""
+    if layer_type in _OV_FAMILIES:
+        return _OV_FAMILIES[layer_type]
+    if layer_type.startswith("FullyConnected") or layer_type.startswith("MatMul"):
+        return "matmul"
+    if "Convolution" in layer_type:
+        return "convolution"
+    return "attention" if "Attention" in layer_type or layer_type.startswith("ScaledAttn") else None
+
+
 _OV_PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "u8": "int8", "i8": "int8", "u4": "int4",
                  "i4": "int4", "nf4": "int4"}
 
@@ -423,7 +436,7 @@ def parse_openvino_layers(layers: Iterable[Tuple[str, str, str]]) -> Tuple[Group
     groups = Groups()
     reference = []
     for layer_type, precision, primitive in layers:
-        family = _OV_FAMILIES.get(layer_type)
+        family = _ov_family(layer_type)
         if family is None:
             continue
         groups.add(family, _OV_PRECISION.get(precision.lower(), precision.lower()), primitive, None)
@@ -436,10 +449,48 @@ def parse_openvino_layers(layers: Iterable[Tuple[str, str, str]]) -> Tuple[Group
     return groups, warnings
 
 
-def openvino_account(runner: Any) -> Optional[Dict[str, Any]]:
+_OV_EXEC_PRECISION = (("i8", "int8"), ("u8", "int8"), ("i4", "int4"), ("u4", "int4"), ("bf16", "bf16"),
+                      ("f16", "fp16"), ("fp16", "fp16"), ("f32", "fp32"), ("fp32", "fp32"))
+
+
+def openvino_exec_precision(exec_type: str) -> str:
+    """The precision in an executed primitive's name: brgconv_avx512_I8 -> int8, ref_any_f16 -> fp16."""
+    suffix = exec_type.rsplit("_", 1)[-1].lower() if "_" in exec_type else ""
+    return next((word for tag, word in _OV_EXEC_PRECISION if suffix == tag), suffix or "?")
+
+
+def parse_openvino_profile(infos: Iterable[Tuple[str, str, float]]) -> Tuple[Groups, List[str]]:
+    """(node_type, exec_type, seconds) per executed layer (OpenVINO's profiling info) -> compute
+    groups by time, and warnings for reference kernels taking REFERENCE_SHARE or more."""
+    groups = Groups()
+    timed = [(t, e, sec) for t, e, sec in infos if _ov_family(t)]
+    total = sum(sec for _, _, sec in timed) or 1.0
+    reference: Dict[str, List[float]] = {}
+    for layer_type, exec_type, seconds in timed:
+        groups.add(_ov_family(layer_type), openvino_exec_precision(exec_type), exec_type, seconds)
+        if exec_type.startswith("ref"):
+            reference.setdefault(f"{layer_type} ({exec_type})", []).append(seconds)
+    warnings = [f"OpenVINO ran {len(times)} {what} layer(s) on a reference kernel, {100 * sum(times) / total:.0f}% of "
+                "the compute time: this CPU plugin has no optimized kernel for that layer in that precision"
+                for what, times in reference.items() if sum(times) / total >= REFERENCE_SHARE]
+    return groups, warnings
+
+
+def openvino_account(runner: Any, x: Any = None, call_model: Optional[Callable[[Any, Any], Any]] = None
+                     ) -> Optional[Dict[str, Any]]:
     compiled = getattr(runner, "compiled_model", None)
     if compiled is None:
         return None
+    profile = getattr(runner, "profile", None)
+    if profile is not None and call_model is not None:
+        # Timed per layer: one call on a second compile with OpenVINO's counters on.
+        infos = call_model(profile, x)
+        rows = [(str(i.node_type), str(i.exec_type), i.real_time.total_seconds()) for i in infos
+                if str(getattr(i, "status", "")).endswith("EXECUTED") and not str(i.status).endswith("NOT_RUN")]
+        groups, warnings = parse_openvino_profile(rows)
+        if groups.listed():
+            return {"source": "OpenVINO's per-layer profile of a second compile of the same model (PERF_COUNT)",
+                    "groups": groups.listed(), "warnings": warnings}
     layers = []
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
@@ -459,9 +510,10 @@ def account(model: Any, backend: str, call: Callable[[], Any], x: Any,
     if backend == "onnxruntime":
         found = onnxruntime_account(getattr(model, "runner", model), x, call_model)
     elif backend == "openvino":
-        found = openvino_account(getattr(model, "runner", model))
+        found = openvino_account(getattr(model, "runner", model), x, call_model)
     else:
         found = torch_account(call)
     if found is None:
         return None
-    return {**found, "pass": "no extra call: read from the compiled model" if backend == "openvino" else PASS_WORDS}
+    read_only = backend == "openvino" and "seconds" not in (found["groups"] or [{}])[0]
+    return {**found, "pass": "no extra call: read from the compiled model" if read_only else PASS_WORDS}

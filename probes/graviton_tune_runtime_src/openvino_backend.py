@@ -5,7 +5,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
 
@@ -228,14 +228,27 @@ def prepare_openvino(model_or_path: Any, example: Any, options: Optional[Mapping
         ) from None
     say(f"OpenVINO {ov.__version__}: CPU, {threads} threads, PERFORMANCE_HINT=LATENCY "
         "(one stream: one request at a time)")
-    request = compiled.create_infer_request()
+    current = {"request": compiled.create_infer_request()}
 
     def run(*args: Any, **kwargs: Any) -> Any:
+        request = current["request"]
         request.infer(feeds(*args, **kwargs), share_inputs=True)
         out = request.get_output_tensor(0).data
         return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
 
+    def profile(*args: Any, **kwargs: Any) -> List[Any]:
+        """One call on a second compile of the same model with OpenVINO's per-layer counters
+        on (PERF_COUNT; the timed one never has them): each executed layer's ProfilingInfo."""
+        profiled = core.compile_model(ov_model, "CPU", {**config, "PERF_COUNT": True}).create_infer_request()
+        timed, current["request"] = current["request"], profiled
+        try:
+            run(*args, **kwargs)
+        finally:
+            current["request"] = timed
+        return list(profiled.get_profiling_info())
+
     guarded = _first_call_guard(run, "OpenVINO")
     guarded.compiled_model = compiled  # type: ignore[attr-defined]
+    guarded.profile = profile  # type: ignore[attr-defined]
     guarded.cache = {"path": cached, "hit": hit} if cached else None  # type: ignore[attr-defined]
     return guarded

@@ -120,6 +120,25 @@ def test_openvino_int8_under_emulated_graviton3_runs_its_convolutions_in_fp32_re
     assert len(warnings) == 1 and "2 compute layer(s) on reference kernels" in warnings[0]
 
 
+def test_openvino_profiles_time_each_layer_and_name_its_precision():
+    x86 = json.loads((HERE / "openvino-x86-avx512-int8-profile.json").read_text())
+    groups, warnings = kernels.parse_openvino_profile(map(tuple, x86))
+    got = {(g["family"], g["precision"], g["kernel"]): g["count"] for g in groups.listed()}
+    # FullyConnectedQuantizedLegacy is the CPU plugin's name for the int8 FullyConnected it ran.
+    assert got == {("convolution", "int8", "brgconv_avx512_I8"): 2, ("matmul", "int8", "brgemm_avx512_i8"): 1}
+    assert warnings == [] and all(g["seconds"] > 0 for g in groups.listed())
+    # Under emulated Graviton3, timed: the two fp32 reference convolutions take nearly all of the time
+    # (emulated times, but one call, side by side), the int8 FullyConnected a few percent.
+    arm = json.loads((HERE / "openvino-graviton3-int8-profile.json").read_text())
+    groups, warnings = kernels.parse_openvino_profile(map(tuple, arm))
+    listed = groups.listed()
+    int8 = sum(g["seconds"] for g in listed if g["precision"] == "int8") / sum(g["seconds"] for g in listed)
+    assert int8 < 0.1
+    assert len(warnings) == 1 and "2 Convolution (ref_any_f32) layer(s) on a reference kernel" in warnings[0]
+    assert kernels.openvino_exec_precision("ref_any_f16") == "fp16"
+    assert kernels.openvino_exec_precision("brgconv_avx512_amx_bf16") == "bf16"
+
+
 def test_onnxruntime_int8_under_emulated_graviton3_runs_int8_operators():
     events = json.loads((HERE / "onnxruntime-graviton3-int8.json").read_text())
     groups = kernels.parse_onnxruntime_profile(events).listed()

@@ -166,9 +166,17 @@ describe('every recipe that applies on an emulated Graviton3, through the probe'
 		// bf16 fast math's convolutions: bf16 math in the Arm Compute Library, from oneDNN's own log.
 		const fastmath = probes.get('bf16-fastmath').result.kernels;
 		expect(fastmath.groups.some((g: any) => g.family === 'convolution' && g.precision === 'bf16' && /acl/.test(g.kernel)), kernelSummary(fastmath)).toBe(true);
-		// PT2E int8 ran int8 convolutions.
+	});
+
+	it('PT2E int8 through the Arm inductor quantizer is caught computing in fp32 (quantize/dequantize around fp32 kernels)', () => {
+		// torch 2.9.1 under emulated Graviton3: the graph has its q/dq nodes (the test below) and
+		// the numerics change, but no int8 kernel runs: oneDNN's log and the profiler show the
+		// convolutions and matmuls in fp32 (gemm:acl, indirect_gemm:acl, aten). A walk drops the
+		// step as not what its name says; x86's int8 probe (probes/tests/test_kernels.py) runs int8.
 		const int8 = probes.get('int8-pt2e').result.kernels;
-		expect(shortfall(int8, 'int8'), kernelSummary(int8)).toBeNull();
+		const short = shortfall(int8, 'int8');
+		expect(short, kernelSummary(int8)).not.toBeNull();
+		expect(short!.none, kernelSummary(int8)).toBe(true);
 	});
 
 	it('OpenVINO int8 is caught running below its name: most of its compute is not int8 on Arm', () => {
