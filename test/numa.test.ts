@@ -80,9 +80,9 @@ describe('workerCounts with NUMA nodes', () => {
 		expect(workerCounts(96, three)).toEqual([3, 6, 12]);
 	});
 
-	it('nodes left unequal by a cpuset: only the counts whose slices each fit inside a node', () => {
+	it('nodes left unequal by a cpuset: the counts whose slices each fit inside a node, else the plain counts', () => {
 		// 0-95 and 96-143: no multiple of two workers splits 144 CPUs without one straddling 95/96.
-		expect(workerCounts(144, [span(0, 96), span(96, 48)])).toEqual([]);
+		expect(workerCounts(144, [span(0, 96), span(96, 48)])).toEqual(workerCounts(144)); // no per-node split fits: the plain counts, not none
 		// 90-95 and 96-101: 2 or 4 workers of 6 or 3 CPUs.
 		expect(workerCounts(12, [span(90, 6), span(96, 6)])).toEqual([2, 4]);
 	});

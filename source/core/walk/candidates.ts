@@ -102,7 +102,10 @@ export function workerCounts(usableCpus: number, nodes: NumaNodes = null): numbe
 	if (!several) return counts;
 	const nodeOf = new Map(several.flatMap((cpus, index) => cpus.map(cpu => [cpu, index] as const)));
 	const inOneNode = (slice: number[]) => slice.length > 0 && new Set(slice.map(cpu => nodeOf.get(cpu))).size === 1;
-	return counts.filter(n => workerSlices(several.flat(), n, several).every(inOneNode));
+	const aligned = counts.filter(n => workerSlices(several.flat(), n, several).every(inOneNode));
+	// Nodes a cpuset left too unequal for any per-node split: the plain counts, as on one node
+	// (a worker may then span two nodes), rather than no worker sweep at all.
+	return aligned.length > 0 ? aligned : workerCounts(usableCpus);
 }
 
 /** The configuration a step makes on top of `best` (a worker sweep: its first worker count). */
