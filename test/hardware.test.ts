@@ -133,6 +133,29 @@ describe('captured trees', () => {
 		expect(d.cpu.revision).toBe('1');
 	});
 
+	// Constructed from published facts, not captured on a real machine (fixtures/trees/graviton5/ABOUT.md).
+	it('graviton5 (a constructed tree): Neoverse-V3, SVE2 128-bit, 192 vCPUs on two NUMA nodes', async () => {
+		const d = await tree('graviton5');
+		expect(essentials(d)).toEqual({
+			arch: 'aarch64',
+			vendor: 'Arm',
+			core: 'Neoverse-V3',
+			platform: 'AWS Graviton5',
+			guessed: false,
+			isa: {...NO_ISA, bf16: true, i8mm: true, sve: true, sve2: true},
+			sveVectorBits: 128,
+			logicalCpus: 192,
+			usableCpus: 192,
+			thp: 'madvise',
+			allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2'},
+			cloud: {provider: 'aws', instanceType: null},
+		});
+		expect(d.cpu).toMatchObject({implementer: '0x41', part: '0xd84'});
+		expect(d.numaNodes).toEqual([range(96), range(96).map(i => 96 + i)]);
+		expect(d.notes).toEqual([]);
+		expect(summaryLine(d)).toBe('AWS Graviton5 (Neoverse-V3), 192 vCPU, SVE2 128-bit, BF16, I8MM');
+	});
+
 	it('grace: Neoverse-V2 with NVIDIA DMI is Grace, not Graviton4', async () => {
 		const d = await tree('grace');
 		expect(essentials(d)).toEqual({
@@ -280,6 +303,65 @@ describe('errors and best effort', () => {
 		expect(d.cpu.sveVectorBits).toBe(256);
 		expect(d).toMatchObject({usableCpus: 8, usableCpuList: range(8), memoryBytes: null, thp: null, cloud: {provider: null}});
 		expect(d.os).toEqual({id: null, idLike: [], versionId: null, prettyName: null});
+	});
+});
+
+describe('NUMA nodes', () => {
+	const nodeDir = (dir: string, id: number) => path.join(dir, 'sys/devices/system/node', `node${id}`);
+	const writeNode = async (dir: string, id: number, cpulist: string) => {
+		await fs.mkdir(nodeDir(dir, id), {recursive: true});
+		await fs.writeFile(path.join(nodeDir(dir, id), 'cpulist'), `${cpulist}\n`);
+	};
+
+	it('a tree without node folders: unknown (null), and detect says nothing of NUMA', async () => {
+		const d = await tree('graviton4');
+		expect(d.numaNodes).toBeNull();
+		expect(describeDetection(d)).not.toMatch(/NUMA/);
+	});
+
+	it('detect shows the nodes where there are two', async () => {
+		expect(describeDetection(await tree('graviton5'))).toMatch(/\n {2}NUMA nodes {3}2: CPUs 0-95; 96-191\n/);
+	});
+
+	it('one node: read, but not shown', async () => {
+		const dir = await copyTree('graviton4');
+		await writeNode(dir, 0, '0-3');
+		const d = await detectHardware({root: dir});
+		expect(d.numaNodes).toEqual([[0, 1, 2, 3]]);
+		expect(describeDetection(d)).not.toMatch(/NUMA/);
+	});
+
+	it('only the usable CPUs of each node; a node left with none is left out', async () => {
+		const dir = await copyTree('graviton5');
+		const cpuset = path.join(dir, 'sys/fs/cgroup/cpuset.cpus.effective');
+		await fs.writeFile(cpuset, '90-101\n');
+		expect((await detectHardware({root: dir})).numaNodes).toEqual([[90, 91, 92, 93, 94, 95], [96, 97, 98, 99, 100, 101]]);
+		await fs.writeFile(cpuset, '96-143\n');
+		expect((await detectHardware({root: dir})).numaNodes).toEqual([range(48).map(i => 96 + i)]);
+	});
+
+	it('nodes whose CPU ids interleave are read as they are, in node order', async () => {
+		const dir = await copyTree('graviton5');
+		await writeNode(dir, 0, '0-47,96-143');
+		await writeNode(dir, 1, '48-95,144-191');
+		const d = await detectHardware({root: dir});
+		expect(d.numaNodes?.map(n => n.length)).toEqual([96, 96]);
+		expect(d.numaNodes?.[0]).toEqual([...range(48), ...range(48).map(i => 96 + i)]);
+		expect(describeDetection(d)).toMatch(/NUMA nodes {3}2: CPUs 0-47,96-143; 48-95,144-191/);
+	});
+
+	it('a node without CPUs (memory only, an empty cpulist) is left out', async () => {
+		const dir = await copyTree('graviton5');
+		await writeNode(dir, 2, '');
+		expect((await detectHardware({root: dir})).numaNodes).toHaveLength(2);
+	});
+
+	it('usable CPUs in no node: the layout is unknown, said in a note', async () => {
+		const dir = await copyTree('graviton5');
+		await writeNode(dir, 1, '96-150');
+		const d = await detectHardware({root: dir});
+		expect(d.numaNodes).toBeNull();
+		expect(d.notes).toEqual([`CPUs 151-191 are in no NUMA node under ${path.join(dir, 'sys/devices/system/node')}: NUMA layout unknown`]);
 	});
 });
 

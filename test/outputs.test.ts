@@ -124,6 +124,7 @@ const detection: Detection = {
 	usableCpus: 4,
 	usableCpuList: [0, 1, 2, 3],
 	cpuQuota: null,
+	numaNodes: null,
 	memoryBytes: 8e9,
 	thp: 'madvise',
 	allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},

@@ -352,6 +352,15 @@ describe('the walk', () => {
 		expect(r!.best.candidate.config).toMatchObject({workers: 2, threadsPerWorker: 1});
 	});
 
+	it('on four NUMA nodes sweeps 4, 8 and 16 workers, never 2 (one worker would straddle two nodes)', async () => {
+		const cpus = Array.from({length: 16}, (_, i) => i);
+		const numaNodes = [0, 1, 2, 3].map(n => cpus.slice(4 * n, 4 * n + 4));
+		const {r, calls} = await walk([workers], c => result(10 + c.config.workers), {usableCpuList: cpus, usableCpus: 16, numaNodes});
+		const swept = [...new Set(calls.map(c => c.config.workers).filter(n => n > 1))];
+		expect(swept).toEqual([4, 8, 16]);
+		expect(r!.best.candidate.config).toMatchObject({workers: 16, threadsPerWorker: 1});
+	});
+
 	it('tries one batch size past a miss, and sweeps batch again after compile', async () => {
 		const {r} = await walk([batch, compile], c => {
 			const b = c.config.batchSize;

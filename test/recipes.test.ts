@@ -49,6 +49,7 @@ function detection(cpuInfo: CpuInfo, overrides: Partial<Detection> = {}): Detect
 		usableCpus: cpus,
 		usableCpuList: Array.from({length: cpus}, (_, i) => i),
 		cpuQuota: null,
+		numaNodes: null,
 		memoryBytes: 16 * 2 ** 30,
 		thp: 'madvise',
 		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},

@@ -8,7 +8,8 @@ and every worker runs the same probe. This module is what differs between them:
 - Identity: RANK / WORLD_SIZE from torchrun's environment; without them the probe
   is one process (a Team of one, so run.py has a single code path).
 - Pinning: each worker takes its own contiguous, equal slice of cpuList (default:
-  the CPUs this process may use, sorted) and pins itself, through the runtime
+  the CPUs this process may use), sorted NUMA node by node so that a slice stays on
+  one node, and pins itself, through the runtime
   helper's pin_worker (the one a deployed worker runs, see pin()). This happens
   before torch is imported, because the OpenMP runtime reads its places
   (OMP_PLACES / OMP_PROC_BIND) from the affinity it sees when it loads; pinned

@@ -76,3 +76,33 @@ def test_pinning_says_what_is_wrong():
     assert rt.worker_cpus({"GT_WORKERS": "2", "GT_CPU_LIST": "0-4", "LOCAL_RANK": "1"}) == [2, 3]
     assert rt.worker_cpus({"GT_WORKERS": "2", "GT_CPU_LIST": "0-3"}) is None  # outside torchrun
     assert rt.worker_cpus({"GT_WORKERS": "1"}) is None
+
+
+def test_workers_split_node_by_node(tmp_path):
+    sys.path.insert(0, str(PROBES))
+    import graviton_tune_runtime as rt
+
+    def env(rank: int, workers: int = 2) -> dict:
+        return {"GT_WORKERS": str(workers), "GT_CPU_LIST": "0-191", "LOCAL_RANK": str(rank)}
+
+    # Contiguous nodes (the graviton5 tree's): the plain sorted split already keeps each worker on one node.
+    contiguous = [list(range(0, 96)), list(range(96, 192))]
+    assert [rt.worker_cpus(env(r), contiguous) for r in (0, 1)] == contiguous
+    assert [rt.worker_cpus(env(r, 4), contiguous) for r in range(4)] == [list(range(48 * i, 48 * i + 48)) for i in range(4)]
+    # Interleaved ids: taken node by node, each worker's CPUs are one node's.
+    interleaved = [list(range(0, 48)) + list(range(96, 144)), list(range(48, 96)) + list(range(144, 192))]
+    assert [rt.worker_cpus(env(r), interleaved) for r in (0, 1)] == interleaved
+    quarters = [rt.worker_cpus(env(r, 4), interleaved) for r in range(4)]
+    assert quarters == [list(range(0, 48)), list(range(96, 144)), list(range(48, 96)), list(range(144, 192))]
+    # No nodes known: the sorted split, as before.
+    assert rt.worker_cpus(env(0), []) == list(range(96))
+    # CPUs in no node come last.
+    assert rt.node_order([0, 1, 2, 3, 4], [[3, 4], [0]]) == [3, 4, 0, 1, 2]
+
+    # The nodes as the kernel shows them: node<N>/cpulist, a memory-only node's empty, other files ignored.
+    for node, cpulist in ((0, "0-47,96-143"), (1, "48-95,144-191"), (2, "")):
+        (tmp_path / f"node{node}").mkdir()
+        (tmp_path / f"node{node}" / "cpulist").write_text(cpulist + "\n")
+    (tmp_path / "online").write_text("0-2\n")
+    assert rt.numa_nodes(str(tmp_path)) == interleaved + [[]]
+    assert rt.numa_nodes(str(tmp_path / "missing")) == []

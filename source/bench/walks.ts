@@ -119,7 +119,7 @@ export function combinations(prepared: Prepared, model: ModelSpec, limit: number
 	const batchStep = steps.find(s => s.recipe.stage === 'batch');
 	const batchSizes = batchStep ? batchSizesOf(batchStep) : [1];
 	const others = steps.filter(s => s.recipe.stage !== 'batch' && s.changes.workers !== 'sweep');
-	const workers = steps.some(s => s.changes.workers === 'sweep') ? [1, ...workerCounts(prepared.detection.usableCpus)] : [1];
+	const workers = steps.some(s => s.changes.workers === 'sweep') ? [1, ...workerCounts(prepared.detection.usableCpus, prepared.detection.numaNodes)] : [1];
 	const base = baselineCandidate(model, prepared.detection.usableCpus, prepared.detection.usableCpuList);
 	const changesOf = (id: string) => steps.find(s => s.recipe.id === id)?.changes;
 	const build = (batch: number, chosen: Applicability[], n: number): Candidate => {

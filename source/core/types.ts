@@ -55,6 +55,11 @@ export interface Detection {
 	usableCpuList: number[];
 	/** cgroup v2 cpu.max quota in CPUs (e.g. 1.5), or null when unlimited/unknown. */
 	cpuQuota: number | null;
+	/**
+	 * The usable CPUs of each NUMA node (sorted, nodes in id order, nodes without a usable CPU
+	 * left out): [[0..95], [96..191]]. Null when unknown (no node folders under /sys): read as one node.
+	 */
+	numaNodes: number[][] | null;
 	memoryBytes: number | null;
 	thp: 'always' | 'madvise' | 'never' | null;
 	allocators: {tcmalloc: string | null; jemalloc: string | null};

@@ -112,6 +112,7 @@ export function detection(): Detection {
 		usableCpus: 8,
 		usableCpuList: [0, 1, 2, 3, 4, 5, 6, 7],
 		cpuQuota: null,
+		numaNodes: null,
 		memoryBytes: 16 * 2 ** 30,
 		thp: 'madvise',
 		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},

@@ -32,6 +32,7 @@ export function detection(over: Partial<Detection> = {}): Detection {
 		usableCpus: 4,
 		usableCpuList: [0, 1, 2, 3],
 		cpuQuota: null,
+		numaNodes: null,
 		memoryBytes: 8 * 2 ** 30,
 		thp: 'madvise',
 		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},

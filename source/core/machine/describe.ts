@@ -10,6 +10,7 @@ export function describeDetection(d: Detection): string {
 	const lines = [...wrapWords(summaryLine(d), WIDTH, '  ')];
 	const rows: Array<[string, string]> = [
 		['usable CPUs', usableText(d)],
+		...numaRows(d),
 		['memory', d.memoryBytes === null ? 'unknown' : `${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
 		['huge pages', d.thp === null ? 'unknown (no THP setting found)' : `THP ${d.thp}`],
 		['tcmalloc', d.allocators.tcmalloc ?? 'not installed'],
@@ -61,6 +62,12 @@ function usableText(d: Detection): string {
 	if (d.usableCpuList.length < d.cpu.logicalCpus) why.push(`cpuset ${list}`);
 	if (d.cpuQuota !== null && Math.floor(d.cpuQuota) < d.usableCpuList.length) why.push(`cgroup quota ${trimNumber(d.cpuQuota)} CPUs`);
 	return `${d.usableCpus} of ${d.cpu.logicalCpus}${why.length ? ` (${why.join('; ')})` : ''}`;
+}
+
+/** Shown only where there is more than one node (a report from before NUMA was read has none). */
+function numaRows(d: Detection): Array<[string, string]> {
+	const nodes = d.numaNodes ?? [];
+	return nodes.length > 1 ? [['NUMA nodes', `${nodes.length}: CPUs ${nodes.map(compactCpuList).join('; ')}`]] : [];
 }
 
 function cloudText(d: Detection): string {

@@ -5,11 +5,12 @@
 // This file puts the Detection together and reads memory, THP, allocators and the OS; its
 // parts lie beside it: the files under the root (root-files.ts), /proc/cpuinfo
 // (cpuinfo.ts), which CPU it is (cpu-identity.ts, by the tables in cpu-tables.ts), DMI and
-// the cloud (dmi.ts), and the CPUs this process may use (usable-cpus.ts).
+// the cloud (dmi.ts), the CPUs this process may use (usable-cpus.ts) and their NUMA nodes (numa.ts).
 import type {Detection} from '../types.js';
 import {identifyCpu} from './cpu-identity.js';
 import {readProcessors} from './cpuinfo.js';
 import {cloudFromDmi, readDmi} from './dmi.js';
+import {readNumaNodes} from './numa.js';
 import {firstLine, openReader} from './root-files.js';
 import type {Reader} from './root-files.js';
 import {readUsableCpus} from './usable-cpus.js';
@@ -28,6 +29,7 @@ export async function detectHardware(opts: {root?: string} = {}): Promise<Detect
 		usableCpus: cpus.usable,
 		usableCpuList: cpus.list,
 		cpuQuota: cpus.quota,
+		numaNodes: await readNumaNodes(reader, cpus.list),
 		memoryBytes: await readMemory(reader),
 		thp: await readThp(reader),
 		allocators: await findAllocators(reader, cpu.arch),

@@ -1,5 +1,5 @@
 // The machine room: what this computer is (CPU, memory, NUMA, cpuset; hardware.ts, with its parts:
-// root-files.ts, cpuinfo.ts, cpu-identity.ts, cpu-tables.ts, dmi.ts, usable-cpus.ts), which Python the
+// root-files.ts, cpuinfo.ts, cpu-identity.ts, cpu-tables.ts, dmi.ts, usable-cpus.ts, numa.ts), which Python the
 // probes run in (python-env.ts), what it can do (python-survey.ts), the managed venv and what
 // setup installs there (venv-setup.ts, setup-pins.ts), the system allocators (system-libraries.ts), the
 // distance to the CPU's limits (limits.ts), a busy machine (contention.ts), and `detect`'s wording (describe.ts).

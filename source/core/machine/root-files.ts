@@ -25,6 +25,8 @@ export interface Reader {
 	text(rel: string, what: string): Promise<string | null>;
 	/** Whether ROOT/rel exists (a link counts, even dangling: in a captured tree it may point at the host). */
 	exists(rel: string): Promise<boolean>;
+	/** The names in the folder ROOT/rel, sorted; none when it is missing (others add a note). */
+	list(rel: string): Promise<string[]>;
 	/** The path as shown to people. */
 	show(rel: string): string;
 }
@@ -48,6 +50,15 @@ export async function openReader(root: string | undefined): Promise<Reader> {
 				// Missing is ordinary (no DMI in containers, no SVE on x86); anything else is worth saying.
 				if (code !== 'ENOENT' && code !== 'ENOTDIR') notes.push(`could not read ${show(rel)} (${code ?? String(error)}): ${what} unknown`);
 				return null;
+			}
+		},
+		async list(rel) {
+			try {
+				return (await fs.readdir(show(rel))).sort();
+			} catch (error) {
+				const code = errorCode(error);
+				if (code !== 'ENOENT' && code !== 'ENOTDIR') notes.push(`could not list ${show(rel)} (${code ?? String(error)})`);
+				return [];
 			}
 		},
 		async exists(rel) {

@@ -21,7 +21,8 @@ export async function readUsableCpus(reader: Reader, processors: Processor[]): P
 	return {usable, list, quota};
 }
 
-async function readCpuList(reader: Reader, rel: string, what: string): Promise<number[] | null> {
+/** A file in the kernel's CPU list syntax; null when missing or empty, and with a note when malformed. */
+export async function readCpuList(reader: Reader, rel: string, what: string): Promise<number[] | null> {
 	const line = await firstLine(reader, rel, what);
 	if (line === null) return null;
 	const list = parseCpuList(line);

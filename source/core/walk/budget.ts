@@ -5,6 +5,7 @@
 // tells it what every probe cost.
 import {DEFAULT_COST_SECONDS, REFERENCE_MEASURE_SECONDS} from '../recipes/expected.js';
 import {candidateKey, stepCandidate} from './candidates.js';
+import type {NumaNodes} from './candidates.js';
 import type {PlannedStep, StepCost} from './plan.js';
 import type {Candidate, ProbeConfig, ProbeRecord} from '../types.js';
 
@@ -52,6 +53,7 @@ export function round(x: number): number {
 export interface BudgetOptions {
 	budgetSeconds: number;
 	usableCpus: number;
+	numaNodes?: NumaNodes;
 	conversionCache?: boolean;
 }
 
@@ -99,7 +101,7 @@ export class BudgetClock {
 		const eager = this.overheadOf(this.base);
 		const scale = Math.min(4, Math.max(0.1, eager / reference));
 		return (step, expectation) => {
-			const next = stepCandidate(best, step, this.opts.usableCpus);
+			const next = stepCandidate(best, step, this.opts.usableCpus, this.opts.numaNodes);
 			const kind = costKind(next.config);
 			if (!this.overheads.has(kind)) {
 				const guess = Math.max(eager, (expectation.costSeconds - REFERENCE_MEASURE_SECONDS) * scale);

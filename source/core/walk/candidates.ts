@@ -73,15 +73,46 @@ export function atBatch(candidate: Candidate, batchStep: Applicability, size: nu
 	return {...next, config: {...next.config, batchSize: size}};
 }
 
-export function workerCounts(usableCpus: number): number[] {
-	return [2, 4, 8, 16].filter(n => n <= usableCpus && usableCpus % n === 0);
+/** The usable CPUs of each NUMA node (Detection.numaNodes); null, absent or one node: no per-node rule. */
+export type NumaNodes = readonly (readonly number[])[] | null | undefined;
+
+/**
+ * Each worker's CPUs as the runtime helper pins them (pinning.py's worker_cpus): the CPU
+ * list taken node by node (each node's CPUs in order, CPUs in no node last), cut into
+ * `workers` contiguous equal slices; CPUs left over stay unused.
+ */
+export function workerSlices(cpuList: readonly number[], workers: number, nodes: NumaNodes = null): number[][] {
+	const nodeOf = new Map<number, number>();
+	for (const [index, cpus] of (nodes ?? []).entries()) for (const cpu of cpus) if (!nodeOf.has(cpu)) nodeOf.set(cpu, index);
+	const last = nodes?.length ?? 0;
+	const ordered = [...cpuList].sort((a, b) => (nodeOf.get(a) ?? last) - (nodeOf.get(b) ?? last) || a - b);
+	const size = Math.floor(ordered.length / workers);
+	return Array.from({length: workers}, (_, i) => ordered.slice(i * size, (i + 1) * size).sort((a, b) => a - b));
+}
+
+/**
+ * The worker counts a worker sweep offers: 2 to 16 workers that share the usable CPUs
+ * equally. On a machine of several NUMA nodes only multiples of the node count, and only
+ * where each worker's slice (workerSlices) lies inside one node: no worker straddles two.
+ */
+export function workerCounts(usableCpus: number, nodes: NumaNodes = null): number[] {
+	const several = nodes && nodes.length > 1 ? nodes : null;
+	const perNode = several?.length ?? 1;
+	const counts = [1, 2, 4, 8, 16].map(m => m * perNode).filter(n => n >= 2 && n <= 16 && n <= usableCpus && usableCpus % n === 0);
+	if (!several) return counts;
+	const nodeOf = new Map(several.flatMap((cpus, index) => cpus.map(cpu => [cpu, index] as const)));
+	const inOneNode = (slice: number[]) => slice.length > 0 && new Set(slice.map(cpu => nodeOf.get(cpu))).size === 1;
+	const aligned = counts.filter(n => workerSlices(several.flat(), n, several).every(inOneNode));
+	// Nodes a cpuset left too unequal for any per-node split: the plain counts, as on one node
+	// (a worker may then span two nodes), rather than no worker sweep at all.
+	return aligned.length > 0 ? aligned : workerCounts(usableCpus);
 }
 
 /** The configuration a step makes on top of `best` (a worker sweep: its first worker count). */
-export function stepCandidate(best: Candidate, step: Applicability, usableCpus: number): Candidate {
+export function stepCandidate(best: Candidate, step: Applicability, usableCpus: number, nodes: NumaNodes = null): Candidate {
 	const next = applyChanges(best, step.changes, step.recipe.id);
 	if (step.changes.workers === 'sweep') {
-		const workers = workerCounts(usableCpus)[0] ?? 1;
+		const workers = workerCounts(usableCpus, nodes)[0] ?? 1;
 		next.config = {...next.config, workers, threadsPerWorker: Math.max(1, Math.floor(usableCpus / workers))};
 	}
 	return next;

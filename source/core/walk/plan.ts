@@ -6,6 +6,7 @@ import {expectationOf, hopefulLogGain, midGain, valuePerSecond} from '../recipes
 import type {CpuClass, Expectation, Observed} from '../recipes/expected.js';
 import {REFERENCE_MEASURE_SECONDS} from '../recipes/expected.js';
 import {applyChanges, baselineCandidate, candidateKey, stepCandidate} from './candidates.js';
+import type {NumaNodes} from './candidates.js';
 import type {Applicability, Candidate, RecipeChanges} from '../types.js';
 
 /** A step of the plan: its recipe and what it is expected to bring and cost here. */
@@ -58,10 +59,11 @@ export function orderByValue(steps: Applicability[], cls: CpuClass, observed: Re
 	return followingAfter(planned.map(p => p.planned));
 }
 
-/** What the plan is made on: the configuration steps apply to, and the CPUs a worker sweep splits. */
+/** What the plan is made on: the configuration steps apply to, and the CPUs a worker sweep splits (and their NUMA nodes). */
 export interface PlanContext {
 	base: Candidate;
 	usableCpus: number;
+	numaNodes?: NumaNodes;
 }
 
 /** The steps planned for the budget (in walk order), those left for later, and the expected log gain planned. */
@@ -126,9 +128,9 @@ export function planForBudget(ordered: PlannedStep[], seconds: number, reserve: 
  * what a step brings alone. `gainOf(mask)`: the expected log gain the walk can end with
  * when it measures the steps in the mask.
  */
-function weighSteps(steps: PlannedStep[], {base, usableCpus}: PlanContext): {gainOf: (mask: number) => number; ownGain: (p: PlannedStep) => number} {
-	const made = steps.map(p => stepCandidate(base, p.step, usableCpus));
-	const holds = made.map(c => steps.map(q => candidateKey(stepCandidate(c, q.step, usableCpus)) === candidateKey(c)));
+function weighSteps(steps: PlannedStep[], {base, usableCpus, numaNodes}: PlanContext): {gainOf: (mask: number) => number; ownGain: (p: PlannedStep) => number} {
+	const made = steps.map(p => stepCandidate(base, p.step, usableCpus, numaNodes));
+	const holds = made.map(c => steps.map(q => candidateKey(stepCandidate(c, q.step, usableCpus, numaNodes)) === candidateKey(c)));
 	// A step's figure is measured on top of the steps it must follow: alone, it brings theirs too.
 	const own = steps.map((p, i) => p.logGain + steps.reduce((sum, q, j) => sum + (j !== i && holds[i]![j] && (p.step.recipe.after ?? []).includes(q.step.recipe.id) ? q.logGain : 0), 0));
 	// The runtimes a walk can end on, and which steps act on each (a step that names none acts on whichever is current, where it changes something).
@@ -137,7 +139,7 @@ function weighSteps(steps: PlannedStep[], {base, usableCpus}: PlanContext): {gai
 		const start = runtime === base.config.backend ? base : applyChanges(base, {probe: {backend: runtime}}, '');
 		return steps.map((p, i) => {
 			if (p.step.changes.probe?.backend !== undefined) return made[i]!.config.backend === runtime && candidateKey(made[i]!) !== candidateKey(base);
-			const next = stepCandidate(start, p.step, usableCpus);
+			const next = stepCandidate(start, p.step, usableCpus, numaNodes);
 			return next.config.backend === runtime && candidateKey(next) !== candidateKey(start);
 		});
 	});

@@ -164,7 +164,7 @@ export class Walk {
 		const planFor = (from: Best, spare = 0) => planForBudget(
 			orderByValue(opts.steps, cls, observed, this.clock.stepCost(from.candidate)),
 			this.clock.remainingSeconds() - this.clock.baselineVerifyCost() - refineCost - spare,
-			p => p.reprobeSeconds, this.clock.overheadOf(from.candidate), {base: from.candidate, usableCpus: opts.usableCpus});
+			p => p.reprobeSeconds, this.clock.overheadOf(from.candidate), {base: from.candidate, usableCpus: opts.usableCpus, numaNodes: opts.numaNodes});
 		let picked = false;
 		if (batch && !this.aborted()) {
 			// The quick pick costs up to two eager probes: worth them only where they push out
@@ -283,7 +283,7 @@ export class Walk {
 
 	/** Several pinned workers under torchrun, N × (usable / N) threads. */
 	private async workerSweep(best: Best, step: Applicability): Promise<Best> {
-		for (const n of workerCounts(this.opts.usableCpus)) {
+		for (const n of workerCounts(this.opts.usableCpus, this.opts.numaNodes)) {
 			if (this.aborted()) break;
 			const next = applyChanges(best.candidate, step.changes, step.recipe.id);
 			next.config = {...next.config, workers: n, threadsPerWorker: Math.max(1, Math.floor(this.opts.usableCpus / n))};

@@ -316,6 +316,7 @@ function walkOptions(prepared: Prepared, opts: SessionOptions, walkSeconds: numb
 		budgetSeconds: walkSeconds,
 		usableCpuList: detection.usableCpuList,
 		usableCpus: detection.usableCpus,
+		numaNodes: detection.numaNodes,
 		fixedBatch: prepared.model?.ok ? prepared.model.info.fixedBatch ?? null : null,
 		steps: selectSteps(prepared.applicability, opts.recipes),
 		maxLatencyMs: opts.maxLatencyMs,

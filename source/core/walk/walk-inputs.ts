@@ -11,6 +11,8 @@ export interface WalkOptions {
 	/** Usable CPU ids (online ∩ cpuset); quota-floored count in usableCpus. */
 	usableCpuList: number[];
 	usableCpus: number;
+	/** The usable CPUs of each NUMA node (Detection.numaNodes): a worker sweep keeps each worker on one. */
+	numaNodes?: number[][] | null;
 	/** Applicable recipes only, in catalogue order. */
 	steps: Applicability[];
 	maxLatencyMs: number | null;
