@@ -178,8 +178,6 @@ def parse_onednn_verbose(lines: Iterable[str], machine: Optional[str] = None) ->
         types = dict((role, dtype) for role, dtype in _MD.findall(mds))
         weights = types.get("wei", types.get("src", "f32"))
         precision = _DTYPE_WORDS.get(weights, weights)
-        if types.get("src") in ("u8", "s8") and precision == "int8":
-            precision = "int8"
         asked, note = "", None
         fpmath = re.search(r"attr-fpmath:([a-z0-9]+)", attrs)
         if precision == "fp32" and fpmath and fpmath.group(1) in ("bf16", "f16"):
@@ -194,12 +192,17 @@ def parse_onednn_verbose(lines: Iterable[str], machine: Optional[str] = None) ->
             seconds = float(ms) / 1000.0
         except ValueError:
             seconds = 0.0
-        layout = " ".join(f"{role}:{md.split(':')[3] if len(md.split(':')) > 3 else ''}"
-                          for role, md in ((m.split(':', 1)[0], m) for m in mds.split()) if role in ("src", "wei"))
+        layout = " ".join(f"{md[:3]}:{_format_tag(md)}" for md in mds.split() if md[:3] in ("src", "wei"))
         found.append({"family": family, "precision": precision, "kernel": impl, "seconds": seconds,
                       "asked": asked, "note": note, "shape": problem, "layout": layout,
                       "types": "/".join(types.get(r, "?") for r in ("src", "wei", "dst"))})
     return found, _onednn_warnings(found)
+
+
+def _format_tag(md: str) -> str:
+    """A memory descriptor's format tag: "abcd" of src:f32:a:blocked:abcd::f0 (or src_f32::blocked:abcd:f0)."""
+    parts = md.split(":")
+    return parts[parts.index("blocked") + 1] if "blocked" in parts[:-1] else "?"
 
 
 def _onednn_warnings(found: List[Dict[str, Any]]) -> List[str]:

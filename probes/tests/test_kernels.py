@@ -63,6 +63,9 @@ def test_a_hot_reference_kernel_is_a_warning_with_its_cause():
     assert families(found) == [("convolution", "int8", "ref:any"), ("convolution", "fp32", "gemm:acl")]
     assert len(warnings) == 1
     assert "ref:any" in warnings[0] and "80%" in warnings[0] and "mb1_ic3oc8_ih7oh5kh3" in warnings[0] and "u8/s8/u8" in warnings[0]
+    assert "layout src:abcd wei:abcd" in warnings[0]
+    x86, _ = onednn("onednn-x86-avx512-fp32.log", "x86_64")
+    assert x86[0]["layout"] == "src:abcd wei:Acdb16a"
 
 
 def test_profiler_operators_are_added_only_where_onednn_did_not_run_them():
