@@ -270,6 +270,8 @@ describe.each(few)('a few recipes on an emulated $cpu', ({cpu, ids, absent}) => 
 		expect(probe, `${id} was not run`).toBeDefined();
 		expect(probe.outcome, JSON.stringify(probe.failure)).toBe('measured');
 		expect(probe.result.check.cosine).toBeGreaterThan(0.99);
+		// What ran, from the runtime's own account, on this CPU too.
+		expect(probe.result.kernels?.groups.length, JSON.stringify(probe.result.kernels)).toBeGreaterThan(0);
 	});
 
 	it('does not offer what this CPU cannot do', () => {
@@ -297,6 +299,13 @@ describe('a --auto walk (10m budget) inside an emulated Graviton3', () => {
 		envFile = text.split('===env\n')[1]!.split('===applied')[0]!;
 		applied = JSON.parse(text.split('===applied\n')[1]!.trim().split('\n').pop()!);
 	}, 1_500_000);
+
+	it('every probe of the walk carries its kernel account, and the winner\'s is in report.json', () => {
+		const measured = report.probes.filter((p: any) => p.result);
+		expect(measured.length).toBeGreaterThan(1);
+		for (const p of measured) expect(p.result.kernels?.groups.length, `${p.title}: ${JSON.stringify(p.result.kernels)}`).toBeGreaterThan(0);
+		expect(report.kernels?.text).toMatch(/convolutions?: /);
+	});
 
 	it('writes the env file, launch.sh, the runtime helper and the reports', () => {
 		expect(walk).toBeTruthy();
