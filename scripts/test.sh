@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Always rebuilt: the CLI tests run dist/, and the contract's generated files are checked from it.
 npm run build
-bash scripts/setup-system.sh
 bash scripts/setup-browser.sh
-node dist/cli.js setup
+# The allocator libraries (setup --system) and the Python venv, as a user sets them up.
+node dist/cli.js setup --system
 venv_python=$(node dist/cli.js setup --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).python))')
 "$venv_python" -m pip install -q pytest pytest-xdist ruff
 

@@ -2,7 +2,7 @@
 // error that names the bad flag. Uses node:util parseArgs (no dependency needed).
 import {parseArgs} from 'node:util';
 import {DEFAULT_APP, DEFAULT_OUT_DIR} from './core/report/index.js';
-import {DEFAULT_QUIET_WAIT_SECONDS} from './core/machine/index.js';
+import {DEFAULT_QUIET_WAIT_SECONDS, libraryList} from './core/machine/index.js';
 import {GravitonTuneError} from './core/errors.js';
 import {OptionValueError, optionFlagsForParseArgs, optionFlagsHelp, optionsFromFlags} from './core/recipes/index.js';
 import type {OptionValues} from './core/recipes/index.js';
@@ -388,9 +388,10 @@ Setup options (graviton-tune setup)
                           https://download.pytorch.org/whl/cpu)
       --extras a,b        optional packages (default: onnx onnxscript onnxruntime
                           openvino nncf transformers torchao)
-      --system            also install tcmalloc and jemalloc system-wide with the
-                          distribution's package manager (apt, dnf, yum, zypper), as
-                          root or through sudo; prints each command it runs
+      --system            also install the allocator libraries (${libraryList()})
+                          system-wide with the distribution's package manager (apt,
+                          dnf, yum, zypper), as root or through sudo; prints each
+                          command it runs
 
 Exit codes (headless)
   0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch, unreadable

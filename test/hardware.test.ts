@@ -47,7 +47,7 @@ describe('captured trees', () => {
 			logicalCpus: 4,
 			usableCpus: 4,
 			thp: 'madvise',
-			allocators: {tcmalloc: null, jemalloc: null},
+			allocators: {tcmalloc: null, jemalloc: null, mimalloc: null},
 			cloud: {provider: 'aws', instanceType: 'c6g.xlarge'},
 		});
 		expect(d.cpu).toMatchObject({implementer: '0x41', part: '0xd0c', variant: '0x3', revision: '1', bogomips: 243.75});
@@ -70,7 +70,7 @@ describe('captured trees', () => {
 			logicalCpus: 8,
 			usableCpus: 8,
 			thp: 'madvise',
-			allocators: {tcmalloc: null, jemalloc: null},
+			allocators: {tcmalloc: null, jemalloc: null, mimalloc: null},
 			cloud: {provider: null, instanceType: null},
 		});
 		expect(d.cpu.platformGuess).toMatch(/BogoMIPS 50\.00/);
@@ -96,7 +96,7 @@ describe('captured trees', () => {
 			logicalCpus: 8,
 			usableCpus: 8,
 			thp: 'madvise',
-			allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},
+			allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null, mimalloc: null},
 			cloud: {provider: 'aws', instanceType: 'c7g.2xlarge'},
 		});
 		expect(d.usableCpuList).toEqual(range(8));
@@ -127,7 +127,7 @@ describe('captured trees', () => {
 			logicalCpus: 4,
 			usableCpus: 4,
 			thp: 'madvise',
-			allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2'},
+			allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2', mimalloc: null},
 			cloud: {provider: 'aws', instanceType: 'c8g.xlarge'},
 		});
 		expect(d.cpu.revision).toBe('1');
@@ -147,7 +147,7 @@ describe('captured trees', () => {
 			logicalCpus: 192,
 			usableCpus: 192,
 			thp: 'madvise',
-			allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2'},
+			allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2', mimalloc: null},
 			cloud: {provider: 'aws', instanceType: null},
 		});
 		expect(d.cpu).toMatchObject({implementer: '0x41', part: '0xd84'});
@@ -169,7 +169,7 @@ describe('captured trees', () => {
 			logicalCpus: 72,
 			usableCpus: 72,
 			thp: 'always',
-			allocators: {tcmalloc: null, jemalloc: null},
+			allocators: {tcmalloc: null, jemalloc: null, mimalloc: null},
 			cloud: {provider: null, instanceType: null},
 		});
 	});
@@ -209,7 +209,7 @@ describe('captured trees', () => {
 			logicalCpus: 4,
 			usableCpus: 4,
 			thp: null,
-			allocators: {tcmalloc: null, jemalloc: null},
+			allocators: {tcmalloc: null, jemalloc: null, mimalloc: null},
 			cloud: {provider: null, instanceType: null},
 		});
 		expect(d.cpu).toMatchObject({implementer: '0x51', part: '0x001'});
@@ -229,7 +229,7 @@ describe('captured trees', () => {
 			logicalCpus: 8,
 			usableCpus: 8,
 			thp: 'always',
-			allocators: {tcmalloc: null, jemalloc: null},
+			allocators: {tcmalloc: null, jemalloc: null, mimalloc: null},
 			cloud: {provider: 'aws', instanceType: 'c7i.2xlarge'},
 		});
 		expect(d.cpu).toMatchObject({modelName: 'Intel(R) Xeon(R) Platinum 8488C', implementer: null, part: null, bogomips: 4800});
@@ -248,7 +248,7 @@ describe('captured trees', () => {
 			logicalCpus: 4,
 			usableCpus: 4,
 			thp: 'madvise',
-			allocators: {tcmalloc: '/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4', jemalloc: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'},
+			allocators: {tcmalloc: '/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4', jemalloc: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', mimalloc: null},
 			cloud: {provider: 'aws', instanceType: 'c7a.xlarge'},
 		});
 		expect(d.cpu.features).not.toContain('avx_vnni');

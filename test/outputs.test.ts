@@ -127,7 +127,7 @@ const detection: Detection = {
 	numaNodes: null,
 	memoryBytes: 8e9,
 	thp: 'madvise',
-	allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},
+	allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null, mimalloc: null},
 	cloud: {provider: 'aws', instanceType: 'c7g.xlarge'},
 	os: {id: 'ubuntu', idLike: ['debian'], versionId: '24.04', prettyName: 'Ubuntu 24.04'},
 	notes: [],
@@ -482,8 +482,8 @@ describe('report', () => {
 
 	it('renders markdown with the probe table, decisions, winner and deployment', () => {
 		const md = renderReportMarkdown(report);
-		expect(md).toContain('| # | Step | Configuration | samples/s median [95% CI] | p99 ms | check cosine | kernels | Outcome |');
-		expect(md).toContain('| 1 | Baseline \\| fp32 | batch 1, 1 worker x 4 threads | 12.6 [12.3–12.9] | 15.3 | 0.9999 | — | baseline |');
+		expect(md).toContain('| # | Step | Configuration | samples/s median [95% CI] | p99 ms | peak RSS MiB | check cosine | kernels | Outcome |');
+		expect(md).toContain('| 1 | Baseline \\| fp32 | batch 1, 1 worker x 4 threads | 12.6 [12.3–12.9] | 15.3 | 118 | 0.9999 | — | baseline |');
 		expect(md).toContain('failed: missing-package');
 		expect(md).toContain('## Decisions');
 		expect(md).toContain('**bf16 autocast**: kept (52.2 samples/s, 4.10x)');

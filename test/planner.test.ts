@@ -316,6 +316,22 @@ describe('the walk', () => {
 		expect(kept.title).toBe('openvino-int8 — 38% of compute ran int8, the rest fp16');
 	});
 
+	it('drops an allocator step whose library the process never loaded, and says when a step grows peak memory', async () => {
+		const jem = step('jemalloc', 'runtime', {env: {LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'}});
+		const ignored = await walk([jem], c => ({...result(c.env['LD_PRELOAD'] ? 15 : 10), allocators: []}));
+		const d = ignored.r!.decisions.find(x => x.recipeId === 'jemalloc')!;
+		expect(d.outcome).toBe('dropped'); // 50% faster, but not with jemalloc
+		expect(d.reason).toBe("LD_PRELOAD names libjemalloc.so.2, but the probe's process never loaded it: the step measured the default allocator");
+		// The soname the env names maps as the file it links to; more memory is said, kept or not.
+		const tc = step('tcmalloc', 'runtime', {env: {LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4'}});
+		const loaded = await walk([tc], c => (c.env['LD_PRELOAD'] ? {...result(15), allocators: ['libtcmalloc.so.4.5.10'], peakRssBytes: 1950 * 2 ** 20} : {...result(10), allocators: [], peakRssBytes: 410 * 2 ** 20}));
+		const kept = loaded.r!.decisions.find(x => x.recipeId === 'tcmalloc')!;
+		expect(kept.outcome).toBe('kept');
+		expect(kept.reason).toMatch(/; peak RSS 410 → 1,950 MiB \(4\.8×\)$/);
+		const same = await walk([tc], c => ({...result(c.env['LD_PRELOAD'] ? 15 : 10), peakRssBytes: 410 * 2 ** 20}));
+		expect(same.r!.decisions.find(x => x.recipeId === 'tcmalloc')!.reason).not.toMatch(/peak RSS/);
+	});
+
 	it('re-measures a close call and drops it when it stays close', async () => {
 		const {r, calls} = await walk([alloc], c => result(c.env['LD_PRELOAD'] ? 10.5 : 10, {half: 0.8}));
 		const d = r!.decisions.find(x => x.recipeId === 'tcmalloc')!;
@@ -523,9 +539,10 @@ describe('the walk by expected gain per second', () => {
 		expect(avx2.indexOf('torch-compile')).toBeLessThan(avx2.indexOf('tcmalloc'));
 		// Other runtimes are named among what matters most on AVX2 (a wide range, no figure yet): before channels_last.
 		expect(avx2.indexOf('openvino')).toBeLessThan(avx2.indexOf('channels-last'));
-		const envOnly = ['tcmalloc', 'jemalloc', 'thp', 'lru-cache', 'omp-placement'];
+		const envOnly = ['tcmalloc', 'jemalloc', 'mimalloc', 'thp', 'lru-cache', 'omp-placement'];
 		expect(avx2.slice(-envOnly.length).sort()).toEqual([...envOnly].sort());
 		expect(avx2.indexOf('tcmalloc')).toBeLessThan(avx2.indexOf('jemalloc')); // "after" still holds
+		expect(avx2.indexOf('jemalloc')).toBeLessThan(avx2.indexOf('mimalloc'));
 		const bf16Cpu = orderByValue(onX86, 'x86-avx512-bf16').map(p => p.step.recipe.id);
 		expect(bf16Cpu.indexOf('openvino-int8')).toBeLessThan(bf16Cpu.indexOf('torch-compile'));
 		expect(bf16Cpu.indexOf('bf16-autocast')).toBeLessThan(bf16Cpu.indexOf('torch-compile'));

@@ -52,7 +52,7 @@ function detection(cpuInfo: CpuInfo, overrides: Partial<Detection> = {}): Detect
 		numaNodes: null,
 		memoryBytes: 16 * 2 ** 30,
 		thp: 'madvise',
-		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},
+		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null, mimalloc: null},
 		cloud: {provider: 'aws', instanceType: null},
 		os: debian12,
 		notes: [],
@@ -74,7 +74,7 @@ const graviton3 = () =>
 	);
 const x86 = (modelName: string, isa: Partial<IsaFlags>, features: string[]) =>
 	detection(cpu({arch: 'x86_64', vendor: null, modelName, features, isa: {...noIsa, ...isa}}), {
-		allocators: {tcmalloc: '/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4', jemalloc: null},
+		allocators: {tcmalloc: '/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4', jemalloc: null, mimalloc: null},
 	});
 const zen4 = () =>
 	x86('AMD EPYC 9R14 96-Core Processor', {avx512: true, avx512bf16: true, vnni: true}, ['avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni']);
@@ -139,6 +139,12 @@ describe('shipped recipes', () => {
 		const py = python();
 		const bundled = find(judge(graviton3(), {...py, torch: {...py.torch!, version: '2.10.0', bundledAllocator: 'mimalloc'}}), 'tcmalloc');
 		expect(bundled.reason).toBe("tcmalloc at /usr/lib/aarch64-linux-gnu/libtcmalloc.so.4; torch 2.10.0 allocates its tensors with its bundled mimalloc, so this step replaces the allocator of everything else (glibc's malloc), not the tensors'");
+		// The mimalloc step, where torch bundles mimalloc: it takes the rest, and says so.
+		const both = {...graviton3(), allocators: {...graviton3().allocators, mimalloc: '/usr/lib/aarch64-linux-gnu/libmimalloc.so.2'}};
+		const mimalloc = find(judge(both, {...py, torch: {...py.torch!, version: '2.10.0', bundledAllocator: 'mimalloc'}}), 'mimalloc');
+		expect(mimalloc.status).toBe('applicable');
+		expect(mimalloc.reason).toMatch(/^mimalloc at \/usr\/lib\/aarch64-linux-gnu\/libmimalloc.so.2; torch 2.10.0 allocates its tensors with its bundled mimalloc, so this step replaces/);
+		expect(mimalloc.changes.env?.['LD_PRELOAD']).toBe('/usr/lib/aarch64-linux-gnu/libmimalloc.so.2');
 	});
 
 	it('advisory recipes carry a condition and are not offered as steps', () => {
@@ -250,13 +256,13 @@ describe('malformed recipes', () => {
 	it('checks placeholders, advisory fields and ordering references', async () => {
 		const found = await problems(
 			await recipeDir({
-				'a.json': json('a', {changes: {env: {LD_PRELOAD: '${mimalloc}'}}}),
+				'a.json': json('a', {changes: {env: {LD_PRELOAD: '${hoard}'}}}),
 				'b.json': json('b', {changes: {env: {LD_PRELOAD: '${tcmalloc}'}}}),
 				'c.json': json('c', {stage: 'advisory'}),
 				'd.json': json('d', {after: ['nowhere']}),
 			}),
 		);
-		expect(found.join('\n')).toContain('a.json: field "changes.env.LD_PRELOAD" uses an unknown placeholder ${mimalloc}');
+		expect(found.join('\n')).toContain('a.json: field "changes.env.LD_PRELOAD" uses an unknown placeholder ${hoard}');
 		expect(found.join('\n')).toContain('b.json: field "changes.env.LD_PRELOAD" uses ${tcmalloc}, so requires.library must be "tcmalloc"');
 		expect(found.join('\n')).toContain('c.json: field "advisory" is required when stage is advisory');
 		expect(found.join('\n')).toContain('d.json: field "after" names "nowhere"');
@@ -339,18 +345,21 @@ describe('applicability', () => {
 	});
 
 	it('tcmalloc missing on Debian: needs, with the apt command', () => {
-		const d = {...graviton3(), allocators: {tcmalloc: null, jemalloc: null}};
+		const d = {...graviton3(), allocators: {tcmalloc: null, jemalloc: null, mimalloc: null}};
 		const a = find(judge(d), 'tcmalloc');
 		expect(a.status).toBe('needs');
 		expect(a.install).toBe('sudo apt-get install -y libgoogle-perftools4');
 		expect(a.reason).toContain('libtcmalloc.so.4');
 		expect(find(judge(d), 'jemalloc').install).toBe('sudo apt-get install -y libjemalloc2');
+		expect(find(judge(d), 'mimalloc').install).toBe('sudo apt-get install -y libmimalloc2.0');
+		expect(find(judge(d), 'mimalloc').reason).toContain('libmimalloc.so.2');
 	});
 
 	it('tcmalloc install command follows the distribution', () => {
-		const d = {...graviton3(), allocators: {tcmalloc: null, jemalloc: null}, os: amazonLinux};
+		const d = {...graviton3(), allocators: {tcmalloc: null, jemalloc: null, mimalloc: null}, os: amazonLinux};
 		expect(find(judge(d), 'tcmalloc').install).toBe('sudo dnf install -y gperftools-libs');
 		expect(find(judge(d), 'jemalloc').install).toBe('sudo dnf install -y jemalloc');
+		expect(find(judge(d), 'mimalloc').install).toBe('sudo dnf install -y mimalloc');
 		const os = (id: string, versionId: string | null, idLike: string[] = []) => ({id, idLike, versionId, prettyName: null});
 		expect(libraryInstallCommand('tcmalloc', os('ubuntu', '24.04', ['debian']))).toBe('sudo apt-get install -y libgoogle-perftools4t64');
 		expect(libraryInstallCommand('tcmalloc', os('ubuntu', '22.04', ['debian']))).toBe('sudo apt-get install -y libgoogle-perftools4');
@@ -432,7 +441,7 @@ describe('applicability', () => {
 	});
 
 	it('formats grouped lines for detect within 80 columns, commands whole', () => {
-		const text = formatApplicability(judge({...graviton2(), allocators: {tcmalloc: null, jemalloc: null}}));
+		const text = formatApplicability(judge({...graviton2(), allocators: {tcmalloc: null, jemalloc: null, mimalloc: null}}));
 		expect(text).toMatch(/^ {2}Applicable \(\d+\)/);
 		expect(text).toContain('  Needs something first (');
 		expect(text).toContain('  Not applicable here (');
@@ -474,11 +483,12 @@ describe('advisories', () => {
 	});
 
 	it('no allocator installed, with the command for this distribution', () => {
-		const advice = advisories(recipes, {...graviton3(), allocators: {tcmalloc: null, jemalloc: null}, os: amazonLinux}, python());
+		const advice = advisories(recipes, {...graviton3(), allocators: {tcmalloc: null, jemalloc: null, mimalloc: null}, os: amazonLinux}, python());
 		expect(ids(advice)).toEqual(['allocator-missing']);
 		expect(advice[0]!.command).toBe('sudo dnf install -y gperftools-libs');
-		const jemallocOnly = {...graviton3(), allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2'}};
+		const jemallocOnly = {...graviton3(), allocators: {tcmalloc: null, jemalloc: '/usr/lib64/libjemalloc.so.2', mimalloc: null}};
 		expect(advisories(recipes, jemallocOnly, python())).toEqual([]);
+		expect(advice[0]!.message).toBe('none of tcmalloc, jemalloc or mimalloc is installed, so no allocator step can run');
 	});
 });
 

@@ -120,30 +120,30 @@ function setup(opts: {prepared?: Prepared; script?: Script; tune?: Partial<TuneF
 }
 
 describe('setup --system, offered on the machine screen', () => {
-	const withBoth = () => {
+	const withAll = () => {
 		const p = prepared();
-		return {...p, detection: {...p.detection, allocators: {tcmalloc: '/usr/lib/libtcmalloc.so.4', jemalloc: '/usr/lib/libjemalloc.so.2'}}};
+		return {...p, detection: {...p.detection, allocators: {tcmalloc: '/usr/lib/libtcmalloc.so.4', jemalloc: '/usr/lib/libjemalloc.so.2', mimalloc: '/usr/lib/libmimalloc.so.2'}}};
 	};
 
 	it('runs only when s is pressed, shows what it runs, then reads the machine again', async () => {
 		const installs: string[] = [];
 		const t = setup({
-			preparedSequence: [prepared(), withBoth()],
+			preparedSequence: [prepared(), withAll()],
 			installSystem: async ({onLine}) => {
 				installs.push('run');
-				onLine('setup-system: running: apt-get install -y --no-install-recommends libgoogle-perftools4t64 libjemalloc2');
-				onLine('setup-system: installed tcmalloc and jemalloc');
+				onLine('setup-system: running: apt-get install -y --no-install-recommends libgoogle-perftools4t64 libjemalloc2 libmimalloc2.0');
+				onLine('setup-system: installed tcmalloc, jemalloc and mimalloc');
 				return {ok: true, lines: [], exitCode: 0, cancelled: false};
 			},
 		});
 		await t.waitForText('Which model should be measured?');
-		expect(t.frame()).toMatch(/s: install tcmalloc and jemalloc system-wide now \(graviton-tune setup --system/);
+		expect(t.frame()).toMatch(/s: install tcmalloc, jemalloc and mimalloc system-wide now \(graviton-tune\s+setup\s+--system/);
 		expect(installs).toEqual([]);
 		await t.press('s');
-		await t.waitForText('setup-system: installed tcmalloc and jemalloc');
+		await t.waitForText('setup-system: installed tcmalloc, jemalloc and mimalloc');
 		expect(installs).toEqual(['run']);
 		expect(t.calls.prepare).toBe(2);
-		// Both libraries are there now: no more offer.
+		// Every library is there now: no more offer.
 		expect(t.frame()).toContain('Which model should be measured?');
 		expect(t.frame()).not.toMatch(/s: install tcmalloc/);
 	});

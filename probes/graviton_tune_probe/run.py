@@ -476,6 +476,7 @@ class Probe:
             "measureSeconds": measurement.seconds,
             "converged": measurement.converged,
             "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "allocators": mapped_allocators(),
             "generation": prepared.recorder.figures() if prepared.recorder else None,
         }
 
@@ -503,6 +504,7 @@ class Probe:
             "measureSeconds": max(f["measureSeconds"] for f in figures),
             "converged": converged,
             "peakRssBytes": sum(f["peakRssBytes"] for f in figures),
+            "allocators": sorted({name for f in figures for name in f["allocators"]}),
             "check": prepared.check,
         }
         generated = [f["generation"] for f in figures if f["generation"] is not None]
@@ -558,6 +560,19 @@ def explain_forward_failure(loaded: LoadedModel, x: Any, err: BaseException) -> 
     model = type(loaded.module).__name__ if loaded.module is not None else "the model"
     return ProbeError("bad-input-shape", f"{model} failed on its input ({shown}): "
                       f"{type(err).__name__}: {first_line(err)}", hint)
+
+
+def mapped_allocators(maps: str = "/proc/self/maps") -> List[str]:
+    """The allocator libraries this process really mapped (an LD_PRELOAD the loader ignored,
+    for another architecture, say, is not there): their file names, e.g. ["libmimalloc.so.2"].
+    A torch that links mimalloc into libc10 maps no file of it, so it is not listed."""
+    try:
+        with open(maps, encoding="utf-8", errors="replace") as f:
+            paths = {line.split()[-1] for line in f if line.rstrip().endswith(".so") or ".so." in line}
+    except OSError:
+        return []
+    names = {os.path.basename(p) for p in paths if p.startswith("/")}
+    return sorted(n for n in names if n.startswith(("libtcmalloc", "libjemalloc", "libmimalloc")))
 
 
 def _inductor_cache() -> Dict[str, Any]:

@@ -18,7 +18,7 @@ from conftest import FIXTURES, PROBES, launched
 
 TOY = {"model": {"name": "toy"}, "budgetSeconds": 0.6, "warmupIterations": 1}
 RESULT_FIELDS = {"samplesPerSecond", "latencyMs", "iterations", "batchSize", "setupSeconds", "warmupSeconds",
-                 "measureSeconds", "converged", "peakRssBytes", "check"}
+                 "measureSeconds", "converged", "peakRssBytes", "allocators", "check"}
 
 
 def config(**overrides):
@@ -69,6 +69,50 @@ def test_toy_eager_result_has_all_fields(probe):
     for event in progress:
         assert set(event) == {"type", "samplesPerSecond", "iterations", "elapsedSeconds", "relativeCi"}
     assert len(progress) <= result["measureSeconds"] * 4 + 1  # at most ~4 per second
+
+
+def _installed_library(name: str):
+    """The versioned allocator library the loader knows (ldconfig), as the tool's detection finds it."""
+    listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        fields = line.split()
+        if fields and fields[0].startswith(f"lib{name}.so.") and "=>" in fields:
+            return fields[-1]
+    return None
+
+
+@pytest.mark.parametrize("name", ["tcmalloc", "jemalloc", "mimalloc"])
+def test_a_preloaded_allocator_is_reported_as_loaded(probe, name):
+    # `setup --system` (run by npm test) installs all three; by hand, a missing one is skipped.
+    library = _installed_library(name)
+    if library is None:
+        pytest.skip(f"{name} is not installed (graviton-tune setup --system installs it)")
+    run = probe(config(), env={"LD_PRELOAD": library, "TBB_ENABLE_SANITIZERS": "1"})
+    assert run.returncode == 0, run.stderr
+    assert [n for n in run.result["allocators"] if n.startswith(f"lib{name}")], run.result["allocators"]
+
+
+def test_an_allocator_the_loader_ignored_is_not_reported(probe, tmp_path):
+    # Not an ELF file: ld.so says "cannot be preloaded ... ignored" and runs on with glibc's
+    # malloc, which is what the probe must then report (the walk drops such a step).
+    fake = tmp_path / "libjemalloc.so.2"
+    fake.write_text("not a library")
+    run = probe(config(), env={"LD_PRELOAD": str(fake)})
+    assert run.returncode == 0, run.stderr
+    assert "cannot be preloaded" in run.stderr
+    assert run.result["allocators"] == []
+
+
+def test_mapped_allocators_reads_the_files_a_process_maps(tmp_path):
+    from graviton_tune_probe.run import mapped_allocators
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4.5.10\n"
+        "7f01-7f02 r--p 00000000 08:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+        "7f02-7f03 r--p 00000000 08:01 3 /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4.5.10\n"
+        "7f03-7f04 rw-p 00000000 00:00 0 [heap]\n")
+    assert mapped_allocators(str(maps)) == ["libtcmalloc.so.4.5.10"]
+    assert mapped_allocators(str(tmp_path / "absent")) == []
 
 
 def test_budget_is_respected_when_the_ci_target_is_out_of_reach(probe, tmp_path):

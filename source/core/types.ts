@@ -1,6 +1,7 @@
 // Shared contracts between the core modules, the headless face and the Ink face.
 // Everything here is plain data: it crosses process boundaries as JSON
 // (probe configs and events) and ends up in report.json.
+import type {Library} from './machine/allocators.js';
 import type {BackendName, OptionValues, RecipeOptionValues} from './recipes/contract.js';
 
 // ---------------------------------------------------------------- hardware
@@ -62,7 +63,8 @@ export interface Detection {
 	numaNodes: number[][] | null;
 	memoryBytes: number | null;
 	thp: 'always' | 'madvise' | 'never' | null;
-	allocators: {tcmalloc: string | null; jemalloc: string | null};
+	/** Each allocator library's path on disk, or null where it is not installed (machine/allocators.ts declares them). */
+	allocators: Record<Library, string | null>;
 	cloud: {provider: 'aws' | 'gcp' | 'azure' | 'oci' | null; instanceType: string | null};
 	/** From /etc/os-release: used for install hints ("apt-get install …" vs "dnf install …"). */
 	os: {id: string | null; idLike: string[]; versionId: string | null; prettyName: string | null};
@@ -249,6 +251,8 @@ export interface ProbeResult {
 	/** True when the CI target was reached before the budget ran out. */
 	converged: boolean;
 	peakRssBytes: number | null;
+	/** The allocator libraries the probe's processes mapped (LD_PRELOAD that really loaded), e.g. ["libmimalloc.so.2"]; absent in older reports. */
+	allocators?: string[];
 	check: OutputCheck | null;
 	/** The model file's evaluate(model) on this configuration (higher is better), when it has one. */
 	score?: number;
@@ -302,7 +306,7 @@ export type RecipeStage = 'batch' | 'memory' | 'precision' | 'runtime' | 'compil
 
 /** What a recipe changes when applied on top of a configuration. */
 export interface RecipeChanges {
-	/** Environment variables for the probe and the launch script. Values may use ${tcmalloc} / ${jemalloc}. */
+	/** Environment variables for the probe and the launch script. Values may use ${tcmalloc}-style placeholders, one per allocator library. */
 	env?: Record<string, string>;
 	/** Probe options merged into ProbeConfig: those the contract marks recipe-settable. */
 	probe?: RecipeOptionValues;
@@ -332,7 +336,7 @@ export interface RecipeRequires {
 	torch?: string;
 	thp?: Array<'always' | 'madvise' | 'never'>;
 	/** An allocator library that must be on disk. */
-	library?: 'tcmalloc' | 'jemalloc';
+	library?: Library;
 	/** Model input kinds it makes sense for ("image" models take NCHW float input). */
 	input?: Array<'image' | 'tokens' | 'other'>;
 	/** Needs more than one usable CPU. */

@@ -4,7 +4,7 @@ import process from 'node:process';
 import {currentLoad, describeLoad} from '../core/machine/index.js';
 import {optionDefaults} from '../core/recipes/index.js';
 import {describeDetection} from '../core/machine/index.js';
-import {installSystemLibraries} from '../core/machine/index.js';
+import {installSystemLibraries, libraryList} from '../core/machine/index.js';
 import {detectHardware, HardwareError} from '../core/machine/index.js';
 import {runProbe} from '../core/walk/index.js';
 import {findPython, inspectPython, setupVenv} from '../core/machine/index.js';
@@ -15,7 +15,7 @@ import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
 import {formatFailure, formatResult} from './text.js';
-import {describeGeneration, kernelSummary, rateUnit} from '../core/report/index.js';
+import {describeGeneration, kernelSummary, peakRssText, rateUnit} from '../core/report/index.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -102,7 +102,7 @@ export async function runSetup(cmd: Extract<Command, {kind: 'setup'}>, signal: A
 	// System-wide changes only when asked for (--system), and said line by line.
 	let systemFailed = false;
 	if (cmd.system) {
-		err('graviton-tune setup --system: tcmalloc and jemalloc with the distribution\'s package manager…');
+		err(`graviton-tune setup --system: ${libraryList()} with the distribution's package manager…`);
 		const system = await installSystemLibraries({onLine: line => err(`  ${line}`), signal});
 		if (system.cancelled || signal.aborted) return exitCodes.interrupted;
 		if (!system.ok) {
@@ -187,7 +187,7 @@ export async function runProbeCommand(cmd: Extract<Command, {kind: 'probe'}>, si
 		out(`latency ms ${r.generation ? 'between tokens' : '/batch'}  p50 ${r.latencyMs.p50.toFixed(1)}  p90 ${r.latencyMs.p90.toFixed(1)}  p99 ${r.latencyMs.p99.toFixed(1)}`);
 		if (r.generation) out(describeGeneration(r.generation));
 		out(`iterations ${r.iterations} in ${r.measureSeconds.toFixed(1)}s${r.converged ? ' (CI target reached)' : ' (budget reached)'}; setup ${r.setupSeconds.toFixed(1)}s incl. warm-up ${r.warmupSeconds.toFixed(1)}s`);
-		if (r.peakRssBytes) out(`peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+		if (r.peakRssBytes) out(`peak RSS ${peakRssText(r)} MiB`);
 		if (r.kernels) {
 			out(`kernels ${kernelSummary(r.kernels)} (${r.kernels.source}, ${r.kernels.pass})`);
 			for (const g of r.kernels.groups.filter(k => k.note)) out(`  note: ${g.note}`);

@@ -15,7 +15,7 @@ export interface UiDeps {
 	settings?: Settings;
 	/** Which input kind a model's recipes are judged for (session.inputKind); see state.Options. */
 	inputKind?: (m: ModelSpec) => string;
-	/** `setup --system` (tcmalloc + jemalloc), offered on the machine screen when they are missing; run only on the user's key. */
+	/** `setup --system` (the allocator libraries), offered on the machine screen when they are missing; run only on the user's key. */
 	installSystem?: (opts: {onLine: (line: string) => void; signal: AbortSignal}) => Promise<SystemInstall>;
 	/** Whether an error from prepare() means "unreadable machine" (exit 3) rather than a bug. */
 	isEnvironmentError?: (error: unknown) => boolean;

@@ -10,6 +10,7 @@ import type {Prepared} from '../core/walk/index.js';
 import type {Preferences} from '../core/settings.js';
 import type {ModelSpec, SessionEvent, WalkResult} from '../core/types.js';
 import {exitCodes} from '../core/errors.js';
+import {LIBRARY_NAMES} from '../core/machine/index.js';
 import {defaultModelKey, defaultSelection, modelChoices, recipeList, rememberOwnModel, toggleable} from './choices.js';
 import {baselineFailure, emptyRun, onEvent} from './run-log.js';
 import type {RunState} from './run-log.js';
@@ -137,10 +138,10 @@ export function initialState(options: Options): State {
 	};
 }
 
-/** tcmalloc or jemalloc is not installed: the machine screen offers `setup --system`. */
+/** An allocator library is not installed: the machine screen offers `setup --system`. */
 export function allocatorMissing(state: State): boolean {
 	const a = state.prepared?.detection.allocators;
-	return a !== undefined && (a.tcmalloc === null || a.jemalloc === null);
+	return a !== undefined && LIBRARY_NAMES.some(name => a[name] === null);
 }
 
 export function reduce(state: State, action: Action): State {

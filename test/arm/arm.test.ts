@@ -100,7 +100,7 @@ describe.each([
 			expect(ortBf16.status).toBe('not-applicable');
 			expect(autocast.status).toBe('not-applicable');
 		}
-		for (const id of ['batch-size', 'channels-last', 'torch-compile', 'int8-pt2e', 'tcmalloc', 'jemalloc', 'workers', 'onnxruntime']) {
+		for (const id of ['batch-size', 'channels-last', 'torch-compile', 'int8-pt2e', 'tcmalloc', 'jemalloc', 'mimalloc', 'workers', 'onnxruntime']) {
 			expect(status(detect, id)?.status, id).toBe('applicable');
 		}
 	});
@@ -121,7 +121,7 @@ describe('every recipe that applies on an emulated Graviton3, through the probe'
 	}, 3_000_000);
 
 	// What applies there: a recipe added later must be measured here too.
-	const expected = ['batch-size', 'channels-last', 'bf16-autocast', 'bf16-fastmath', 'tcmalloc', 'jemalloc', 'thp',
+	const expected = ['batch-size', 'channels-last', 'bf16-autocast', 'bf16-fastmath', 'tcmalloc', 'jemalloc', 'mimalloc', 'thp',
 		'lru-cache', 'omp-placement', 'torch-compile', 'workers', 'int8-pt2e', 'onnxruntime', 'onnxruntime-bf16', 'openvino', 'openvino-int8',
 		'mkldnn-matmul-min-dim', 'ideep-matmul-reorders', 'inductor-cpp-wrapper'];
 	// The output check's floor: NNCF's int8 of this small random-weight model gave cosine 0.965

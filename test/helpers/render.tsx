@@ -115,7 +115,7 @@ export function detection(): Detection {
 		numaNodes: null,
 		memoryBytes: 16 * 2 ** 30,
 		thp: 'madvise',
-		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},
+		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null, mimalloc: null},
 		cloud: {provider: 'aws', instanceType: 'c7g.2xlarge'},
 		os: {id: 'ubuntu', idLike: ['debian'], versionId: '24.04', prettyName: 'Ubuntu 24.04 LTS'},
 		notes: [],

@@ -35,7 +35,7 @@ export function detection(over: Partial<Detection> = {}): Detection {
 		numaNodes: null,
 		memoryBytes: 8 * 2 ** 30,
 		thp: 'madvise',
-		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null},
+		allocators: {tcmalloc: '/usr/lib/aarch64-linux-gnu/libtcmalloc.so.4', jemalloc: null, mimalloc: null},
 		cloud: {provider: 'aws', instanceType: 'c7g.xlarge'},
 		os: {id: 'debian', idLike: [], versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)'},
 		notes: [],

@@ -2,6 +2,7 @@
 // ticket, then a few aligned lines. Plain text, no colours, fits 80 columns.
 import {compactCpuList} from '../recipes/contract.js';
 import type {Detection, IsaFlags} from '../types.js';
+import {LIBRARY_NAMES} from './allocators.js';
 
 const WIDTH = 80;
 const LABEL = 13;
@@ -13,8 +14,7 @@ export function describeDetection(d: Detection): string {
 		...numaRows(d),
 		['memory', d.memoryBytes === null ? 'unknown' : `${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
 		['huge pages', d.thp === null ? 'unknown (no THP setting found)' : `THP ${d.thp}`],
-		['tcmalloc', d.allocators.tcmalloc ?? 'not installed'],
-		['jemalloc', d.allocators.jemalloc ?? 'not installed'],
+		...LIBRARY_NAMES.map((name): [string, string] => [name, d.allocators[name] ?? 'not installed']),
 		['cloud', cloudText(d)],
 		['os', d.os.prettyName ?? d.os.id ?? 'unknown'],
 	];

@@ -7,6 +7,7 @@
 // (cpuinfo.ts), which CPU it is (cpu-identity.ts, by the tables in cpu-tables.ts), DMI and
 // the cloud (dmi.ts), the CPUs this process may use (usable-cpus.ts) and their NUMA nodes (numa.ts).
 import type {Detection} from '../types.js';
+import {ALLOCATORS, LIBRARY_NAMES} from './allocators.js';
 import {identifyCpu} from './cpu-identity.js';
 import {readProcessors} from './cpuinfo.js';
 import {cloudFromDmi, readDmi} from './dmi.js';
@@ -59,12 +60,6 @@ async function readThp(reader: Reader): Promise<Detection['thp']> {
 	return mode === 'always' || mode === 'madvise' || mode === 'never' ? mode : null;
 }
 
-/** Versioned names first: distributions ship the bare .so only in -dev packages. Full tcmalloc beats minimal. */
-const ALLOCATOR_NAMES = {
-	tcmalloc: ['libtcmalloc.so.4', 'libtcmalloc.so', 'libtcmalloc_minimal.so.4', 'libtcmalloc_minimal.so'],
-	jemalloc: ['libjemalloc.so.2', 'libjemalloc.so'],
-};
-
 /**
  * Allocator libraries for LD_PRELOAD, as paths on the detected machine (without the --root prefix).
  * Unlike PyTorch's run_cpu.py, this looks in multiarch directories, where Debian and Ubuntu put them.
@@ -72,7 +67,7 @@ const ALLOCATOR_NAMES = {
 async function findAllocators(reader: Reader, arch: string): Promise<Detection['allocators']> {
 	const triplets = arch === 'aarch64' || arch === 'x86_64' ? [`${arch}-linux-gnu`] : ['aarch64-linux-gnu', 'x86_64-linux-gnu'];
 	const dirs = [...triplets.map(t => `usr/lib/${t}`), 'usr/lib64', 'usr/lib', 'usr/local/lib'];
-	const find = async (names: string[]) => {
+	const find = async (names: readonly string[]) => {
 		for (const name of names) {
 			for (const dir of dirs) {
 				if (await reader.exists(`${dir}/${name}`)) return `/${dir}/${name}`;
@@ -80,7 +75,9 @@ async function findAllocators(reader: Reader, arch: string): Promise<Detection['
 		}
 		return null;
 	};
-	return {tcmalloc: await find(ALLOCATOR_NAMES.tcmalloc), jemalloc: await find(ALLOCATOR_NAMES.jemalloc)};
+	const found = {} as Detection['allocators'];
+	for (const name of LIBRARY_NAMES) found[name] = await find(ALLOCATORS[name].files);
+	return found;
 }
 
 async function readOsRelease(reader: Reader): Promise<Detection['os']> {

@@ -20,3 +20,5 @@ export type {RequirementStatus} from './python-survey.js';
 export * from './setup-pins.js';
 export * from './venv-setup.js';
 export * from './system-libraries.js';
+export {LIBRARY_NAMES, libraryList} from './allocators.js';
+export type {Library} from './allocators.js';

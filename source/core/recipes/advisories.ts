@@ -3,8 +3,8 @@
 // and when it holds, what to say and the command that would change it.
 import {describeCpu, knownPython} from './applicability.js';
 import type {Context} from './applicability.js';
-import {compareVersions, libraries, libraryInstallCommand, pipInstall, thpCommand} from './install-commands.js';
-import type {Library} from './install-commands.js';
+import {LIBRARY_NAMES, libraryList} from '../machine/allocators.js';
+import {compareVersions, libraryInstallCommand, pipInstall, thpCommand} from './install-commands.js';
 import type {Advice, Detection, PythonEnv, Recipe} from '../types.js';
 
 type AdvisoryWhen = NonNullable<Recipe['advisory']>['when'];
@@ -26,9 +26,8 @@ const conditions: Record<AdvisoryWhen, Condition> = {
 		return {message: 'transparent huge pages are off (never), so PyTorch cannot put large tensors on huge pages', command: thpCommand('madvise')};
 	},
 	'allocator-missing'(_, {detection}) {
-		const names = Object.keys(libraries) as Library[];
-		if (names.some(name => detection.allocators[name])) return null;
-		return {message: `none of ${names.join(', ')} is installed, so no allocator step can run`, command: libraryInstallCommand(names[0]!, detection.os)};
+		if (LIBRARY_NAMES.some(name => detection.allocators[name])) return null;
+		return {message: `none of ${libraryList('or')} is installed, so no allocator step can run`, command: libraryInstallCommand(LIBRARY_NAMES[0]!, detection.os)};
 	},
 	'quota-below-cpus'(_, {detection}) {
 		const quota = detection.cpuQuota;

@@ -1,7 +1,8 @@
 // Whether each recipe applies to this machine, model and Python environment, with a reason
 // a person can act on: checks of the hardware first (arch, ISA, features, CPUs, THP), then
 // what an install would fix (a library, torch, packages), each with its command.
-import {compareVersions, libraries, libraryInstallCommand, pipInstall, thpCommand} from './install-commands.js';
+import {ALLOCATORS} from '../machine/allocators.js';
+import {compareVersions, libraryInstallCommand, pipInstall, thpCommand} from './install-commands.js';
 import {effectiveRecipe, resolvePlaceholders} from './recipe-variants.js';
 import type {Applicability, ApplicabilityStatus, Arch, CpuInfo, Detection, IsaFlags, PythonEnv, Recipe, RecipeRequires, Task} from '../types.js';
 
@@ -166,7 +167,7 @@ function libraryCheck(req: RecipeRequires, ctx: Context): Verdict | null {
 	// torch's own allocator keeps the tensors: the step swaps only the rest (glibc's malloc), and says so.
 	if (found) return applies(`${req.library} at ${found}${bundled ? `; torch ${ctx.python!.torch!.version} allocates its tensors with its bundled ${bundled}, so this step replaces the allocator of everything else (glibc's malloc), not the tensors'` : ''}`);
 	const command = libraryInstallCommand(req.library, ctx.detection.os);
-	const reason = `needs ${req.library} (${libraries[req.library].file}), not installed`;
+	const reason = `needs ${req.library} (${ALLOCATORS[req.library].files[0]}), not installed`;
 	return needs(command ? reason : `${reason}; install it with your package manager`, command);
 }
 

@@ -1,28 +1,18 @@
 // The commands a person runs to meet a recipe's need, said in its reason: an allocator
 // library's package on this distribution, the transparent huge pages mode, pip install in
 // the environment that lacks a package; and the version comparison those needs rest on.
+import {ALLOCATORS} from '../machine/allocators.js';
+import type {AllocatorLibrary, Library} from '../machine/allocators.js';
 import type {Detection} from '../types.js';
-
-export type Library = keyof Detection['allocators'];
-
-// Distribution packages ship versioned sonames only (the bare .so comes with -dev).
-export const libraries: Record<Library, {file: string; apt: string; aptT64?: string; rpm: string; zypper: string}> = {
-	tcmalloc: {file: 'libtcmalloc.so.4', apt: 'libgoogle-perftools4', aptT64: 'libgoogle-perftools4t64', rpm: 'gperftools-libs', zypper: 'libtcmalloc4'},
-	jemalloc: {file: 'libjemalloc.so.2', apt: 'libjemalloc2', rpm: 'jemalloc', zypper: 'libjemalloc2'},
-};
 
 /** The 64-bit time_t transition renamed libraries from these releases on. */
 const t64Since: Record<string, string> = {ubuntu: '24.04', debian: '13'};
 
 const thpFile = '/sys/kernel/mm/transparent_hugepage/enabled';
 
-export function isLibrary(name: string): name is Library {
-	return Object.hasOwn(libraries, name);
-}
-
 /** The distribution's install command for an allocator library, or null for a distribution we do not know. */
 export function libraryInstallCommand(library: Library, os: Detection['os']): string | null {
-	const info = libraries[library];
+	const info: AllocatorLibrary = ALLOCATORS[library];
 	const ids = [os.id, ...os.idLike].filter((id): id is string => Boolean(id));
 	const has = (...names: string[]) => ids.some(id => names.includes(id));
 	if (has('debian', 'ubuntu')) return `sudo apt-get install -y ${usesT64(os) && info.aptT64 ? info.aptT64 : info.apt}`;

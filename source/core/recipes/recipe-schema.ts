@@ -7,6 +7,7 @@ import {OPTIONS, recipeOptionKeys, valueSchema} from './contract.js';
 import type {OptionSpec} from './contract.js';
 import {REFERENCE_MEASURE_SECONDS} from './expected.js';
 import type {CpuClass} from './expected.js';
+import {LIBRARY_NAMES} from '../machine/allocators.js';
 import {TASKS} from '../types.js';
 import type {Arch, IsaFlags, Recipe, RecipeStage, Task} from '../types.js';
 
@@ -21,7 +22,7 @@ const all =
 export const STAGES = all<RecipeStage>()(['batch', 'memory', 'precision', 'runtime', 'compile', 'workers', 'quantize', 'backend', 'advisory']);
 export const ISA_FLAGS = all<keyof IsaFlags>()(['bf16', 'i8mm', 'sve', 'sve2', 'avx512', 'avx512bf16', 'vnni', 'amx']);
 export const ARCHS = all<Arch>()(['aarch64', 'x86_64']);
-export const LIBRARIES = all<NonNullable<Recipe['requires']['library']>>()(['tcmalloc', 'jemalloc']);
+export const LIBRARIES = LIBRARY_NAMES;
 export const INPUT_KINDS = all<NonNullable<Recipe['requires']['input']>[number]>()(['image', 'tokens', 'other']);
 export const THP_MODES = all<NonNullable<Recipe['requires']['thp']>[number]>()(['always', 'madvise', 'never']);
 export const MODEL_FORMATS = all<NonNullable<Recipe['requires']['modelFormat']>[number]>()(['torch', 'onnx']);

@@ -3,7 +3,7 @@
 // that span fields (the id is the file name, advisory fields, placeholders and libraries).
 import {Ajv} from 'ajv';
 import type {ErrorObject, ValidateFunction} from 'ajv';
-import {isLibrary, libraries} from './install-commands.js';
+import {isLibrary, LIBRARY_NAMES} from '../machine/allocators.js';
 import {recipeSchema} from './recipe-schema.js';
 import {archs, effectiveRecipe, placeholder} from './recipe-variants.js';
 import type {Recipe, RecipeChanges} from '../types.js';
@@ -100,7 +100,7 @@ function placeholderProblems(recipe: Recipe): string[] {
 		for (const [key, value] of Object.entries(changes?.env ?? {})) {
 			for (const [, name = ''] of value.matchAll(placeholder)) {
 				const where = `field "${field}.env.${key}"`;
-				if (!isLibrary(name)) problems.push(`${where} uses an unknown placeholder \${${name}} (known: ${Object.keys(libraries).join(', ')})`);
+				if (!isLibrary(name)) problems.push(`${where} uses an unknown placeholder \${${name}} (known: ${LIBRARY_NAMES.join(', ')})`);
 				else if (effective.requires.library !== name) problems.push(`${where} uses \${${name}}, so requires.library must be "${name}"`);
 			}
 		}

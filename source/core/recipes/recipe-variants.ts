@@ -1,7 +1,7 @@
 // A recipe as it applies on one architecture: its variant (variants.aarch64, variants.x86_64)
 // merged into the general fields, and its ${tcmalloc}-style placeholders resolved to the
 // library paths found on this machine.
-import {isLibrary} from './install-commands.js';
+import {isLibrary} from '../machine/allocators.js';
 import type {Arch, Detection, Recipe, RecipeChanges} from '../types.js';
 
 export const archs: readonly Arch[] = ['aarch64', 'x86_64'];

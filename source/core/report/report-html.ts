@@ -16,7 +16,7 @@ import {ENV_FILE_NAME, LAUNCH_SCRIPT_NAME} from './outputs/names.js';
 import {describeMachine} from './outputs/env-file.js';
 import {DEPLOY_STEPS, modelLabel, runtimeSnippet} from './outputs/report.js';
 import type {Report, ReportProbe} from './outputs/report.js';
-import {formatRate, latencyWhat, rateUnit} from './summary.js';
+import {formatRate, latencyWhat, peakRssText, rateUnit} from './summary.js';
 import {describeTokenCheck} from '../walk/stats.js';
 import type {Decision, OutputCheck, ProbeResult} from '../types.js';
 
@@ -170,7 +170,7 @@ function probesSection(report: Report): string[] {
 	const rows = report.probes.map((p, i) => {
 		const r = p.result;
 		const outcome = (p.failure ? `failed: ${p.failure.code}` : (p.outcome ?? '—')) + (r?.contention?.contended ? ' (contended)' : '');
-		return `<tr><td class="num">${i + 1}</td><td>${esc(p.title)}</td><td class="hide-narrow">${esc(p.summary)}</td><td class="num">${r ? esc(rateWithCi(r)) : '—'}</td><td class="num">${r ? esc(r.latencyMs.p99.toFixed(1)) : '—'}</td><td class="num hide-narrow">${r?.check ? esc(r.check.cosine.toFixed(4)) : '—'}</td><td class="hide-narrow"${r?.kernels ? ` title="${esc(kernelSummary(r.kernels))}"` : ''}>${r?.kernels ? esc(sharesText(r.kernels) || '—') : '—'}</td><td>${esc(outcome)}</td></tr>`;
+		return `<tr><td class="num">${i + 1}</td><td>${esc(p.title)}</td><td class="hide-narrow">${esc(p.summary)}</td><td class="num">${r ? esc(rateWithCi(r)) : '—'}</td><td class="num">${r ? esc(r.latencyMs.p99.toFixed(1)) : '—'}</td><td class="num hide-narrow">${esc(peakRssText(r))}</td><td class="num hide-narrow">${r?.check ? esc(r.check.cosine.toFixed(4)) : '—'}</td><td class="hide-narrow"${r?.kernels ? ` title="${esc(kernelSummary(r.kernels))}"` : ''}>${r?.kernels ? esc(sharesText(r.kernels) || '—') : '—'}</td><td>${esc(outcome)}</td></tr>`;
 	});
 	return [
 		'<section id="probes">',
@@ -181,7 +181,7 @@ function probesSection(report: Report): string[] {
 			: `<div class="chart-wrap">${scatterSvg(scatterPoints(report), {xLabel: 'p99 latency per batch (ms)', yLabel: 'samples/s', label: 'Throughput against p99 latency, one point per probe'})}</div>`,
 		legend(),
 		'<div class="table-wrap"><table>',
-		`<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">${rateUnit(report.model)} [95% CI]</th><th class="num">p99 ms${generating ? ' between tokens' : ''}</th><th class="num hide-narrow">cosine</th><th class="hide-narrow">kernels</th><th>Outcome</th></tr></thead>`,
+		`<thead><tr><th class="num">#</th><th>Step</th><th class="hide-narrow">Configuration</th><th class="num">${rateUnit(report.model)} [95% CI]</th><th class="num">p99 ms${generating ? ' between tokens' : ''}</th><th class="num hide-narrow">peak RSS MiB</th><th class="num hide-narrow">cosine</th><th class="hide-narrow">kernels</th><th>Outcome</th></tr></thead>`,
 		`<tbody>${rows.join('\n')}</tbody>`,
 		'</table></div>',
 		'</section>',

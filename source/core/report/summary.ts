@@ -6,6 +6,16 @@ import {headlineFigures} from './headline.js';
 import {describeTokenCheck} from '../walk/stats.js';
 import type {Candidate, GenerationFigures, ModelSpec, ProbeConfig, ProbeResult, WalkResult} from '../types.js';
 
+/** Resident memory in MiB for a person: "1,950". */
+export function formatMiB(bytes: number): string {
+	return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
+}
+
+/** A probe's peak resident memory (its processes' ru_maxrss) in MiB, or "—" where not measured. */
+export function peakRssText(r: ProbeResult | null | undefined): string {
+	return r?.peakRssBytes ? formatMiB(r.peakRssBytes) : '—';
+}
+
 /** "batch 8, channels_last, bf16 autocast, compile, 2 workers x 1 thread, libtcmalloc.so.4": the contract's words, then the environment. */
 export function describeCandidate(candidate: Candidate): string {
 	const parts = describeOptions(candidate.config);

@@ -20,9 +20,10 @@ export function formatResult(r: ProbeResult): string {
 	const on = r.check?.data === 'samples' ? ` on ${r.check.rows ?? '?'} real samples` : '';
 	const score = r.score === undefined ? '' : `, evaluate() ${r.score.toPrecision(4)}`;
 	const busy = r.contention?.contended ? ` — CONTENDED: ${describeContention(r.contention)}` : '';
+	const malloc = r.allocators?.length ? `, ${r.allocators.join(' + ')} loaded` : '';
 	const reused = r.inductorCache?.hits ? `, inductor cache: ${r.inductorCache.hits} of ${r.inductorCache.hits + r.inductorCache.misses} graphs reused` : '';
 	const latency = r.generation ? `first token ${r.generation.ttftMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms between tokens` : `p99 ${r.latencyMs.p99.toFixed(1)} ms/batch`;
-	return `${s.median.toFixed(1)} ${rateUnit(r)} ±${half.toFixed(1)}%, ${latency}${check}${on}${score}${reused}${busy}`;
+	return `${s.median.toFixed(1)} ${rateUnit(r)} ±${half.toFixed(1)}%, ${latency}${check}${on}${score}${reused}${malloc}${busy}`;
 }
 
 export function formatFailure(f: ProbeFailure): string {

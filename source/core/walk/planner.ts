@@ -18,7 +18,7 @@ import {BudgetClock, maxProbeSeconds, minProbeSeconds, round} from './budget.js'
 import {checkFailure, compareThroughput, latencyFailure, noiseFromRepeat, poolIntervals, scoreFailure} from './stats.js';
 import {verifyBackToBack} from './verification-run.js';
 import type {VerifyHost} from './verification-run.js';
-import {dropReason, failureText, pairedVerdict} from './step-words.js';
+import {dropReason, failureText, memoryGrowth, pairedVerdict, preloadFailure} from './step-words.js';
 import type {Measure, PairedOutcome, WalkOptions} from './walk-inputs.js';
 import type {Applicability, Candidate, Decision, Interval, ProbeRecord, ProbeResult, SessionEvent, Verification, WalkResult} from '../types.js';
 
@@ -309,22 +309,23 @@ export class Walk {
 
 	/** One step measured and decided; says how it was decided (`decided`), so the caller need not read the decision list. */
 	private async measureStep(best: Best, step: Applicability, next: Candidate, title: string): Promise<StepOutcome> {
-		const stepId = this.nextStepId(step.recipe.id);
-		const base = {stepId, recipeId: step.recipe.id, title};
+		const base = {stepId: this.nextStepId(step.recipe.id), recipeId: step.recipe.id, title};
+		let memory = ''; // the step's growth in peak memory, said whatever the decision
 		const decide = (current: Best, decision: Omit<Decision, 'stepId' | 'recipeId' | 'title'>, made?: Best): StepOutcome => {
-			this.decide({...base, ...decision});
+			this.decide({...base, ...decision, reason: decision.reason + memory});
 			return made ? {best: made, kept: true, decided: decision.outcome} : {best: current, kept: false, decided: decision.outcome};
 		};
 		const none = {samplesPerSecond: null, ratio: null};
 		if (candidateKey(next) === candidateKey(best.candidate)) return decide(best, {outcome: 'skipped', reason: 'changes nothing on top of the current best', ...none});
 		const budget = this.clock.probeBudget({next: [next], best: best.candidate});
 		if (budget === null) return decide(best, {outcome: 'skipped', reason: 'time budget spent (kept for the final verification)', ...none});
-		const probed = await this.probeStep(best, step, next, title, stepId, budget);
+		const probed = await this.probeStep(best, step, next, title, base.stepId, budget);
 		next = probed.next;
 		let record = probed.record;
 		if (!record.result) return decide(best, {outcome: record.failure?.code === 'budget' ? 'skipped' : 'failed', reason: failureText(record), ...none});
+		memory = memoryGrowth(best.result, record.result);
 		const figures = (r: ProbeResult, ratio = r.samplesPerSecond.median / best.result.samplesPerSecond.median) => ({samplesPerSecond: r.samplesPerSecond.median, ratio});
-		const fails = this.accuracyFailure(record.result) ?? latencyFailure(record.result, this.opts);
+		const fails = this.accuracyFailure(record.result) ?? latencyFailure(record.result, this.opts) ?? preloadFailure(next.env, record.result);
 		if (fails) return decide(best, {outcome: 'dropped', reason: fails, ...figures(record.result)});
 		// Named for what ran: a step whose kernels fell short of its name says so in its title,
 		// and one where none of the promised precision ran changed nothing it claims.
@@ -339,14 +340,14 @@ export class Walk {
 			// Slower than a figure measured a while ago, by as much as the machine itself
 			// can drift (a shared VM slows by 20-30% over minutes): measure the current best
 			// again now and compare with that; the fresh figure is the reference from here on.
-			const refreshed = await this.refresh(current, stepId);
+			const refreshed = await this.refresh(current, base.stepId);
 			if (refreshed) {
 				current = refreshed;
 				cmp = this.compare(current.result.samplesPerSecond, record.result.samplesPerSecond);
 			}
 		}
 		if (cmp.verdict === 'close' && this.opts.paired && this.settleCloseCalls) {
-			const outcome = await this.settlePaired(current, next, title, stepId, cmp.ratio);
+			const outcome = await this.settlePaired(current, next, title, base.stepId, cmp.ratio);
 			if (outcome) {
 				const failsNow = this.accuracyFailure(outcome.candidate) ?? latencyFailure(outcome.candidate, this.opts);
 				if (failsNow) return decide(current, {outcome: 'dropped', reason: `${failsNow} (when measured paired)`, ...figures(outcome.candidate, outcome.ratio)});
@@ -356,7 +357,7 @@ export class Walk {
 			}
 		}
 		if (cmp.verdict === 'close' && this.settleCloseCalls) {
-			const again = await this.recheck(current, {...record, result: record.result}, next, title, stepId, cmp.ratio);
+			const again = await this.recheck(current, {...record, result: record.result}, next, title, base.stepId, cmp.ratio);
 			if (again) {
 				({current, record, cmp} = again);
 				remeasured = true;

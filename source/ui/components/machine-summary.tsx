@@ -1,6 +1,6 @@
 // What this machine is and which Python measures on it: four lines and the advice.
 import {Box, Text} from 'ink';
-import {summaryLine} from '../../core/machine/index.js';
+import {LIBRARY_NAMES, summaryLine} from '../../core/machine/index.js';
 import type {Prepared} from '../../core/walk/index.js';
 import type {Detection, PythonEnv} from '../../core/types.js';
 
@@ -13,8 +13,8 @@ function cpuLine(d: Detection): string {
 	const usable = d.usableCpus === d.cpu.logicalCpus ? `${d.usableCpus} usable CPUs` : `${d.usableCpus} of ${d.cpu.logicalCpus} CPUs usable`;
 	const memory = d.memoryBytes === null ? null : `${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB`;
 	const thp = `THP ${d.thp ?? 'unknown'}`;
-	const allocators = [d.allocators.tcmalloc ? 'tcmalloc' : null, d.allocators.jemalloc ? 'jemalloc' : null].filter(Boolean);
-	const alloc = allocators.length ? `${allocators.join(' + ')} installed` : 'no tcmalloc/jemalloc';
+	const allocators = LIBRARY_NAMES.filter(name => d.allocators[name]);
+	const alloc = allocators.length ? `${allocators.join(' + ')} installed` : `no ${LIBRARY_NAMES.join('/')}`;
 	return [usable, memory, thp, alloc].filter(Boolean).join(' · ');
 }
 

@@ -5,6 +5,7 @@ import type {ItemProps} from 'ink-select-input';
 import type {ModelSpec, PythonEnv} from '../../core/types.js';
 import {defaultModelKey, modelChoices, OWN_MODEL_KEY} from '../choices.js';
 import type {Preferences} from '../../core/settings.js';
+import {libraryList} from '../../core/machine/index.js';
 
 export function ChoiceItem({isSelected, label}: ItemProps) {
 	return <Text color={isSelected ? 'cyan' : undefined} wrap="truncate-end">{label}</Text>;
@@ -19,7 +20,7 @@ interface Props {
 	error?: string | null;
 	onChoose: (model: ModelSpec) => void;
 	onOwn: () => void;
-	/** Set when tcmalloc/jemalloc are missing and can be installed from here ('s'). */
+	/** Set when an allocator library is missing and can be installed from here ('s'). */
 	installCommand?: string | null;
 	/** What an earlier install printed (it ran, and the machine was read again). */
 	installLines?: string[];
@@ -45,7 +46,7 @@ export function ModelScreen({flagModel, python, preferences, isActive, error, on
 			<SelectInput items={items} initialIndex={initial} isFocused={isActive} itemComponent={ChoiceItem} onSelect={item => choose(item.value)} />
 			<Text dimColor>↑/↓ choose · enter confirms · built-ins have random weights: speed does not depend on them</Text>
 			{python && !python.packages['transformers'] ? <Text dimColor>bert_base needs transformers in this Python</Text> : null}
-			{installCommand ? <Text color="yellow" wrap="wrap">s: install tcmalloc and jemalloc system-wide now ({installCommand}: the package manager, as root or through sudo), so the allocator recipes can run</Text> : null}
+			{installCommand ? <Text color="yellow" wrap="wrap">s: install {libraryList()} system-wide now ({installCommand}: the package manager, as root or through sudo), so the allocator recipes can run</Text> : null}
 			{installLines.length > 0 ? <Text dimColor wrap="wrap">{installLines.at(-1)}</Text> : null}
 		</Box>
 	);

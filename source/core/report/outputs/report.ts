@@ -5,7 +5,7 @@ import {describeCost, findPrice} from '../cost.js';
 import type {RunCost} from '../cost.js';
 import {headlineFigures, intervalWords, speedupText} from '../headline.js';
 import type {LimitsNote} from '../../machine/limits.js';
-import {describeCandidate, describeGeneration, formatRate, latencyWhat, rateUnit} from '../summary.js';
+import {describeCandidate, describeGeneration, formatRate, latencyWhat, peakRssText, rateUnit} from '../summary.js';
 import type {AccuracyNote} from '../summary.js';
 import {toolVersion} from '../../version.js';
 import {describeKernels, verdict} from '../verdict.js';
@@ -168,6 +168,7 @@ function probeRow(probe: ReportProbe, index: number): string {
 		probe.summary,
 		rateCell(probe.result),
 		probe.result ? probe.result.latencyMs.p99.toFixed(1) : '—',
+		peakRssText(probe.result),
 		probe.result?.check ? probe.result.check.cosine.toFixed(4) : '—',
 		probe.result?.kernels ? sharesText(probe.result.kernels) || '—' : '—',
 		outcome,
@@ -244,8 +245,8 @@ export function renderReportMarkdown(report: Report): string {
 		'',
 		'## Probes',
 		'',
-		`| # | Step | Configuration | ${unit} median [95% CI] | p99 ms | check cosine | kernels | Outcome |`,
-		'|---|------|---------------|---------------------------|--------|--------------|---------|---------|',
+		`| # | Step | Configuration | ${unit} median [95% CI] | p99 ms | peak RSS MiB | check cosine | kernels | Outcome |`,
+		'|---|------|---------------|---------------------------|--------|--------------|--------------|---------|---------|',
 		...report.probes.map(probeRow),
 		'',
 		'## Decisions',
