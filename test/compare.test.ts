@@ -153,7 +153,7 @@ describe('compare: a fleet folder, one subfolder per host', () => {
 		expect(c.notCompared).toEqual([{source: path.join(fleet, 'failed-host'), reason: expect.stringContaining('no report.json in this folder')}]);
 		expect(c.instanceTypes.map((r) => [r.instanceType, r.runs.map((s) => path.basename(s))])).toEqual([
 			['c8g.xlarge', ['c8g-a']],
-			['c7g.xlarge', ['c7g-a', 'c7g-b']],
+			['c7g.xlarge', ['c7g-b', 'c7g-a']],
 		]);
 		// A type's figure is the median over its hosts: of two, their mean.
 		const [b, a] = [c.rows[1]!, c.rows[2]!];

@@ -154,6 +154,10 @@ describe('systemd unit', () => {
 
 	it('the unit and its drop-in pass systemd-analyze verify over the tuned files', async ctx => {
 		const analyze = needTool(ctx, which('systemd-analyze'), 'systemd-analyze (systemd)');
+		// The machine's own units (sysinit.target, network-online.target …) as this host has them.
+		const systemUnits = ['/usr/lib/systemd/system', '/lib/systemd/system'].find(d => existsSync(path.join(d, 'sysinit.target')));
+		needTool(ctx, systemUnits ?? null, 'systemd (its units: sysinit.target)');
+		cpSync(systemUnits!, path.join(machine, 'usr', 'lib', 'systemd', 'system'), {recursive: true, verbatimSymlinks: true});
 		const units = path.join(machine, 'etc', 'systemd', 'system');
 		mkdirSync(path.join(units, 'graviton-tune-app.service.d'), {recursive: true});
 		cpSync(unitFile, path.join(units, 'graviton-tune-app.service'));
@@ -163,7 +167,9 @@ describe('systemd unit', () => {
 		expect(verify.stderr).toBe('');
 		// Not vacuous: without the tuned launch.sh there is nothing to start, and verify says so.
 		const bare = path.join(tmp, 'bare-machine');
-		cpSync(units, path.join(bare, 'etc', 'systemd', 'system'), {recursive: true});
+		for (const dir of [path.join('usr', 'lib', 'systemd', 'system'), path.join('etc', 'systemd', 'system')]) {
+			cpSync(path.join(machine, dir), path.join(bare, dir), {recursive: true, verbatimSymlinks: true});
+		}
 		const missing = await execa(analyze, ['verify', `--root=${bare}`, '--man=no', '/etc/systemd/system/graviton-tune-app.service'], {reject: false});
 		expect(missing.exitCode).not.toBe(0);
 		expect(missing.stderr).toMatch(/launch\.sh/);
