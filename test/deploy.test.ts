@@ -173,6 +173,10 @@ describe('systemd unit', () => {
 		const missing = await execa(analyze, ['verify', `--root=${bare}`, '--man=no', '/etc/systemd/system/graviton-tune-app.service'], {reject: false});
 		expect(missing.exitCode).not.toBe(0);
 		expect(missing.stderr).toMatch(/launch\.sh/);
+		// And the drop-in folder is read: a mistake in a file there is reported.
+		writeFileSync(path.join(units, 'graviton-tune-app.service.d', '99-typo.conf'), '[Service]\nExecStartt=/bin/true\n');
+		const typo = await execa(analyze, ['verify', `--root=${machine}`, '--man=no', '/etc/systemd/system/graviton-tune-app.service'], {reject: false});
+		expect(typo.stderr).toMatch(/99-typo\.conf:\d+: Unknown key 'ExecStartt'/);
 	});
 });
 
