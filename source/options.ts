@@ -325,8 +325,10 @@ Usage
   graviton-tune setup                create graviton-tune's own Python venv with torch
   graviton-tune probe [options]      measure one configuration and print the result
   graviton-tune compare REPORT... [--html FILE] [--json]
-                                     runs side by side (report.json files or output
-                                     folders), sorted by cost per million inferences
+                                     runs side by side (report.json files, output
+                                     folders, or a fleet folder with one subfolder per
+                                     host), sorted by cost per million inferences, and
+                                     instance types ranked by it
   graviton-tune check [--out DIR] [--json]
                                      after an upgrade or on another instance: is the
                                      deployed configuration (DIR's env file as written)

@@ -137,6 +137,64 @@ describe('compare: reports that disagree', () => {
 	});
 });
 
+describe('compare: a fleet folder, one subfolder per host', () => {
+	// As Ansible's fetch or `aws s3 sync` leaves it: two c7g hosts, one c8g, a host whose
+	// run failed (no report), and a hidden folder that is nobody's host.
+	const fleet = path.join(tmp, 'fleet');
+	save('fleet/c7g-a', report({scale: 1, detection: {cloud: {provider: 'aws', instanceType: 'c7g.xlarge'}}}));
+	save('fleet/c7g-b', report({scale: 1.2, detection: {cloud: {provider: 'aws', instanceType: 'c7g.xlarge'}}}));
+	save('fleet/c8g-a', report({scale: 1.5, detection: {cloud: {provider: 'aws', instanceType: 'c8g.xlarge'}}}));
+	mkdirSync(path.join(fleet, 'failed-host'), {recursive: true});
+	mkdirSync(path.join(fleet, '.cache'), {recursive: true});
+
+	it('reads every host folder, names the failed one, and ranks instance types by cost per million', async () => {
+		const c = await compareReports([fleet]);
+		expect(c.rows.map((r) => path.basename(r.source))).toEqual(['c8g-a', 'c7g-b', 'c7g-a']);
+		expect(c.notCompared).toEqual([{source: path.join(fleet, 'failed-host'), reason: expect.stringContaining('no report.json in this folder')}]);
+		expect(c.instanceTypes.map((r) => [r.instanceType, r.runs.map((s) => path.basename(s))])).toEqual([
+			['c8g.xlarge', ['c8g-a']],
+			['c7g.xlarge', ['c7g-b', 'c7g-a']],
+		]);
+		// A type's figure is the median over its hosts: of two, their mean.
+		const [b, a] = [c.rows[1]!, c.rows[2]!];
+		expect(c.instanceTypes[1]!.costPerMillion).toBeCloseTo((a.costPerMillion! + b.costPerMillion!) / 2, 10);
+		expect(c.instanceTypes[1]!.samplesPerSecond).toBeCloseTo((a.samplesPerSecond + b.samplesPerSecond) / 2, 10);
+		const text = renderCompareText(c);
+		expect(text).toMatch(/Instance types by cost per million inferences, cheapest first/);
+		expect(text).toMatch(/^1\s+c8g\.xlarge\s+resnet50\s+1\s+\$0\.895\s+49\.5 samples\/s$/m);
+		expect(text).toMatch(/^2\s+c7g\.xlarge\s+resnet50\s+2\s+\$\d+\.\d+\s+36\.3 samples\/s$/m);
+		expect(renderCompareHtml(c)).toContain('<section id="instance-types">');
+	});
+
+	it('a run without an instance type stands alone, ranked after the priced ones; with none known there is no ranking', async () => {
+		const c = await compareReports([fleet, lab]);
+		expect(c.instanceTypes.map((r) => r.instanceType)).toEqual(['c8g.xlarge', 'c7g.xlarge', null]);
+		expect(c.instanceTypes[2]!.runs).toEqual([lab]);
+		expect(renderCompareText(c)).toMatch(/^3\s+— \(\S*lab\)\s+resnet50\s+1\s+unknown\s+99\.0 samples\/s$/m);
+		const unpriced = await compareReports([lab]);
+		expect(renderCompareText(unpriced)).not.toMatch(/Instance types/);
+		expect(renderCompareHtml(unpriced)).not.toContain('instance-types');
+	});
+
+	it('a folder with its own report.json is one run, not a fleet; an empty folder is a failed run', async () => {
+		const c = await compareReports([c7g]);
+		expect(c.rows.map((r) => r.source)).toEqual([c7g]);
+		const empty = path.join(tmp, 'empty-fleet');
+		mkdirSync(empty, {recursive: true});
+		expect((await compareReports([empty, c7g])).notCompared).toEqual([{source: empty, reason: expect.stringContaining('no report.json')}]);
+	});
+
+	it('on the command line: compare FLEET, and --json carries the ranking', async () => {
+		if (!existsSync(cli)) await execa('npm', ['run', 'build'], {cwd: root});
+		const run = await execa('node', [cli, 'compare', fleet], {reject: false});
+		expect(run.exitCode, run.stderr).toBe(0);
+		expect(run.stdout).toMatch(/not compared: \S*failed-host: no report\.json/);
+		const json = await execa('node', [cli, 'compare', fleet, '--json'], {reject: false});
+		const parsed = JSON.parse(json.stdout) as {instanceTypes: Array<{instanceType: string; runs: string[]}>};
+		expect(parsed.instanceTypes.map((r) => r.instanceType)).toEqual(['c8g.xlarge', 'c7g.xlarge']);
+	});
+});
+
 describe('compare: command line', () => {
 	beforeAll(async () => {
 		if (!existsSync(cli)) await execa('npm', ['run', 'build'], {cwd: root});

@@ -47,9 +47,9 @@ interface Store {
 	history: Record<string, MachineHistory>;
 }
 
-/** What must be unchanged for an earlier measurement to stand. */
-export function fingerprint(detection: Detection, python: PythonEnv, model: ModelSpec): {key: string; label: string} {
-	const parts = {
+/** The machine and Python that a measurement depends on (the model aside). */
+function machineParts(detection: Detection, python: PythonEnv) {
+	return {
 		arch: detection.cpu.arch,
 		cpu: detection.cpu.modelName ?? detection.cpu.core,
 		platform: detection.cpu.platform,
@@ -57,11 +57,25 @@ export function fingerprint(detection: Detection, python: PythonEnv, model: Mode
 		usableCpus: detection.usableCpus,
 		torch: python.torch?.version ?? null,
 		interpreter: python.interpreter,
-		model,
 	};
-	const key = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
+
+const shortHash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+
+/** What must be unchanged for an earlier measurement to stand. */
+export function fingerprint(detection: Detection, python: PythonEnv, model: ModelSpec): {key: string; label: string} {
+	const parts = {...machineParts(detection, python), model};
 	const label = `${parts.cpu ?? parts.arch}, ${parts.usableCpus} CPUs, torch ${parts.torch ?? '?'}, ${model.name ?? model.path ?? 'model'}`;
-	return {key, label};
+	return {key: shortHash(parts), label};
+}
+
+/**
+ * The same, for any model: what `detect --json` gives provisioning (an Ansible role
+ * re-tunes a host when it changes, together with the model file and the tool's version).
+ */
+export function machineFingerprint(detection: Detection, python: PythonEnv): {key: string; label: string} {
+	const parts = machineParts(detection, python);
+	return {key: shortHash(parts), label: `${parts.cpu ?? parts.arch}, ${parts.usableCpus} CPUs, torch ${parts.torch ?? '?'}`};
 }
 
 /** A settings file that is not JSON, or not shaped like ours. */

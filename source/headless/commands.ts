@@ -12,6 +12,7 @@ import {advisories, applicability, formatApplicability, loadRecipes} from '../co
 import {inspectModel} from '../core/walk/index.js';
 import {inputKind, modelFacts, probeTimeoutSeconds} from '../core/walk/index.js';
 import type {Detection, ProbeConfig, PythonEnv} from '../core/types.js';
+import {machineFingerprint} from '../core/settings.js';
 import {exitCodes} from '../options.js';
 import type {Command} from '../options.js';
 import {formatFailure, formatResult} from './text.js';
@@ -76,6 +77,8 @@ export async function runDetect(cmd: Extract<Command, {kind: 'detect'}>, signal:
 			...detection,
 			load,
 			python,
+			// What a walk's figures depend on here, the model aside: provisioning re-tunes when it changes.
+			fingerprint: python ? machineFingerprint(detection, python) : null,
 			recipes: list.map(a => ({id: a.recipe.id, title: a.recipe.title, stage: a.recipe.stage, status: a.status, reason: a.reason, install: a.install})),
 			advice,
 		}, null, 2));

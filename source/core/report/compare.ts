@@ -7,6 +7,8 @@ import {GravitonTuneError} from '../errors.js';
 import {readFile, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {barsSvg, scatterSvg} from './charts.js';
+import {expandFleetFolders, rankInstanceTypes} from './compare-fleet.js';
+import type {InstanceTypeRank} from './compare-fleet.js';
 import type {BarRow, ScatterPoint} from './charts.js';
 import {findPrice, formatMoney, runCost} from './cost.js';
 import type {RunCost} from './cost.js';
@@ -56,6 +58,8 @@ export interface Comparison {
 	notes: string[];
 	/** Where the prices in the cost column come from. */
 	priceSources: string[];
+	/** Instance types ranked by cost per million inferences within each model (the median over each type's runs). */
+	instanceTypes: InstanceTypeRank[];
 }
 
 /** A path that does not exist at all is the user's typo, not a failed run. */
@@ -202,14 +206,17 @@ export function buildComparison(loaded: Array<{source: string; file: string; rep
 		bySource.set(price.source, set);
 	}
 	const priceSources = [...bySource].map(([source, prices]) => `${[...prices].join(', ')}: ${source}`);
-	return {rows, notCompared, notes, priceSources};
+	return {rows, notCompared, notes, priceSources, instanceTypes: rankInstanceTypes(rows.map((r) => ({...r, currency: r.cost.known ? r.cost.price.currency : null})))};
 }
 
-/** Read every source; a path that does not exist throws CompareInputError before anything is read further. */
+/**
+ * Read every source; a folder of host folders (a fleet's fetched reports) stands for its
+ * host folders. A path that does not exist throws CompareInputError before anything is read further.
+ */
 export async function compareReports(sources: string[]): Promise<Comparison> {
 	const loaded: Array<{source: string; file: string; report: Report}> = [];
 	const notCompared: NotCompared[] = [];
-	for (const source of sources) {
+	for (const source of await expandFleetFolders(sources)) {
 		const result = await loadReport(source);
 		if (result.ok) loaded.push({source, file: result.file, report: result.report});
 		else notCompared.push({source, reason: result.reason});
@@ -223,7 +230,9 @@ function costCell(row: CompareRow): string {
 	return row.costPerMillion === null ? 'unknown' : formatMoney(row.costPerMillion, row.cost.known ? row.cost.price.currency : 'USD');
 }
 
-const COLUMNS: Array<{title: string; value: (r: CompareRow, i: number) => string; right?: boolean}> = [
+type Column<R> = {title: string; value: (r: R, i: number) => string; right?: boolean};
+
+const COLUMNS: Array<Column<CompareRow>> = [
 	{title: '#', value: (_r, i) => String(i + 1), right: true},
 	{title: 'machine', value: (r) => r.source},
 	{title: 'instance', value: (r) => r.instanceType ?? '—'},
@@ -237,20 +246,43 @@ const COLUMNS: Array<{title: string; value: (r: CompareRow, i: number) => string
 	{title: 'winner', value: (r) => r.winner},
 ];
 
+const rankCost = (r: InstanceTypeRank) => (r.costPerMillion === null ? 'unknown' : formatMoney(r.costPerMillion, r.currency ?? undefined));
+
+const RANK_COLUMNS: Array<Column<InstanceTypeRank>> = [
+	{title: '#', value: (_r, i) => String(i + 1), right: true},
+	{title: 'instance', value: (r) => r.instanceType ?? `— (${r.runs[0]})`},
+	{title: 'model', value: (r) => r.model},
+	{title: 'runs', value: (r) => String(r.runs.length), right: true},
+	{title: '$/M', value: rankCost, right: true},
+	{title: 'throughput', value: (r) => `${formatRate(r.samplesPerSecond)} ${r.unit}`},
+];
+
+/** Columns padded to their widest cell; the last column is left ragged. */
+function textTable<R>(columns: Array<Column<R>>, rows: readonly R[]): string[] {
+	const cells = rows.map((r, i) => columns.map((col) => col.value(r, i)));
+	const widths = columns.map((col, j) => Math.max(col.title.length, ...cells.map((row) => row[j]!.length)));
+	const line = (values: string[]) =>
+		values
+			.map((v, j) => (j === values.length - 1 ? v : columns[j]!.right ? v.padStart(widths[j]!) : v.padEnd(widths[j]!)))
+			.join('  ')
+			.trimEnd();
+	return [line(columns.map((col) => col.title)), line(widths.map((w, j) => '-'.repeat(j === widths.length - 1 ? columns[j]!.title.length : w))), ...cells.map(line)];
+}
+
+/** Shown where it adds to the table: some run knows its instance type. */
+export function showsInstanceRanking(c: Comparison): boolean {
+	return c.instanceTypes.some((r) => r.instanceType !== null);
+}
+
 export function renderCompareText(c: Comparison): string {
 	const lines: string[] = [];
 	if (c.rows.length > 0) {
-		const cells = c.rows.map((r, i) => COLUMNS.map((col) => col.value(r, i)));
-		const widths = COLUMNS.map((col, j) => Math.max(col.title.length, ...cells.map((row) => row[j]!.length)));
-		const line = (values: string[]) =>
-			values
-				.map((v, j) => (j === values.length - 1 ? v : COLUMNS[j]!.right ? v.padStart(widths[j]!) : v.padEnd(widths[j]!)))
-				.join('  ')
-				.trimEnd();
-		lines.push(line(COLUMNS.map((col) => col.title)));
-		lines.push(line(widths.map((w, j) => '-'.repeat(j === widths.length - 1 ? COLUMNS[j]!.title.length : w))));
-		for (const row of cells) lines.push(line(row));
+		lines.push(...textTable(COLUMNS, c.rows));
 		lines.push('', 'throughput and p99 (per batch; between tokens for a generating model) are the winner\'s, verified back to back where the run could; $/M is the cost of a million inferences (of a million generated tokens for a generating model).');
+	}
+	if (showsInstanceRanking(c)) {
+		lines.push('', 'Instance types by cost per million inferences, cheapest first within each model (the median over the runs of each type):');
+		lines.push(...textTable(RANK_COLUMNS, c.instanceTypes), '');
 	}
 	for (const note of c.notes) lines.push(`note: ${note}`);
 	for (const source of c.priceSources) lines.push(`price: ${source}`);
@@ -299,6 +331,20 @@ function chartSection(c: Comparison): string[] {
 	return models.flatMap((model) => modelCharts(c.rows.filter((r) => r.model === model), models.length > 1 ? model : null, numberOf));
 }
 
+function rankingSection(c: Comparison): string[] {
+	if (!showsInstanceRanking(c)) return [];
+	const rows = c.instanceTypes.map(
+		(r, i) =>
+			`<tr><td class="num">${i + 1}</td><td class="nowrap">${esc(r.instanceType ?? `— (${r.runs[0]})`)}</td><td>${esc(r.model)}</td><td class="num">${r.runs.length}</td><td class="num">${esc(rankCost(r))}</td><td class="num">${esc(`${formatRate(r.samplesPerSecond)} ${r.unit}`)}</td></tr>`,
+	);
+	return [
+		'<section id="instance-types"><h2>Instance types by cost per million inferences</h2><div class="table-wrap"><table>',
+		'<thead><tr><th class="num">#</th><th>Instance</th><th>Model</th><th class="num">runs</th><th class="num">$ per million</th><th class="num">throughput</th></tr></thead>',
+		`<tbody>${rows.join('\n')}</tbody>`,
+		'</table></div><p class="muted">Cheapest first within each model; each figure is the median over the runs of that instance type.</p></section>',
+	];
+}
+
 export function renderCompareHtml(c: Comparison, date = new Date()): string {
 	const rows = c.rows.map(
 		(r, i) =>
@@ -317,6 +363,7 @@ export function renderCompareHtml(c: Comparison, date = new Date()): string {
 			`<tbody>${rows.join('\n')}</tbody>`,
 			'</table></div>',
 			'<p class="muted">Throughput and p99 (per batch; between tokens for a generating model) are each winner\'s, verified back to back where the run could; $ per million is per million inferences, or generated tokens for a generating model.</p></section>',
+			...rankingSection(c),
 			'<section id="charts">',
 			...chartSection(c),
 			'</section>',
