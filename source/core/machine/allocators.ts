@@ -36,17 +36,22 @@ export function isLibrary(name: string): name is Library {
 	return Object.hasOwn(ALLOCATORS, name);
 }
 
+/** Whether a library file is one of them (libtcmalloc.so.4, libtcmalloc_minimal.so.4, libmimalloc.so.2.0, …). */
+export function isAllocatorFile(file: string): boolean {
+	return LIBRARY_NAMES.some(name => file.startsWith(`lib${name}`));
+}
+
 /** "tcmalloc, jemalloc and mimalloc" (or "or"), for the lines that name them all. */
-export function libraryList(join: 'and' | 'or' = 'and', names: readonly Library[] = LIBRARY_NAMES): string {
-	return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} ${join} ${names.at(-1)!}`;
+export function libraryList(join: 'and' | 'or' = 'and'): string {
+	return `${LIBRARY_NAMES.slice(0, -1).join(', ')} ${join} ${LIBRARY_NAMES.at(-1)!}`;
 }
 
 /**
  * The word `scripts/setup-system.sh` takes for each library: name:file:apt candidates
  * (comma-separated, the first the package lists know is used):rpm:zypper.
  */
-export function setupSystemArgs(names: readonly Library[] = LIBRARY_NAMES): string[] {
-	return names.map(name => {
+export function setupSystemArgs(): string[] {
+	return LIBRARY_NAMES.map(name => {
 		const lib: AllocatorLibrary = ALLOCATORS[name];
 		const apt = [lib.aptT64, lib.apt].filter(Boolean).join(',');
 		return [name, lib.files[0], apt, lib.rpm, lib.zypper].join(':');

@@ -247,14 +247,16 @@ const COLUMNS: Array<Column<CompareRow>> = [
 ];
 
 const rankCost = (r: InstanceTypeRank) => (r.costPerMillion === null ? 'unknown' : formatMoney(r.costPerMillion, r.currency ?? undefined));
+const rankInstance = (r: InstanceTypeRank) => r.instanceType ?? `— (${r.runs[0]})`;
+const rankThroughput = (r: InstanceTypeRank) => `${formatRate(r.samplesPerSecond)} ${r.unit}`;
 
 const RANK_COLUMNS: Array<Column<InstanceTypeRank>> = [
 	{title: '#', value: (_r, i) => String(i + 1), right: true},
-	{title: 'instance', value: (r) => r.instanceType ?? `— (${r.runs[0]})`},
+	{title: 'instance', value: rankInstance},
 	{title: 'model', value: (r) => r.model},
 	{title: 'runs', value: (r) => String(r.runs.length), right: true},
 	{title: '$/M', value: rankCost, right: true},
-	{title: 'throughput', value: (r) => `${formatRate(r.samplesPerSecond)} ${r.unit}`},
+	{title: 'throughput', value: rankThroughput},
 ];
 
 /** Columns padded to their widest cell; the last column is left ragged. */
@@ -335,7 +337,7 @@ function rankingSection(c: Comparison): string[] {
 	if (!showsInstanceRanking(c)) return [];
 	const rows = c.instanceTypes.map(
 		(r, i) =>
-			`<tr><td class="num">${i + 1}</td><td class="nowrap">${esc(r.instanceType ?? `— (${r.runs[0]})`)}</td><td>${esc(r.model)}</td><td class="num">${r.runs.length}</td><td class="num">${esc(rankCost(r))}</td><td class="num">${esc(`${formatRate(r.samplesPerSecond)} ${r.unit}`)}</td></tr>`,
+			`<tr><td class="num">${i + 1}</td><td class="nowrap">${esc(rankInstance(r))}</td><td>${esc(r.model)}</td><td class="num">${r.runs.length}</td><td class="num">${esc(rankCost(r))}</td><td class="num">${esc(rankThroughput(r))}</td></tr>`,
 	);
 	return [
 		'<section id="instance-types"><h2>Instance types by cost per million inferences</h2><div class="table-wrap"><table>',

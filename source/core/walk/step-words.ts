@@ -2,6 +2,7 @@
 // a paired comparison's verdict in figures, a probe's failure, a ratio as a percentage, a
 // step's growth in peak memory.
 import type {PairedOutcome} from './walk-inputs.js';
+import {isAllocatorFile} from '../machine/allocators.js';
 import {formatMiB} from '../report/summary.js';
 import type {ProbeRecord, ProbeResult} from '../types.js';
 
@@ -50,6 +51,6 @@ export function preloadFailure(env: Record<string, string>, result: ProbeResult)
 	if (!mapped || !env['LD_PRELOAD']) return null;
 	const named = env['LD_PRELOAD'].split(/[:\s]+/).filter(Boolean).map(p => p.split('/').at(-1)!);
 	// The process maps the file a soname links to: libtcmalloc.so.4 is libtcmalloc.so.4.5.10 there.
-	const missing = named.filter(name => /^lib(tc|je|mi)malloc/.test(name) && !mapped.some(m => m === name || m.startsWith(`${name}.`)));
+	const missing = named.filter(name => isAllocatorFile(name) && !mapped.some(m => m === name || m.startsWith(`${name}.`)));
 	return missing.length ? `LD_PRELOAD names ${missing.join(', ')}, but the probe's process never loaded it: the step measured the default allocator` : null;
 }
