@@ -390,10 +390,11 @@ Setup options (graviton-tune setup)
                           https://download.pytorch.org/whl/cpu)
       --extras a,b        optional packages (default: onnx onnxscript onnxruntime
                           openvino nncf transformers torchao)
-      --system            also install the allocator libraries (${libraryList()})
-                          system-wide with the distribution's package manager (apt,
-                          dnf, yum, zypper), as root or through sudo; prints each
-                          command it runs
+      --system            also install the allocator libraries system-wide
+                          (${libraryList()}) with the
+                          distribution's package manager (apt, dnf, yum,
+                          zypper), as root or through sudo; prints each command
+                          it runs
 
 Exit codes (headless)
   0 success · 1 internal error · 2 bad usage · 3 no usable Python/torch, unreadable
